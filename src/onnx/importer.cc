@@ -1,0 +1,353 @@
+#include "onnx/importer.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "ops/infer.h"
+#include "ops/op.h"
+#include "ops/pointwise.h"
+#include "onnx/importers_gen.h"
+
+namespace kiln::onnx {
+
+ImportContext::ImportContext(Graph& g, const NodeProto& node, int64_t opset,
+                             std::vector<Value*> inputs)
+    : graph_(g), node_(node), opset_(opset), inputs_(std::move(inputs)) {
+  outputs_.resize(node.output.size(), nullptr);
+}
+
+Value* ImportContext::input(size_t i) const {
+  if (!has_input(i)) invalid(cat("input ", i, " is required but missing"));
+  return inputs_[i];
+}
+
+const Tensor* ImportContext::constant_input(size_t i) const {
+  if (!has_input(i) || !inputs_[i]->is_constant()) return nullptr;
+  return &inputs_[i]->data;
+}
+
+namespace {
+const AttributeProto* typed_attr(const ImportContext& c, const std::string& n,
+                                 AttributeProto::Type want, const char* want_name) {
+  const AttributeProto* a = c.proto().attr(n);
+  if (!a) return nullptr;
+  if (a->type != want) c.invalid(cat("attribute '", n, "' should be of type ", want_name));
+  return a;
+}
+}  // namespace
+
+int64_t ImportContext::attr_int(const std::string& n, int64_t def) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kInt, "INT");
+  return a ? a->i : def;
+}
+double ImportContext::attr_float(const std::string& n, double def) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kFloat, "FLOAT");
+  return a ? a->f : def;
+}
+std::string ImportContext::attr_string(const std::string& n, const std::string& def) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kString, "STRING");
+  return a ? a->s : def;
+}
+std::vector<int64_t> ImportContext::attr_ints(const std::string& n,
+                                              std::vector<int64_t> def) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kInts, "INTS");
+  return a ? a->ints : def;
+}
+std::vector<double> ImportContext::attr_floats(const std::string& n,
+                                               std::vector<double> def) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kFloats, "FLOATS");
+  if (!a) return def;
+  return std::vector<double>(a->floats.begin(), a->floats.end());
+}
+const Tensor* ImportContext::attr_tensor(const std::string& n) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kTensor, "TENSOR");
+  if (!a) return nullptr;
+  if (!a->t || !a->t->value.defined())
+    unsupported(cat("attribute '", n, "' holds a tensor kiln cannot use (string or empty type)"));
+  return &a->t->value;
+}
+
+std::vector<Value*> ImportContext::add(const std::string& op, std::vector<Value*> inputs,
+                                       std::unique_ptr<Attrs> attrs, size_t n_outputs) {
+  std::vector<Value*> outs;
+  std::string base = node_.name.empty() ? (node_.output.empty() ? op : node_.output[0]) : node_.name;
+  for (size_t i = 0; i < n_outputs; ++i) outs.push_back(graph_.add_value(base + "/" + op));
+  Node* n = graph_.add_node(op, std::move(inputs), outs, std::move(attrs),
+                            graph_.unique_name(base + "/" + op));
+  infer_node(*n);
+  return outs;
+}
+
+Value* ImportContext::constant(Tensor t) {
+  return graph_.add_constant(node_.name.empty() ? "const" : node_.name + "/const", std::move(t));
+}
+
+Value* ImportContext::const_i64(std::vector<int64_t> v, bool scalar) {
+  Dims d = scalar ? Dims{} : Dims{static_cast<int64_t>(v.size())};
+  return constant(Tensor::from_vector(DataType::kInt64, d, v));
+}
+
+Value* ImportContext::const_scalar(DataType dtype, double v) {
+  Tensor t(dtype, {});
+  t.set_f64(0, v);
+  return constant(std::move(t));
+}
+
+Value* ImportContext::pointwise(const expr::Program& p, std::vector<Value*> inputs) {
+  auto attrs = std::make_unique<PointwiseAttrs>();
+  attrs->program = p;
+  return add("Pointwise", std::move(inputs), std::move(attrs), p.outputs.size())[0];
+}
+
+Value* ImportContext::unary(expr::Op op, Value* x, DataType out) {
+  expr::Program p;
+  p.input_types = {x->dtype};
+  p.outputs = {p.unary(op, p.input(0), out)};
+  return pointwise(p, {x});
+}
+
+Value* ImportContext::binary(expr::Op op, Value* a, Value* b, DataType out) {
+  expr::Program p;
+  p.input_types = {a->dtype, b->dtype};
+  p.outputs = {p.binary(op, p.input(0), p.input(1), out)};
+  return pointwise(p, {a, b});
+}
+
+Value* ImportContext::cast(Value* x, DataType to) {
+  if (x->dtype == to) return x;
+  return unary(expr::Op::kCast, x, to);
+}
+
+void ImportContext::set_output(size_t i, Value* v) {
+  if (i >= outputs_.size()) return;  // the model did not ask for this optional output
+  outputs_[i] = v;
+}
+
+void ImportContext::unsupported(const std::string& reason) const {
+  throw Error(StatusCode::kUnsupported, reason);
+}
+void ImportContext::invalid(const std::string& reason) const {
+  throw Error(StatusCode::kInvalidModel, reason);
+}
+
+bool is_deliberately_unsupported(std::string_view op) {
+  static const std::set<std::string_view> skip = {
+      // training
+      "Adagrad", "Adam", "Momentum", "Gradient",
+      // strings
+      "StringNormalizer", "TfIdfVectorizer", "RegexFullMatch", "StringConcat", "StringSplit",
+      // sequences and optionals
+      "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
+      "SequenceLength", "SequenceMap", "SplitToSequence", "ConcatFromSequence", "Optional",
+      "OptionalGetElement", "OptionalHasElement",
+      // random
+      "Bernoulli", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+      "Multinomial"};
+  return skip.count(op) > 0;
+}
+
+namespace {
+
+struct Table {
+  std::unordered_map<std::string, std::vector<const ImporterDef*>> by_op;
+};
+
+const Table& table() {
+  static const Table t = [] {
+    Table t;
+    for (const ImporterList* l : generated_importers())
+      for (const ImporterDef& d : l->defs) {
+        std::string key = std::string(d.domain) + "::" + std::string(d.op_type);
+        t.by_op[key].push_back(&d);
+      }
+    return t;
+  }();
+  return t;
+}
+
+Shape shape_from_type(const TypeProto& t) {
+  if (!t.has_shape) return Shape::unknown_rank();
+  Shape s;
+  for (const auto& d : t.shape) {
+    if (d.has_value) s.dims.emplace_back(d.value);
+    else if (!d.param.empty()) s.dims.push_back(Dim::sym(d.param));
+    else s.dims.push_back(Dim::unknown());
+  }
+  return s;
+}
+
+}  // namespace
+
+ImportResult import_model(const ModelProto& model) {
+  ImportResult res;
+  KILN_EXPECT(model.graph != nullptr, StatusCode::kInvalidModel, "the model has no graph");
+  int64_t opset = model.default_opset();
+  KILN_EXPECT(opset > 0, StatusCode::kInvalidModel,
+              "the model imports no version of the default ONNX opset");
+  res.opset = opset;
+  res.producer = model.producer_name;
+  std::map<std::string, int64_t> domain_versions;
+  for (const auto& o : model.opset_import) domain_versions[o.domain == "ai.onnx" ? "" : o.domain] = o.version;
+
+  const GraphProto& gp = *model.graph;
+  auto g = std::make_unique<Graph>();
+  g->name = gp.name;
+  std::unordered_map<std::string, Value*> scope;
+
+  for (const auto& init : gp.initializer) {
+    KILN_EXPECT(!init->name.empty(), StatusCode::kInvalidModel, "an initializer has no name");
+    if (!init->value.defined()) {
+      res.problems.push_back({init->name, "initializer", opset,
+                              cat("initializer '", init->name, "' has unsupported type ",
+                                  dtype_name(init->data_type)), false});
+      continue;
+    }
+    Value* v = g->add_constant(init->name, init->value);
+    scope[init->name] = v;
+  }
+  for (const auto& in : gp.input) {
+    if (scope.count(in.name)) continue;  // initializer listed as input (old IR): a constant
+    if (in.type.kind != TypeProto::Kind::kTensor) {
+      res.problems.push_back({in.name, "graph input", opset,
+                              "graph input '" + in.name + "' is not a tensor", true});
+      Value* v = g->add_value(in.name);
+      scope[in.name] = v;
+      continue;
+    }
+    KILN_EXPECT(dtype_is_supported(in.type.elem_type), StatusCode::kUnsupported, "graph input '",
+                in.name, "' has unsupported type ", dtype_name(in.type.elem_type));
+    Value* v = g->add_value(in.name, in.type.elem_type, shape_from_type(in.type));
+    g->inputs.push_back(v);
+    scope[in.name] = v;
+  }
+
+  for (size_t ni = 0; ni < gp.node.size(); ++ni) {
+    const NodeProto& np = gp.node[ni];
+    std::string label = np.name.empty() ? cat("#", ni) : np.name;
+    std::vector<Value*> ins;
+    for (const auto& name : np.input) {
+      if (name.empty()) { ins.push_back(nullptr); continue; }
+      auto it = scope.find(name);
+      KILN_EXPECT(it != scope.end(), StatusCode::kInvalidModel, "node '", label, "' (", np.op_type,
+                  ") reads '", name,
+                  "', which is not a graph input, an initializer, or an output of an earlier node"
+                  " (dangling input, or the nodes are not in topological order / form a cycle)");
+      ins.push_back(it->second);
+    }
+    auto bind_unknown_outputs = [&] {
+      for (const auto& o : np.output)
+        if (!o.empty() && !scope.count(o)) scope[o] = g->add_value(o);
+    };
+    std::string domain = np.domain == "ai.onnx" ? "" : np.domain;
+    int64_t dver = domain_versions.count(domain) ? domain_versions[domain] : 0;
+    if (is_deliberately_unsupported(np.op_type)) {
+      res.problems.push_back({label, np.op_type, dver, "deliberately unsupported op family", true});
+      bind_unknown_outputs();
+      continue;
+    }
+    bool broken_input = false;
+    for (Value* v : ins)
+      if (v && v->dtype == DataType::kUndefined && !v->producer && !v->is_constant() &&
+          !g->is_graph_input(v))
+        broken_input = true;
+    if (broken_input) {  // downstream of a node that already failed: its problem was reported
+      bind_unknown_outputs();
+      continue;
+    }
+    auto it = table().by_op.find(domain + "::" + np.op_type);
+    const ImporterDef* def = nullptr;
+    if (it != table().by_op.end())
+      for (const ImporterDef* d : it->second)
+        if (dver >= d->min_opset && dver <= d->max_opset) def = d;
+    if (!def) {
+      std::string why = it == table().by_op.end()
+                            ? std::string("no importer for this op")
+                            : cat("opset ", dver, " of this op is not supported");
+      res.problems.push_back({label, np.op_type, dver, why, false});
+      bind_unknown_outputs();
+      continue;
+    }
+    ImportContext ctx(*g, np, dver, ins);
+    try {
+      def->import(ctx);
+      for (size_t i = 0; i < np.output.size(); ++i) {
+        if (np.output[i].empty()) continue;
+        KILN_CHECK(ctx.outputs()[i] != nullptr, "importer of ", np.op_type, " left output ", i,
+                   " unbound");
+      }
+    } catch (const Error& e) {
+      if (e.code() == StatusCode::kInternal) throw;
+      std::string msg = e.node().empty() ? e.message() : e.node() + ": " + e.message();
+      res.problems.push_back({label, np.op_type, dver, msg, false});
+      bind_unknown_outputs();
+      continue;
+    }
+    for (size_t i = 0; i < np.output.size(); ++i) {
+      const std::string& oname = np.output[i];
+      if (oname.empty()) continue;
+      KILN_EXPECT(!scope.count(oname) || scope[oname] == ctx.outputs()[i],
+                  StatusCode::kInvalidModel, "value '", oname, "' is produced twice (node '",
+                  label, "')");
+      scope[oname] = ctx.outputs()[i];
+    }
+  }
+
+  std::set<Value*> seen_outputs;
+  for (const auto& out : gp.output) {
+    auto it = scope.find(out.name);
+    KILN_EXPECT(it != scope.end(), StatusCode::kInvalidModel, "graph output '", out.name,
+                "' is not produced by any node");
+    Value* v = it->second;
+    // An output that is an input, a constant, or listed twice gets its own copy so that output
+    // names stay unique and outputs are distinct buffers.
+    if (g->is_graph_input(v) || v->is_constant() || seen_outputs.count(v)) {
+      expr::Program p;
+      p.input_types = {v->dtype};
+      p.outputs = {p.input(0)};
+      auto attrs = std::make_unique<PointwiseAttrs>();
+      attrs->program = p;
+      Value* copy = g->add_value(out.name + "/copy", v->dtype, v->shape);
+      g->add_node("Pointwise", {v}, {copy}, std::move(attrs), out.name + "/copy");
+      v = copy;
+    }
+    seen_outputs.insert(v);
+    g->outputs.push_back(v);
+  }
+  // Keep ONNX output names on the values the user sees.
+  if (res.problems.empty()) {
+    for (size_t i = 0; i < gp.output.size(); ++i) {
+      Value* v = g->outputs[i];
+      const std::string& want = gp.output[i].name;
+      if (v->name != want) {
+        Value* other = g->find_value(want);
+        if (other && other != v) other->name = g->unique_name(want + "/renamed");
+        v->name = want;
+      }
+    }
+    res.graph = std::move(g);
+  }
+  return res;
+}
+
+std::string format_problems(const std::vector<ImportProblem>& problems) {
+  std::string s = cat(problems.size(), " node(s) cannot be imported:");
+  for (const auto& p : problems)
+    s += cat("\n  node '", p.node_name, "' op ", p.op_type, " (opset ", p.opset, "): ", p.reason);
+  return s;
+}
+
+std::unique_ptr<Graph> import_model_or_throw(const ModelProto& model) {
+  ImportResult r = import_model(model);
+  if (!r.problems.empty()) {
+    bool any_invalid = false;
+    for (auto& p : r.problems)
+      if (p.reason.find("invalid") != std::string::npos) any_invalid = true;
+    (void)any_invalid;
+    fail(StatusCode::kUnsupported, format_problems(r.problems));
+  }
+  return std::move(r.graph);
+}
+
+}  // namespace kiln::onnx
