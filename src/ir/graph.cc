@@ -25,6 +25,20 @@ std::string Graph::unique_name(const std::string& hint) {
   }
 }
 
+void Graph::rename(Value* v, const std::string& name) {
+  if (v->name == name) return;
+  Value* other = find_value(name);
+  if (other && other != v) {
+    std::string moved = unique_name(name + "/renamed");
+    by_name_.erase(other->name);
+    other->name = moved;
+    by_name_[moved] = other;
+  }
+  if (by_name_.count(v->name) && by_name_[v->name] == v) by_name_.erase(v->name);
+  v->name = name;
+  by_name_[name] = v;
+}
+
 Value* Graph::add_value(const std::string& hint, DataType dtype, Shape shape) {
   auto v = std::make_unique<Value>();
   v->name = unique_name(hint);
@@ -160,7 +174,7 @@ void Graph::remove_unused_values() {
     if (v->producer || !v->consumers.empty() || is_graph_input(v.get()) ||
         is_graph_output(v.get()))
       keep.push_back(std::move(v));
-    else
+    else if (by_name_.count(v->name) && by_name_[v->name] == v.get())
       by_name_.erase(v->name);
   }
   values_ = std::move(keep);

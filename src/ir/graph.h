@@ -56,6 +56,8 @@ class Graph {
   Value* add_constant(const std::string& hint, Tensor data);
   Value* find_value(const std::string& name) const;
   std::string unique_name(const std::string& hint);
+  // Renames v; a value already holding `name` is renamed out of the way first.
+  void rename(Value* v, const std::string& name);
 
   // Nodes are kept in a valid topological order by the passes (see toposort()).
   Node* add_node(const std::string& op, std::vector<Value*> inputs, std::vector<Value*> outputs,

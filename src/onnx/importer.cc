@@ -320,11 +320,7 @@ ImportResult import_model(const ModelProto& model) {
     for (size_t i = 0; i < gp.output.size(); ++i) {
       Value* v = g->outputs[i];
       const std::string& want = gp.output[i].name;
-      if (v->name != want) {
-        Value* other = g->find_value(want);
-        if (other && other != v) other->name = g->unique_name(want + "/renamed");
-        v->name = want;
-      }
+      g->rename(v, want);
     }
     res.graph = std::move(g);
   }

@@ -119,5 +119,8 @@ ModelProto parse_model(const uint8_t* data, size_t size, std::shared_ptr<const v
                        const std::string& base_dir = "");
 // Reads a standalone serialized TensorProto (.pb), as the ONNX test data uses.
 TensorProto read_tensor(const std::string& path);
+// Parses a standalone TensorProto from bytes in memory (kept alive by `keepalive`).
+TensorProto parse_tensor(const uint8_t* data, size_t size, std::shared_ptr<const void> keepalive,
+                         const std::string& base_dir = "");
 
 }  // namespace kiln::onnx

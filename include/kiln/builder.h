@@ -1,0 +1,96 @@
+// kiln public API: building a plan from an ONNX model or a Network, and plan files.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+class Network;
+struct PlanData;  // internal
+
+// Description of one engine input or output. dims[i] is -1 for a dynamic dimension, whose name
+// (e.g. "batch") is in dim_names[i].
+struct TensorDesc {
+  std::string name;
+  DataType dtype = DataType::kUndefined;
+  std::vector<int64_t> dims;
+  std::vector<std::string> dim_names;
+  std::string str() const;  // "image: float32[batch,1,28,28]"
+};
+
+struct BuildOptions {
+  // Target device: "cpu" or "cuda" ("" = the GPU when there is one, else the CPU).
+  std::string device;
+  // Optimisation level: 0 = import only (no graph rewriting), 1 = fold constants and shapes,
+  // remove dead and identity nodes.
+  int opt_level = 1;
+  // Fixes the shapes of named inputs (overrides the model's dims; may fix symbolic ones).
+  std::map<std::string, std::vector<int64_t>> input_shapes;
+  // Called with progress lines during long builds ("[3/7] fold constants: 112 nodes folded").
+  std::function<void(const std::string&)> progress;
+};
+
+// A built, serialisable engine description.
+class Plan {
+ public:
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  Status save(const std::string& path) const;
+  std::string serialize() const;
+  // The reader treats the file as untrusted: every size, offset and checksum is checked.
+  static Status load(const std::string& path, std::shared_ptr<Plan>& out);
+  static Status deserialize(std::string_view bytes, std::shared_ptr<Plan>& out);
+
+  std::vector<TensorDesc> inputs() const;
+  std::vector<TensorDesc> outputs() const;
+  std::string device() const;
+  size_t num_steps() const;
+  // Human-readable summary: builder versions, inputs/outputs, steps with their tactics.
+  std::string describe() const;
+
+  const PlanData& data() const { return *data_; }  // internal
+
+ private:
+  friend class Builder;
+  friend struct PlanAccess;
+  explicit Plan(std::unique_ptr<PlanData> d);
+  std::unique_ptr<PlanData> data_;
+};
+
+class Builder {
+ public:
+  explicit Builder(BuildOptions options = {});
+  Status build_from_onnx(const std::string& model_path, std::shared_ptr<Plan>& out) const;
+  Status build_from_onnx_bytes(std::string_view bytes, std::shared_ptr<Plan>& out) const;
+  Status build(const Network& network, std::shared_ptr<Plan>& out) const;
+
+ private:
+  BuildOptions options_;
+};
+
+// Model inspection without building: inputs, outputs, op histogram, unsupported nodes.
+struct ModelInfo {
+  std::string producer;
+  int64_t opset = 0;
+  std::vector<TensorDesc> inputs;
+  std::vector<TensorDesc> outputs;
+  std::map<std::string, int> onnx_op_histogram;
+  std::vector<std::string> unsupported;  // "node 'x' op Foo (opset 13): reason"
+  size_t num_nodes = 0;
+  size_t num_weights = 0;
+  size_t weight_bytes = 0;
+};
+Status inspect_onnx(const std::string& model_path, ModelInfo& out);
+
+std::string version();
+
+}  // namespace kiln

@@ -1,0 +1,61 @@
+// kiln public API: Engine (immutable, shared) and ExecutionContext (one per thread).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/builder.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+class ExecutionContext;
+struct EngineImpl;
+struct ContextImpl;
+
+class Engine {
+ public:
+  ~Engine();
+  // Creates an engine for the plan's device. The plan must outlive nothing: the engine keeps it.
+  static Status create(std::shared_ptr<const Plan> plan, std::shared_ptr<Engine>& out);
+
+  std::vector<TensorDesc> inputs() const;
+  std::vector<TensorDesc> outputs() const;
+  std::string device() const;
+  // Any number of contexts per engine; each is used by one thread at a time.
+  Status create_context(std::unique_ptr<ExecutionContext>& out) const;
+
+  const EngineImpl& impl() const { return *impl_; }
+
+ private:
+  Engine() = default;
+  std::shared_ptr<EngineImpl> impl_;
+};
+
+struct StepTiming {
+  std::string step;     // step name (the node it runs)
+  std::string op;
+  std::string tactic;
+  double ms = 0;
+};
+
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+  // Runs synchronously on host tensors. Every engine input must be given, with the declared
+  // dtype and a shape that matches the declared dims (dynamic dims may take any size).
+  // Outputs are (re)allocated by kiln and returned by name.
+  Status run(const std::map<std::string, Tensor>& inputs, std::map<std::string, Tensor>& outputs);
+  // Per-step wall times of the last run() when profiling is on.
+  void set_profiling(bool on);
+  const std::vector<StepTiming>& last_profile() const;
+
+ private:
+  friend class Engine;
+  ExecutionContext() = default;
+  std::unique_ptr<ContextImpl> impl_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,49 @@
+// The CPU backend: the reference compute of every op, and faster tactics where the tests and the
+// demo need speed (listed first so that the heuristic prefers them).
+#include "backends/cpu/cpu_tactics.h"
+#include "runtime/backend.h"
+
+namespace kiln {
+
+namespace {
+
+class ReferenceKernel : public Kernel {
+ public:
+  void run(const ComputeArgs& args) override { args.node.def->compute(args); }
+};
+
+class ReferenceTactic : public Tactic {
+ public:
+  std::string_view id() const override { return "cpu.reference"; }
+  Status supports(const Node& node) const override {
+    if (!node.def || !node.def->compute)
+      return Status(StatusCode::kUnsupported, "op has no reference compute");
+    return Status::ok();
+  }
+  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
+    return std::make_unique<ReferenceKernel>();
+  }
+};
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend() {
+    for (const Tactic* t : fast_cpu_tactics()) tactics_.push_back(t);
+    tactics_.push_back(&reference_);
+  }
+  std::string_view name() const override { return "cpu"; }
+  const std::vector<const Tactic*>& tactics() const override { return tactics_; }
+
+ private:
+  ReferenceTactic reference_;
+  std::vector<const Tactic*> tactics_;
+};
+
+}  // namespace
+
+const Backend& cpu_backend() {
+  static const CpuBackend b;
+  return b;
+}
+
+}  // namespace kiln

@@ -1,0 +1,8 @@
+// Faster CPU tactics (float32 convolution and matrix products). See the .cc files for each.
+#pragma once
+#include <vector>
+
+namespace kiln {
+class Tactic;
+std::vector<const Tactic*> fast_cpu_tactics();
+}  // namespace kiln

@@ -1,0 +1,172 @@
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "common/api_guard.h"
+#include "common/file.h"
+#include "kiln/builder.h"
+#include "kiln/network.h"
+#include "onnx/importer.h"
+#include "onnx/model.h"
+#include "ops/infer.h"
+#include "passes/pass.h"
+#include "plan/plan_data.h"
+#include "runtime/backend.h"
+
+namespace kiln {
+
+namespace {
+
+std::string resolve_device(const std::string& requested) {
+  if (requested.empty()) return find_backend("cuda") ? "cuda" : "cpu";
+  KILN_EXPECT(requested == "cpu" || requested == "cuda", StatusCode::kInvalidArgument,
+              "unknown device '", requested, "' (use cpu or cuda)");
+  KILN_EXPECT(find_backend(requested) != nullptr, StatusCode::kInvalidArgument, "device '",
+              requested, "' is not available: this build of kiln has no CUDA backend or no GPU ",
+              "was found");
+  return requested;
+}
+
+void apply_input_shapes(Graph& g, const BuildOptions& o) {
+  for (const auto& [name, dims] : o.input_shapes) {
+    Value* v = nullptr;
+    for (Value* in : g.inputs)
+      if (in->name == name) v = in;
+    if (!v) {
+      std::string names;
+      for (Value* in : g.inputs) names += (names.empty() ? "'" : ", '") + in->name + "'";
+      fail(StatusCode::kInvalidArgument, "--shapes names input '", name,
+           "', which the model does not have; its inputs are ", names);
+    }
+    if (v->shape.rank_known)
+      KILN_EXPECT(v->shape.rank() == dims.size(), StatusCode::kInvalidArgument, "input '", name,
+                  "' has rank ", v->shape.rank(), " (", v->shape.str(), ") but the given shape ",
+                  dims_to_string(dims), " has rank ", dims.size());
+    for (size_t i = 0; i < dims.size(); ++i) {
+      KILN_EXPECT(dims[i] > 0, StatusCode::kInvalidArgument, "shape for input '", name,
+                  "' must have positive dims, got ", dims_to_string(dims));
+      if (v->shape.rank_known && v->shape.dims[i].known())
+        KILN_EXPECT(v->shape.dims[i].value == dims[i], StatusCode::kInvalidArgument, "input '",
+                    name, "' has fixed shape ", v->shape.str(), "; cannot build it as ",
+                    dims_to_string(dims));
+    }
+    v->shape = Shape::from(dims);
+  }
+}
+
+}  // namespace
+
+// Shared by every build entry point: optimise the graph and choose a tactic per node.
+std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOptions& o) {
+  auto report = [&](const std::string& s) {
+    if (o.progress) o.progress(s);
+  };
+  std::string device = resolve_device(o.device);
+  const Backend& backend = *find_backend(device);
+  apply_input_shapes(*g, o);
+
+  auto t0 = std::chrono::steady_clock::now();
+  size_t before = g->nodes().size();
+  PassContext pc;
+  pc.opt_level = o.opt_level;
+  pc.progress = o.progress;
+  run_pipeline(*g, pc);
+  verify_graph(*g);
+  report(cat("optimized: ", before, " -> ", g->nodes().size(), " nodes"));
+
+  auto plan = std::make_unique<PlanData>();
+  size_t i = 0;
+  for (auto& n : g->nodes()) {
+    const Tactic& t = backend.choose(*n);
+    plan->steps.push_back({i, std::string(t.id()), t.prepare(*n)});
+    ++i;
+  }
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  report(cat("tactics chosen for ", plan->steps.size(), " steps on ", device, " in ",
+             static_cast<int64_t>(ms), " ms"));
+  plan->info.kiln_version = KILN_VERSION;
+  plan->info.device = device;
+  plan->graph = std::move(g);
+  return plan;
+}
+
+Builder::Builder(BuildOptions options) : options_(std::move(options)) {}
+
+namespace {
+Status build_from_model(const onnx::ModelProto& m, const BuildOptions& o,
+                        std::shared_ptr<Plan>& out) {
+  if (o.progress) o.progress(cat("imported model (opset ", m.default_opset(), ", producer '",
+                                 m.producer_name, "')"));
+  auto g = onnx::import_model_or_throw(m);
+  if (o.progress) o.progress(cat("imported ", g->nodes().size(), " canonical nodes"));
+  out = PlanAccess::make(build_plan(std::move(g), o));
+  return Status::ok();
+}
+}  // namespace
+
+Status Builder::build_from_onnx(const std::string& path, std::shared_ptr<Plan>& out) const {
+  return guard([&] {
+    if (options_.progress) options_.progress("reading " + path);
+    onnx::ModelProto m = onnx::read_model(path);
+    Status s = build_from_model(m, options_, out);
+    if (!s) throw Error(s.code(), s.message());
+  });
+}
+
+Status Builder::build_from_onnx_bytes(std::string_view bytes, std::shared_ptr<Plan>& out) const {
+  return guard([&] {
+    auto copy = std::make_shared<std::string>(bytes);
+    onnx::ModelProto m = onnx::parse_model(reinterpret_cast<const uint8_t*>(copy->data()),
+                                           copy->size(), copy, "");
+    Status s = build_from_model(m, options_, out);
+    if (!s) throw Error(s.code(), s.message());
+  });
+}
+
+Status Builder::build(const Network& network, std::shared_ptr<Plan>& out) const {
+  return guard([&] {
+    KILN_EXPECT(network.first_error().empty(), StatusCode::kInvalidArgument,
+                "the network is invalid: ", network.first_error());
+    KILN_EXPECT(!network.graph().outputs.empty(), StatusCode::kInvalidArgument,
+                "the network has no outputs; call mark_output()");
+    out = PlanAccess::make(build_plan(network.graph().clone(), options_));
+  });
+}
+
+Status inspect_onnx(const std::string& path, ModelInfo& info) {
+  return guard([&] {
+    onnx::ModelProto m = onnx::read_model(path);
+    info = ModelInfo();
+    info.producer = m.producer_name;
+    info.opset = m.default_opset();
+    const onnx::GraphProto& gp = *m.graph;
+    info.num_nodes = gp.node.size();
+    info.num_weights = gp.initializer.size();
+    for (const auto& t : gp.initializer) info.weight_bytes += t->value.defined() ? t->value.nbytes() : 0;
+    for (const auto& n : gp.node) info.onnx_op_histogram[n.op_type]++;
+    onnx::ImportResult r = onnx::import_model(m);
+    for (const auto& p : r.problems)
+      info.unsupported.push_back(cat("node '", p.node_name, "' op ", p.op_type, " (opset ", p.opset,
+                                     "): ", p.reason));
+    auto tdesc = [](const onnx::ValueInfoProto& v) {
+      TensorDesc d;
+      d.name = v.name;
+      d.dtype = v.type.elem_type;
+      for (const auto& dim : v.type.shape) {
+        d.dims.push_back(dim.has_value ? dim.value : -1);
+        d.dim_names.push_back(dim.has_value ? "" : (dim.param.empty() ? "?" : dim.param));
+      }
+      return d;
+    };
+    std::set<std::string> inits;
+    for (const auto& t : gp.initializer) inits.insert(t->name);
+    for (const auto& v : gp.input)
+      if (!inits.count(v.name)) info.inputs.push_back(tdesc(v));
+    for (const auto& v : gp.output) info.outputs.push_back(tdesc(v));
+  });
+}
+
+std::string version() { return KILN_VERSION; }
+
+}  // namespace kiln

@@ -1,0 +1,324 @@
+// Conv: the reference N-D (transposed) convolution. See conv.h for the layout.
+//
+// The compute is direct convolution arranged so that the innermost loop runs along the last
+// spatial axis with no bounds checks: for every kernel tap the valid range along that axis and the
+// input (or output) offset of every row are computed once, so the inner loop is a contiguous (or
+// constant-stride) multiply-add that the compiler vectorises. It works one image at a time so that
+// the double accumulators stay small even for a large batch.
+#include "ops/conv.h"
+
+#include "ops/accumulate.h"
+#include "ops/op_util.h"
+#include "ops/window.h"
+
+namespace kiln {
+
+namespace {
+
+int64_t floor_div(int64_t a, int64_t b) {  // b > 0
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+int64_t product(const Ints& v, size_t begin = 0, size_t end = SIZE_MAX) {
+  int64_t p = 1;
+  for (size_t i = begin; i < std::min(end, v.size()); ++i) p *= v[i];
+  return p;
+}
+
+Ints axis_list(const Ints& v, size_t n, int64_t fill, const char* name) {
+  if (v.empty()) return Ints(n, fill);
+  KILN_EXPECT(v.size() == n, StatusCode::kInvalidModel, "Conv: ", name, " has ", v.size(),
+              " values but the input has ", n, " spatial axes (expected ", n, ")");
+  return v;
+}
+
+// Checks the attribute lists against the number of spatial axes.
+void check_attrs(const ConvAttrs& a, size_t nsp) {
+  KILN_EXPECT(a.group >= 1, StatusCode::kInvalidModel, "Conv: group must be >= 1, got ", a.group);
+  KILN_EXPECT(is_valid_auto_pad(a.auto_pad), StatusCode::kInvalidModel, "Conv: auto_pad '",
+              a.auto_pad, "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER");
+  axis_list(a.strides, nsp, 1, "strides");
+  axis_list(a.dilations, nsp, 1, "dilations");
+  if (!a.pads.empty())
+    KILN_EXPECT(a.pads.size() == 2 * nsp, StatusCode::kInvalidModel, "Conv: pads has ",
+                a.pads.size(), " values but ", nsp, " spatial axes need ", 2 * nsp,
+                " (all begins, then all ends)");
+  axis_list(a.output_padding, nsp, 0, "output_padding");
+  axis_list(a.output_shape, nsp, -1, "output_shape");
+  if (!a.transposed) {
+    KILN_EXPECT(a.output_shape.empty(), StatusCode::kInvalidModel,
+                "Conv: output_shape is only meaningful for a transposed convolution");
+    for (int64_t p : a.output_padding)
+      KILN_EXPECT(p == 0, StatusCode::kInvalidModel,
+                  "Conv: output_padding is only meaningful for a transposed convolution");
+  }
+}
+
+// Output length of spatial axis i; fills that axis' pads.
+int64_t axis_output(const ConvAttrs& a, size_t nsp, size_t i, int64_t in, int64_t kernel,
+                    int64_t& pb, int64_t& pe) {
+  int64_t s = a.strides.empty() ? 1 : a.strides[i];
+  int64_t d = a.dilations.empty() ? 1 : a.dilations[i];
+  pb = a.pads.empty() ? 0 : a.pads[i];
+  pe = a.pads.empty() ? 0 : a.pads[nsp + i];
+  if (a.transposed) {
+    int64_t op = a.output_padding.empty() ? 0 : a.output_padding[i];
+    int64_t req = a.output_shape.empty() ? -1 : a.output_shape[i];
+    return transposed_window(a.auto_pad, in, kernel, s, d, op, req, pb, pe);
+  }
+  return forward_window(a.auto_pad, in, kernel, s, d, false, pb, pe, "Conv");
+}
+
+Dim dim_at(const Shape& s, size_t i) { return s.rank_known ? s[i] : Dim::unknown(); }
+
+void infer(InferContext& ctx) {
+  const auto& a = ctx.node().a<ConvAttrs>();
+  DataType t = ctx.dtype(0);
+  if (!dtype_is_supported(t)) ctx.error(cat("X has unsupported type ", dtype_name(t)));
+  if (ctx.dtype(1) != t)
+    ctx.error(cat("W is ", dtype_name(ctx.dtype(1)), " but X is ", dtype_name(t),
+                  "; they must have one type"));
+  bool has_b = ctx.has_input(2);
+  if (has_b && ctx.dtype(2) != t)
+    ctx.error(cat("B is ", dtype_name(ctx.dtype(2)), " but X is ", dtype_name(t)));
+  const Shape& xs = ctx.shape(0);
+  const Shape& ws = ctx.shape(1);
+  if (xs.rank_known && xs.rank() < 3)
+    ctx.error(cat("X must have rank >= 3 ([N, C, spatial...]), got ", xs.str()));
+  if (ws.rank_known && ws.rank() < 3)
+    ctx.error(cat("W must have rank >= 3 ([M, C/group, kernel...]), got ", ws.str()));
+  if (xs.rank_known && ws.rank_known && xs.rank() != ws.rank())
+    ctx.error(cat("weight rank mismatch: W ", ws.str(), " has rank ", ws.rank(), " but X ",
+                  xs.str(), " has rank ", xs.rank(), "; W must have one kernel axis per spatial"
+                  " axis of X"));
+  if (!xs.rank_known && !ws.rank_known) {
+    ctx.set_output(0, t, Shape::unknown_rank());
+    return;
+  }
+  size_t rank = xs.rank_known ? xs.rank() : ws.rank();
+  size_t nsp = rank - 2;
+  check_attrs(a, nsp);
+
+  int64_t g = a.group;
+  Dim c = dim_at(xs, 1), w0 = dim_at(ws, 0), w1 = dim_at(ws, 1);
+  Dim m;
+  if (!a.transposed) {
+    if (c.known() && w1.known() && c.value != w1.value * g)
+      ctx.error(cat("channel mismatch: X ", xs.str(), " has ", c.value, " channels but W ",
+                    ws.str(), " with group ", g, " expects ", w1.value * g));
+    if (w0.known() && w0.value % g != 0)
+      ctx.error(cat("W has ", w0.value, " output channels, which group ", g, " does not divide"));
+    m = w0;
+  } else {
+    if (c.known() && w0.known() && c.value != w0.value)
+      ctx.error(cat("channel mismatch: X ", xs.str(), " has ", c.value,
+                    " channels but the transposed W ", ws.str(), " has ", w0.value,
+                    " (W must be [C, M/group, kernel...])"));
+    if (c.known() && c.value % g != 0)
+      ctx.error(cat("X has ", c.value, " channels, which group ", g, " does not divide"));
+    m = w1.known() ? Dim(w1.value * g) : Dim::unknown();
+  }
+  if (has_b) {
+    const Shape& bs = ctx.shape(2);
+    if (bs.rank_known && bs.rank() != 1) ctx.error(cat("B must be 1-D [M], got ", bs.str()));
+    if (bs.rank_known && bs[0].known() && m.known() && bs[0].value != m.value)
+      ctx.error(cat("B has ", bs[0].value, " elements but the convolution has ", m.value,
+                    " output channels"));
+  }
+
+  Shape out;
+  out.dims = {dim_at(xs, 0), m};
+  for (size_t i = 0; i < nsp; ++i) {
+    Dim in = dim_at(xs, 2 + i), k = dim_at(ws, 2 + i);
+    if (a.transposed && !a.output_shape.empty() && a.auto_pad != "VALID") {
+      out.dims.emplace_back(a.output_shape[i]);
+    } else if (in.known() && k.known()) {
+      int64_t pb, pe;
+      out.dims.emplace_back(axis_output(a, nsp, i, in.value, k.value, pb, pe));
+    } else {
+      out.dims.push_back(Dim::unknown());
+    }
+  }
+  ctx.set_output(0, t, std::move(out));
+}
+
+// Forward convolution of one image: x [C, in...], y [M, out...] (accumulated into).
+template <class Acc>
+void conv_forward_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
+                        int64_t groups, const ConvGeometry& g) {
+  size_t nsp = g.in.size(), last = nsp - 1;
+  int64_t in_vol = product(g.in), out_vol = product(g.out), k_vol = product(g.kernel);
+  int64_t il = g.in[last], ol = g.out[last], sl = g.strides[last];
+  int64_t rows = out_vol / ol;
+  Ints in_str = strides_of(g.in), k_str = strides_of(g.kernel), out_str = strides_of(g.out);
+  // Per kernel tap: the valid output range along the last axis, the input offset along it, and
+  // the input row offset of every output row (-1 where the row lies in the padding).
+  std::vector<int64_t> lo(k_vol), hi(k_vol), off(k_vol), row_off(k_vol * rows);
+  for (int64_t kk = 0; kk < k_vol; ++kk) {
+    int64_t kl = kk % g.kernel[last];
+    off[kk] = kl * g.dilations[last] - g.pad_begin[last];
+    lo[kk] = std::max<int64_t>(0, ceil_div(-off[kk], sl));
+    hi[kk] = std::min<int64_t>(ol, floor_div(il - 1 - off[kk], sl) + 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t o = 0;
+      for (size_t j = 0; j < last; ++j) {
+        int64_t oj = (r * ol / out_str[j]) % g.out[j];
+        int64_t kj = (kk / k_str[j]) % g.kernel[j];
+        int64_t ij = oj * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
+        if (ij < 0 || ij >= g.in[j]) { o = -1; break; }
+        o += ij * in_str[j];
+      }
+      row_off[kk * rows + r] = o;
+    }
+  }
+  int64_t cg = c_total / groups, mg = m_total / groups;
+  for (int64_t m = 0; m < m_total; ++m) {
+    Acc* yp = y + m * out_vol;
+    int64_t gi = m / mg;
+    for (int64_t c = 0; c < cg; ++c) {
+      const Acc* xp = x + (gi * cg + c) * in_vol;
+      const Acc* wp = w + (m * cg + c) * k_vol;
+      for (int64_t kk = 0; kk < k_vol; ++kk) {
+        const Acc wv = wp[kk];
+        const int64_t a = lo[kk], b = hi[kk], d = off[kk];
+        if (a >= b) continue;
+        const int64_t* ro = &row_off[kk * rows];
+        for (int64_t r = 0; r < rows; ++r) {
+          if (ro[r] < 0) continue;
+          Acc* yr = yp + r * ol;
+          const Acc* xr = xp + ro[r];
+          if (sl == 1) {
+            for (int64_t o = a; o < b; ++o) yr[o] += wv * xr[o + d];
+          } else {
+            for (int64_t o = a; o < b; ++o) yr[o] += wv * xr[o * sl + d];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Transposed convolution of one image: every input element scatters a kernel-sized patch.
+template <class Acc>
+void conv_transposed_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
+                           int64_t groups, const ConvGeometry& g) {
+  size_t nsp = g.in.size(), last = nsp - 1;
+  int64_t in_vol = product(g.in), out_vol = product(g.out), k_vol = product(g.kernel);
+  int64_t il = g.in[last], ol = g.out[last], sl = g.strides[last];
+  int64_t rows = in_vol / il;
+  Ints in_str = strides_of(g.in), k_str = strides_of(g.kernel), out_str = strides_of(g.out);
+  std::vector<int64_t> lo(k_vol), hi(k_vol), off(k_vol), row_off(k_vol * rows);
+  for (int64_t kk = 0; kk < k_vol; ++kk) {
+    int64_t kl = kk % g.kernel[last];
+    off[kk] = kl * g.dilations[last] - g.pad_begin[last];  // o = i * sl + off
+    lo[kk] = std::max<int64_t>(0, ceil_div(-off[kk], sl));
+    hi[kk] = std::min<int64_t>(il, floor_div(ol - 1 - off[kk], sl) + 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t o = 0;
+      for (size_t j = 0; j < last; ++j) {
+        int64_t ij = (r * il / in_str[j]) % g.in[j];
+        int64_t kj = (kk / k_str[j]) % g.kernel[j];
+        int64_t oj = ij * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
+        if (oj < 0 || oj >= g.out[j]) { o = -1; break; }
+        o += oj * out_str[j];
+      }
+      row_off[kk * rows + r] = o;
+    }
+  }
+  int64_t cg = c_total / groups, mg = m_total / groups;
+  for (int64_t m = 0; m < m_total; ++m) {
+    Acc* yp = y + m * out_vol;
+    int64_t gi = m / mg, ml = m % mg;
+    for (int64_t c = 0; c < cg; ++c) {
+      int64_t ci = gi * cg + c;
+      const Acc* xp = x + ci * in_vol;
+      const Acc* wp = w + (ci * mg + ml) * k_vol;
+      for (int64_t kk = 0; kk < k_vol; ++kk) {
+        const Acc wv = wp[kk];
+        const int64_t a = lo[kk], b = hi[kk], d = off[kk];
+        if (a >= b) continue;
+        const int64_t* ro = &row_off[kk * rows];
+        for (int64_t r = 0; r < rows; ++r) {
+          if (ro[r] < 0) continue;
+          Acc* yr = yp + ro[r];
+          const Acc* xr = xp + r * il;
+          for (int64_t i = a; i < b; ++i) yr[i * sl + d] += wv * xr[i];
+        }
+      }
+    }
+  }
+}
+
+void compute(const ComputeArgs& args) {
+  const auto& a = args.node.a<ConvAttrs>();
+  const Tensor& x = args.in(0);
+  const Tensor& w = args.in(1);
+  Tensor& y = args.out(0);
+  KILN_EXPECT(x.rank() >= 3 && w.rank() == x.rank(), StatusCode::kInvalidArgument,
+              "Conv: X ", dims_to_string(x.dims()), " and W ", dims_to_string(w.dims()),
+              " do not have matching ranks >= 3");
+  Ints in(x.dims().begin() + 2, x.dims().end()), k(w.dims().begin() + 2, w.dims().end());
+  ConvGeometry geo = conv_geometry(a, in, k);
+  int64_t n = x.dim(0), c = x.dim(1), groups = a.group;
+  int64_t m = a.transposed ? w.dim(1) * groups : w.dim(0);
+  Dims want{n, m};
+  want.insert(want.end(), geo.out.begin(), geo.out.end());
+  KILN_CHECK(y.dims() == want, "Conv output ", dims_to_string(y.dims()), " vs ",
+             dims_to_string(want));
+  KILN_EXPECT(c == (a.transposed ? w.dim(0) : w.dim(1) * groups), StatusCode::kInvalidArgument,
+              "Conv: X ", dims_to_string(x.dims()), " does not match W ",
+              dims_to_string(w.dims()), " with group ", groups);
+  int64_t in_vol = product(geo.in), out_vol = product(geo.out);
+  dispatch_acc(x.dtype(), [&]<class Acc>() {
+    std::vector<Acc> wv = load_acc<Acc>(w);
+    std::vector<Acc> bias;
+    if (args.has(2)) {
+      KILN_EXPECT(args.in(2).numel() == m, StatusCode::kInvalidArgument, "Conv: B has ",
+                  args.in(2).numel(), " elements but there are ", m, " output channels");
+      bias = load_acc<Acc>(args.in(2));
+    }
+    std::vector<Acc> xv(c * in_vol), yv(m * out_vol);
+    for (int64_t b = 0; b < n; ++b) {
+      load_acc(x, b * c * in_vol, c * in_vol, xv.data());
+      std::fill(yv.begin(), yv.end(), Acc(0));
+      if (in_vol == 0 || out_vol == 0) {
+        // Nothing to accumulate (an empty spatial axis); only the bias remains.
+      } else if (a.transposed)
+        conv_transposed_image(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
+      else
+        conv_forward_image(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
+      if (!bias.empty())
+        for (int64_t j = 0; j < m; ++j)
+          for (int64_t o = 0; o < out_vol; ++o) yv[j * out_vol + o] += bias[j];
+      store_acc(yv.data(), y, b * m * out_vol, m * out_vol);
+    }
+  });
+}
+
+}  // namespace
+
+ConvGeometry conv_geometry(const ConvAttrs& a, const Ints& in, const Ints& kernel) {
+  size_t nsp = in.size();
+  KILN_CHECK(kernel.size() == nsp);
+  check_attrs(a, nsp);
+  ConvGeometry g;
+  g.in = in;
+  g.kernel = kernel;
+  g.strides = axis_list(a.strides, nsp, 1, "strides");
+  g.dilations = axis_list(a.dilations, nsp, 1, "dilations");
+  g.output_padding = axis_list(a.output_padding, nsp, 0, "output_padding");
+  g.out.resize(nsp);
+  g.pad_begin.resize(nsp);
+  g.pad_end.resize(nsp);
+  for (size_t i = 0; i < nsp; ++i)
+    g.out[i] = axis_output(a, nsp, i, in[i], kernel[i], g.pad_begin[i], g.pad_end[i]);
+  return g;
+}
+
+const OpDef& kiln_op_conv() {
+  static const OpDef d{"Conv", make_attrs_of<ConvAttrs>, infer, compute};
+  return d;
+}
+
+}  // namespace kiln

@@ -1,0 +1,48 @@
+// Conv: N-D convolution (1-D, 2-D, 3-D...), grouped, dilated, strided, padded, optionally
+// transposed. Layout NCHW: X [N, C, D1..Dk]; W [M, C/group, K1..Kk] (forward) or
+// [C, M/group, K1..Kk] (transposed); optional bias B [M]; Y [N, M, O1..Ok].
+#pragma once
+#include <string>
+
+#include "ir/attrs.h"
+
+namespace kiln {
+
+struct ConvAttrs : AttrsOf<ConvAttrs> {
+  Ints strides;          // per spatial axis; empty means all 1
+  Ints dilations;        // per spatial axis; empty means all 1
+  Ints pads;             // begin per axis, then end per axis; empty means all 0
+  Int group = 1;
+  bool transposed = false;
+  Ints output_padding;   // transposed only: extra output at the end of each axis
+  Ints output_shape;     // transposed only: requested spatial output size; pads are derived
+  // NOTSET, VALID, SAME_UPPER, SAME_LOWER. Importers resolve it into `pads` when the input's
+  // spatial dims are known; it stays here only for symbolic shapes and is resolved by infer() and
+  // compute() from the actual dims.
+  std::string auto_pad = "NOTSET";
+
+  template <class V> void reflect(V& v) {
+    v("strides", strides);
+    v("dilations", dilations);
+    v("pads", pads);
+    v("group", group);
+    v("transposed", transposed);
+    v("output_padding", output_padding);
+    v("output_shape", output_shape);
+    v("auto_pad", auto_pad);
+  }
+};
+
+// Fully resolved geometry of one Conv node for concrete spatial input and kernel sizes: what the
+// reference compute and every backend tactic work from.
+struct ConvGeometry {
+  Ints in, kernel, out;          // spatial sizes
+  Ints strides, dilations;
+  Ints pad_begin, pad_end;
+  Ints output_padding;           // transposed only (zeros otherwise)
+};
+
+// Throws kInvalidModel when the attributes do not fit the sizes.
+ConvGeometry conv_geometry(const ConvAttrs& a, const Ints& in_spatial, const Ints& kernel_spatial);
+
+}  // namespace kiln

@@ -1,0 +1,18 @@
+#pragma once
+#include "ir/attrs.h"
+
+namespace kiln {
+
+// QuantizeLinear: y = saturate(round_half_even(x / scale) + zero_point). Inputs: x, scale,
+// zero_point (optional). scale/zero_point are scalars (per tensor) or 1-D along `axis`.
+struct QuantizeLinearAttrs : AttrsOf<QuantizeLinearAttrs> {
+  Int axis = 1;
+  // The quantized type; must equal zero_point's type when that input is given.
+  DataType output_dtype = DataType::kUInt8;
+  template <class V> void reflect(V& v) {
+    v("axis", axis);
+    v("output_dtype", output_dtype);
+  }
+};
+
+}  // namespace kiln

@@ -1,0 +1,194 @@
+// Reshape: a view with ONNX shape semantics, plus attribute forms for Squeeze/Unsqueeze/Flatten
+// (see reshape.h). Symbolic dims are carried through wherever the element count allows it.
+#include "ops/reshape.h"
+
+#include <algorithm>
+
+#include "ops/movement_util.h"
+
+namespace kiln {
+
+namespace {
+
+// The product of dims as a Dim: known when all are known, the single non-known dim when every
+// other dim is 1, else unknown.
+Dim product(const std::vector<Dim>& dims) {
+  int64_t known = 1;
+  const Dim* other = nullptr;
+  int n_other = 0;
+  for (const Dim& d : dims) {
+    if (d.known()) {
+      known *= d.value;
+    } else {
+      other = &d;
+      ++n_other;
+    }
+  }
+  if (n_other == 0) return Dim(known);
+  if (known == 0) return Dim(0);
+  if (n_other == 1 && known == 1) return *other;
+  return Dim::unknown();
+}
+
+Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, bool allowzero) {
+  Shape out;
+  int minus_one = -1;
+  bool has_zero = false;
+  for (size_t i = 0; i < spec.size(); ++i) {
+    int64_t s = spec[i];
+    if (s == -1) {
+      if (minus_one >= 0) ctx.error(cat("shape ", dims_to_string(spec), " has more than one -1"));
+      minus_one = static_cast<int>(i);
+      out.dims.push_back(Dim::unknown());
+    } else if (s < -1) {
+      ctx.error(cat("shape ", dims_to_string(spec), " has invalid entry ", s));
+    } else if (s == 0 && !allowzero) {
+      if (!in.rank_known) {
+        out.dims.push_back(Dim::unknown());
+      } else if (i >= in.rank()) {
+        ctx.error(cat("shape ", dims_to_string(spec), " copies dim ", i,
+                      " (0) but the input has rank ", in.rank()));
+      } else {
+        out.dims.push_back(in.dims[i]);
+      }
+    } else {
+      has_zero |= s == 0;
+      out.dims.push_back(Dim(s));
+    }
+  }
+  if (allowzero && has_zero && minus_one >= 0)
+    ctx.error(cat("shape ", dims_to_string(spec), " has both 0 and -1 while allowzero is set"));
+  if (!in.rank_known) return out;
+
+  // Compare the element counts with symbols cancelled out: in = ki * syms_i, out = ko * syms_o.
+  int64_t ki = 1, ko = 1;
+  std::vector<Dim> si, so;
+  bool unknown_i = false, unknown_o = false;
+  for (const Dim& d : in.dims) {
+    if (d.known()) ki *= d.value;
+    else if (!d.symbol.empty()) si.push_back(d);
+    else unknown_i = true;
+  }
+  for (size_t i = 0; i < out.dims.size(); ++i) {
+    if (static_cast<int>(i) == minus_one) continue;
+    const Dim& d = out.dims[i];
+    if (d.known()) {
+      ko *= d.value;
+    } else if (!d.symbol.empty()) {
+      auto it = std::find(si.begin(), si.end(), d);
+      if (it != si.end()) si.erase(it);
+      else so.push_back(d);
+    } else {
+      unknown_o = true;
+    }
+  }
+  if (unknown_i || unknown_o || !so.empty()) return out;  // cannot reason about the count
+  if (minus_one < 0) {
+    if (si.empty() && ki != ko)
+      ctx.error(cat("cannot reshape ", in.str(), " (", ki, " elements) to ", out.str(), " (", ko,
+                    " elements)"));
+    return out;
+  }
+  if (si.empty()) {
+    if (ko == 0 || ki % ko != 0)
+      ctx.error(cat("cannot reshape ", in.str(), " to ", dims_to_string(spec), ": ", ki,
+                    " elements do not divide into ", ko));
+    out.dims[minus_one] = Dim(ki / ko);
+  } else if (si.size() == 1 && ki == ko) {
+    out.dims[minus_one] = si[0];
+  }
+  return out;
+}
+
+Shape squeeze_form(const InferContext& ctx, const Shape& in, const Ints& axes) {
+  if (!in.rank_known) return Shape::unknown_rank();
+  int64_t r = static_cast<int64_t>(in.rank());
+  std::vector<bool> drop(r, false);
+  if (axes.empty()) {
+    for (int64_t i = 0; i < r; ++i) {
+      if (!in.dims[i].known()) return Shape::unknown_rank();  // might be 1 or not
+      drop[i] = in.dims[i].value == 1;
+    }
+  } else {
+    for (int64_t a : axes) {
+      if (a < -r || a >= r) ctx.error(cat("squeeze axis ", a, " is out of range for rank ", r));
+      int64_t n = a < 0 ? a + r : a;
+      if (drop[n]) ctx.error(cat("squeeze axis ", a, " is repeated"));
+      if (in.dims[n].known() && in.dims[n].value != 1)
+        ctx.error(cat("cannot squeeze axis ", a, " of ", in.str(), ": its size is not 1"));
+      drop[n] = true;
+    }
+  }
+  Shape out;
+  for (int64_t i = 0; i < r; ++i)
+    if (!drop[i]) out.dims.push_back(in.dims[i]);
+  return out;
+}
+
+Shape unsqueeze_form(const InferContext& ctx, const Shape& in, const Ints& axes) {
+  if (!in.rank_known) return Shape::unknown_rank();
+  int64_t r = static_cast<int64_t>(in.rank() + axes.size());
+  std::vector<bool> ins(r, false);
+  for (int64_t a : axes) {
+    if (a < -r || a >= r)
+      ctx.error(cat("unsqueeze axis ", a, " is out of range for output rank ", r));
+    int64_t n = a < 0 ? a + r : a;
+    if (ins[n]) ctx.error(cat("unsqueeze axis ", a, " is repeated"));
+    ins[n] = true;
+  }
+  Shape out;
+  size_t j = 0;
+  for (int64_t i = 0; i < r; ++i) out.dims.push_back(ins[i] ? Dim(1) : in.dims[j++]);
+  return out;
+}
+
+Shape flatten_form(const InferContext& ctx, const Shape& in, int64_t axis) {
+  if (!in.rank_known) return Shape({Dim::unknown(), Dim::unknown()});
+  int64_t r = static_cast<int64_t>(in.rank());
+  if (axis < -r || axis > r) ctx.error(cat("flatten axis ", axis, " is out of range for rank ", r));
+  if (axis < 0) axis += r;
+  std::vector<Dim> a(in.dims.begin(), in.dims.begin() + axis), b(in.dims.begin() + axis,
+                                                                   in.dims.end());
+  return Shape({product(a), product(b)});
+}
+
+Shape output_shape(InferContext& ctx) {
+  const auto& at = ctx.node().a<ReshapeAttrs>();
+  Shape in = known_shape(ctx, 0);
+  if (at.form == "squeeze") return squeeze_form(ctx, in, at.axes);
+  if (at.form == "unsqueeze") return unsqueeze_form(ctx, in, at.axes);
+  if (at.form == "flatten") return flatten_form(ctx, in, at.axis);
+  if (!at.form.empty()) ctx.error(cat("unknown reshape form '", at.form, "'"));
+  if (!ctx.has_input(1)) ctx.error("the shape input is required");
+  expect_int_input(ctx, 1, "shape");
+  const Tensor* spec = ctx.value(1);
+  if (!spec) {
+    // The rank is the shape tensor's length, when that is known.
+    const Shape& s = ctx.shape(1);
+    if (s.rank_known && s.rank() == 1 && s.dims[0].known())
+      return Shape(std::vector<Dim>(s.dims[0].value, Dim::unknown()));
+    return Shape::unknown_rank();
+  }
+  if (spec->rank() != 1) ctx.error(cat("shape must be 1-D, not ", dims_to_string(spec->dims())));
+  return shape_form(ctx, in, to_int64s(*spec), at.allowzero != 0);
+}
+
+void infer(InferContext& ctx) { ctx.set_output(0, ctx.dtype(0), output_shape(ctx)); }
+
+void compute(const ComputeArgs& a) {
+  const Tensor& x = a.in(0);
+  Tensor& y = a.out(0);
+  KILN_CHECK(y.defined(), "the output of ", a.node.label(), " was not allocated");
+  KILN_EXPECT(y.numel() == x.numel(), StatusCode::kInvalidArgument, a.node.label(),
+              ": cannot reshape ", dims_to_string(x.dims()), " to ", dims_to_string(y.dims()));
+  if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
+}
+
+}  // namespace
+
+const OpDef& kiln_op_reshape() {
+  static const OpDef d{"Reshape", make_attrs_of<ReshapeAttrs>, infer, compute};
+  return d;
+}
+
+}  // namespace kiln

@@ -1,0 +1,35 @@
+// The only place where passes are ordered.
+#include <cstdio>
+
+#include "common/env.h"
+#include "ops/infer.h"
+#include "passes/pass.h"
+
+namespace kiln {
+
+namespace {
+
+template <class P>
+void run_pass(const P& pass, Graph& g, PassContext& ctx) {
+  pass.run(g, ctx);
+  EliminateDead{}.run(g, ctx);
+  if (env::verify_passes()) verify_graph(g);
+  std::string dump = env::dump_after();
+  if (dump == "all" || dump == pass.name())
+    std::fprintf(stderr, "--- graph after %s ---\n%s", std::string(pass.name()).c_str(),
+                 print_graph(g).c_str());
+}
+
+}  // namespace
+
+void run_pipeline(Graph& g, PassContext& ctx) {
+  infer_graph(g);
+  if (ctx.opt_level <= 0) return;
+  // Folding first: it resolves shape subgraphs, which every later pass wants to see as constants.
+  run_pass(FoldConstants{}, g, ctx);
+  // Identity removal after folding, because folding turns computed shapes into constants and
+  // can leave copies behind.
+  run_pass(EliminateIdentity{}, g, ctx);
+}
+
+}  // namespace kiln

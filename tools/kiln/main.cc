@@ -1,0 +1,401 @@
+// The kiln command-line tool: info, build, run, bench, inspect.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "common/file.h"
+#include "common/npy.h"
+#include "kiln/kiln.h"
+
+namespace {
+
+using kiln::Status;
+
+int usage() {
+  std::fprintf(stderr,
+      "kiln %s: an inference optimizer and runtime for ONNX models\n"
+      "\n"
+      "usage:\n"
+      "  kiln info MODEL.onnx                     inputs, outputs, op histogram, unsupported nodes\n"
+      "  kiln build MODEL.onnx -o PLAN [options]  optimise and write a plan file\n"
+      "  kiln run MODEL.onnx|PLAN [options]       run once; inputs from .npy or random\n"
+      "  kiln bench MODEL.onnx|PLAN [options]     latency and throughput\n"
+      "  kiln inspect PLAN                        the plan's steps and tactics\n"
+      "\n"
+      "options:\n"
+      "  --device cpu|cuda          target device (default: the GPU when there is one)\n"
+      "  --shapes NAME:AxBxC,...    fix input shapes (dynamic dims default to 1 for run/bench)\n"
+      "  --batch N                  set the first dim of every input to N\n"
+      "  --opt-level N              0 = no graph rewriting, 1 = default\n"
+      "  --input NAME=FILE.npy      run: an input from a file (repeatable)\n"
+      "  --seed N                   run/bench: seed for random inputs (default 1)\n"
+      "  --output-dir DIR           run: write each output as DIR/<name>.npy\n"
+      "  --warmup N                 bench: warm-up runs (default 3)\n"
+      "  --iterations N             bench: at least N timed runs (default 20)\n"
+      "  --duration S               bench: run at least S seconds (default 0)\n"
+      "  --profile                  run/bench: per-step times, slowest first\n"
+      "  --quiet                    less progress output\n",
+      kiln::version().c_str());
+  return 2;
+}
+
+struct Args {
+  std::string command;
+  std::vector<std::string> positional;
+  std::string output, device, output_dir;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  std::map<std::string, std::string> input_files;
+  int64_t batch = 0;
+  int opt_level = 1;
+  uint64_t seed = 1;
+  int warmup = 3, iterations = 20;
+  double duration = 0;
+  bool profile = false, quiet = false;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "kiln: error: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+void check(const Status& s) {
+  if (!s) die(s.to_string());
+}
+
+std::vector<int64_t> parse_dims(const std::string& s, const std::string& what) {
+  std::vector<int64_t> d;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t x = s.find('x', pos);
+    std::string part = s.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+    char* end = nullptr;
+    long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end || v <= 0) die("bad shape '" + s + "' in " + what + " (use e.g. 1x3x224x224)");
+    d.push_back(v);
+    if (x == std::string::npos) break;
+    pos = x + 1;
+  }
+  return d;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  if (argc < 2) std::exit(usage());
+  a.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string s = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die("option " + s + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&](const std::string& v) -> long long {
+      char* end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 0) die("option " + s + " needs a non-negative integer, got '" + v + "'");
+      return n;
+    };
+    if (s == "-o" || s == "--output") a.output = value();
+    else if (s == "--device") a.device = value();
+    else if (s == "--output-dir") a.output_dir = value();
+    else if (s == "--opt-level") a.opt_level = static_cast<int>(number(value()));
+    else if (s == "--seed") a.seed = static_cast<uint64_t>(number(value()));
+    else if (s == "--warmup") a.warmup = static_cast<int>(number(value()));
+    else if (s == "--iterations") a.iterations = std::max(1, static_cast<int>(number(value())));
+    else if (s == "--batch") a.batch = number(value());
+    else if (s == "--duration") a.duration = std::atof(value().c_str());
+    else if (s == "--profile") a.profile = true;
+    else if (s == "--quiet" || s == "-q") a.quiet = true;
+    else if (s == "--shapes") {
+      std::string v = value();
+      size_t pos = 0;
+      while (pos < v.size()) {
+        size_t comma = v.find(',', pos);
+        std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        size_t colon = item.rfind(':');
+        if (colon == std::string::npos || colon == 0) die("bad --shapes item '" + item + "' (use NAME:AxB)");
+        a.shapes[item.substr(0, colon)] = parse_dims(item.substr(colon + 1), "--shapes");
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    } else if (s == "--input") {
+      std::string v = value();
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) die("bad --input '" + v + "' (use NAME=FILE.npy)");
+      a.input_files[v.substr(0, eq)] = v.substr(eq + 1);
+    } else if (!s.empty() && s[0] == '-') {
+      die("unknown option '" + s + "' (see kiln --help)");
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+bool is_onnx(const std::string& path) {
+  return path.size() > 5 && path.substr(path.size() - 5) == ".onnx";
+}
+
+void print_desc(const char* what, const std::vector<kiln::TensorDesc>& ds) {
+  for (const auto& d : ds) std::printf("  %-7s %s\n", what, d.str().c_str());
+}
+
+// Loads a plan, or builds one from an ONNX model with the shapes the command needs.
+std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path) {
+  std::shared_ptr<kiln::Plan> plan;
+  if (!kiln::file_exists(path)) die("'" + path + "' does not exist");
+  if (!is_onnx(path)) {
+    check(kiln::Plan::load(path, plan));
+    return plan;
+  }
+  kiln::BuildOptions o;
+  o.device = a.device;
+  o.opt_level = a.opt_level;
+  o.input_shapes = a.shapes;
+  if (!a.quiet) o.progress = [](const std::string& s) { std::fprintf(stderr, "kiln: %s\n", s.c_str()); };
+  if (a.batch > 0 || a.command == "run" || a.command == "bench") {
+    kiln::ModelInfo info;
+    check(kiln::inspect_onnx(path, info));
+    for (const auto& in : info.inputs) {
+      if (o.input_shapes.count(in.name)) continue;
+      std::vector<int64_t> dims = in.dims;
+      bool dynamic = false;
+      for (size_t i = 0; i < dims.size(); ++i) {
+        if (i == 0 && a.batch > 0) { dims[i] = a.batch; continue; }
+        if (dims[i] < 0) { dims[i] = 1; dynamic = true; }
+      }
+      if (dynamic && !a.quiet)
+        std::fprintf(stderr, "kiln: input '%s' has dynamic dims; using %s (set --shapes)\n",
+                     in.name.c_str(), kiln::dims_to_string(dims).c_str());
+      if (!dims.empty()) o.input_shapes[in.name] = dims;
+    }
+  }
+  kiln::Builder b(o);
+  check(b.build_from_onnx(path, plan));
+  return plan;
+}
+
+std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engine& e) {
+  std::map<std::string, kiln::Tensor> inputs;
+  std::mt19937_64 rng(a.seed);
+  for (const auto& [name, file] : a.input_files) {
+    bool known = false;
+    for (const auto& d : e.inputs()) known |= d.name == name;
+    if (!known) {
+      std::string names;
+      for (const auto& d : e.inputs()) names += (names.empty() ? "" : ", ") + d.name;
+      die("--input names '" + name + "', which is not an input of the model (inputs: " + names + ")");
+    }
+  }
+  for (const auto& d : e.inputs()) {
+    auto it = a.input_files.find(d.name);
+    if (it != a.input_files.end()) {
+      try {
+        inputs[d.name] = kiln::read_npy(it->second);
+      } catch (const kiln::Error& err) {
+        die(err.message());
+      }
+      continue;
+    }
+    std::vector<int64_t> dims = d.dims;
+    auto sh = a.shapes.find(d.name);
+    if (sh != a.shapes.end()) dims = sh->second;
+    for (size_t i = 0; i < dims.size(); ++i)
+      if (dims[i] < 0) dims[i] = (i == 0 && a.batch > 0) ? a.batch : 1;
+    kiln::Tensor t(d.dtype, dims);
+    std::uniform_real_distribution<double> uf(-1.0, 1.0);
+    std::uniform_int_distribution<int64_t> ui(0, 9);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (kiln::dtype_is_float(d.dtype)) t.set_f64(i, uf(rng));
+      else if (d.dtype == kiln::DataType::kBool) t.set_i64(i, ui(rng) & 1);
+      else t.set_i64(i, ui(rng));
+    }
+    inputs[d.name] = t;
+  }
+  return inputs;
+}
+
+void print_profile(const std::vector<kiln::StepTiming>& prof, int runs) {
+  std::vector<kiln::StepTiming> p = prof;
+  std::sort(p.begin(), p.end(), [](auto& x, auto& y) { return x.ms > y.ms; });
+  double total = 0;
+  for (auto& s : p) total += s.ms;
+  std::printf("\nper-step time (mean of %d run(s)), slowest first:\n", runs);
+  std::printf("  %10s %6s  %-14s %-18s %s\n", "ms", "%", "op", "tactic", "step");
+  for (auto& s : p)
+    std::printf("  %10.3f %5.1f%%  %-14s %-18s %s\n", s.ms, total > 0 ? 100 * s.ms / total : 0,
+                s.op.c_str(), s.tactic.c_str(), s.step.c_str());
+}
+
+int cmd_info(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  kiln::ModelInfo info;
+  check(kiln::inspect_onnx(a.positional[0], info));
+  std::printf("model: %s\n  producer: %s, opset %lld, %zu nodes, %zu weights (%.2f MB)\n",
+              a.positional[0].c_str(), info.producer.c_str(), static_cast<long long>(info.opset),
+              info.num_nodes, info.num_weights, info.weight_bytes / 1e6);
+  print_desc("input", info.inputs);
+  print_desc("output", info.outputs);
+  std::printf("  ops:\n");
+  std::vector<std::pair<std::string, int>> h(info.onnx_op_histogram.begin(), info.onnx_op_histogram.end());
+  std::sort(h.begin(), h.end(), [](auto& x, auto& y) { return x.second != y.second ? x.second > y.second : x.first < y.first; });
+  for (auto& [op, n] : h) std::printf("    %-24s %d\n", op.c_str(), n);
+  if (info.unsupported.empty()) {
+    std::printf("  all nodes are supported\n");
+  } else {
+    std::printf("  %zu unsupported node(s):\n", info.unsupported.size());
+    for (auto& u : info.unsupported) std::printf("    %s\n", u.c_str());
+  }
+  return info.unsupported.empty() ? 0 : 1;
+}
+
+int cmd_build(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  if (a.output.empty()) die("build needs -o PLAN");
+  if (!is_onnx(a.positional[0])) die("build takes an .onnx model");
+  auto t0 = std::chrono::steady_clock::now();
+  auto plan = obtain_plan(a, a.positional[0]);
+  check(plan->save(a.output));
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("wrote %s: %zu steps for %s, built in %.2f s\n", a.output.c_str(), plan->num_steps(),
+              plan->device().c_str(), s);
+  return 0;
+}
+
+int cmd_inspect(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  std::shared_ptr<kiln::Plan> plan;
+  check(kiln::Plan::load(a.positional[0], plan));
+  std::printf("%s", plan->describe().c_str());
+  return 0;
+}
+
+std::string summary(const kiln::Tensor& t) {
+  std::string s = std::string(kiln::dtype_name(t.dtype())) + kiln::dims_to_string(t.dims());
+  int64_t n = std::min<int64_t>(t.numel(), 6);
+  s += " [";
+  for (int64_t i = 0; i < n; ++i) {
+    char buf[32];
+    if (kiln::dtype_is_float(t.dtype())) std::snprintf(buf, sizeof buf, "%s%.5g", i ? ", " : "", t.get_f64(i));
+    else std::snprintf(buf, sizeof buf, "%s%lld", i ? ", " : "", static_cast<long long>(t.get_i64(i)));
+    s += buf;
+  }
+  if (t.numel() > n) s += ", ...";
+  return s + "]";
+}
+
+int cmd_run(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  auto plan = obtain_plan(a, a.positional[0]);
+  std::shared_ptr<kiln::Engine> engine;
+  check(kiln::Engine::create(plan, engine));
+  std::unique_ptr<kiln::ExecutionContext> ctx;
+  check(engine->create_context(ctx));
+  ctx->set_profiling(a.profile);
+  auto inputs = make_inputs(a, *engine);
+  std::map<std::string, kiln::Tensor> outputs;
+  auto t0 = std::chrono::steady_clock::now();
+  check(ctx->run(inputs, outputs));
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("ran on %s in %.3f ms\n", engine->device().c_str(), ms);
+  for (const auto& d : engine->outputs()) {
+    const kiln::Tensor& t = outputs.at(d.name);
+    std::printf("  %s: %s\n", d.name.c_str(), summary(t).c_str());
+    if (!a.output_dir.empty()) {
+      std::string safe = d.name;
+      for (char& c : safe)
+        if (c == '/' || c == '\\' || c == ':') c = '_';
+      std::string f = kiln::join_path(a.output_dir, safe + ".npy");
+      try {
+        kiln::write_npy(f, t);
+      } catch (const kiln::Error& e) {
+        die(e.message());
+      }
+      std::printf("    wrote %s\n", f.c_str());
+    }
+  }
+  if (a.profile) print_profile(ctx->last_profile(), 1);
+  return 0;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  double idx = p / 100.0 * static_cast<double>(v.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(idx)), hi = static_cast<size_t>(std::ceil(idx));
+  return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
+}
+
+int cmd_bench(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  auto plan = obtain_plan(a, a.positional[0]);
+  std::shared_ptr<kiln::Engine> engine;
+  check(kiln::Engine::create(plan, engine));
+  std::unique_ptr<kiln::ExecutionContext> ctx;
+  check(engine->create_context(ctx));
+  auto inputs = make_inputs(a, *engine);
+  int64_t batch = 1;
+  for (auto& [n, t] : inputs)
+    if (t.rank() > 0) { batch = t.dim(0); break; }
+  std::map<std::string, kiln::Tensor> outputs;
+  for (int i = 0; i < a.warmup; ++i) check(ctx->run(inputs, outputs));
+  std::vector<double> lat;
+  std::vector<kiln::StepTiming> prof_sum;
+  ctx->set_profiling(a.profile);
+  auto start = std::chrono::steady_clock::now();
+  while (true) {
+    auto t0 = std::chrono::steady_clock::now();
+    check(ctx->run(inputs, outputs));
+    auto t1 = std::chrono::steady_clock::now();
+    lat.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (a.profile) {
+      const auto& p = ctx->last_profile();
+      if (prof_sum.empty()) prof_sum = p;
+      else for (size_t i = 0; i < p.size() && i < prof_sum.size(); ++i) prof_sum[i].ms += p[i].ms;
+    }
+    double elapsed = std::chrono::duration<double>(t1 - start).count();
+    if (static_cast<int>(lat.size()) >= a.iterations && elapsed >= a.duration) break;
+  }
+  double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double mean = 0;
+  for (double x : lat) mean += x;
+  mean /= static_cast<double>(lat.size());
+  std::printf("device: %s, batch %lld, %zu iterations in %.2f s\n", engine->device().c_str(),
+              static_cast<long long>(batch), lat.size(), total_s);
+  std::printf("throughput: %.2f inferences/s (%.1f samples/s)\n", lat.size() / total_s,
+              lat.size() * static_cast<double>(batch) / total_s);
+  std::printf("latency ms: min %.3f  mean %.3f  median %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
+              percentile(lat, 0), mean, percentile(lat, 50), percentile(lat, 90), percentile(lat, 95),
+              percentile(lat, 99), percentile(lat, 100));
+  if (a.profile) {
+    for (auto& s : prof_sum) s.ms /= static_cast<double>(lat.size());
+    print_profile(prof_sum, static_cast<int>(lat.size()));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+                    std::strcmp(argv[1], "help") == 0))
+    return usage() == 2 ? 0 : 0;
+  if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("kiln %s\n", kiln::version().c_str());
+    return 0;
+  }
+  Args a = parse(argc, argv);
+  if (a.command == "info") return cmd_info(a);
+  if (a.command == "build") return cmd_build(a);
+  if (a.command == "run") return cmd_run(a);
+  if (a.command == "bench") return cmd_bench(a);
+  if (a.command == "inspect") return cmd_inspect(a);
+  std::fprintf(stderr, "kiln: unknown command '%s'\n\n", a.command.c_str());
+  return usage();
+}
