@@ -43,8 +43,8 @@ void apply_input_shapes(Graph& g, const BuildOptions& o) {
                   "' has rank ", v->shape.rank(), " (", v->shape.str(), ") but the given shape ",
                   dims_to_string(dims), " has rank ", dims.size());
     for (size_t i = 0; i < dims.size(); ++i) {
-      KILN_EXPECT(dims[i] > 0, StatusCode::kInvalidArgument, "shape for input '", name,
-                  "' must have positive dims, got ", dims_to_string(dims));
+      KILN_EXPECT(dims[i] >= 0, StatusCode::kInvalidArgument, "shape for input '", name,
+                  "' must not have negative dims, got ", dims_to_string(dims));
       if (v->shape.rank_known && v->shape.dims[i].known())
         KILN_EXPECT(v->shape.dims[i].value == dims[i], StatusCode::kInvalidArgument, "input '",
                     name, "' has fixed shape ", v->shape.str(), "; cannot build it as ",

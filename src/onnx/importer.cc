@@ -128,6 +128,9 @@ void ImportContext::set_output(size_t i, Value* v) {
 void ImportContext::unsupported(const std::string& reason) const {
   throw Error(StatusCode::kUnsupported, reason);
 }
+void ImportContext::deliberately_unsupported(const std::string& reason) const {
+  throw Error(StatusCode::kUnsupported, std::string(kDeliberately) + reason);
+}
 void ImportContext::invalid(const std::string& reason) const {
   throw Error(StatusCode::kInvalidModel, reason);
 }
@@ -183,9 +186,9 @@ Shape shape_from_type(const TypeProto& t) {
 ImportResult import_model(const ModelProto& model) {
   ImportResult res;
   KILN_EXPECT(model.graph != nullptr, StatusCode::kInvalidModel, "the model has no graph");
+  // A model without the default opset can still consist of other domains' ops (e.g. training);
+  // a default-domain node in it is reported below.
   int64_t opset = model.default_opset();
-  KILN_EXPECT(opset > 0, StatusCode::kInvalidModel,
-              "the model imports no version of the default ONNX opset");
   res.opset = opset;
   res.producer = model.producer_name;
   std::map<std::string, int64_t> domain_versions;
@@ -216,8 +219,15 @@ ImportResult import_model(const ModelProto& model) {
       scope[in.name] = v;
       continue;
     }
-    KILN_EXPECT(dtype_is_supported(in.type.elem_type), StatusCode::kUnsupported, "graph input '",
-                in.name, "' has unsupported type ", dtype_name(in.type.elem_type));
+    if (!dtype_is_supported(in.type.elem_type)) {
+      // Strings and complex numbers are deliberately unsupported.
+      res.problems.push_back({in.name, "graph input", opset,
+                              cat("graph input '", in.name, "' has unsupported type ",
+                                  dtype_name(in.type.elem_type)),
+                              true});
+      scope[in.name] = g->add_value(in.name);
+      continue;
+    }
     Value* v = g->add_value(in.name, in.type.elem_type, shape_from_type(in.type));
     g->inputs.push_back(v);
     scope[in.name] = v;
@@ -261,6 +271,12 @@ ImportResult import_model(const ModelProto& model) {
     if (it != table().by_op.end())
       for (const ImporterDef* d : it->second)
         if (dver >= d->min_opset && dver <= d->max_opset) def = d;
+    if (domain.empty() && dver <= 0) {
+      res.problems.push_back(
+          {label, np.op_type, 0, "the model imports no version of the default ONNX opset", false});
+      bind_unknown_outputs();
+      continue;
+    }
     if (!def) {
       std::string why = it == table().by_op.end()
                             ? std::string("no importer for this op")
@@ -280,7 +296,8 @@ ImportResult import_model(const ModelProto& model) {
     } catch (const Error& e) {
       if (e.code() == StatusCode::kInternal) throw;
       std::string msg = e.node().empty() ? e.message() : e.node() + ": " + e.message();
-      res.problems.push_back({label, np.op_type, dver, msg, false});
+      bool skipped = e.message().rfind(kDeliberately, 0) == 0;
+      res.problems.push_back({label, np.op_type, dver, msg, skipped});
       bind_unknown_outputs();
       continue;
     }

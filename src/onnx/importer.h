@@ -64,6 +64,9 @@ class ImportContext {
 
   [[noreturn]] void unsupported(const std::string& reason) const;  // kUnsupported
   [[noreturn]] void invalid(const std::string& reason) const;      // kInvalidModel
+  // For features kiln deliberately leaves out (training, randomness, strings, sequences): the
+  // node is reported as skipped rather than failed.
+  [[noreturn]] void deliberately_unsupported(const std::string& reason) const;
 
  private:
   Graph& graph_;
@@ -72,6 +75,8 @@ class ImportContext {
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
 };
+
+inline constexpr const char* kDeliberately = "deliberately unsupported: ";
 
 struct ImporterDef {
   std::string_view op_type;

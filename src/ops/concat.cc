@@ -15,8 +15,8 @@ void infer(InferContext& ctx) {
   int64_t rank = -1;
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     if (ctx.dtype(i) != dt)
-      ctx.error(cat("input ", i, " is ", dtype_name(ctx.dtype(i)), " but input 0 is ",
-                    dtype_name(dt)));
+      ctx.error(
+          cat("input ", i, " is ", dtype_name(ctx.dtype(i)), " but input 0 is ", dtype_name(dt)));
     shapes.push_back(known_shape(ctx, i));
     if (!shapes.back().rank_known) continue;
     int64_t r = static_cast<int64_t>(shapes.back().rank());
@@ -41,14 +41,18 @@ void infer(InferContext& ctx) {
     for (int64_t k = 0; k < rank; ++k) {
       const Dim& d = s.dims[k];
       if (k == axis) {
-        if (d.known()) sum += d.value;
-        else sum_known = false;
+        if (d.known())
+          sum += d.value;
+        else
+          sum_known = false;
         continue;
       }
       Dim& o = out.dims[k];
       if (d.known() && o.known() && d.value != o.value)
-        ctx.error(cat("input ", i, " has shape ", s.str(), ", which differs from the others "
-                      "outside axis ", axis));
+        ctx.error(cat("input ", i, " has shape ", s.str(),
+                      ", which differs from the others "
+                      "outside axis ",
+                      axis));
       if (d.known() || (!o.known() && o.symbol.empty())) o = d;
     }
   }
@@ -68,9 +72,9 @@ void compute(const ComputeArgs& a) {
     KILN_EXPECT(t.rank() == x0.rank() && t.dtype() == x0.dtype(), StatusCode::kInvalidArgument,
                 a.node.label(), ": inputs differ in rank or type");
     for (int64_t k = 0; k < rank; ++k)
-      KILN_EXPECT(k == axis || t.dim(k) == x0.dim(k), StatusCode::kInvalidArgument,
-                  a.node.label(), ": input shapes ", dims_to_string(x0.dims()), " and ",
-                  dims_to_string(t.dims()), " differ outside axis ", axis);
+      KILN_EXPECT(k == axis || t.dim(k) == x0.dim(k), StatusCode::kInvalidArgument, a.node.label(),
+                  ": input shapes ", dims_to_string(x0.dims()), " and ", dims_to_string(t.dims()),
+                  " differ outside axis ", axis);
     od[axis] += t.dim(axis);
   }
   Tensor& y = output_tensor(a, 0, x0.dtype(), od);

@@ -20,12 +20,6 @@ int64_t floor_div(int64_t a, int64_t b) {  // b > 0
 }
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
-int64_t product(const Ints& v, size_t begin = 0, size_t end = SIZE_MAX) {
-  int64_t p = 1;
-  for (size_t i = begin; i < std::min(end, v.size()); ++i) p *= v[i];
-  return p;
-}
-
 Ints axis_list(const Ints& v, size_t n, int64_t fill, const char* name) {
   if (v.empty()) return Ints(n, fill);
   KILN_EXPECT(v.size() == n, StatusCode::kInvalidModel, "Conv: ", name, " has ", v.size(),
@@ -148,7 +142,7 @@ template <class Acc>
 void conv_forward_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
                         int64_t groups, const ConvGeometry& g) {
   size_t nsp = g.in.size(), last = nsp - 1;
-  int64_t in_vol = product(g.in), out_vol = product(g.out), k_vol = product(g.kernel);
+  int64_t in_vol = dims_volume(g.in), out_vol = dims_volume(g.out), k_vol = dims_volume(g.kernel);
   int64_t il = g.in[last], ol = g.out[last], sl = g.strides[last];
   int64_t rows = out_vol / ol;
   Ints in_str = strides_of(g.in), k_str = strides_of(g.kernel), out_str = strides_of(g.out);
@@ -204,7 +198,7 @@ template <class Acc>
 void conv_transposed_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
                            int64_t groups, const ConvGeometry& g) {
   size_t nsp = g.in.size(), last = nsp - 1;
-  int64_t in_vol = product(g.in), out_vol = product(g.out), k_vol = product(g.kernel);
+  int64_t in_vol = dims_volume(g.in), out_vol = dims_volume(g.out), k_vol = dims_volume(g.kernel);
   int64_t il = g.in[last], ol = g.out[last], sl = g.strides[last];
   int64_t rows = in_vol / il;
   Ints in_str = strides_of(g.in), k_str = strides_of(g.kernel), out_str = strides_of(g.out);
@@ -269,7 +263,7 @@ void compute(const ComputeArgs& args) {
   KILN_EXPECT(c == (a.transposed ? w.dim(0) : w.dim(1) * groups), StatusCode::kInvalidArgument,
               "Conv: X ", dims_to_string(x.dims()), " does not match W ",
               dims_to_string(w.dims()), " with group ", groups);
-  int64_t in_vol = product(geo.in), out_vol = product(geo.out);
+  int64_t in_vol = dims_volume(geo.in), out_vol = dims_volume(geo.out);
   dispatch_acc(x.dtype(), [&]<class Acc>() {
     std::vector<Acc> wv = load_acc<Acc>(w);
     std::vector<Acc> bias;

@@ -7,7 +7,10 @@ namespace kiln {
 // Indices (int32/int64) may be negative; out-of-range ones are a run-time error.
 struct GatherAttrs : AttrsOf<GatherAttrs> {
   Int axis = 0;
-  template <class V> void reflect(V& v) { v("axis", axis); }
+  template <class V>
+  void reflect(V& v) {
+    v("axis", axis);
+  }
 };
 
 }  // namespace kiln

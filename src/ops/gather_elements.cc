@@ -31,9 +31,9 @@ void compute(const ComputeArgs& a) {
               " must have one, non-zero rank");
   int64_t axis = normalize_axis(a.node.a<GatherElementsAttrs>().axis, r);
   for (int64_t k = 0; k < r; ++k)
-    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument,
-                a.node.label(), ": indices ", dims_to_string(ind.dims()),
-                " exceed data ", dims_to_string(x.dims()), " on axis ", k);
+    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument, a.node.label(),
+                ": indices ", dims_to_string(ind.dims()), " exceed data ", dims_to_string(x.dims()),
+                " on axis ", k);
   Tensor& y = output_tensor(a, 0, x.dtype(), ind.dims());
   auto st = strides_of(x.dims());
   std::vector<int64_t> idx(r, 0);

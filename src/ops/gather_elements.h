@@ -7,7 +7,10 @@ namespace kiln {
 // Output shape = indices shape; indices has data's rank.
 struct GatherElementsAttrs : AttrsOf<GatherElementsAttrs> {
   Int axis = 0;
-  template <class V> void reflect(V& v) { v("axis", axis); }
+  template <class V>
+  void reflect(V& v) {
+    v("axis", axis);
+  }
 };
 
 }  // namespace kiln

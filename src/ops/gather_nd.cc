@@ -34,8 +34,8 @@ void compute(const ComputeArgs& a) {
   const Tensor& ind = a.in(1);
   int64_t b = a.node.a<GatherNDAttrs>().batch_dims;
   int64_t r = static_cast<int64_t>(x.rank()), q = static_cast<int64_t>(ind.rank());
-  KILN_EXPECT(q >= 1 && b >= 0 && b < std::min(r, q), StatusCode::kInvalidArgument,
-              a.node.label(), ": bad ranks or batch_dims");
+  KILN_EXPECT(q >= 1 && b >= 0 && b < std::min(r, q), StatusCode::kInvalidArgument, a.node.label(),
+              ": bad ranks or batch_dims");
   int64_t m = ind.dim(q - 1);
   KILN_EXPECT(m >= 1 && m <= r - b, StatusCode::kInvalidArgument, a.node.label(),
               ": indices address ", m, " dims of data ", dims_to_string(x.dims()));

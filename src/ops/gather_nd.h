@@ -8,7 +8,10 @@ namespace kiln {
 // data.shape[batch_dims + m:].
 struct GatherNDAttrs : AttrsOf<GatherNDAttrs> {
   Int batch_dims = 0;
-  template <class V> void reflect(V& v) { v("batch_dims", batch_dims); }
+  template <class V>
+  void reflect(V& v) {
+    v("batch_dims", batch_dims);
+  }
 };
 
 }  // namespace kiln

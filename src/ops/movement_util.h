@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -13,6 +14,9 @@
 #include "ops/op_util.h"
 
 namespace kiln {
+
+// Reports a problem (by throwing); lets one helper serve infer() (ctx.error) and compute() (fail).
+using ErrorFn = std::function<void(const std::string&)>;
 
 // Input i's shape: the known tensor's dims when its value is known (constants at build time, every
 // input at run time), else the static, possibly symbolic, shape.
@@ -98,7 +102,8 @@ inline void strided_copy(const Tensor& in, int64_t base, const Dims& dims,
       detail::strided_copy_t(in.data<uint64_t>(), base, dims, strides,
                              reinterpret_cast<uint64_t*>(dst));
       break;
-    default: fail(StatusCode::kUnsupported, "cannot move elements of type ", dtype_name(in.dtype()));
+    default:
+      fail(StatusCode::kUnsupported, "cannot move elements of type ", dtype_name(in.dtype()));
   }
 }
 
@@ -117,8 +122,8 @@ inline SliceRange slice_range(int64_t dim, int64_t start, int64_t end, int64_t s
     end = std::clamp<int64_t>(end, 0, dim);
     r.count = end > start ? (end - start - 1) / step + 1 : 0;
   } else {
-    int64_t neg = step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max()
-                                                              : -step;
+    int64_t neg =
+        step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
     start = std::clamp<int64_t>(start, -1, dim - 1);
     end = std::clamp<int64_t>(end, -1, dim - 1);
     r.count = start > end ? (start - end - 1) / neg + 1 : 0;

@@ -60,8 +60,9 @@ void infer(InferContext& ctx) {
       continue;
     }
     int64_t n = d.value + b[k] + e[k];
-    if (n < 0) ctx.error(cat("pads ", dims_to_string(to_int64s(*pads)), " crop axis ", k, " of ",
-                             in.str(), " below zero"));
+    if (n < 0)
+      ctx.error(cat("pads ", dims_to_string(to_int64s(*pads)), " crop axis ", k, " of ", in.str(),
+                    " below zero"));
     if (mode != "constant" && d.value == 0 && n > 0)
       ctx.error(cat("cannot ", mode, "-pad axis ", k, ", which is empty"));
     d = Dim(n);
@@ -127,8 +128,10 @@ void compute(const ComputeArgs& a) {
       if (s < 0) pad = true;
       off += s;
     }
-    if (pad) copy_element(fill, 0, y, o);
-    else copy_element(x, off, y, o);
+    if (pad)
+      copy_element(fill, 0, y, o);
+    else
+      copy_element(x, off, y, o);
     for (int64_t k = r - 1; k >= 0; --k) {
       if (++idx[k] < od[k]) break;
       idx[k] = 0;

@@ -10,7 +10,10 @@ namespace kiln {
 // "constant", "reflect" (mirror without repeating the edge) or "edge".
 struct PadAttrs : AttrsOf<PadAttrs> {
   std::string mode = "constant";
-  template <class V> void reflect(V& v) { v("mode", mode); }
+  template <class V>
+  void reflect(V& v) {
+    v("mode", mode);
+  }
 };
 
 }  // namespace kiln

@@ -30,24 +30,24 @@ Dim product(const std::vector<Dim>& dims) {
   return Dim::unknown();
 }
 
-Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, bool allowzero) {
+Shape shape_form(const ErrorFn& error, const Shape& in, const Ints& spec, bool allowzero) {
   Shape out;
   int minus_one = -1;
   bool has_zero = false;
   for (size_t i = 0; i < spec.size(); ++i) {
     int64_t s = spec[i];
     if (s == -1) {
-      if (minus_one >= 0) ctx.error(cat("shape ", dims_to_string(spec), " has more than one -1"));
+      if (minus_one >= 0) error(cat("shape ", dims_to_string(spec), " has more than one -1"));
       minus_one = static_cast<int>(i);
       out.dims.push_back(Dim::unknown());
     } else if (s < -1) {
-      ctx.error(cat("shape ", dims_to_string(spec), " has invalid entry ", s));
+      error(cat("shape ", dims_to_string(spec), " has invalid entry ", s));
     } else if (s == 0 && !allowzero) {
       if (!in.rank_known) {
         out.dims.push_back(Dim::unknown());
       } else if (i >= in.rank()) {
-        ctx.error(cat("shape ", dims_to_string(spec), " copies dim ", i,
-                      " (0) but the input has rank ", in.rank()));
+        error(cat("shape ", dims_to_string(spec), " copies dim ", i, " (0) but the input has rank ",
+                  in.rank()));
       } else {
         out.dims.push_back(in.dims[i]);
       }
@@ -57,7 +57,7 @@ Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, boo
     }
   }
   if (allowzero && has_zero && minus_one >= 0)
-    ctx.error(cat("shape ", dims_to_string(spec), " has both 0 and -1 while allowzero is set"));
+    error(cat("shape ", dims_to_string(spec), " has both 0 and -1 while allowzero is set"));
   if (!in.rank_known) return out;
 
   // Compare the element counts with symbols cancelled out: in = ki * syms_i, out = ko * syms_o.
@@ -65,9 +65,12 @@ Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, boo
   std::vector<Dim> si, so;
   bool unknown_i = false, unknown_o = false;
   for (const Dim& d : in.dims) {
-    if (d.known()) ki *= d.value;
-    else if (!d.symbol.empty()) si.push_back(d);
-    else unknown_i = true;
+    if (d.known())
+      ki *= d.value;
+    else if (!d.symbol.empty())
+      si.push_back(d);
+    else
+      unknown_i = true;
   }
   for (size_t i = 0; i < out.dims.size(); ++i) {
     if (static_cast<int>(i) == minus_one) continue;
@@ -76,8 +79,10 @@ Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, boo
       ko *= d.value;
     } else if (!d.symbol.empty()) {
       auto it = std::find(si.begin(), si.end(), d);
-      if (it != si.end()) si.erase(it);
-      else so.push_back(d);
+      if (it != si.end())
+        si.erase(it);
+      else
+        so.push_back(d);
     } else {
       unknown_o = true;
     }
@@ -85,14 +90,14 @@ Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, boo
   if (unknown_i || unknown_o || !so.empty()) return out;  // cannot reason about the count
   if (minus_one < 0) {
     if (si.empty() && ki != ko)
-      ctx.error(cat("cannot reshape ", in.str(), " (", ki, " elements) to ", out.str(), " (", ko,
-                    " elements)"));
+      error(cat("cannot reshape ", in.str(), " (", ki, " elements) to ", out.str(), " (", ko,
+                " elements)"));
     return out;
   }
   if (si.empty()) {
     if (ko == 0 || ki % ko != 0)
-      ctx.error(cat("cannot reshape ", in.str(), " to ", dims_to_string(spec), ": ", ki,
-                    " elements do not divide into ", ko));
+      error(cat("cannot reshape ", in.str(), " to ", dims_to_string(spec), ": ", ki,
+                " elements do not divide into ", ko));
     out.dims[minus_one] = Dim(ki / ko);
   } else if (si.size() == 1 && ki == ko) {
     out.dims[minus_one] = si[0];
@@ -100,7 +105,7 @@ Shape shape_form(const InferContext& ctx, const Shape& in, const Ints& spec, boo
   return out;
 }
 
-Shape squeeze_form(const InferContext& ctx, const Shape& in, const Ints& axes) {
+Shape squeeze_form(const ErrorFn& error, const Shape& in, const Ints& axes) {
   if (!in.rank_known) return Shape::unknown_rank();
   int64_t r = static_cast<int64_t>(in.rank());
   std::vector<bool> drop(r, false);
@@ -111,11 +116,11 @@ Shape squeeze_form(const InferContext& ctx, const Shape& in, const Ints& axes) {
     }
   } else {
     for (int64_t a : axes) {
-      if (a < -r || a >= r) ctx.error(cat("squeeze axis ", a, " is out of range for rank ", r));
+      if (a < -r || a >= r) error(cat("squeeze axis ", a, " is out of range for rank ", r));
       int64_t n = a < 0 ? a + r : a;
-      if (drop[n]) ctx.error(cat("squeeze axis ", a, " is repeated"));
+      if (drop[n]) error(cat("squeeze axis ", a, " is repeated"));
       if (in.dims[n].known() && in.dims[n].value != 1)
-        ctx.error(cat("cannot squeeze axis ", a, " of ", in.str(), ": its size is not 1"));
+        error(cat("cannot squeeze axis ", a, " of ", in.str(), ": its size is not 1"));
       drop[n] = true;
     }
   }
@@ -125,15 +130,14 @@ Shape squeeze_form(const InferContext& ctx, const Shape& in, const Ints& axes) {
   return out;
 }
 
-Shape unsqueeze_form(const InferContext& ctx, const Shape& in, const Ints& axes) {
+Shape unsqueeze_form(const ErrorFn& error, const Shape& in, const Ints& axes) {
   if (!in.rank_known) return Shape::unknown_rank();
   int64_t r = static_cast<int64_t>(in.rank() + axes.size());
   std::vector<bool> ins(r, false);
   for (int64_t a : axes) {
-    if (a < -r || a >= r)
-      ctx.error(cat("unsqueeze axis ", a, " is out of range for output rank ", r));
+    if (a < -r || a >= r) error(cat("unsqueeze axis ", a, " is out of range for output rank ", r));
     int64_t n = a < 0 ? a + r : a;
-    if (ins[n]) ctx.error(cat("unsqueeze axis ", a, " is repeated"));
+    if (ins[n]) error(cat("unsqueeze axis ", a, " is repeated"));
     ins[n] = true;
   }
   Shape out;
@@ -142,43 +146,61 @@ Shape unsqueeze_form(const InferContext& ctx, const Shape& in, const Ints& axes)
   return out;
 }
 
-Shape flatten_form(const InferContext& ctx, const Shape& in, int64_t axis) {
+Shape flatten_form(const ErrorFn& error, const Shape& in, int64_t axis) {
   if (!in.rank_known) return Shape({Dim::unknown(), Dim::unknown()});
   int64_t r = static_cast<int64_t>(in.rank());
-  if (axis < -r || axis > r) ctx.error(cat("flatten axis ", axis, " is out of range for rank ", r));
+  if (axis < -r || axis > r) error(cat("flatten axis ", axis, " is out of range for rank ", r));
   if (axis < 0) axis += r;
-  std::vector<Dim> a(in.dims.begin(), in.dims.begin() + axis), b(in.dims.begin() + axis,
-                                                                   in.dims.end());
+  std::vector<Dim> a(in.dims.begin(), in.dims.begin() + axis),
+      b(in.dims.begin() + axis, in.dims.end());
   return Shape({product(a), product(b)});
 }
 
-Shape output_shape(InferContext& ctx) {
-  const auto& at = ctx.node().a<ReshapeAttrs>();
-  Shape in = known_shape(ctx, 0);
-  if (at.form == "squeeze") return squeeze_form(ctx, in, at.axes);
-  if (at.form == "unsqueeze") return unsqueeze_form(ctx, in, at.axes);
-  if (at.form == "flatten") return flatten_form(ctx, in, at.axis);
-  if (!at.form.empty()) ctx.error(cat("unknown reshape form '", at.form, "'"));
-  if (!ctx.has_input(1)) ctx.error("the shape input is required");
-  expect_int_input(ctx, 1, "shape");
-  const Tensor* spec = ctx.value(1);
+// The output shape for input shape `in` and shape operand `spec` (null when unknown).
+Shape output_shape(const ReshapeAttrs& at, const Shape& in, const Tensor* spec,
+                   const Shape& spec_shape, const ErrorFn& error) {
+  if (at.form == "squeeze") return squeeze_form(error, in, at.axes);
+  if (at.form == "unsqueeze") return unsqueeze_form(error, in, at.axes);
+  if (at.form == "flatten") return flatten_form(error, in, at.axis);
+  if (!at.form.empty()) error(cat("unknown reshape form '", at.form, "'"));
   if (!spec) {
     // The rank is the shape tensor's length, when that is known.
-    const Shape& s = ctx.shape(1);
-    if (s.rank_known && s.rank() == 1 && s.dims[0].known())
-      return Shape(std::vector<Dim>(s.dims[0].value, Dim::unknown()));
+    if (spec_shape.rank_known && spec_shape.rank() == 1 && spec_shape.dims[0].known())
+      return Shape(std::vector<Dim>(spec_shape.dims[0].value, Dim::unknown()));
     return Shape::unknown_rank();
   }
-  if (spec->rank() != 1) ctx.error(cat("shape must be 1-D, not ", dims_to_string(spec->dims())));
-  return shape_form(ctx, in, to_int64s(*spec), at.allowzero != 0);
+  if (spec->rank() != 1) error(cat("shape must be 1-D, not ", dims_to_string(spec->dims())));
+  return shape_form(error, in, to_int64s(*spec), at.allowzero != 0);
 }
 
-void infer(InferContext& ctx) { ctx.set_output(0, ctx.dtype(0), output_shape(ctx)); }
+void infer(InferContext& ctx) {
+  const auto& at = ctx.node().a<ReshapeAttrs>();
+  Shape spec_shape;
+  if (at.form.empty()) {
+    if (!ctx.has_input(1)) ctx.error("the shape input is required");
+    expect_int_input(ctx, 1, "shape");
+    spec_shape = ctx.shape(1);
+  }
+  ErrorFn error = [&](const std::string& m) { ctx.error(m); };
+  ctx.set_output(0, ctx.dtype(0),
+                 output_shape(at, known_shape(ctx, 0), at.form.empty() ? ctx.value(1) : nullptr,
+                              spec_shape, error));
+}
 
 void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   Tensor& y = a.out(0);
-  KILN_CHECK(y.defined(), "the output of ", a.node.label(), " was not allocated");
+  if (!y.defined()) {
+    const auto& at = a.node.a<ReshapeAttrs>();
+    const Tensor* spec = at.form.empty() && a.has(1) ? &a.in(1) : nullptr;
+    KILN_EXPECT(!at.form.empty() || spec, StatusCode::kInvalidArgument, a.node.label(),
+                ": the shape input is required");
+    ErrorFn error = [&](const std::string& m) {
+      fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
+    };
+    Shape s = output_shape(at, Shape::from(x.dims()), spec, Shape(), error);
+    y = Tensor(x.dtype(), s.concrete());
+  }
   KILN_EXPECT(y.numel() == x.numel(), StatusCode::kInvalidArgument, a.node.label(),
               ": cannot reshape ", dims_to_string(x.dims()), " to ", dims_to_string(y.dims()));
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());

@@ -19,7 +19,8 @@ struct ReshapeAttrs : AttrsOf<ReshapeAttrs> {
   std::string form;
   Ints axes;
   Int axis = 1;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("allowzero", allowzero);
     v("form", form);
     v("axes", axes);

@@ -40,13 +40,13 @@ void compute(const ComputeArgs& a) {
   int64_t r = static_cast<int64_t>(x.rank());
   KILN_EXPECT(r > 0 && ind.rank() == x.rank() && upd.dims() == ind.dims(),
               StatusCode::kInvalidArgument, a.node.label(), ": data ", dims_to_string(x.dims()),
-              ", indices ", dims_to_string(ind.dims()), " and updates ",
-              dims_to_string(upd.dims()), " do not fit together");
+              ", indices ", dims_to_string(ind.dims()), " and updates ", dims_to_string(upd.dims()),
+              " do not fit together");
   int64_t axis = normalize_axis(at.axis, r);
   for (int64_t k = 0; k < r; ++k)
-    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument,
-                a.node.label(), ": indices ", dims_to_string(ind.dims()), " exceed data ",
-                dims_to_string(x.dims()), " on axis ", k);
+    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument, a.node.label(),
+                ": indices ", dims_to_string(ind.dims()), " exceed data ", dims_to_string(x.dims()),
+                " on axis ", k);
   Tensor& y = output_tensor(a, 0, x.dtype(), x.dims());
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
   auto st = strides_of(x.dims());

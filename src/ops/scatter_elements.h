@@ -11,7 +11,8 @@ namespace kiln {
 struct ScatterElementsAttrs : AttrsOf<ScatterElementsAttrs> {
   Int axis = 0;
   std::string reduction = "none";
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("axis", axis);
     v("reduction", reduction);
   }

@@ -37,8 +37,8 @@ void compute(const ComputeArgs& a) {
   int64_t k = ind.dim(q - 1);
   Dims want(ind.dims().begin(), ind.dims().end() - 1);
   if (k >= 1 && k <= r) want.insert(want.end(), x.dims().begin() + k, x.dims().end());
-  KILN_EXPECT(k >= 1 && k <= r && upd.dims() == want, StatusCode::kInvalidArgument,
-              a.node.label(), ": updates ", dims_to_string(upd.dims()), " do not fit data ",
+  KILN_EXPECT(k >= 1 && k <= r && upd.dims() == want, StatusCode::kInvalidArgument, a.node.label(),
+              ": updates ", dims_to_string(upd.dims()), " do not fit data ",
               dims_to_string(x.dims()), " and indices ", dims_to_string(ind.dims()));
   Tensor& y = output_tensor(a, 0, x.dtype(), x.dims());
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());

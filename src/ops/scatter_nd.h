@@ -10,7 +10,10 @@ namespace kiln {
 // data.shape[k:]. Reductions: none, add, mul, max, min; tuples apply in row-major order.
 struct ScatterNDAttrs : AttrsOf<ScatterNDAttrs> {
   std::string reduction = "none";
-  template <class V> void reflect(V& v) { v("reduction", reduction); }
+  template <class V>
+  void reflect(V& v) {
+    v("reduction", reduction);
+  }
 };
 
 }  // namespace kiln

@@ -21,8 +21,7 @@ Params params(const Tensor& starts, const Tensor* ends, const Tensor* axes, cons
   p.starts = to_int64s(starts);
   p.ends = to_int64s(*ends);
   size_t n = p.starts.size();
-  if (p.ends.size() != n)
-    error(cat("starts has ", n, " entries but ends has ", p.ends.size()));
+  if (p.ends.size() != n) error(cat("starts has ", n, " entries but ends has ", p.ends.size()));
   if (axes) {
     p.axes = to_int64s(*axes);
     if (p.axes.size() != n) error(cat("starts has ", n, " entries but axes has ", p.axes.size()));
@@ -53,7 +52,8 @@ void infer(InferContext& ctx) {
   DataType dt = ctx.dtype(0);
   Shape in = known_shape(ctx, 0);
   for (size_t i = 1; i < 5; ++i)
-    if (ctx.has_input(i)) expect_int_input(ctx, i, i == 1 ? "starts" : i == 2 ? "ends" : i == 3 ? "axes" : "steps");
+    if (ctx.has_input(i))
+      expect_int_input(ctx, i, i == 1 ? "starts" : i == 2 ? "ends" : i == 3 ? "axes" : "steps");
   if (!in.rank_known) return ctx.set_output(0, dt, Shape::unknown_rank());
   int64_t r = static_cast<int64_t>(in.rank());
   const Tensor* starts = ctx.value(1);
@@ -99,10 +99,9 @@ void infer(InferContext& ctx) {
 void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   int64_t r = static_cast<int64_t>(x.rank());
-  Params p = params(a.in(1), &a.in(2), a.has(3) ? &a.in(3) : nullptr,
-                    a.has(4) ? &a.in(4) : nullptr, r, [&](const std::string& m) {
-                      fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-                    });
+  Params p = params(
+      a.in(1), &a.in(2), a.has(3) ? &a.in(3) : nullptr, a.has(4) ? &a.in(4) : nullptr, r,
+      [&](const std::string& m) { fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m); });
   auto st = strides_of(x.dims());
   Dims od = x.dims();
   std::vector<int64_t> os = st;

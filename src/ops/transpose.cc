@@ -18,8 +18,8 @@ Ints checked_perm(const Ints& perm, size_t r, const std::string& where) {
               " has ", perm.size(), " entries but the input has rank ", r);
   std::vector<bool> seen(r, false);
   for (int64_t p : perm) {
-    KILN_EXPECT(p >= 0 && p < static_cast<int64_t>(r) && !seen[p], StatusCode::kInvalidModel,
-                where, ": perm ", dims_to_string(perm), " is not a permutation of 0..", r - 1);
+    KILN_EXPECT(p >= 0 && p < static_cast<int64_t>(r) && !seen[p], StatusCode::kInvalidModel, where,
+                ": perm ", dims_to_string(perm), " is not a permutation of 0..", r - 1);
     seen[p] = true;
   }
   return perm;

@@ -1,7 +1,221 @@
+// Faster float32 CPU tactics: convolution as im2col + GEMM, and matrix products through the same
+// GEMM. They accumulate in float32; the reference accumulates in double.
+#include <cstring>
+
 #include "backends/cpu/cpu_tactics.h"
+#include "backends/cpu/gemm.h"
+#include "ops/conv.h"
+#include "ops/mat_mul.h"
+#include "ops/op_util.h"
+#include "runtime/backend.h"
 
 namespace kiln {
 
-std::vector<const Tactic*> fast_cpu_tactics() { return {}; }
+namespace {
+
+bool all_float32(const Node& n) {
+  for (const Value* v : n.inputs)
+    if (v && v->dtype != DataType::kFloat) return false;
+  for (const Value* v : n.outputs)
+    if (v->dtype != DataType::kFloat) return false;
+  return true;
+}
+
+// ---- Conv2D, forward, any groups/strides/dilations/pads -------------------------------------
+
+class ConvKernel : public Kernel {
+ public:
+  void run(const ComputeArgs& args) override {
+    const auto& a = args.node.a<ConvAttrs>();
+    const Tensor& x = args.in(0);
+    const Tensor& w = args.in(1);
+    Tensor& y = args.out(0);
+    KILN_EXPECT(x.rank() == 4 && w.rank() == 4, StatusCode::kInvalidArgument,
+                "Conv: cpu.conv_im2col expects 4-D X and W");
+    ConvGeometry g = conv_geometry(a, {x.dim(2), x.dim(3)}, {w.dim(2), w.dim(3)});
+    const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3);
+    const int64_t m = w.dim(0), groups = a.group;
+    KILN_EXPECT(c == w.dim(1) * groups && m % groups == 0, StatusCode::kInvalidArgument, "Conv: X ",
+                dims_to_string(x.dims()), " does not match W ", dims_to_string(w.dims()),
+                " with group ", groups);
+    const int64_t cg = c / groups, mg = m / groups, kh = g.kernel[0], kw = g.kernel[1];
+    const int64_t oh = g.out[0], ow = g.out[1], ohw = oh * ow, kdim = cg * kh * kw;
+    const bool pointwise = kh == 1 && kw == 1 && g.strides[0] == 1 && g.strides[1] == 1 &&
+                           g.pad_begin[0] == 0 && g.pad_begin[1] == 0 && g.pad_end[0] == 0 &&
+                           g.pad_end[1] == 0;
+    if (!pointwise) col_.resize(static_cast<size_t>(kdim * ohw));
+    const float* xd = x.data<float>();
+    const float* wdp = w.data<float>();
+    float* yd = y.data<float>();
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t gi = 0; gi < groups; ++gi) {
+        const float* xin = xd + (b * c + gi * cg) * h * wd;
+        const float* col = xin;
+        if (!pointwise) {
+          im2col(xin, cg, h, wd, g);
+          col = col_.data();
+        }
+        float* yout = yd + (b * m + gi * mg) * ohw;
+        cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, col, ohw, yout, ohw, false);
+      }
+    if (args.has(2)) {
+      const Tensor& bias = args.in(2);
+      KILN_EXPECT(bias.numel() == m, StatusCode::kInvalidArgument, "Conv: B has ", bias.numel(),
+                  " elements but there are ", m, " output channels");
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t j = 0; j < m; ++j) {
+          float bv = bias.data<float>()[j];
+          float* row = yd + (b * m + j) * ohw;
+          for (int64_t o = 0; o < ohw; ++o) row[o] += bv;
+        }
+    }
+  }
+
+ private:
+  void im2col(const float* x, int64_t c, int64_t h, int64_t w, const ConvGeometry& g) {
+    const int64_t kh = g.kernel[0], kw = g.kernel[1], oh = g.out[0], ow = g.out[1];
+    const int64_t sh = g.strides[0], sw = g.strides[1], dh = g.dilations[0], dw = g.dilations[1];
+    const int64_t ph = g.pad_begin[0], pw = g.pad_begin[1];
+    float* out = col_.data();
+    for (int64_t ci = 0; ci < c; ++ci)
+      for (int64_t ki = 0; ki < kh; ++ki)
+        for (int64_t kj = 0; kj < kw; ++kj) {
+          for (int64_t oi = 0; oi < oh; ++oi) {
+            int64_t ii = oi * sh - ph + ki * dh;
+            float* dst = out + oi * ow;
+            if (ii < 0 || ii >= h) {
+              std::memset(dst, 0, sizeof(float) * ow);
+              continue;
+            }
+            const float* src = x + (ci * h + ii) * w;
+            for (int64_t oj = 0; oj < ow; ++oj) {
+              int64_t jj = oj * sw - pw + kj * dw;
+              dst[oj] = (jj >= 0 && jj < w) ? src[jj] : 0.0f;
+            }
+          }
+          out += oh * ow;
+        }
+  }
+  std::vector<float> col_;  // scratch; a kernel instance belongs to one engine, see below
+};
+
+// Kernels are shared by every context of an engine, so per-run scratch must not live in them.
+// The tactic therefore hands out a small stateless wrapper that allocates scratch per call.
+class ConvKernelShared : public Kernel {
+ public:
+  void run(const ComputeArgs& args) override {
+    ConvKernel k;  // scratch lives for this call only
+    k.run(args);
+  }
+};
+
+class ConvIm2colTactic : public Tactic {
+ public:
+  std::string_view id() const override { return "cpu.conv_im2col"; }
+  Status supports(const Node& n) const override {
+    if (n.op() != "Conv") return Status(StatusCode::kUnsupported, "not a Conv");
+    const auto& a = n.a<ConvAttrs>();
+    if (a.transposed) return Status(StatusCode::kUnsupported, "transposed convolution");
+    if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
+    const Value* x = n.inputs[0];
+    const Value* w = n.inputs[1];
+    if (!x->shape.rank_known || x->shape.rank() != 4 || !w->shape.rank_known || w->shape.rank() != 4)
+      return Status(StatusCode::kUnsupported, "only 2-D convolution");
+    if (a.auto_pad != "NOTSET" && a.auto_pad != "VALID" && !x->shape.fully_known())
+      return Status(StatusCode::kUnsupported, "auto_pad with unknown input dims");
+    return Status::ok();
+  }
+  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
+    return std::make_unique<ConvKernelShared>();
+  }
+};
+
+// ---- MatMul -----------------------------------------------------------------------------------
+
+class MatMulKernel : public Kernel {
+ public:
+  void run(const ComputeArgs& args) override {
+    const auto& at = args.node.a<MatMulAttrs>();
+    const Tensor& a = args.in(0);
+    const Tensor& b = args.in(1);
+    Tensor& y = args.out(0);
+    const int64_t m = at.trans_a ? a.dim(a.rank() - 1) : a.dim(a.rank() - 2);
+    const int64_t k = at.trans_a ? a.dim(a.rank() - 2) : a.dim(a.rank() - 1);
+    const int64_t n = at.trans_b ? b.dim(b.rank() - 2) : b.dim(b.rank() - 1);
+    const int64_t kb = at.trans_b ? b.dim(b.rank() - 1) : b.dim(b.rank() - 2);
+    KILN_EXPECT(k == kb, StatusCode::kInvalidArgument, "MatMul: inner dims differ: ",
+                dims_to_string(a.dims()), " and ", dims_to_string(b.dims()));
+    // Batch dims: broadcast per numpy; compute the batch index maps.
+    Dims ab(a.dims().begin(), a.dims().end() - 2), bb(b.dims().begin(), b.dims().end() - 2);
+    Dims yb = broadcast_dims({ab, bb});
+    const int64_t batches = dims_volume(yb);
+    std::vector<float> at_buf, bt_buf;
+    auto a_strides = broadcast_strides(ab, yb), b_strides = broadcast_strides(bb, yb);
+    std::vector<int64_t> idx(yb.size(), 0);
+    for (int64_t bi = 0; bi < batches; ++bi) {
+      int64_t ao = 0, bo = 0;
+      for (size_t d = 0; d < yb.size(); ++d) {
+        ao += idx[d] * a_strides[d];
+        bo += idx[d] * b_strides[d];
+      }
+      const float* ap = a.data<float>() + ao * m * k;
+      const float* bp = b.data<float>() + bo * k * n;
+      if (at.trans_a) { transpose(ap, k, m, at_buf); ap = at_buf.data(); }
+      if (at.trans_b) { transpose(bp, n, k, bt_buf); bp = bt_buf.data(); }
+      float* yp = y.data<float>() + bi * m * n;
+      cpu::sgemm(m, n, k, ap, k, bp, n, yp, n, false);
+      if (at.alpha != 1.0)
+        for (int64_t i = 0; i < m * n; ++i) yp[i] = static_cast<float>(yp[i] * at.alpha);
+      for (int64_t d = static_cast<int64_t>(yb.size()) - 1; d >= 0; --d) {
+        if (++idx[d] < yb[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+
+ private:
+  static std::vector<int64_t> broadcast_strides(const Dims& in, const Dims& out) {
+    // Element strides (in units of whole matrices) of `in` within the broadcast `out`.
+    std::vector<int64_t> s(out.size(), 0);
+    int64_t stride = 1;
+    for (int64_t i = static_cast<int64_t>(in.size()) - 1; i >= 0; --i) {
+      int64_t oi = i + static_cast<int64_t>(out.size() - in.size());
+      s[oi] = in[i] == 1 ? 0 : stride;
+      stride *= in[i];
+    }
+    return s;
+  }
+  static void transpose(const float* src, int64_t rows, int64_t cols, std::vector<float>& dst) {
+    dst.resize(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  }
+};
+
+class MatMulTactic : public Tactic {
+ public:
+  std::string_view id() const override { return "cpu.matmul_gemm"; }
+  Status supports(const Node& n) const override {
+    if (n.op() != "MatMul") return Status(StatusCode::kUnsupported, "not a MatMul");
+    if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
+    for (int i = 0; i < 2; ++i) {
+      const Value* v = n.inputs[i];
+      if (!v->shape.rank_known || v->shape.rank() < 2)
+        return Status(StatusCode::kUnsupported, "operands must be at least 2-D");
+    }
+    return Status::ok();
+  }
+  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
+    return std::make_unique<MatMulKernel>();
+  }
+};
+
+}  // namespace
+
+std::vector<const Tactic*> fast_cpu_tactics() {
+  static const ConvIm2colTactic conv;
+  static const MatMulTactic matmul;
+  return {&conv, &matmul};
+}
 
 }  // namespace kiln

@@ -275,7 +275,7 @@ void imp_Dropout(ImportContext& c) {
   if (c.opset() >= 12 && c.has_input(2)) {
     const Tensor* tm = c.constant_input(2);
     if (!tm || tm->get_i64(0) != 0)
-      c.unsupported("Dropout in training mode is random; kiln runs inference only");
+      c.deliberately_unsupported("Dropout in training mode is random; kiln runs inference only");
   }
   Value* x = c.input(0);
   c.set_output(0, x);

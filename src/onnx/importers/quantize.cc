@@ -1,7 +1,10 @@
 // QuantizeLinear, DequantizeLinear (opsets 10..17; per-axis from 13) and DynamicQuantizeLinear.
 #include "onnx/importer.h"
+#include "ops/op.h"
 #include "ops/dequantize_linear.h"
+#include "ops/pointwise.h"
 #include "ops/quantize_linear.h"
+#include "ops/reduce.h"
 
 namespace kiln::onnx {
 
@@ -32,10 +35,49 @@ void imp_DequantizeLinear(ImportContext& c) {
   c.set_output(0, c.add1("DequantizeLinear", ins, std::move(a)));
 }
 
+// Lowered to two Reduce nodes (the data's range) and two Pointwise programs (scale and zero point;
+// then the quantization), all in float32 as the ONNX definition computes them.
 void imp_DynamicQuantizeLinear(ImportContext& c) {
-  check_supported(c, 0);
-  auto outs = c.add("DynamicQuantizeLinear", {c.input(0)}, nullptr, 3);
-  for (size_t i = 0; i < 3; ++i) c.set_output(i, outs[i]);
+  using expr::Op;
+  constexpr DataType F = DataType::kFloat, U8 = DataType::kUInt8;
+  Value* x = c.input(0);
+  if (x->dtype != F) c.invalid(cat("x must be float32, got ", dtype_name(x->dtype)));
+  if (!find_op("Reduce")) c.unsupported("needs the Reduce op, which this build lacks");
+  auto reduce = [&](const char* kind) {
+    auto a = std::make_unique<ReduceAttrs>();
+    a->kind = kind;
+    a->keepdims = false;
+    return c.add1("Reduce", {x}, std::move(a));
+  };
+  Value* mn = reduce("min");
+  Value* mx = reduce("max");
+
+  auto clamp255 = [](expr::Program& p, int32_t v) {
+    return p.binary(Op::kMin, p.binary(Op::kMax, v, p.constant(F, 0)), p.constant(F, 255));
+  };
+  expr::Program p;
+  p.input_types = {F, F};
+  int32_t lo = p.binary(Op::kMin, p.input(0), p.constant(F, 0));  // the range includes 0
+  int32_t hi = p.binary(Op::kMax, p.input(1), p.constant(F, 0));
+  int32_t scale = p.binary(Op::kDiv, p.binary(Op::kSub, hi, lo), p.constant(F, 255));
+  int32_t zpf = p.unary(Op::kRound, p.binary(Op::kDiv, p.binary(Op::kSub, p.constant(F, 0), lo), scale));
+  // An all-zero x gives scale 0: zero point 0 instead of 0/0.
+  zpf = p.select(p.binary(Op::kEq, scale, p.constant(F, 0)), p.constant(F, 0), clamp255(p, zpf));
+  p.outputs = {scale, p.cast(zpf, U8)};
+  auto pa = std::make_unique<PointwiseAttrs>();
+  pa->program = p;
+  auto sz = c.add("Pointwise", {mn, mx}, std::move(pa), 2);
+
+  expr::Program q;
+  q.input_types = {F, F, U8};
+  int32_t zp = q.cast(q.input(2), F);
+  int32_t v = q.unary(Op::kRound, q.binary(Op::kDiv, q.input(0), q.input(1)));
+  v = clamp255(q, q.binary(Op::kAdd, v, zp));
+  v = q.select(q.binary(Op::kEq, q.input(1), q.constant(F, 0)), zp, v);
+  q.outputs = {q.cast(v, U8)};
+  c.set_output(0, c.pointwise(q, {x, sz[0], sz[1]}));
+  c.set_output(1, sz[0]);
+  c.set_output(2, sz[1]);
 }
 
 }  // namespace

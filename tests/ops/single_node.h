@@ -1,0 +1,117 @@
+// Test helper: one canonical node in a graph of its own, inferred and computed the way the runtime
+// does (infer() again with every input value known, allocate outputs, compute()).
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "ops/infer.h"
+#include "ops/op.h"
+
+namespace kiln::testing {
+
+// An input of a node under test: its type and shape, and its value when the test gives one
+// (`constant` makes the value visible at build time).
+struct NodeInput {
+  DataType dtype = DataType::kUndefined;
+  Shape shape;
+  Tensor value;
+  bool constant = false;
+  bool absent = false;
+
+  static NodeInput of(Tensor t) { return {t.dtype(), Shape::from(t.dims()), t, false, false}; }
+  static NodeInput constant_of(Tensor t) { return {t.dtype(), Shape::from(t.dims()), t, true, false}; }
+  static NodeInput shaped(DataType t, Shape s) { return {t, std::move(s), Tensor(), false, false}; }
+  static NodeInput none() { return {DataType::kUndefined, Shape(), Tensor(), false, true}; }
+};
+
+class SingleNode {
+ public:
+  SingleNode(const std::string& op, std::unique_ptr<Attrs> attrs, std::vector<NodeInput> inputs,
+             size_t n_outputs = 1)
+      : inputs_(std::move(inputs)) {
+    std::vector<Value*> ins;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      const NodeInput& in = inputs_[i];
+      if (in.absent) { ins.push_back(nullptr); continue; }
+      Value* v = in.constant ? g_.add_constant("in" + std::to_string(i), in.value)
+                             : g_.add_value("in" + std::to_string(i), in.dtype, in.shape);
+      if (!in.constant) g_.inputs.push_back(v);
+      ins.push_back(v);
+    }
+    std::vector<Value*> outs;
+    for (size_t i = 0; i < n_outputs; ++i) outs.push_back(g_.add_value("out" + std::to_string(i)));
+    node_ = g_.add_node(op, ins, outs, std::move(attrs), "node");
+  }
+
+  // Build-time inference: only constant inputs' values are known.
+  void infer() { infer_node(*node_); }
+  const Value& out(size_t i) const { return *node_->outputs[i]; }
+
+  // Run-time: every input value known, outputs allocated from the inferred shapes.
+  std::vector<Tensor> run() {
+    std::vector<Tensor> ins(inputs_.size());
+    std::vector<const Tensor*> known(inputs_.size(), nullptr);
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (inputs_[i].absent) continue;
+      ins[i] = inputs_[i].value;
+      node_->inputs[i]->shape = Shape::from(ins[i].dims());
+      known[i] = &ins[i];
+    }
+    InferContext ctx(*node_, known);
+    node_->def->infer(ctx);
+    std::vector<Tensor> outs(node_->outputs.size());
+    for (size_t k = 0; k < outs.size(); ++k) {
+      const Value* o = node_->outputs[k];
+      if (!node_->def->data_dependent_shape) outs[k] = Tensor(o->dtype, o->shape.concrete());
+    }
+    ComputeArgs args{*node_, ins, outs};
+    node_->def->compute(args);
+    return outs;
+  }
+
+ private:
+  Graph g_;
+  Node* node_ = nullptr;
+  std::vector<NodeInput> inputs_;
+};
+
+inline Tensor f32(Dims d, std::vector<float> v) { return Tensor::from_vector(DataType::kFloat, d, v); }
+inline Tensor f64(Dims d, std::vector<double> v) { return Tensor::from_vector(DataType::kDouble, d, v); }
+inline Tensor i64(Dims d, std::vector<int64_t> v) { return Tensor::from_vector(DataType::kInt64, d, v); }
+inline Tensor i32(Dims d, std::vector<int32_t> v) { return Tensor::from_vector(DataType::kInt32, d, v); }
+
+// Compares any numeric tensor with expected values (as double), relative + absolute tolerance.
+inline void expect_values(const Tensor& t, const Dims& dims, const std::vector<double>& want,
+                          double rtol = 1e-5, double atol = 1e-6) {
+  ASSERT_EQ(dims_to_string(t.dims()), dims_to_string(dims));
+  ASSERT_EQ(static_cast<size_t>(t.numel()), want.size());
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double got = t.get_f64(i), w = want[i];
+    if (std::isnan(w)) { EXPECT_TRUE(std::isnan(got)) << "element " << i; continue; }
+    if (std::isinf(w)) { EXPECT_EQ(got, w) << "element " << i; continue; }
+    EXPECT_NEAR(got, w, atol + rtol * std::fabs(w)) << "element " << i;
+  }
+}
+// Exact comparison through int64 (integer outputs).
+inline void expect_ints(const Tensor& t, const Dims& dims, const std::vector<int64_t>& want) {
+  ASSERT_EQ(dims_to_string(t.dims()), dims_to_string(dims));
+  ASSERT_EQ(static_cast<size_t>(t.numel()), want.size());
+  for (int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(t.get_i64(i), want[i]) << "element " << i;
+}
+
+// Expects a kiln::Error whose message contains `needle`.
+template <class F>
+void expect_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    std::string full = e.node() + ": " + e.message();
+    EXPECT_NE(full.find(needle), std::string::npos) << full;
+  }
+}
+
+}  // namespace kiln::testing

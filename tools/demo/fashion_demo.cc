@@ -1,0 +1,165 @@
+// The demo: build a plan from the shipped Fashion-MNIST model, save and reload it, and classify
+// the 10,000 test images with one execution context per hardware thread, printing accuracy,
+// images/s, and PyTorch's accuracy on the same images (models/fashion_cnn.reference.json).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace {
+
+[[noreturn]] void die(const std::string& m) {
+  std::fprintf(stderr, "demo: error: %s\n", m.c_str());
+  std::exit(1);
+}
+
+std::vector<uint8_t> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) die("cannot read '" + path + "' (run scripts/demo.sh, which unpacks the data set)");
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
+// IDX files (the MNIST format): magic 0x00000803 for images, 0x00000801 for labels.
+void load_idx(const std::string& dir, std::vector<float>& images, std::vector<uint8_t>& labels,
+              int64_t& n, int64_t& h, int64_t& w) {
+  auto img = read_all(dir + "/t10k-images-idx3-ubyte");
+  auto lab = read_all(dir + "/t10k-labels-idx1-ubyte");
+  if (img.size() < 16 || be32(img.data()) != 0x803) die("bad image file in " + dir);
+  if (lab.size() < 8 || be32(lab.data()) != 0x801) die("bad label file in " + dir);
+  n = be32(img.data() + 4);
+  h = be32(img.data() + 8);
+  w = be32(img.data() + 12);
+  if (static_cast<int64_t>(img.size()) != 16 + n * h * w || be32(lab.data() + 4) != n ||
+      static_cast<int64_t>(lab.size()) != 8 + n)
+    die("image and label files do not match");
+  images.resize(n * h * w);
+  for (int64_t i = 0; i < n * h * w; ++i) images[i] = img[16 + i] / 255.0f;
+  labels.assign(lab.begin() + 8, lab.end());
+}
+
+std::string json_value(const std::string& json, const std::string& key) {
+  auto k = json.find("\"" + key + "\"");
+  if (k == std::string::npos) return "";
+  auto c = json.find(':', k);
+  auto e = json.find_first_of(",}", c);
+  std::string v = json.substr(c + 1, e - c - 1);
+  v.erase(0, v.find_first_not_of(" \t\n\""));
+  v.erase(v.find_last_not_of(" \t\n\"") + 1);
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model = "models/fashion_cnn.onnx", data, reference = "models/fashion_cnn.reference.json";
+  std::string plan_path = "fashion_cnn.plan", device;
+  int64_t batch = 250;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { if (i + 1 >= argc) die(a + " needs a value"); return argv[++i]; };
+    if (a == "--model") model = next();
+    else if (a == "--data") data = next();
+    else if (a == "--reference") reference = next();
+    else if (a == "--plan") plan_path = next();
+    else if (a == "--device") device = next();
+    else if (a == "--batch") batch = std::max<int64_t>(1, std::atoll(next().c_str()));
+    else if (a == "--threads") threads = std::max(1, std::atoi(next().c_str()));
+    else die("unknown option " + a + " (options: --model --data --reference --plan --device --batch --threads)");
+  }
+  if (data.empty()) die("--data DIR is required (the unpacked Fashion-MNIST test set)");
+
+  std::vector<float> images;
+  std::vector<uint8_t> labels;
+  int64_t n, h, w;
+  load_idx(data, images, labels, n, h, w);
+  std::printf("demo: %lld test images of %lldx%lld from %s\n", (long long)n, (long long)h, (long long)w, data.c_str());
+
+  kiln::BuildOptions opts;
+  opts.device = device;
+  opts.input_shapes["image"] = {batch, 1, h, w};
+  opts.progress = [](const std::string& s) { std::printf("demo: build: %s\n", s.c_str()); };
+  auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<kiln::Plan> built;
+  kiln::Status s = kiln::Builder(opts).build_from_onnx(model, built);
+  if (!s) die(s.to_string());
+  if (!(s = built->save(plan_path))) die(s.to_string());
+  std::shared_ptr<kiln::Plan> plan;
+  if (!(s = kiln::Plan::load(plan_path, plan))) die(s.to_string());
+  double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("demo: plan %s: %zu steps on %s, built and reloaded in %.2f s\n", plan_path.c_str(),
+              plan->num_steps(), plan->device().c_str(), build_s);
+
+  std::shared_ptr<kiln::Engine> engine;
+  if (!(s = kiln::Engine::create(plan, engine))) die(s.to_string());
+
+  const int64_t n_batches = (n + batch - 1) / batch;
+  std::vector<int64_t> predictions(n, -1);
+  std::atomic<int64_t> next_batch{0};
+  std::vector<std::string> errors(threads);
+  auto worker = [&](int id) {
+    std::unique_ptr<kiln::ExecutionContext> ctx;
+    kiln::Status st = engine->create_context(ctx);
+    if (!st) { errors[id] = st.to_string(); return; }
+    kiln::Tensor in(kiln::DataType::kFloat, {batch, 1, h, w});
+    std::map<std::string, kiln::Tensor> outs;
+    for (int64_t b; (b = next_batch++) < n_batches;) {
+      int64_t first = b * batch, count = std::min(batch, n - first);
+      std::memset(in.raw(), 0, in.nbytes());  // the last batch is padded with blank images
+      std::memcpy(in.data<float>(), images.data() + first * h * w, count * h * w * sizeof(float));
+      st = ctx->run({{"image", in}}, outs);
+      if (!st) { errors[id] = st.to_string(); return; }
+      const kiln::Tensor& logits = outs.at("logits");
+      const int64_t classes = logits.dim(1);
+      for (int64_t i = 0; i < count; ++i) {
+        const float* row = logits.data<float>() + i * classes;
+        predictions[first + i] = std::max_element(row, row + classes) - row;
+      }
+    }
+  };
+  t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back(worker, i);
+  for (auto& t : pool) t.join();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& e : errors)
+    if (!e.empty()) die(e);
+
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) correct += predictions[i] == labels[i];
+  double acc = static_cast<double>(correct) / static_cast<double>(n);
+  std::printf("demo: kiln     accuracy %.4f (%lld/%lld correct), %.0f images/s on %s "
+              "(%d contexts, batch %lld)\n",
+              acc, (long long)correct, (long long)n, n / secs, engine->device().c_str(), threads,
+              (long long)batch);
+
+  std::ifstream rf(reference);
+  if (!rf) {
+    std::printf("demo: no PyTorch reference at %s\n", reference.c_str());
+    return 0;
+  }
+  std::stringstream ss;
+  ss << rf.rdbuf();
+  std::string ref_correct = json_value(ss.str(), "pytorch_correct");
+  std::string ref_acc = json_value(ss.str(), "pytorch_accuracy");
+  if (ref_correct.empty()) die("reference file has no pytorch_correct");
+  long long pc = std::atoll(ref_correct.c_str());
+  std::printf("demo: PyTorch  accuracy %.4f (%lld/%lld correct)\n", std::atof(ref_acc.c_str()), pc,
+              (long long)n);
+  if (pc != correct) {
+    std::printf("demo: MISMATCH: kiln and PyTorch differ by %lld images\n", correct - pc);
+    return 1;
+  }
+  std::printf("demo: kiln's accuracy equals PyTorch's\n");
+  return 0;
+}
