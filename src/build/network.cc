@@ -6,7 +6,16 @@
 #include "ir/graph.h"
 #include "ops/infer.h"
 #include "ops/op.h"
+#include "ops/concat.h"
+#include "ops/conv.h"
+#include "ops/mat_mul.h"
+#include "ops/normalization.h"
 #include "ops/pointwise.h"
+#include "ops/pool.h"
+#include "ops/reduce.h"
+#include "ops/reshape.h"
+#include "ops/softmax.h"
+#include "ops/transpose.h"
 
 namespace kiln {
 
@@ -135,6 +144,149 @@ Network::Ref Network::add_elementwise(Ref a, Ref b, ElementwiseOp op) {
     return add_op(*graph_, "Pointwise", {va, vb}, std::move(at), "eltwise");
   });
 }
+
+namespace {
+Value* weight(Graph& g, const Tensor& t, const char* what, bool optional = false) {
+  if (!t.defined()) {
+    KILN_EXPECT(optional, StatusCode::kInvalidArgument, what, " is required");
+    return nullptr;
+  }
+  return g.add_constant(what, t.clone());
+}
+}  // namespace
+
+#define KILN_NET_INPUT(var, ref, what)                                   \
+  Value* var = value_of(*graph_, ref, error_, what);                    \
+  KILN_EXPECT(var != nullptr, StatusCode::kInvalidArgument, "invalid input tensor handle")
+
+Network::Ref Network::add_conv(Ref x, const Tensor& weights, const Tensor& bias,
+                               const ConvParams& p) {
+  return guarded(*graph_, error_, "add_conv", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_conv");
+    auto a = std::make_unique<ConvAttrs>();
+    a->strides = p.strides;
+    a->pads = p.pads;
+    a->dilations = p.dilations;
+    a->group = p.groups;
+    std::vector<Value*> ins{in, weight(*graph_, weights, "conv.weight")};
+    if (Value* b = weight(*graph_, bias, "conv.bias", true)) ins.push_back(b);
+    return add_op(*graph_, "Conv", ins, std::move(a), "conv");
+  });
+}
+
+Network::Ref Network::add_matmul(Ref a, Ref b, bool transpose_a, bool transpose_b) {
+  return guarded(*graph_, error_, "add_matmul", [&]() -> Value* {
+    KILN_NET_INPUT(va, a, "add_matmul");
+    KILN_NET_INPUT(vb, b, "add_matmul");
+    auto at = std::make_unique<MatMulAttrs>();
+    at->trans_a = transpose_a;
+    at->trans_b = transpose_b;
+    return add_op(*graph_, "MatMul", {va, vb}, std::move(at), "matmul");
+  });
+}
+
+Network::Ref Network::add_fully_connected(Ref x, const Tensor& weights, const Tensor& bias) {
+  return guarded(*graph_, error_, "add_fully_connected", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_fully_connected");
+    auto at = std::make_unique<MatMulAttrs>();
+    at->trans_b = true;
+    Value* y = add_op(*graph_, "MatMul", {in, weight(*graph_, weights, "fc.weight")},
+                      std::move(at), "fc");
+    if (!bias.defined()) return y;
+    Value* b = weight(*graph_, bias, "fc.bias");
+    expr::Program p;
+    p.input_types = {y->dtype, b->dtype};
+    p.outputs = {p.binary(expr::Op::kAdd, p.input(0), p.input(1))};
+    auto pa = std::make_unique<PointwiseAttrs>();
+    pa->program = p;
+    return add_op(*graph_, "Pointwise", {y, b}, std::move(pa), "fc.bias_add");
+  });
+}
+
+Network::Ref Network::add_pool(Ref x, const PoolParams& p) {
+  return guarded(*graph_, error_, "add_pool", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_pool");
+    auto a = std::make_unique<PoolAttrs>();
+    a->kind = p.kind == PoolKind::kMax ? "max" : "avg";
+    a->global = p.kernel.empty();
+    a->kernel = p.kernel;
+    a->strides = p.strides;
+    a->pads = p.pads;
+    a->count_include_pad = p.count_include_pad;
+    return add_op(*graph_, "Pool", {in}, std::move(a), "pool");
+  });
+}
+
+Network::Ref Network::add_batch_norm(Ref x, const Tensor& scale, const Tensor& bias,
+                                     const Tensor& mean, const Tensor& var, double epsilon) {
+  return guarded(*graph_, error_, "add_batch_norm", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_batch_norm");
+    auto a = std::make_unique<NormalizationAttrs>();
+    a->kind = "batch";
+    a->epsilon = epsilon;
+    return add_op(*graph_, "Normalization",
+                  {in, weight(*graph_, scale, "bn.scale"), weight(*graph_, bias, "bn.bias"),
+                   weight(*graph_, mean, "bn.mean"), weight(*graph_, var, "bn.var")},
+                  std::move(a), "bn");
+  });
+}
+
+Network::Ref Network::add_softmax(Ref x, int64_t axis) {
+  return guarded(*graph_, error_, "add_softmax", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_softmax");
+    auto a = std::make_unique<SoftmaxAttrs>();
+    a->axis = axis;
+    return add_op(*graph_, "Softmax", {in}, std::move(a), "softmax");
+  });
+}
+
+Network::Ref Network::add_reduce(Ref x, ReduceKind kind, const std::vector<int64_t>& axes,
+                                 bool keepdims) {
+  return guarded(*graph_, error_, "add_reduce", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_reduce");
+    static const char* kinds[] = {"sum", "mean", "max", "min"};
+    auto a = std::make_unique<ReduceAttrs>();
+    a->kind = kinds[static_cast<int>(kind)];
+    a->axes = axes;
+    a->keepdims = keepdims;
+    return add_op(*graph_, "Reduce", {in}, std::move(a), "reduce");
+  });
+}
+
+Network::Ref Network::add_reshape(Ref x, const std::vector<int64_t>& shape) {
+  return guarded(*graph_, error_, "add_reshape", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_reshape");
+    Value* s = graph_->add_constant(
+        "reshape.shape",
+        Tensor::from_vector(DataType::kInt64, {static_cast<int64_t>(shape.size())}, shape));
+    return add_op(*graph_, "Reshape", {in, s}, std::make_unique<ReshapeAttrs>(), "reshape");
+  });
+}
+
+Network::Ref Network::add_transpose(Ref x, const std::vector<int64_t>& perm) {
+  return guarded(*graph_, error_, "add_transpose", [&]() -> Value* {
+    KILN_NET_INPUT(in, x, "add_transpose");
+    auto a = std::make_unique<TransposeAttrs>();
+    a->perm = perm;
+    return add_op(*graph_, "Transpose", {in}, std::move(a), "transpose");
+  });
+}
+
+Network::Ref Network::add_concat(const std::vector<Ref>& xs, int64_t axis) {
+  return guarded(*graph_, error_, "add_concat", [&]() -> Value* {
+    KILN_EXPECT(!xs.empty(), StatusCode::kInvalidArgument, "needs at least one input");
+    std::vector<Value*> ins;
+    for (Ref r : xs) {
+      KILN_NET_INPUT(v, r, "add_concat");
+      ins.push_back(v);
+    }
+    auto a = std::make_unique<ConcatAttrs>();
+    a->axis = axis;
+    return add_op(*graph_, "Concat", ins, std::move(a), "concat");
+  });
+}
+
+#undef KILN_NET_INPUT
 
 void Network::mark_output(Ref x, const std::string& name) {
   if (!error_.empty()) return;

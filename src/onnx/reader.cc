@@ -366,7 +366,9 @@ std::shared_ptr<TensorProto> parse_tensor(Ctx& c, Reader& r, const Path& path) {
         break;
       case 3:
         r.bytes(Path(path, "segment"));
-        fail(StatusCode::kUnsupported, path.str(), ": segmented tensors are not supported");
+        fail(StatusCode::kUnsupported, path.str(),
+             ": segmented tensors are not supported (or this is not a TensorProto: a "
+             "SequenceProto's tensors use the same field number)");
       case 4: r.repeated_fixed32(Path(path, "float_data"), [&](uint32_t u) {
           f.floats.push_back(bits_f32(u));
         });

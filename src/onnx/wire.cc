@@ -22,13 +22,22 @@ const char* wire_type_name(WireType t) {
 }
 
 std::string Path::str() const {
-  std::string s = parent ? parent->str() + "." : std::string();
+  std::string s;
+  if (parent) {
+    s = parent->str();
+    s += '.';
+  }
   if (name) {
     s += name;
   } else {
-    s += "field " + std::to_string(number);
+    s += "field ";
+    s += std::to_string(number);
   }
-  if (index != kNoIndex) s += "[" + std::to_string(index) + "]";
+  if (index != kNoIndex) {
+    s += '[';
+    s += std::to_string(index);
+    s += ']';
+  }
   return s;
 }
 

@@ -51,7 +51,7 @@ void check_attrs(const ConvAttrs& a, size_t nsp) {
 
 // Output length of spatial axis i; fills that axis' pads.
 int64_t axis_output(const ConvAttrs& a, size_t nsp, size_t i, int64_t in, int64_t kernel,
-                    int64_t& pb, int64_t& pe) {
+                    int64_t& pb, int64_t& pe, int64_t* output_padding = nullptr) {
   int64_t s = a.strides.empty() ? 1 : a.strides[i];
   int64_t d = a.dilations.empty() ? 1 : a.dilations[i];
   pb = a.pads.empty() ? 0 : a.pads[i];
@@ -59,7 +59,9 @@ int64_t axis_output(const ConvAttrs& a, size_t nsp, size_t i, int64_t in, int64_
   if (a.transposed) {
     int64_t op = a.output_padding.empty() ? 0 : a.output_padding[i];
     int64_t req = a.output_shape.empty() ? -1 : a.output_shape[i];
-    return transposed_window(a.auto_pad, in, kernel, s, d, op, req, pb, pe);
+    int64_t out = transposed_window(a.auto_pad, in, kernel, s, d, op, req, pb, pe);
+    if (output_padding) *output_padding = op;
+    return out;
   }
   return forward_window(a.auto_pad, in, kernel, s, d, false, pb, pe, "Conv");
 }
@@ -306,7 +308,8 @@ ConvGeometry conv_geometry(const ConvAttrs& a, const Ints& in, const Ints& kerne
   g.pad_begin.resize(nsp);
   g.pad_end.resize(nsp);
   for (size_t i = 0; i < nsp; ++i)
-    g.out[i] = axis_output(a, nsp, i, in[i], kernel[i], g.pad_begin[i], g.pad_end[i]);
+    g.out[i] = axis_output(a, nsp, i, in[i], kernel[i], g.pad_begin[i], g.pad_end[i],
+                           &g.output_padding[i]);
   return g;
 }
 

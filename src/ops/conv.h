@@ -39,7 +39,8 @@ struct ConvGeometry {
   Ints in, kernel, out;          // spatial sizes
   Ints strides, dilations;
   Ints pad_begin, pad_end;
-  Ints output_padding;           // transposed only (zeros otherwise)
+  Ints output_padding;           // transposed only (zeros otherwise); includes any growth needed
+                                 // to reach a requested output_shape
 };
 
 // Throws kInvalidModel when the attributes do not fit the sizes.

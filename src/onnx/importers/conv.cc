@@ -76,6 +76,7 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
     ConvGeometry g = conv_geometry(*a, in, kernel);
     a->pads = g.pad_begin;
     a->pads.insert(a->pads.end(), g.pad_end.begin(), g.pad_end.end());
+    if (transposed) a->output_padding = g.output_padding;
   } catch (const Error& e) {
     c.invalid(e.message());
   }

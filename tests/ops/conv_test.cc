@@ -1,0 +1,209 @@
+// Conv: grouped, strided, dilated, asymmetric pads, 1-D/2-D/3-D, transposed (groups, dilation,
+// output_padding, auto_pad kept for symbolic shapes), integer exactness, symbolic shapes and
+// errors. Expected values come from a naive numpy loop implementation (independent of kiln).
+#include "ops/conv.h"
+#include "single_node.h"
+
+namespace kiln {
+namespace {
+
+using testing::expect_error;
+using testing::expect_ints;
+using testing::expect_values;
+using testing::f32;
+using testing::NodeInput;
+using testing::SingleNode;
+
+// v[i] = ((i * a) % m - o) * s: small exact float32 values with no simple structure.
+Tensor pattern(Dims d, int a, int m, int o, float s) {
+  std::vector<float> v(dims_volume(d));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((int(i) * a) % m - o) * s;
+  return f32(std::move(d), v);
+}
+Tensor xs(Dims d) { return pattern(std::move(d), 7, 11, 5, 0.25f); }
+Tensor ws(Dims d) { return pattern(std::move(d), 5, 7, 3, 0.5f); }
+
+std::unique_ptr<ConvAttrs> attrs(Ints strides, Ints pads, Ints dilations = {}, int64_t group = 1) {
+  auto a = std::make_unique<ConvAttrs>();
+  a->strides = std::move(strides);
+  a->pads = std::move(pads);
+  a->dilations = std::move(dilations);
+  a->group = group;
+  return a;
+}
+
+Tensor run(std::unique_ptr<ConvAttrs> a, std::vector<NodeInput> ins) {
+  SingleNode n("Conv", std::move(a), std::move(ins));
+  n.infer();
+  return n.run()[0];
+}
+
+TEST(Conv, ThreeGroupsStride2AsymmetricPadsBias) {
+  Tensor b = f32({6}, {0.5f, -1, 0.25f, 2, -0.75f, 1.5f});
+  Tensor y = run(attrs({2, 2}, {1, 0, 0, 1}, {}, 3),
+                 {NodeInput::of(xs({1, 6, 5, 7})), NodeInput::constant_of(ws({6, 2, 3, 3})),
+                  NodeInput::constant_of(b)});
+  expect_values(y, {1, 6, 2, 3},
+                {5.25, 0., 0.25, -2.5, 3.25, 0.75, 1.75, 1.375, -3.125, -8.5, 5.25, -8.5,
+                 -0.25, 5.625, -0.875, -2.75, 3.875, -7.375, -3., 7.75, -2.125, 2.625, 5., -0.875,
+                 -4.375, 1.75, -5.875, 2.875, -1.875, -3.875, -3.375, 7.625, 4.875, 2., 2.625, 6.});
+}
+
+TEST(Conv, Dilation2WithPadding) {
+  Tensor y = run(attrs({}, {1, 1, 1, 1}, {2, 2}),
+                 {NodeInput::of(xs({1, 2, 7, 5})), NodeInput::constant_of(ws({3, 2, 2, 3}))});
+  expect_values(
+      y, {1, 3, 7, 3},
+      {1.625, -1.5, -2.25, -3.375, 1.5, 1.25, 2.25, 0.125, -1.625, 1., -4., 1., -1.625, 0.125,
+       2.25, 1.25, 1.5, -3.375, -2.25, -1.5, 1.625, 0., -0.75, 2.25, -1.125, -2.875, 0.875, 0.625,
+       -1.75, -0.625, 1., 2.125, -0.75, 0., 4.625, -2.25, -1., -1.125, 3.125, -0.625, -0.5, 0.625,
+       -1.625, 2.625, 0.625, 0.25, 3.25, 3.125, 1.625, -2.75, -2.25, -2.5, -0.5, -0.75, 1.625,
+       0.375, -0.625, 0.25, -2.875, 0.875, -1.625, -1.25, 2.25});
+}
+
+TEST(Conv, OneDimensionalStride2OddLength) {
+  Tensor y = run(attrs({2}, {2, 1}),
+                 {NodeInput::of(xs({2, 2, 9})), NodeInput::constant_of(ws({2, 2, 4}))});
+  expect_values(y, {2, 2, 5},
+                {-0.5, 2., -0.5, -0.25, -2., 0.625, 4., -0.75, -2.75, 1., -0.125, 0.125, -2.375,
+                 2., 0.625, 0.625, -3., 1.875, 4., -0.875});
+}
+
+TEST(Conv, ThreeDimensional) {
+  Tensor y = run(attrs({1, 2, 2}, {}),
+                 {NodeInput::of(xs({1, 1, 3, 4, 5})), NodeInput::constant_of(ws({2, 1, 2, 3, 2})),
+                  NodeInput::constant_of(f32({2}, {1, -2}))});
+  expect_values(y, {1, 2, 2, 1, 2}, {4.75, 2., -0.75, 4.75, -0.5, -6.375, -2.875, -0.5});
+}
+
+TEST(Conv, DoubleAndFloat16) {
+  // The 1-D case again in float64 (identical values) and in float16 (all values exact there).
+  auto to = [](const Tensor& t, DataType dt) {
+    Tensor r(dt, t.dims());
+    for (int64_t i = 0; i < t.numel(); ++i) r.set_f64(i, t.get_f64(i));
+    return r;
+  };
+  for (DataType dt : {DataType::kDouble, DataType::kFloat16}) {
+    Tensor y = run(attrs({2}, {2, 1}), {NodeInput::of(to(xs({2, 2, 9}), dt)),
+                                        NodeInput::of(to(ws({2, 2, 4}), dt))});
+    EXPECT_EQ(y.dtype(), dt);
+    expect_values(y, {2, 2, 5},
+                  {-0.5, 2., -0.5, -0.25, -2., 0.625, 4., -0.75, -2.75, 1., -0.125, 0.125, -2.375,
+                   2., 0.625, 0.625, -3., 1.875, 4., -0.875});
+  }
+}
+
+TEST(Conv, Int64IsExact) {
+  // Values near 2^40 whose products overflow a double's mantissa but not int64.
+  int64_t big = int64_t(1) << 40;
+  Tensor x = Tensor::from_vector<int64_t>(DataType::kInt64, {1, 1, 3}, {big + 1, 3, big + 7});
+  Tensor w = Tensor::from_vector<int64_t>(DataType::kInt64, {1, 1, 2}, {1000, -1});
+  Tensor y = run(attrs({}, {}), {NodeInput::of(x), NodeInput::of(w)});
+  expect_ints(y, {1, 1, 2}, {(big + 1) * 1000 - 3, 3000 - big - 7});
+}
+
+TEST(ConvTranspose, TwoGroupsStridesDilationOutputPaddingPads) {
+  auto a = attrs({2, 2}, {1, 0, 0, 1}, {1, 2}, 2);
+  a->transposed = true;
+  a->output_padding = {1, 0};
+  Tensor y = run(std::move(a), {NodeInput::of(xs({1, 2, 2, 3})), NodeInput::of(ws({2, 1, 3, 2})),
+                                NodeInput::of(f32({2}, {0.5f, -0.5f}))});
+  expect_values(
+      y, {1, 2, 5, 6},
+      {0.5, 0.5, 1.75, 0.5, 0., 0.5, -3.25, 0.5, 1.5, 0.5, 1.375, 0.5, 0.5, 0.5, -0.75, 0.5, 0.25,
+       0.5, 2.375, 0.5, 1.5, 0.5, -0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -0.5, -0.5, -0.5, -1.5,
+       -0.5, -1.875, -0.5, 0., -0.5, 1.5, -0.5, 0.25, -0.5, -0.75, -0.5, -1.75, -0.5, -1.25, -0.5,
+       0.875, -0.5, 0.375, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5});
+}
+
+// auto_pad stays on the node while the spatial dims are symbolic; infer() gives unknown dims and
+// the run resolves SAME_UPPER from the real sizes (pads end up [0,0,1,1]).
+TEST(ConvTranspose, AutoPadSameUpperResolvedAtRunTime) {
+  auto a = attrs({2, 2}, {});
+  a->transposed = true;
+  a->auto_pad = "SAME_UPPER";
+  Shape sym({Dim::sym("n"), Dim(1), Dim::sym("h"), Dim::sym("w")});
+  NodeInput x{DataType::kFloat, sym, xs({1, 1, 2, 3}), false, false};
+  SingleNode n("Conv", std::move(a), {x, NodeInput::constant_of(ws({1, 2, 3, 3}))});
+  n.infer();
+  EXPECT_EQ(n.out(0).shape.str(), "[n,2,?,?]");
+  Tensor y = n.run()[0];
+  expect_values(y, {1, 2, 4, 6},
+                {1.875, -1.25, -0.75, 0.5, 0.75, -0.5, 1.25, -1.875, -1.125, 0.75, 0.75, -0.75,
+                 -1.25, 3.125, -1.875, -0.5, 1.875, 0., -1.25, 1.875, 0.375, 0.375, 0.875, -1.125,
+                 0., 1.25, -1.875, -0.5, 0.75, 0.5, -0.625, 0.625, 2.125, -0.25, -1., 0.25, -1.25,
+                 -1.25, 3.625, -0.25, -0.625, 0.75, 0.625, -0.625, -1.75, -0.125, -0.75, 0.375});
+}
+
+TEST(ConvTranspose, OutputShapeBeyondFullSizeGrowsAtTheEnd) {
+  ConvAttrs a;
+  a.transposed = true;
+  a.strides = {3};
+  a.output_shape = {11};
+  ConvGeometry g = conv_geometry(a, {3}, {3});  // full size 3*2+3 = 9
+  EXPECT_EQ(g.out, Ints{11});
+  EXPECT_EQ(g.pad_begin, Ints{0});
+  EXPECT_EQ(g.pad_end, Ints{0});
+  EXPECT_EQ(g.output_padding, Ints{2});
+}
+
+TEST(Conv, SymbolicShapes) {
+  Shape sym({Dim::sym("batch"), Dim(3), Dim::unknown(), Dim(7)});
+  SingleNode n("Conv", attrs({1, 2}, {0, 1, 0, 1}),
+               {NodeInput::shaped(DataType::kFloat, sym),
+                NodeInput::constant_of(ws({4, 3, 3, 3}))});
+  n.infer();
+  EXPECT_EQ(n.out(0).shape.str(), "[batch,4,?,4]");
+  SingleNode u("Conv", attrs({}, {}),
+               {NodeInput::shaped(DataType::kFloat, Shape::unknown_rank()),
+                NodeInput::constant_of(ws({4, 3, 3, 3}))});
+  u.infer();
+  EXPECT_EQ(u.out(0).shape.str(), "[?,4,?,?]");
+}
+
+TEST(Conv, AutoPadSameLowerKeptForSymbolicDims) {
+  auto a = attrs({2, 2}, {});
+  a->auto_pad = "SAME_LOWER";
+  Shape sym({Dim(1), Dim(1), Dim::sym("h"), Dim::sym("w")});
+  Tensor x = pattern({1, 1, 5, 5}, 1, 1000, 0, 1.0f);  // 0..24
+  Tensor w = f32({1, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 1, 1, 1});
+  SingleNode n("Conv", std::move(a),
+               {NodeInput{DataType::kFloat, sym, x, false, false}, NodeInput::constant_of(w)});
+  n.infer();
+  EXPECT_EQ(n.out(0).shape.str(), "[1,1,?,?]");
+  // ONNX's test_conv_with_autopad_same: 3x3 output, pads [1,1,1,1].
+  expect_values(n.run()[0], {1, 1, 3, 3}, {12, 27, 24, 63, 108, 81, 72, 117, 84});
+}
+
+TEST(Conv, Errors) {
+  auto infer = [](std::unique_ptr<ConvAttrs> a, Dims x, Dims w) {
+    SingleNode n("Conv", std::move(a),
+                 {NodeInput::shaped(DataType::kFloat, Shape::from(x)),
+                  NodeInput::shaped(DataType::kFloat, Shape::from(w))});
+    n.infer();
+  };
+  expect_error([&] { infer(attrs({}, {}), {1, 4, 5, 5}, {2, 3, 3, 3}); }, "channel mismatch");
+  expect_error([&] { infer(attrs({}, {}, {}, 2), {1, 4, 5, 5}, {3, 2, 3, 3}); },
+               "group 2 does not divide");
+  expect_error([&] { infer(attrs({}, {}), {1, 3, 5, 5}, {2, 3, 3}); }, "weight rank mismatch");
+  expect_error([&] { infer(attrs({}, {}), {1, 3, 5, 5}, {2, 3}); }, "W must have rank >= 3");
+  expect_error([&] { infer(attrs({1}, {}), {1, 3, 5, 5}, {2, 3, 3, 3}); },
+               "strides has 1 values");
+  expect_error([&] { infer(attrs({}, {}), {1, 3, 2, 5}, {2, 3, 3, 3}); },
+               "larger than the padded input");
+  auto t = attrs({}, {});
+  t->transposed = true;
+  expect_error([&] { infer(std::move(t), {1, 3, 5, 5}, {4, 2, 3, 3}); }, "channel mismatch");
+  SingleNode bias("Conv", attrs({}, {}),
+                  {NodeInput::shaped(DataType::kFloat, Shape::from({1, 3, 5, 5})),
+                   NodeInput::shaped(DataType::kFloat, Shape::from({2, 3, 3, 3})),
+                   NodeInput::shaped(DataType::kFloat, Shape::from({3}))});
+  expect_error([&] { bias.infer(); }, "B has 3 elements");
+  SingleNode types("Conv", attrs({}, {}),
+                   {NodeInput::shaped(DataType::kFloat, Shape::from({1, 3, 5, 5})),
+                    NodeInput::shaped(DataType::kDouble, Shape::from({2, 3, 3, 3}))});
+  expect_error([&] { types.infer(); }, "W is float64 but X is float32");
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,124 @@
+// The importer on hand-made models: graph-level malformations (dangling inputs, cycles, values
+// produced twice, missing outputs), all unsupported nodes reported at once, and a model built
+// from bytes end to end through Builder and a context.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "kiln/kiln.h"
+#include "onnx/importer.h"
+#include "proto_builder.h"
+
+namespace kiln {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace kiln::test::proto;
+
+std::string import_error(const test::ProtoWriter& g, int64_t opset = 13) {
+  try {
+    onnx::ModelProto m = parse_bytes(model(g, opset).str());
+    onnx::import_model_or_throw(m);
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "";
+}
+
+auto x_in() { return value_info("x", DataType::kFloat, {2, 3}); }
+auto y_out() { return value_info("y", DataType::kFloat, {2, 3}); }
+
+TEST(Importer, DanglingInputNamesTheNodeAndValue) {
+  auto g = graph("g", {node("Relu", {"nobody"}, {"y"}, {}, "relu1")}, {x_in()}, {y_out()});
+  std::string e = import_error(g);
+  EXPECT_THAT(e, HasSubstr("node 'relu1' (Relu) reads 'nobody'"));
+  EXPECT_THAT(e, HasSubstr("dangling input"));
+}
+
+TEST(Importer, CycleIsAnErrorNotAHang) {
+  // a = Relu(b); b = Relu(a): neither can come first.
+  auto g = graph("g",
+                 {node("Relu", {"b"}, {"a"}, {}, "first"), node("Relu", {"a"}, {"b"}, {}, "second"),
+                  node("Add", {"x", "b"}, {"y"}, {}, "out")},
+                 {x_in()}, {y_out()});
+  std::string e = import_error(g);
+  EXPECT_THAT(e, HasSubstr("'first'"));
+  EXPECT_THAT(e, HasSubstr("cycle"));
+}
+
+TEST(Importer, ValueProducedTwice) {
+  auto g = graph("g", {node("Relu", {"x"}, {"y"}, {}, "a"), node("Neg", {"x"}, {"y"}, {}, "b")},
+                 {x_in()}, {y_out()});
+  EXPECT_THAT(import_error(g), HasSubstr("'y' is produced twice"));
+}
+
+TEST(Importer, MissingGraphOutput) {
+  auto g = graph("g", {node("Relu", {"x"}, {"z"})}, {x_in()}, {y_out()});
+  EXPECT_THAT(import_error(g), HasSubstr("graph output 'y' is not produced"));
+}
+
+TEST(Importer, AllUnsupportedNodesAreReportedAtOnce) {
+  auto g = graph("g",
+                 {node("FancyOp", {"x"}, {"a"}, {}, "n1"), node("Relu", {"a"}, {"b"}, {}, "n2"),
+                  node("OtherOp", {"x"}, {"c"}, {}, "n3"),
+                  node("Add", {"b", "c"}, {"y"}, {}, "n4")},
+                 {x_in()}, {y_out()});
+  std::string e = import_error(g);
+  EXPECT_THAT(e, HasSubstr("2 node(s) cannot be imported"));
+  EXPECT_THAT(e, HasSubstr("node 'n1' op FancyOp (opset 13): no importer for this op"));
+  EXPECT_THAT(e, HasSubstr("node 'n3' op OtherOp (opset 13)"));
+  // Nodes downstream of a failure are not reported again.
+  EXPECT_THAT(e, ::testing::Not(HasSubstr("'n2'")));
+}
+
+TEST(Importer, InvalidAttributeTypeNamesIt) {
+  auto g = graph("g", {node("LeakyRelu", {"x"}, {"y"}, {attr_int("alpha", 3)}, "lr")}, {x_in()},
+                 {y_out()});
+  EXPECT_THAT(import_error(g), HasSubstr("attribute 'alpha' should be of type FLOAT"));
+}
+
+TEST(Importer, BadBroadcastIsReportedWithTheNode) {
+  auto g = graph("g", {node("Add", {"x", "w"}, {"y"}, {}, "add")}, {x_in()}, {y_out()},
+                 {tensor_f32("w", {4}, {1, 2, 3, 4})});
+  std::string e = import_error(g);
+  EXPECT_THAT(e, HasSubstr("'add'"));
+  EXPECT_THAT(e, HasSubstr("cannot broadcast"));
+}
+
+TEST(Importer, ModelBytesBuildAndRun) {
+  // y = relu(x * w) with symbolic batch; built from bytes, fixed to batch 2 at build time.
+  auto g = graph("g",
+                 {node("Mul", {"x", "w"}, {"t"}), node("Relu", {"t"}, {"y"})},
+                 {value_info("x", DataType::kFloat, {"N", 3})},
+                 {value_info("y", DataType::kFloat, {"N", 3})}, {tensor_f32("w", {3}, {1, -1, 2})});
+  BuildOptions o;
+  o.device = "cpu";
+  o.input_shapes["x"] = {2, 3};
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(o).build_from_onnx_bytes(model(g).str(), plan);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  std::shared_ptr<Engine> e;
+  ASSERT_TRUE(Engine::create(plan, e).is_ok());
+  std::unique_ptr<ExecutionContext> ctx;
+  ASSERT_TRUE(e->create_context(ctx).is_ok());
+  std::map<std::string, Tensor> out;
+  Tensor x = Tensor::from_vector<float>(DataType::kFloat, {2, 3}, {1, 2, 3, -4, -5, 6});
+  ASSERT_TRUE(ctx->run({{"x", x}}, out).is_ok());
+  const float want[] = {1, 0, 6, 0, 5, 12};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(out.at("y").data<float>()[i], want[i]);
+  // The plan fixed the batch: a different batch is a clear error.
+  s = ctx->run({{"x", Tensor(DataType::kFloat, {5, 3})}}, out);
+  EXPECT_THAT(s.message(), HasSubstr("has shape [5,3] but the engine expects [2,3]"));
+}
+
+TEST(Importer, MalformedBytesThroughTheBuilderAreAStatus) {
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(BuildOptions{.device = "cpu"}).build_from_onnx_bytes("\x0a\xff\xff", plan);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidModel);
+  s = Builder(BuildOptions{.device = "cpu"}).build_from_onnx("/no/such/model.onnx", plan);
+  EXPECT_EQ(s.code(), StatusCode::kIoError);
+  EXPECT_THAT(s.message(), HasSubstr("/no/such/model.onnx"));
+}
+
+}  // namespace
+}  // namespace kiln
