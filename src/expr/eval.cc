@@ -321,6 +321,9 @@ void evaluate(const Program& p, std::span<const Tensor> inputs, std::span<Tensor
     }
   }
 
+  bool simple = true;
+  for (const Tensor& t : inputs) simple &= t.numel() == 1 || t.dims() == od;
+
   const size_t n_regs = p.code.size();
   std::vector<Scalar> regs(n_regs * kBlock);
   std::vector<int64_t> offs(inputs.size() * kBlock);
@@ -329,7 +332,17 @@ void evaluate(const Program& p, std::span<const Tensor> inputs, std::span<Tensor
 
   for (int64_t base = 0; base < total; base += kBlock) {
     int64_t n = std::min(kBlock, total - base);
-    // Odometer over the output index, producing each input's element offset.
+    // Odometer over the output index, producing each input's element offset. Inputs of the
+    // output's shape read contiguously and scalars read element 0: no odometer needed then.
+    if (simple) {
+      for (size_t k = 0; k < inputs.size(); ++k) {
+        int64_t* o = &offs[k * kBlock];
+        if (inputs[k].numel() == 1)
+          for (int64_t e = 0; e < n; ++e) o[e] = 0;
+        else
+          for (int64_t e = 0; e < n; ++e) o[e] = base + e;
+      }
+    } else
     for (int64_t e = 0; e < n; ++e) {
       for (size_t k = 0; k < inputs.size(); ++k) offs[k * kBlock + e] = cur[k];
       for (int64_t j = rank - 1; j >= 0; --j) {
@@ -374,18 +387,29 @@ void evaluate(const Program& p, std::span<const Tensor> inputs, std::span<Tensor
           int ar = op_arity(in.op);
           const Scalar* a = &regs[in.a * kBlock];
           DataType ta = p.code[in.a].dtype;
-          if (ar == 1) {
+          if (ar == 1 && ta == DataType::kFloat && in.dtype == DataType::kFloat &&
+              in.op != Op::kCast && !yields_bool(in.op) && in.op != Op::kBitNot) {
+            // Float32 hot path: one switch per block rather than per element.
+            if (in.op == Op::kRelu) {
+              for (int64_t e = 0; e < n; ++e) out[e].f = a[e].f > 0 ? a[e].f : (a[e].f != a[e].f ? a[e].f : 0.0);
+            } else {
+              for (int64_t e = 0; e < n; ++e)
+                out[e].f = static_cast<float>(apply_f_unary(in.op, a[e].f));
+            }
+          } else if (ar == 1) {
             for (int64_t e = 0; e < n; ++e) out[e] = apply_unary(in.op, a[e], ta, in.dtype);
           } else {
             const Scalar* b = &regs[in.b * kBlock];
             DataType tb = p.code[in.b].dtype;
             if (ta == DataType::kFloat && in.dtype == DataType::kFloat && tb == ta &&
-                (in.op == Op::kAdd || in.op == Op::kMul || in.op == Op::kSub)) {
-              // Hot path for the demo and tests: float32 add/mul/sub.
-              for (int64_t e = 0; e < n; ++e) {
-                double v = in.op == Op::kAdd ? a[e].f + b[e].f
-                           : in.op == Op::kMul ? a[e].f * b[e].f : a[e].f - b[e].f;
-                out[e].f = static_cast<float>(v);
+                (in.op == Op::kAdd || in.op == Op::kMul || in.op == Op::kSub || in.op == Op::kDiv)) {
+              // Float32 hot path. Rounding the double result to float gives the correctly
+              // rounded float32 result for + - * / (double has more than 2p+2 bits).
+              switch (in.op) {
+                case Op::kAdd: for (int64_t e = 0; e < n; ++e) out[e].f = static_cast<float>(a[e].f + b[e].f); break;
+                case Op::kSub: for (int64_t e = 0; e < n; ++e) out[e].f = static_cast<float>(a[e].f - b[e].f); break;
+                case Op::kMul: for (int64_t e = 0; e < n; ++e) out[e].f = static_cast<float>(a[e].f * b[e].f); break;
+                default: for (int64_t e = 0; e < n; ++e) out[e].f = static_cast<float>(a[e].f / b[e].f); break;
               }
             } else {
               for (int64_t e = 0; e < n; ++e)

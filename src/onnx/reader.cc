@@ -51,17 +51,22 @@ Reader sub_reader(const Ctx& c, std::string_view b, const Path& p) {
 // ONNX TensorProto.DataType values kiln's DataType cannot represent yet.
 const char* newer_dtype_name(int64_t v) {
   switch (v) {
-    case 21: return "uint4";
-    case 22: return "int4";
-    case 23: return "float4e2m1";
-    default: return nullptr;
+    case 21:
+      return "uint4";
+    case 22:
+      return "int4";
+    case 23:
+      return "float4e2m1";
+    default:
+      return nullptr;
   }
 }
 
 // Checks an element-type enum value read from the file (TensorProto.data_type,
 // TypeProto.Tensor.elem_type).
 DataType to_dtype(int64_t v, const Path& p, const char* field) {
-  if (v >= 0 && v <= static_cast<int64_t>(DataType::kFloat8E5M2FNUZ)) return static_cast<DataType>(v);
+  if (v >= 0 && v <= static_cast<int64_t>(DataType::kFloat8E5M2FNUZ))
+    return static_cast<DataType>(v);
   if (const char* n = newer_dtype_name(v))
     fail(StatusCode::kUnsupported, p.str(), ": ", field, " ", v, " (", n, ") is not supported");
   invalid(p, cat("unknown ", field, " value ", v));
@@ -74,15 +79,24 @@ enum class Source { kNone, kRaw, kFloat, kInt32, kString, kInt64, kDouble, kUInt
 
 const char* source_name(Source s) {
   switch (s) {
-    case Source::kNone: return "no data";
-    case Source::kRaw: return "raw_data";
-    case Source::kFloat: return "float_data";
-    case Source::kInt32: return "int32_data";
-    case Source::kString: return "string_data";
-    case Source::kInt64: return "int64_data";
-    case Source::kDouble: return "double_data";
-    case Source::kUInt64: return "uint64_data";
-    case Source::kExternal: return "external data";
+    case Source::kNone:
+      return "no data";
+    case Source::kRaw:
+      return "raw_data";
+    case Source::kFloat:
+      return "float_data";
+    case Source::kInt32:
+      return "int32_data";
+    case Source::kString:
+      return "string_data";
+    case Source::kInt64:
+      return "int64_data";
+    case Source::kDouble:
+      return "double_data";
+    case Source::kUInt64:
+      return "uint64_data";
+    case Source::kExternal:
+      return "external data";
   }
   return "?";
 }
@@ -90,12 +104,21 @@ const char* source_name(Source s) {
 // The typed repeated field that holds values of `t` (onnx.proto's comments on each field).
 Source typed_source_for(DataType t) {
   switch (t) {
-    case DataType::kFloat: case DataType::kComplex64: return Source::kFloat;
-    case DataType::kDouble: case DataType::kComplex128: return Source::kDouble;
-    case DataType::kInt64: return Source::kInt64;
-    case DataType::kUInt32: case DataType::kUInt64: return Source::kUInt64;
-    case DataType::kString: return Source::kString;
-    default: return Source::kInt32;  // int32 and the narrower types, stored as int32 bits
+    case DataType::kFloat:
+    case DataType::kComplex64:
+      return Source::kFloat;
+    case DataType::kDouble:
+    case DataType::kComplex128:
+      return Source::kDouble;
+    case DataType::kInt64:
+      return Source::kInt64;
+    case DataType::kUInt32:
+    case DataType::kUInt64:
+      return Source::kUInt64;
+    case DataType::kString:
+      return Source::kString;
+    default:
+      return Source::kInt32;  // int32 and the narrower types, stored as int32 bits
   }
 }
 
@@ -223,11 +246,14 @@ void finish_tensor(Ctx& c, TensorFields& f, const Path& path, TensorProto& t) {
   }
   std::string what = cat(dtype_name(dt), dims_to_string(t.dims));
   bool is_complex = dt == DataType::kComplex64 || dt == DataType::kComplex128;
-  uint64_t esize = dt == DataType::kComplex64 ? 8 : dt == DataType::kComplex128 ? 16 : dtype_size(dt);
+  uint64_t esize = dt == DataType::kComplex64    ? 8
+                   : dt == DataType::kComplex128 ? 16
+                                                 : dtype_size(dt);
   uint64_t expected_bytes = 0;
   if (esize) {
     KILN_EXPECT(static_cast<uint64_t>(numel) <= static_cast<uint64_t>(INT64_MAX) / esize,
-                StatusCode::kInvalidModel, where, ": ", what, " is too large (byte size overflows)");
+                StatusCode::kInvalidModel, where, ": ", what,
+                " is too large (byte size overflows)");
     expected_bytes = static_cast<uint64_t>(numel) * esize;
   }
 
@@ -259,7 +285,8 @@ void finish_tensor(Ctx& c, TensorFields& f, const Path& path, TensorProto& t) {
 
   if (dt == DataType::kString) {
     KILN_EXPECT(src == Source::kString || (src == Source::kNone && numel == 0),
-                StatusCode::kInvalidModel, where, ": a string tensor's values must be in string_data",
+                StatusCode::kInvalidModel, where,
+                ": a string tensor's values must be in string_data",
                 src == Source::kNone ? "" : cat(", not ", source_name(src)));
     KILN_EXPECT(t.string_data.size() == static_cast<uint64_t>(numel), StatusCode::kInvalidModel,
                 where, ": string_data has ", t.string_data.size(), " strings, expected ", numel,
@@ -269,12 +296,23 @@ void finish_tensor(Ctx& c, TensorFields& f, const Path& path, TensorProto& t) {
 
   uint64_t n_typed = 0;
   switch (src) {
-    case Source::kFloat: n_typed = f.floats.size(); break;
-    case Source::kInt32: n_typed = f.int32s.size(); break;
-    case Source::kInt64: n_typed = f.int64s.size(); break;
-    case Source::kDouble: n_typed = f.doubles.size(); break;
-    case Source::kUInt64: n_typed = f.uint64s.size(); break;
-    default: break;
+    case Source::kFloat:
+      n_typed = f.floats.size();
+      break;
+    case Source::kInt32:
+      n_typed = f.int32s.size();
+      break;
+    case Source::kInt64:
+      n_typed = f.int64s.size();
+      break;
+    case Source::kDouble:
+      n_typed = f.doubles.size();
+      break;
+    case Source::kUInt64:
+      n_typed = f.uint64s.size();
+      break;
+    default:
+      break;
   }
   uint64_t want_typed = static_cast<uint64_t>(numel) * (is_complex ? 2 : 1);
   switch (src) {
@@ -284,9 +322,11 @@ void finish_tensor(Ctx& c, TensorFields& f, const Path& path, TensorProto& t) {
       if (!is_complex) t.value = Tensor(dt, t.dims);
       return;
     case Source::kRaw:
-      KILN_EXPECT(f.raw.size() == expected_bytes, StatusCode::kInvalidModel, where, ": raw_data has ",
-                  f.raw.size(), " bytes, expected ", expected_bytes, " for ", what);
-      if (!is_complex) t.value = tensor_over(dt, t.dims, bytes_of(f.raw), f.raw.size(), c.keepalive);
+      KILN_EXPECT(f.raw.size() == expected_bytes, StatusCode::kInvalidModel, where,
+                  ": raw_data has ", f.raw.size(), " bytes, expected ", expected_bytes, " for ",
+                  what);
+      if (!is_complex)
+        t.value = tensor_over(dt, t.dims, bytes_of(f.raw), f.raw.size(), c.keepalive);
       return;
     case Source::kExternal: {
       std::shared_ptr<const void> keep;
@@ -324,17 +364,22 @@ void finish_tensor(Ctx& c, TensorFields& f, const Path& path, TensorProto& t) {
       for (size_t i = 0; i < f.int32s.size(); ++i) {
         int32_t x = f.int32s[i];
         switch (dtype_size(dt)) {
-          case 4: v.data<int32_t>()[i] = x; break;
-          case 2: v.data<uint16_t>()[i] = static_cast<uint16_t>(x); break;  // incl. float16 bits
-          case 1:
-            v.data<uint8_t>()[i] =
-                dt == DataType::kBool ? (x != 0) : static_cast<uint8_t>(x);
+          case 4:
+            v.data<int32_t>()[i] = x;
             break;
-          default: KILN_CHECK(false, "int32_data for ", dtype_name(dt));
+          case 2:
+            v.data<uint16_t>()[i] = static_cast<uint16_t>(x);
+            break;  // incl. float16 bits
+          case 1:
+            v.data<uint8_t>()[i] = dt == DataType::kBool ? (x != 0) : static_cast<uint8_t>(x);
+            break;
+          default:
+            KILN_CHECK(false, "int32_data for ", dtype_name(dt));
         }
       }
       break;
-    default: KILN_CHECK(false, "unexpected tensor data source");
+    default:
+      KILN_CHECK(false, "unexpected tensor data source");
   }
   t.value = std::move(v);
 }
@@ -344,9 +389,14 @@ void parse_string_entry(const Ctx& c, std::string_view b, const Path& path, std:
   Reader r = sub_reader(c, b, path);
   while (r.next()) {
     switch (r.field()) {
-      case 1: key = r.string(Path(path, "key")); break;
-      case 2: value = r.string(Path(path, "value")); break;
-      default: break;
+      case 1:
+        key = r.string(Path(path, "key"));
+        break;
+      case 2:
+        value = r.string(Path(path, "value"));
+        break;
+      default:
+        break;
     }
   }
 }
@@ -356,9 +406,9 @@ std::shared_ptr<TensorProto> parse_tensor(Ctx& c, Reader& r, const Path& path) {
   TensorFields f;
   while (r.next()) {
     switch (r.field()) {
-      case 1: r.repeated_varint(Path(path, "dims"), [&](uint64_t v) {
-          t->dims.push_back(static_cast<int64_t>(v));
-        });
+      case 1:
+        r.repeated_varint(Path(path, "dims"),
+                          [&](uint64_t v) { t->dims.push_back(static_cast<int64_t>(v)); });
         break;
       case 2:
         f.data_type = r.int64(Path(path, "data_type"));
@@ -369,36 +419,41 @@ std::shared_ptr<TensorProto> parse_tensor(Ctx& c, Reader& r, const Path& path) {
         fail(StatusCode::kUnsupported, path.str(),
              ": segmented tensors are not supported (or this is not a TensorProto: a "
              "SequenceProto's tensors use the same field number)");
-      case 4: r.repeated_fixed32(Path(path, "float_data"), [&](uint32_t u) {
-          f.floats.push_back(bits_f32(u));
-        });
+      case 4:
+        r.repeated_fixed32(Path(path, "float_data"),
+                           [&](uint32_t u) { f.floats.push_back(bits_f32(u)); });
         break;
-      case 5: r.repeated_varint(Path(path, "int32_data"), [&](uint64_t v) {
-          f.int32s.push_back(static_cast<int32_t>(v));
-        });
+      case 5:
+        r.repeated_varint(Path(path, "int32_data"),
+                          [&](uint64_t v) { f.int32s.push_back(static_cast<int32_t>(v)); });
         break;
-      case 6: t->string_data.push_back(r.string(Path(path, "string_data", t->string_data.size())));
+      case 6:
+        t->string_data.push_back(r.string(Path(path, "string_data", t->string_data.size())));
         break;
-      case 7: r.repeated_varint(Path(path, "int64_data"), [&](uint64_t v) {
-          f.int64s.push_back(static_cast<int64_t>(v));
-        });
+      case 7:
+        r.repeated_varint(Path(path, "int64_data"),
+                          [&](uint64_t v) { f.int64s.push_back(static_cast<int64_t>(v)); });
         break;
-      case 8: t->name = r.string(Path(path, "name")); break;
+      case 8:
+        t->name = r.string(Path(path, "name"));
+        break;
       case 9:
         f.raw = r.bytes(Path(path, "raw_data"));
         f.has_raw = true;
         break;
-      case 10: r.repeated_fixed64(Path(path, "double_data"), [&](uint64_t u) {
+      case 10:
+        r.repeated_fixed64(Path(path, "double_data"), [&](uint64_t u) {
           double d;
           std::memcpy(&d, &u, 8);
           f.doubles.push_back(d);
         });
         break;
-      case 11: r.repeated_varint(Path(path, "uint64_data"), [&](uint64_t v) {
-          f.uint64s.push_back(v);
-        });
+      case 11:
+        r.repeated_varint(Path(path, "uint64_data"), [&](uint64_t v) { f.uint64s.push_back(v); });
         break;
-      case 12: r.bytes(Path(path, "doc_string")); break;
+      case 12:
+        r.bytes(Path(path, "doc_string"));
+        break;
       case 13: {
         Path p(path, "external_data", f.external.size());
         std::string k, v;
@@ -406,8 +461,11 @@ std::shared_ptr<TensorProto> parse_tensor(Ctx& c, Reader& r, const Path& path) {
         f.external.emplace_back(std::move(k), std::move(v));
         break;
       }
-      case 14: f.data_location = r.int64(Path(path, "data_location")); break;
-      default: break;
+      case 14:
+        f.data_location = r.int64(Path(path, "data_location"));
+        break;
+      default:
+        break;
     }
   }
   finish_tensor(c, f, path, *t);
@@ -439,8 +497,11 @@ void parse_dim(const Ctx& c, std::string_view b, const Path& path, DimProto& d) 
         d.has_value = false;
         d.value = 0;
         break;
-      case 3: r.bytes(Path(path, "denotation")); break;
-      default: break;
+      case 3:
+        r.bytes(Path(path, "denotation"));
+        break;
+      default:
+        break;
     }
   }
 }
@@ -466,7 +527,8 @@ void parse_tensor_type(const Ctx& c, std::string_view b, const Path& path, TypeP
         }
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -489,11 +551,23 @@ void parse_type(const Ctx& c, std::string_view b, const Path& path, TypeProto& t
       }
       // Element types of sequences, maps and optionals are not decoded: kiln does not run them,
       // and not descending keeps hostile nesting off the stack.
-      case 4: r.bytes(Path(path, "sequence_type")); t.kind = TypeProto::Kind::kSequence; break;
-      case 5: r.bytes(Path(path, "map_type")); t.kind = TypeProto::Kind::kMap; break;
-      case 9: r.bytes(Path(path, "optional_type")); t.kind = TypeProto::Kind::kOptional; break;
-      case 6: r.bytes(Path(path, "denotation")); break;
-      default: break;
+      case 4:
+        r.bytes(Path(path, "sequence_type"));
+        t.kind = TypeProto::Kind::kSequence;
+        break;
+      case 5:
+        r.bytes(Path(path, "map_type"));
+        t.kind = TypeProto::Kind::kMap;
+        break;
+      case 9:
+        r.bytes(Path(path, "optional_type"));
+        t.kind = TypeProto::Kind::kOptional;
+        break;
+      case 6:
+        r.bytes(Path(path, "denotation"));
+        break;
+      default:
+        break;
     }
   }
 }
@@ -502,14 +576,19 @@ void parse_value_info(const Ctx& c, std::string_view b, const Path& path, ValueI
   Reader r = sub_reader(c, b, path);
   while (r.next()) {
     switch (r.field()) {
-      case 1: v.name = r.string(Path(path, "name")); break;
+      case 1:
+        v.name = r.string(Path(path, "name"));
+        break;
       case 2: {
         Path p(path, "type");
         parse_type(c, r.bytes(p), p, v.type);
         break;
       }
-      case 3: v.doc = r.string(Path(path, "doc_string")); break;
-      default: break;
+      case 3:
+        v.doc = r.string(Path(path, "doc_string"));
+        break;
+      default:
+        break;
     }
   }
 }
@@ -528,10 +607,21 @@ void parse_attribute(Ctx& c, std::string_view b, const Path& path, AttributeProt
   bool seen[15] = {};
   while (r.next()) {
     switch (r.field()) {
-      case 1: a.name = r.string(Path(path, "name")); break;
-      case 2: a.f = r.float32(Path(path, "f")); seen[int(T::kFloat)] = true; break;
-      case 3: a.i = r.int64(Path(path, "i")); seen[int(T::kInt)] = true; break;
-      case 4: a.s = r.string(Path(path, "s")); seen[int(T::kString)] = true; break;
+      case 1:
+        a.name = r.string(Path(path, "name"));
+        break;
+      case 2:
+        a.f = r.float32(Path(path, "f"));
+        seen[int(T::kFloat)] = true;
+        break;
+      case 3:
+        a.i = r.int64(Path(path, "i"));
+        seen[int(T::kInt)] = true;
+        break;
+      case 4:
+        a.s = r.string(Path(path, "s"));
+        seen[int(T::kString)] = true;
+        break;
       case 5: {
         Path p(path, "t");
         a.t = parse_tensor(c, r.bytes(p), p);
@@ -544,14 +634,14 @@ void parse_attribute(Ctx& c, std::string_view b, const Path& path, AttributeProt
         seen[int(T::kGraph)] = true;
         break;
       }
-      case 7: r.repeated_fixed32(Path(path, "floats"), [&](uint32_t u) {
-          a.floats.push_back(bits_f32(u));
-        });
+      case 7:
+        r.repeated_fixed32(Path(path, "floats"),
+                           [&](uint32_t u) { a.floats.push_back(bits_f32(u)); });
         seen[int(T::kFloats)] = true;
         break;
-      case 8: r.repeated_varint(Path(path, "ints"), [&](uint64_t v) {
-          a.ints.push_back(static_cast<int64_t>(v));
-        });
+      case 8:
+        r.repeated_varint(Path(path, "ints"),
+                          [&](uint64_t v) { a.ints.push_back(static_cast<int64_t>(v)); });
         seen[int(T::kInts)] = true;
         break;
       case 9:
@@ -570,18 +660,35 @@ void parse_attribute(Ctx& c, std::string_view b, const Path& path, AttributeProt
         seen[int(T::kGraphs)] = true;
         break;
       }
-      case 13: r.bytes(Path(path, "doc_string")); break;
+      case 13:
+        r.bytes(Path(path, "doc_string"));
+        break;
       // Sparse tensors and type protos are kept as their type only: no kiln op takes them.
-      case 14: r.bytes(Path(path, "tp")); seen[int(T::kTypeProto)] = true; break;
-      case 15: r.bytes(Path(path, "type_protos")); seen[int(T::kTypeProtos)] = true; break;
+      case 14:
+        r.bytes(Path(path, "tp"));
+        seen[int(T::kTypeProto)] = true;
+        break;
+      case 15:
+        r.bytes(Path(path, "type_protos"));
+        seen[int(T::kTypeProtos)] = true;
+        break;
       case 20:
         type = r.int64(Path(path, "type"));
         has_type = true;
         break;
-      case 21: a.ref_attr_name = r.string(Path(path, "ref_attr_name")); break;
-      case 22: r.bytes(Path(path, "sparse_tensor")); seen[int(T::kSparseTensor)] = true; break;
-      case 23: r.bytes(Path(path, "sparse_tensors")); seen[int(T::kSparseTensors)] = true; break;
-      default: break;
+      case 21:
+        a.ref_attr_name = r.string(Path(path, "ref_attr_name"));
+        break;
+      case 22:
+        r.bytes(Path(path, "sparse_tensor"));
+        seen[int(T::kSparseTensor)] = true;
+        break;
+      case 23:
+        r.bytes(Path(path, "sparse_tensors"));
+        seen[int(T::kSparseTensors)] = true;
+        break;
+      default:
+        break;
     }
   }
   if (has_type && type != 0) {
@@ -591,10 +698,10 @@ void parse_attribute(Ctx& c, std::string_view b, const Path& path, AttributeProt
     return;
   }
   // Files from before IR version 2 leave `type` out: the field that is set says it.
-  static constexpr T kInferOrder[] = {T::kFloat,   T::kInt,    T::kString,       T::kTensor,
-                                      T::kGraph,   T::kFloats, T::kInts,         T::kStrings,
-                                      T::kTensors, T::kGraphs, T::kSparseTensor, T::kSparseTensors,
-                                      T::kTypeProto, T::kTypeProtos};
+  static constexpr T kInferOrder[] = {
+      T::kFloat,        T::kInt,           T::kString,    T::kTensor,    T::kGraph,
+      T::kFloats,       T::kInts,          T::kStrings,   T::kTensors,   T::kGraphs,
+      T::kSparseTensor, T::kSparseTensors, T::kTypeProto, T::kTypeProtos};
   for (T t : kInferOrder)
     if (seen[int(t)]) {
       a.type = t;
@@ -606,18 +713,31 @@ void parse_node(Ctx& c, std::string_view b, const Path& path, NodeProto& n) {
   Reader r = sub_reader(c, b, path);
   while (r.next()) {
     switch (r.field()) {
-      case 1: n.input.push_back(r.string(Path(path, "input", n.input.size()))); break;
-      case 2: n.output.push_back(r.string(Path(path, "output", n.output.size()))); break;
-      case 3: n.name = r.string(Path(path, "name")); break;
-      case 4: n.op_type = r.string(Path(path, "op_type")); break;
+      case 1:
+        n.input.push_back(r.string(Path(path, "input", n.input.size())));
+        break;
+      case 2:
+        n.output.push_back(r.string(Path(path, "output", n.output.size())));
+        break;
+      case 3:
+        n.name = r.string(Path(path, "name"));
+        break;
+      case 4:
+        n.op_type = r.string(Path(path, "op_type"));
+        break;
       case 5: {
         Path p(path, "attribute", n.attribute.size());
         parse_attribute(c, r.bytes(p), p, n.attribute.emplace_back());
         break;
       }
-      case 6: r.bytes(Path(path, "doc_string")); break;
-      case 7: n.domain = r.string(Path(path, "domain")); break;
-      default: break;
+      case 6:
+        r.bytes(Path(path, "doc_string"));
+        break;
+      case 7:
+        n.domain = r.string(Path(path, "domain"));
+        break;
+      default:
+        break;
     }
   }
 }
@@ -630,13 +750,17 @@ void parse_graph_into(Ctx& c, Reader& r, const Path& path, GraphProto& g) {
         parse_node(c, r.bytes(p), p, g.node.emplace_back());
         break;
       }
-      case 2: g.name = r.string(Path(path, "name")); break;
+      case 2:
+        g.name = r.string(Path(path, "name"));
+        break;
       case 5: {
         Path p(path, "initializer", g.initializer.size());
         g.initializer.push_back(parse_tensor(c, r.bytes(p), p));
         break;
       }
-      case 10: g.doc = r.string(Path(path, "doc_string")); break;
+      case 10:
+        g.doc = r.string(Path(path, "doc_string"));
+        break;
       case 11: {
         Path p(path, "input", g.input.size());
         parse_value_info(c, r.bytes(p), p, g.input.emplace_back());
@@ -657,7 +781,8 @@ void parse_graph_into(Ctx& c, Reader& r, const Path& path, GraphProto& g) {
         r.bytes(p);
         fail(StatusCode::kUnsupported, p.str(), ": sparse initializers are not supported");
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -684,11 +809,21 @@ void parse_model_fields(Ctx& c, Reader& r, const Path& path, ModelProto& m) {
         m.ir_version = r.int64(Path(path, "ir_version"));
         has_ir_version = true;
         break;
-      case 2: m.producer_name = r.string(Path(path, "producer_name")); break;
-      case 3: m.producer_version = r.string(Path(path, "producer_version")); break;
-      case 4: m.domain = r.string(Path(path, "domain")); break;
-      case 5: m.model_version = r.int64(Path(path, "model_version")); break;
-      case 6: m.doc = r.string(Path(path, "doc_string")); break;
+      case 2:
+        m.producer_name = r.string(Path(path, "producer_name"));
+        break;
+      case 3:
+        m.producer_version = r.string(Path(path, "producer_version"));
+        break;
+      case 4:
+        m.domain = r.string(Path(path, "domain"));
+        break;
+      case 5:
+        m.model_version = r.int64(Path(path, "model_version"));
+        break;
+      case 6:
+        m.doc = r.string(Path(path, "doc_string"));
+        break;
       case 7: {
         Path p(path, "graph");
         std::string_view b = r.bytes(p);
@@ -705,8 +840,10 @@ void parse_model_fields(Ctx& c, Reader& r, const Path& path, ModelProto& m) {
         OperatorSetId& o = m.opset_import.emplace_back();
         Reader orr = sub_reader(c, r.bytes(p), p);
         while (orr.next()) {
-          if (orr.field() == 1) o.domain = orr.string(Path(p, "domain"));
-          else if (orr.field() == 2) o.version = orr.int64(Path(p, "version"));
+          if (orr.field() == 1)
+            o.domain = orr.string(Path(p, "domain"));
+          else if (orr.field() == 2)
+            o.version = orr.int64(Path(p, "version"));
         }
         break;
       }
@@ -717,7 +854,8 @@ void parse_model_fields(Ctx& c, Reader& r, const Path& path, ModelProto& m) {
         m.metadata[k] = std::move(v);
         break;
       }
-      default: break;  // training_info (20), functions (25), configuration...: not used
+      default:
+        break;  // training_info (20), functions (25), configuration...: not used
     }
   }
   KILN_EXPECT(has_ir_version, StatusCode::kInvalidModel, path.str(),
@@ -798,7 +936,8 @@ TensorProto parse_tensor(const uint8_t* data, size_t size, std::shared_ptr<const
 
 ModelProto read_model(const std::string& path) {
   auto file = MappedFile::open(path);
-  return with_file(path, [&] { return parse_model(file->data(), file->size(), file, model_dir(path)); });
+  return with_file(path,
+                   [&] { return parse_model(file->data(), file->size(), file, model_dir(path)); });
 }
 
 TensorProto read_tensor(const std::string& path) {

@@ -11,12 +11,18 @@ static_assert(std::endian::native == std::endian::little, "kiln reads ONNX on li
 
 const char* wire_type_name(WireType t) {
   switch (t) {
-    case WireType::kVarint: return "varint";
-    case WireType::kFixed64: return "64-bit";
-    case WireType::kLen: return "length-delimited";
-    case WireType::kGroupStart: return "start-group";
-    case WireType::kGroupEnd: return "end-group";
-    case WireType::kFixed32: return "32-bit";
+    case WireType::kVarint:
+      return "varint";
+    case WireType::kFixed64:
+      return "64-bit";
+    case WireType::kLen:
+      return "length-delimited";
+    case WireType::kGroupStart:
+      return "start-group";
+    case WireType::kGroupEnd:
+      return "end-group";
+    case WireType::kFixed32:
+      return "32-bit";
   }
   return "invalid";
 }
@@ -124,11 +130,20 @@ std::string_view Reader::bytes(const Path& p) {
 void Reader::skip() {
   Path p = Path::unknown(path_, number_);
   switch (type_) {
-    case WireType::kVarint: varint(p); break;
-    case WireType::kFixed64: fixed64(p); break;
-    case WireType::kLen: bytes(p); break;
-    case WireType::kFixed32: fixed32(p); break;
-    default: error(p, "cannot skip a group");  // next() already rejected these
+    case WireType::kVarint:
+      varint(p);
+      break;
+    case WireType::kFixed64:
+      fixed64(p);
+      break;
+    case WireType::kLen:
+      bytes(p);
+      break;
+    case WireType::kFixed32:
+      fixed32(p);
+      break;
+    default:
+      error(p, "cannot skip a group");  // next() already rejected these
   }
 }
 

@@ -1,6 +1,7 @@
 // Conv: grouped, strided, dilated, asymmetric pads, 1-D/2-D/3-D, transposed (groups, dilation,
 // output_padding, auto_pad kept for symbolic shapes), integer exactness, symbolic shapes and
 // errors. Expected values come from a naive numpy loop implementation (independent of kiln).
+#include "common/error.h"
 #include "ops/conv.h"
 #include "single_node.h"
 
@@ -111,9 +112,9 @@ TEST(ConvTranspose, TwoGroupsStridesDilationOutputPaddingPads) {
   expect_values(
       y, {1, 2, 5, 6},
       {0.5, 0.5, 1.75, 0.5, 0., 0.5, -3.25, 0.5, 1.5, 0.5, 1.375, 0.5, 0.5, 0.5, -0.75, 0.5, 0.25,
-       0.5, 2.375, 0.5, 1.5, 0.5, -0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -0.5, -0.5, -0.5, -1.5,
-       -0.5, -1.875, -0.5, 0., -0.5, 1.5, -0.5, 0.25, -0.5, -0.75, -0.5, -1.75, -0.5, -1.25, -0.5,
-       0.875, -0.5, 0.375, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5});
+       0.5, 2.375, 0.5, 1.5, 0.5, -0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -0.5, -0.5, -0.5,
+       -1.5, -0.5, -1.875, -0.5, 0., -0.5, 1.5, -0.5, 0.25, -0.5, -0.75, -0.5, -1.75, -0.5, -1.25,
+       -0.5, 0.875, -0.5, 0.375, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5});
 }
 
 // auto_pad stays on the node while the spatial dims are symbolic; infer() gives unknown dims and

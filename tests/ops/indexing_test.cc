@@ -1,5 +1,6 @@
 // Indexing ops: Gather, GatherElements, GatherND, ScatterElements, ScatterND, OneHot. Expected
 // values come from numpy; out-of-range indices must be clear errors, not crashes.
+#include "common/error.h"
 #include "ops/gather.h"
 #include "ops/gather_elements.h"
 #include "ops/gather_nd.h"
@@ -11,14 +12,14 @@
 namespace kiln {
 namespace {
 
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
+using optest::expect_error;
+using optest::expect_ints;
+using optest::expect_values;
+using optest::f32;
+using optest::i32;
+using optest::i64;
+using optest::NodeInput;
+using optest::SingleNode;
 
 Tensor run1(const std::string& op, std::unique_ptr<Attrs> a, std::vector<NodeInput> ins) {
   SingleNode n(op, std::move(a), std::move(ins));

@@ -1,6 +1,7 @@
 // MatMul (2-D, broadcast batches, transposes with alpha, numpy's 1-D rules, int64 exactness,
 // symbolic shapes, errors) and Einsum (diagonals with ellipsis, batch matmul, implicit output,
 // trace, three operands, ellipsis broadcasting). Expected values come from numpy (matmul, einsum).
+#include "common/error.h"
 #include "ops/einsum.h"
 #include "ops/mat_mul.h"
 #include "single_node.h"

@@ -3,6 +3,7 @@
 // and error cases are checked too.
 #include <limits>
 
+#include "common/error.h"
 #include "ops/compress.h"
 #include "ops/concat.h"
 #include "ops/pad.h"
@@ -14,14 +15,14 @@
 namespace kiln {
 namespace {
 
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
+using optest::expect_error;
+using optest::expect_ints;
+using optest::expect_values;
+using optest::f32;
+using optest::i32;
+using optest::i64;
+using optest::NodeInput;
+using optest::SingleNode;
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();

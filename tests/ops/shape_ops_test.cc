@@ -4,6 +4,7 @@
 // fold shape subgraphs. Expected values come from numpy.
 #include <limits>
 
+#include "common/error.h"
 #include "kiln/kiln.h"
 #include "onnx/importer.h"
 #include "ops/constant_of_shape.h"
@@ -15,14 +16,14 @@
 namespace kiln {
 namespace {
 
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
+using optest::expect_error;
+using optest::expect_ints;
+using optest::expect_values;
+using optest::f32;
+using optest::i32;
+using optest::i64;
+using optest::NodeInput;
+using optest::SingleNode;
 
 Tensor run1(const std::string& op, std::unique_ptr<Attrs> a, std::vector<NodeInput> ins) {
   SingleNode n(op, std::move(a), std::move(ins));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "ops/infer.h"
 #include "ops/op.h"
 
@@ -115,3 +116,8 @@ void expect_error(F&& f, const std::string& needle) {
 }
 
 }  // namespace kiln::testing
+
+namespace kiln {
+// Some tests name the helpers kiln::optest (it does not read like gtest's ::testing); both work.
+namespace optest = testing;
+}  // namespace kiln

@@ -108,19 +108,21 @@ ProtoWriter full_model() {
   std::vector<ProtoWriter> inits = {
       tensor_f32("W", {2, 3}, {1.f, -2.f, 3.5f, 0.f, 1e-3f, -7.f}),
       tensor_float_data("B", {3}, {0.5f, -0.25f, 8.f}),
-      tensor_raw("H", DataType::kFloat16, {3}, raw_bytes(std::vector<uint16_t>{0x3C00, 0xC000, 0x7BFF})),
+      tensor_raw("H", DataType::kFloat16, {3},
+                 raw_bytes(std::vector<uint16_t>{0x3C00, 0xC000, 0x7BFF})),
       tensor_int32_data("BF", DataType::kBFloat16, {2}, {0x3F80, 0xC040}),
       tensor("I", DataType::kInt64, {3}).int64(7, -1).int64(7, 0).int64(7, int64_t{1} << 50),
       tensor("S", DataType::kString, {2}).bytes(6, "hello").bytes(6, ""),
   };
-  ProtoWriter g = graph(
-      "main",
-      {node("Custom", {"X", "", "W"}, {"Y"}, attrs, "n0", "com.example"),
-       node("Relu", {"Y"}, {"Z"})},
-      {value_info("X", DataType::kFloat, {"N", 3, Dim()}), value_info("W", DataType::kFloat, {2, 3}),
-       value_info_unranked("U", DataType::kInt64), value_info("s", DataType::kBool, {})},
-      {value_info("Z", DataType::kFloat, {"N", 3, 4})}, inits,
-      {value_info("Y", DataType::kFloat, {"N", 3, 4})});
+  ProtoWriter g =
+      graph("main",
+            {node("Custom", {"X", "", "W"}, {"Y"}, attrs, "n0", "com.example"),
+             node("Relu", {"Y"}, {"Z"})},
+            {value_info("X", DataType::kFloat, {"N", 3, Dim()}),
+             value_info("W", DataType::kFloat, {2, 3}), value_info_unranked("U", DataType::kInt64),
+             value_info("s", DataType::kBool, {})},
+            {value_info("Z", DataType::kFloat, {"N", 3, 4})}, inits,
+            {value_info("Y", DataType::kFloat, {"N", 3, 4})});
   g.bytes(10, "graph doc");
   ProtoWriter m = model(g, 13, 8, {opset("com.example", 2)});
   m.bytes(3, "1.2.3").bytes(4, "org.kiln").int64(5, 42).bytes(6, "model doc");
@@ -312,27 +314,26 @@ TEST(OnnxReader, TypedFieldsOfEveryElementType) {
     return b;
   };
   std::vector<Case> cases;
-  cases.push_back({DataType::kUInt8, tensor_int32_data("", DataType::kUInt8, {3}, {0, 255, 7}),
-                   {0, 255, 7}});
-  cases.push_back({DataType::kInt8, tensor_int32_data("", DataType::kInt8, {3}, {-1, 127, -128}),
+  cases.push_back(
+      {DataType::kUInt8, tensor_int32_data("", DataType::kUInt8, {3}, {0, 255, 7}), {0, 255, 7}});
+  cases.push_back({DataType::kInt8,
+                   tensor_int32_data("", DataType::kInt8, {3}, {-1, 127, -128}),
                    {0xff, 0x7f, 0x80}});
   cases.push_back({DataType::kUInt16, tensor_int32_data("", DataType::kUInt16, {2}, {65535, 1}),
                    le({65535, 1}, 2)});
   cases.push_back({DataType::kInt16, tensor_int32_data("", DataType::kInt16, {2}, {-32768, 5}),
                    le({0x8000, 5}, 2)});
-  cases.push_back({DataType::kInt32,
-                   tensor_int32_data("", DataType::kInt32, {2}, {-5, 2147483647}),
+  cases.push_back({DataType::kInt32, tensor_int32_data("", DataType::kInt32, {2}, {-5, 2147483647}),
                    le({0xfffffffb, 0x7fffffff}, 4)});
-  cases.push_back({DataType::kBool, tensor_int32_data("", DataType::kBool, {3}, {1, 0, 1}),
-                   {1, 0, 1}});
+  cases.push_back(
+      {DataType::kBool, tensor_int32_data("", DataType::kBool, {3}, {1, 0, 1}), {1, 0, 1}});
   cases.push_back({DataType::kFloat16,
                    tensor_int32_data("", DataType::kFloat16, {2}, {0x3C00, 0xC000}),
                    le({0x3C00, 0xC000}, 2)});
   cases.push_back({DataType::kBFloat16,
                    tensor_int32_data("", DataType::kBFloat16, {2}, {0x3F80, 0x4049}),
                    le({0x3F80, 0x4049}, 2)});
-  cases.push_back({DataType::kInt64,
-                   tensor_int64_data("", {2}, {-9000000000000000000LL, 3}),
+  cases.push_back({DataType::kInt64, tensor_int64_data("", {2}, {-9000000000000000000LL, 3}),
                    le({static_cast<uint64_t>(-9000000000000000000LL), 3}, 8)});
   cases.push_back({DataType::kUInt32,
                    tensor("", DataType::kUInt32, {2}).packed_uvarints(11, {4294967295u, 1}),
@@ -365,10 +366,10 @@ TEST(OnnxReader, TypedFieldsOfEveryElementType) {
 }
 
 TEST(OnnxReader, RawDataOfEveryElementType) {
-  const DataType types[] = {DataType::kFloat,  DataType::kUInt8,   DataType::kInt8,
-                            DataType::kUInt16, DataType::kInt16,   DataType::kInt32,
-                            DataType::kInt64,  DataType::kBool,    DataType::kFloat16,
-                            DataType::kDouble, DataType::kUInt32,  DataType::kUInt64,
+  const DataType types[] = {DataType::kFloat,   DataType::kUInt8,  DataType::kInt8,
+                            DataType::kUInt16,  DataType::kInt16,  DataType::kInt32,
+                            DataType::kInt64,   DataType::kBool,   DataType::kFloat16,
+                            DataType::kDouble,  DataType::kUInt32, DataType::kUInt64,
                             DataType::kBFloat16};
   for (DataType dt : types) {
     SCOPED_TRACE(dtype_name(dt));
@@ -388,12 +389,12 @@ TEST(OnnxReader, RawDataOfEveryElementType) {
 }
 
 TEST(OnnxReader, StringAndComplexTensorsLeaveValueUndefined) {
-  TensorProto s =
-      parse_tensor_bytes(tensor("s", DataType::kString, {3}).bytes(6, "a").bytes(6, "bc").bytes(6, "").str());
+  TensorProto s = parse_tensor_bytes(
+      tensor("s", DataType::kString, {3}).bytes(6, "a").bytes(6, "bc").bytes(6, "").str());
   EXPECT_FALSE(s.value.defined());
   EXPECT_EQ(s.string_data, (std::vector<std::string>{"a", "bc", ""}));
-  TensorProto c64 =
-      parse_tensor_bytes(tensor("c", DataType::kComplex64, {2}).packed_floats(4, {1, 2, 3, 4}).str());
+  TensorProto c64 = parse_tensor_bytes(
+      tensor("c", DataType::kComplex64, {2}).packed_floats(4, {1, 2, 3, 4}).str());
   EXPECT_EQ(c64.data_type, DataType::kComplex64);
   EXPECT_FALSE(c64.value.defined());
   TensorProto c128 =
@@ -468,8 +469,8 @@ ProtoWriter external_tensor(const std::string& name, const Dims& dims,
 }
 
 std::string model_with_initializer(const ProtoWriter& t) {
-  return model(graph("g", {node("Relu", {"w"}, {"y"})}, {}, {value_info("y", DataType::kFloat, {2, 3})},
-                     {t}))
+  return model(graph("g", {node("Relu", {"w"}, {"y"})}, {},
+                     {value_info("y", DataType::kFloat, {2, 3})}, {t}))
       .str();
 }
 
@@ -493,14 +494,14 @@ TEST(OnnxReader, ExternalData) {
   // Unaligned offset: copied, same values. Without length: to the end of the file.
   dir.write("weights/tail.bin", std::string(5, 'J') + raw_bytes(w));
   std::string p2 = dir.write(
-      "model2.onnx",
-      model_with_initializer(external_tensor(
-          "w", {2, 3}, {{"location", "sub/../weights/tail.bin"}, {"offset", "5"}})));
+      "model2.onnx", model_with_initializer(external_tensor(
+                         "w", {2, 3}, {{"location", "sub/../weights/tail.bin"}, {"offset", "5"}})));
   EXPECT_EQ(floats_of(onnx::read_model(p2).graph->initializer[0]->value), w);
 
   auto error_for = [&](const std::vector<std::pair<std::string, std::string>>& entries,
                        StatusCode code = StatusCode::kInvalidModel) {
-    std::string p = dir.write("bad.onnx", model_with_initializer(external_tensor("w", {2, 3}, entries)));
+    std::string p =
+        dir.write("bad.onnx", model_with_initializer(external_tensor("w", {2, 3}, entries)));
     return error_of([&] { onnx::read_model(p); }, code);
   };
   std::string e = error_for({{"location", "/etc/passwd"}});
@@ -517,21 +518,21 @@ TEST(OnnxReader, ExternalData) {
   EXPECT_HAS(error_for({{"location", "weights/w.bin"}, {"offset", "8"}, {"length", "20"}}),
              "external data has 20 bytes, expected 24 for float32[2,3]");
   EXPECT_HAS(error_for({{"location", "weights/w.bin"}}), "expected 24");  // whole file: too long
-  EXPECT_HAS(error_for({{"location", "weights/missing.bin"}}, StatusCode::kIoError),
-             "cannot open");
+  EXPECT_HAS(error_for({{"location", "weights/missing.bin"}}, StatusCode::kIoError), "cannot open");
 
   // From memory without a base directory, external data cannot be found.
-  std::string bytes = model_with_initializer(
-      external_tensor("w", {2, 3}, {{"location", "weights/w.bin"}, {"offset", "8"}, {"length", "24"}}));
+  std::string bytes = model_with_initializer(external_tensor(
+      "w", {2, 3}, {{"location", "weights/w.bin"}, {"offset", "8"}, {"length", "24"}}));
   EXPECT_HAS(model_error(bytes), "without a base directory");
   EXPECT_EQ(floats_of(parse_bytes(bytes, dir.path()).graph->initializer[0]->value), w);
   // data_location and external_data must agree.
   EXPECT_HAS(model_error(model_with_initializer(
                  tensor("w", DataType::kFloat, {2, 3}).message(13, kv("location", "x")))),
              "data_location is not EXTERNAL");
-  EXPECT_HAS(model_error(model_with_initializer(
-                 external_tensor("w", {2, 3}, {{"location", "x"}}).bytes(9, std::string(24, '\0')))),
-             "has both raw_data and external data");
+  EXPECT_HAS(
+      model_error(model_with_initializer(
+          external_tensor("w", {2, 3}, {{"location", "x"}}).bytes(9, std::string(24, '\0')))),
+      "has both raw_data and external data");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -587,8 +588,9 @@ TEST(OnnxReader, LengthRunsPastEnclosingMessage) {
   ProtoWriter g;
   g.message(1, bad_node).bytes(2, std::string(100, 'x'));
   std::string e = model_error(model(g));
-  EXPECT_HAS(e, "ModelProto.graph.node[0].attribute[0]: length 50 runs past the end of the "
-                "enclosing message (3 bytes left)");
+  EXPECT_HAS(e,
+             "ModelProto.graph.node[0].attribute[0]: length 50 runs past the end of the "
+             "enclosing message (3 bytes left)");
   // A huge length (beyond 2 GB and 4 GB) is no different.
   ProtoWriter m;
   m.int64(1, 8).tag(7, 2).raw_varint(uint64_t{1} << 62).raw("xyz");
@@ -621,13 +623,14 @@ TEST(OnnxReader, GroupsAndBadTags) {
 TEST(OnnxReader, TensorDataSizeMismatchNamesTheField) {
   std::vector<ProtoWriter> nodes;
   for (int i = 0; i < 3; ++i) nodes.push_back(node("Relu", {"x"}, {"x" + std::to_string(i)}));
-  nodes.push_back(node("Constant", {}, {"c"},
-                       {attr_int("a", 1),
-                        attr_tensor("value", tensor_raw("", DataType::kFloat, {2, 2},
-                                                        std::string(12, '\0')))}));
+  nodes.push_back(node(
+      "Constant", {}, {"c"},
+      {attr_int("a", 1),
+       attr_tensor("value", tensor_raw("", DataType::kFloat, {2, 2}, std::string(12, '\0')))}));
   std::string e = model_error(model(graph("g", nodes, {}, {})));
-  EXPECT_EQ(e, "ModelProto.graph.node[3].attribute[1].t: raw_data has 12 bytes, expected 16 for "
-               "float32[2,2]");
+  EXPECT_EQ(e,
+            "ModelProto.graph.node[3].attribute[1].t: raw_data has 12 bytes, expected 16 for "
+            "float32[2,2]");
   EXPECT_HAS(tensor_error(tensor_float_data("w", {2, 2}, {1, 2, 3})),
              "TensorProto (tensor 'w'): float_data has 3 values, expected 4 for float32[2,2]");
   EXPECT_HAS(tensor_error(tensor_int32_data("", DataType::kFloat16, {3}, {1, 2})),
@@ -648,20 +651,20 @@ TEST(OnnxReader, TensorDataSizeMismatchNamesTheField) {
 TEST(OnnxReader, BadDimsAndDataTypes) {
   EXPECT_HAS(tensor_error(tensor_raw("w", DataType::kFloat, {2, -1}, "")),
              "negative dimension -1 in dims [2,-1]");
-  EXPECT_HAS(tensor_error(tensor_raw("w", DataType::kFloat, {int64_t{1} << 40, int64_t{1} << 40}, "")),
-             "overflows");
+  EXPECT_HAS(
+      tensor_error(tensor_raw("w", DataType::kFloat, {int64_t{1} << 40, int64_t{1} << 40}, "")),
+      "overflows");
   EXPECT_HAS(tensor_error(tensor_raw("w", DataType::kFloat, {int64_t{1} << 62, 3}, "")),
              "overflows");
-  EXPECT_HAS(tensor_error(tensor_raw("w", DataType::kDouble, {int64_t{1} << 61}, "")),
-             "too large");
+  EXPECT_HAS(tensor_error(tensor_raw("w", DataType::kDouble, {int64_t{1} << 61}, "")), "too large");
   EXPECT_HAS(tensor_error(tensor_raw("w", static_cast<DataType>(99), {1}, "x")),
              "unknown data_type value 99");
   EXPECT_HAS(tensor_error(tensor_raw("w", static_cast<DataType>(-3), {1}, "x")),
              "unknown data_type value -3");
   EXPECT_HAS(tensor_error(ProtoWriter().int64(1, 1).bytes(9, "x")), "data_type is missing");
-  EXPECT_HAS(tensor_error(tensor_raw("w", static_cast<DataType>(22), {2}, "x"),
-                          StatusCode::kUnsupported),
-             "int4");
+  EXPECT_HAS(
+      tensor_error(tensor_raw("w", static_cast<DataType>(22), {2}, "x"), StatusCode::kUnsupported),
+      "int4");
   EXPECT_HAS(tensor_error(tensor_raw("w", DataType::kFloat, {1}, "abcd").int64(14, 7)),
              "unknown data_location 7");
   ProtoWriter bad_type = value_info("x", static_cast<DataType>(77), {1});
@@ -683,18 +686,23 @@ TEST(OnnxReader, UnsupportedConstructs) {
 }
 
 TEST(OnnxReader, SubGraphErrorsNameTheFullPathAndDepthIsLimited) {
-  ProtoWriter inner = graph("inner", {node("Constant", {}, {"c"}, {attr_tensor("value",
-                                       tensor_raw("", DataType::kFloat, {2}, "abc"))})},
-                            {}, {});
-  ProtoWriter outer = graph("outer", {node("If", {"c"}, {"y"}, {attr_graph("then_branch", inner)})}, {}, {});
-  ProtoWriter top = graph("top", {node("Loop", {}, {}, {attr_graphs("bodies", {inner, outer})})}, {}, {});
+  ProtoWriter inner =
+      graph("inner",
+            {node("Constant", {}, {"c"},
+                  {attr_tensor("value", tensor_raw("", DataType::kFloat, {2}, "abc"))})},
+            {}, {});
+  ProtoWriter outer =
+      graph("outer", {node("If", {"c"}, {"y"}, {attr_graph("then_branch", inner)})}, {}, {});
+  ProtoWriter top =
+      graph("top", {node("Loop", {}, {}, {attr_graphs("bodies", {inner, outer})})}, {}, {});
   EXPECT_HAS(model_error(model(top)),
              "ModelProto.graph.node[0].attribute[0].graphs[0].node[0].attribute[0].t: raw_data has "
              "3 bytes, expected 8 for float32[2]");
 
   auto nest = [](int depth) {
     ProtoWriter g = graph("leaf", {}, {}, {});
-    for (int i = 0; i < depth; ++i) g = graph("g", {node("If", {}, {}, {attr_graph("b", g)})}, {}, {});
+    for (int i = 0; i < depth; ++i)
+      g = graph("g", {node("If", {}, {}, {attr_graph("b", g)})}, {}, {});
     return model(g);
   };
   EXPECT_NO_THROW(parse_bytes(nest(60).str()));

@@ -2,7 +2,8 @@
 // so that the reader and the importer can be tested without files or libprotobuf.
 //
 //   using namespace kiln::test::proto;
-//   auto g = graph("g", {node("Relu", {"x"}, {"y"})}, {value_info("x", DataType::kFloat, {"N", 3})},
+//   auto g = graph("g", {node("Relu", {"x"}, {"y"})},
+//                  {value_info("x", DataType::kFloat, {"N", 3})},
 //                  {value_info("y", DataType::kFloat, {"N", 3})});
 //   kiln::onnx::ModelProto m = parse_bytes(model(g, 13).str());
 //
@@ -27,7 +28,9 @@ class ProtoWriter {
   enum Wire : uint32_t { kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5 };
 
   // Low level: a tag, a bare varint, bytes as they are (for hand-made malformed input).
-  ProtoWriter& tag(uint32_t field, uint32_t wire_type) { return raw_varint((uint64_t{field} << 3) | wire_type); }
+  ProtoWriter& tag(uint32_t field, uint32_t wire_type) {
+    return raw_varint((uint64_t{field} << 3) | wire_type);
+  }
   ProtoWriter& raw_varint(uint64_t v) {
     while (v >= 0x80) {
       buf_.push_back(static_cast<char>((v & 0x7f) | 0x80));
@@ -140,16 +143,17 @@ inline ProtoWriter tensor_int64_data(const std::string& name, const Dims& dims,
 // One dimension of a shape: a number, or a symbolic name; Dim() is an unknown dim.
 struct Dim {
   Dim() = default;
-  Dim(int64_t v) : has_value(true), value(v) {}       // NOLINT: implicit on purpose
-  Dim(int v) : has_value(true), value(v) {}           // NOLINT
-  Dim(const char* p) : param(p) {}                    // NOLINT
+  Dim(int64_t v) : has_value(true), value(v) {}  // NOLINT: implicit on purpose
+  Dim(int v) : has_value(true), value(v) {}      // NOLINT
+  Dim(const char* p) : param(p) {}               // NOLINT
   bool has_value = false;
   int64_t value = 0;
   std::string param;
 };
 
 // ValueInfoProto of a tensor with a shape.
-inline ProtoWriter value_info(const std::string& name, DataType elem, const std::vector<Dim>& dims) {
+inline ProtoWriter value_info(const std::string& name, DataType elem,
+                              const std::vector<Dim>& dims) {
   ProtoWriter shape;
   for (const Dim& d : dims) {
     ProtoWriter dim;
@@ -178,8 +182,18 @@ inline ProtoWriter value_info_unranked(const std::string& name, DataType elem) {
 
 // AttributeProto of each kind (with `type` set, as every current exporter does).
 namespace attr_type {
-enum : int64_t { kFloat = 1, kInt = 2, kString = 3, kTensor = 4, kGraph = 5, kFloats = 6,
-                 kInts = 7, kStrings = 8, kTensors = 9, kGraphs = 10 };
+enum : int64_t {
+  kFloat = 1,
+  kInt = 2,
+  kString = 3,
+  kTensor = 4,
+  kGraph = 5,
+  kFloats = 6,
+  kInts = 7,
+  kStrings = 8,
+  kTensors = 9,
+  kGraphs = 10
+};
 }
 inline ProtoWriter attr(const std::string& name) {
   ProtoWriter a;

@@ -1,11 +1,13 @@
 // Faster float32 CPU tactics: convolution as im2col + GEMM, and matrix products through the same
 // GEMM. They accumulate in float32; the reference accumulates in double.
+#include <cmath>
 #include <cstring>
 
 #include "backends/cpu/cpu_tactics.h"
 #include "backends/cpu/gemm.h"
 #include "ops/conv.h"
 #include "ops/mat_mul.h"
+#include "ops/normalization.h"
 #include "ops/op_util.h"
 #include "runtime/backend.h"
 
@@ -210,12 +212,64 @@ class MatMulTactic : public Tactic {
   }
 };
 
+// ---- Inference batch normalization: y = x * s[c] + t[c] ------------------------------------
+
+class BatchNormKernel : public Kernel {
+ public:
+  void run(const ComputeArgs& args) override {
+    const auto& at = args.node.a<NormalizationAttrs>();
+    const Tensor& x = args.in(0);
+    Tensor& y = args.out(0);
+    KILN_EXPECT(x.rank() >= 2, StatusCode::kInvalidArgument, "BatchNormalization: X must be at least 2-D");
+    const int64_t n = x.dim(0), c = x.dim(1), inner = x.numel() / std::max<int64_t>(n * c, 1);
+    for (size_t i = 1; i <= 4; ++i)
+      KILN_EXPECT(args.has(i) && args.in(i).numel() == c, StatusCode::kInvalidArgument,
+                  "BatchNormalization: parameter ", i, " must have ", c, " elements");
+    // Per-channel scale and shift, computed in double like the reference.
+    std::vector<float> s(c), t(c);
+    for (int64_t j = 0; j < c; ++j) {
+      double sc = args.in(1).data<float>()[j] / std::sqrt(double(args.in(4).data<float>()[j]) + at.epsilon);
+      s[j] = static_cast<float>(sc);
+      t[j] = static_cast<float>(args.in(2).data<float>()[j] - args.in(3).data<float>()[j] * sc);
+    }
+    const float* xd = x.data<float>();
+    float* yd = y.data<float>();
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t j = 0; j < c; ++j) {
+        const float* xr = xd + (b * c + j) * inner;
+        float* yr = yd + (b * c + j) * inner;
+        const float sj = s[j], tj = t[j];
+        for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] * sj + tj;
+      }
+  }
+};
+
+class BatchNormTactic : public Tactic {
+ public:
+  std::string_view id() const override { return "cpu.batchnorm_f32"; }
+  Status supports(const Node& n) const override {
+    if (n.op() != "Normalization" || n.a<NormalizationAttrs>().kind != "batch")
+      return Status(StatusCode::kUnsupported, "not a batch normalization");
+    if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
+    if (n.inputs.size() != 5 || n.outputs.size() != 1)
+      return Status(StatusCode::kUnsupported, "needs scale, bias, mean and var, one output");
+    for (size_t i = 1; i < 5; ++i)
+      if (!n.inputs[i] || !n.inputs[i]->shape.rank_known || n.inputs[i]->shape.rank() != 1)
+        return Status(StatusCode::kUnsupported, "parameters must be 1-D");
+    return Status::ok();
+  }
+  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
+    return std::make_unique<BatchNormKernel>();
+  }
+};
+
 }  // namespace
 
 std::vector<const Tactic*> fast_cpu_tactics() {
   static const ConvIm2colTactic conv;
   static const MatMulTactic matmul;
-  return {&conv, &matmul};
+  static const BatchNormTactic batchnorm;
+  return {&conv, &matmul, &batchnorm};
 }
 
 }  // namespace kiln
