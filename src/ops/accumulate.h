@@ -60,14 +60,19 @@ void store_acc(const Acc* src, Tensor& t, int64_t offset, int64_t count) {
     T* p = t.data<T>() + offset;
     for (int64_t i = 0; i < count; ++i) {
       if constexpr (std::is_same_v<T, uint8_t>) {
-        if (is_bool) { p[i] = src[i] != Acc(0); continue; }
+        if (is_bool) {
+          p[i] = src[i] != Acc(0);
+          continue;
+        }
       }
       p[i] = from_acc<T>(src[i]);
     }
   });
 }
 template <class Acc>
-void store_acc(const Acc* src, Tensor& t) { store_acc(src, t, 0, t.numel()); }
+void store_acc(const Acc* src, Tensor& t) {
+  store_acc(src, t, 0, t.numel());
+}
 
 // Calls f.template operator()<Acc>() with the accumulator type for dtype `t`.
 template <class F>

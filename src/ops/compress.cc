@@ -47,9 +47,7 @@ void infer(InferContext& ctx) {
 void compute(const ComputeArgs& a) {
   const auto& at = a.node.a<CompressAttrs>();
   const Tensor& x = a.in(0);
-  auto err = [&](const std::string& m) {
-    fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-  };
+  auto err = [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); };
   if (!at.has_axis) {
     auto sel = selected(a.in(1), x.numel(), err);
     Tensor& y = output_tensor(a, 0, x.dtype(), {static_cast<int64_t>(sel.size())});

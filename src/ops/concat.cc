@@ -70,10 +70,10 @@ void compute(const ComputeArgs& a) {
   od[axis] = 0;
   for (const Tensor& t : a.inputs) {
     KILN_EXPECT(t.rank() == x0.rank() && t.dtype() == x0.dtype(), StatusCode::kInvalidArgument,
-                a.node.label(), ": inputs differ in rank or type");
+                "inputs differ in rank or type");
     for (int64_t k = 0; k < rank; ++k)
-      KILN_EXPECT(k == axis || t.dim(k) == x0.dim(k), StatusCode::kInvalidArgument, a.node.label(),
-                  ": input shapes ", dims_to_string(x0.dims()), " and ", dims_to_string(t.dims()),
+      KILN_EXPECT(k == axis || t.dim(k) == x0.dim(k), StatusCode::kInvalidArgument, "input shapes ",
+                  dims_to_string(x0.dims()), " and ", dims_to_string(t.dims()),
                   " differ outside axis ", axis);
     od[axis] += t.dim(axis);
   }

@@ -35,7 +35,7 @@ void compute(const ComputeArgs& a) {
   const auto& at = a.node.a<ConstantOfShapeAttrs>();
   Ints d = to_int64s(a.in(0));
   for (int64_t v : d)
-    KILN_EXPECT(v >= 0, StatusCode::kInvalidArgument, a.node.label(), ": shape ", dims_to_string(d),
+    KILN_EXPECT(v >= 0, StatusCode::kInvalidArgument, "shape ", dims_to_string(d),
                 " has a negative entry");
   Tensor& y = output_tensor(a, 0, out_type(at), d);
   if (!at.value.defined()) {

@@ -86,8 +86,8 @@ void infer(InferContext& ctx) {
     ctx.error(cat("W must have rank >= 3 ([M, C/group, kernel...]), got ", ws.str()));
   if (xs.rank_known && ws.rank_known && xs.rank() != ws.rank())
     ctx.error(cat("weight rank mismatch: W ", ws.str(), " has rank ", ws.rank(), " but X ",
-                  xs.str(), " has rank ", xs.rank(), "; W must have one kernel axis per spatial"
-                  " axis of X"));
+                  xs.str(), " has rank ", xs.rank(),
+                  "; W must have one kernel axis per spatial axis of X"));
   if (!xs.rank_known && !ws.rank_known) {
     ctx.set_output(0, t, Shape::unknown_rank());
     return;
@@ -162,7 +162,10 @@ void conv_forward_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int
         int64_t oj = (r * ol / out_str[j]) % g.out[j];
         int64_t kj = (kk / k_str[j]) % g.kernel[j];
         int64_t ij = oj * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
-        if (ij < 0 || ij >= g.in[j]) { o = -1; break; }
+        if (ij < 0 || ij >= g.in[j]) {
+          o = -1;
+          break;
+        }
         o += ij * in_str[j];
       }
       row_off[kk * rows + r] = o;
@@ -216,7 +219,10 @@ void conv_transposed_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, 
         int64_t ij = (r * il / in_str[j]) % g.in[j];
         int64_t kj = (kk / k_str[j]) % g.kernel[j];
         int64_t oj = ij * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
-        if (oj < 0 || oj >= g.out[j]) { o = -1; break; }
+        if (oj < 0 || oj >= g.out[j]) {
+          o = -1;
+          break;
+        }
         o += oj * out_str[j];
       }
       row_off[kk * rows + r] = o;
@@ -251,8 +257,8 @@ void compute(const ComputeArgs& args) {
   const Tensor& x = args.in(0);
   const Tensor& w = args.in(1);
   Tensor& y = args.out(0);
-  KILN_EXPECT(x.rank() >= 3 && w.rank() == x.rank(), StatusCode::kInvalidArgument,
-              "Conv: X ", dims_to_string(x.dims()), " and W ", dims_to_string(w.dims()),
+  KILN_EXPECT(x.rank() >= 3 && w.rank() == x.rank(), StatusCode::kInvalidArgument, "Conv: X ",
+              dims_to_string(x.dims()), " and W ", dims_to_string(w.dims()),
               " do not have matching ranks >= 3");
   Ints in(x.dims().begin() + 2, x.dims().end()), k(w.dims().begin() + 2, w.dims().end());
   ConvGeometry geo = conv_geometry(a, in, k);
@@ -263,8 +269,8 @@ void compute(const ComputeArgs& args) {
   KILN_CHECK(y.dims() == want, "Conv output ", dims_to_string(y.dims()), " vs ",
              dims_to_string(want));
   KILN_EXPECT(c == (a.transposed ? w.dim(0) : w.dim(1) * groups), StatusCode::kInvalidArgument,
-              "Conv: X ", dims_to_string(x.dims()), " does not match W ",
-              dims_to_string(w.dims()), " with group ", groups);
+              "Conv: X ", dims_to_string(x.dims()), " does not match W ", dims_to_string(w.dims()),
+              " with group ", groups);
   int64_t in_vol = dims_volume(geo.in), out_vol = dims_volume(geo.out);
   dispatch_acc(x.dtype(), [&]<class Acc>() {
     std::vector<Acc> wv = load_acc<Acc>(w);

@@ -9,19 +9,20 @@
 namespace kiln {
 
 struct ConvAttrs : AttrsOf<ConvAttrs> {
-  Ints strides;          // per spatial axis; empty means all 1
-  Ints dilations;        // per spatial axis; empty means all 1
-  Ints pads;             // begin per axis, then end per axis; empty means all 0
+  Ints strides;    // per spatial axis; empty means all 1
+  Ints dilations;  // per spatial axis; empty means all 1
+  Ints pads;       // begin per axis, then end per axis; empty means all 0
   Int group = 1;
   bool transposed = false;
-  Ints output_padding;   // transposed only: extra output at the end of each axis
-  Ints output_shape;     // transposed only: requested spatial output size; pads are derived
+  Ints output_padding;  // transposed only: extra output at the end of each axis
+  Ints output_shape;    // transposed only: requested spatial output size; pads are derived
   // NOTSET, VALID, SAME_UPPER, SAME_LOWER. Importers resolve it into `pads` when the input's
   // spatial dims are known; it stays here only for symbolic shapes and is resolved by infer() and
   // compute() from the actual dims.
   std::string auto_pad = "NOTSET";
 
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("strides", strides);
     v("dilations", dilations);
     v("pads", pads);
@@ -36,11 +37,11 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
 // Fully resolved geometry of one Conv node for concrete spatial input and kernel sizes: what the
 // reference compute and every backend tactic work from.
 struct ConvGeometry {
-  Ints in, kernel, out;          // spatial sizes
+  Ints in, kernel, out;  // spatial sizes
   Ints strides, dilations;
   Ints pad_begin, pad_end;
-  Ints output_padding;           // transposed only (zeros otherwise); includes any growth needed
-                                 // to reach a requested output_shape
+  Ints output_padding;  // transposed only (zeros otherwise); includes any growth needed
+                        // to reach a requested output_shape
 };
 
 // Throws kInvalidModel when the attributes do not fit the sizes.

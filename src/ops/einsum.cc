@@ -70,8 +70,10 @@ Equation parse(const std::string& equation, size_t n_inputs) {
   bool any_ell = false;
   for (const auto& t : e.inputs)
     for (int l : t) {
-      if (l == kEllipsis) any_ell = true;
-      else ++count[l];
+      if (l == kEllipsis)
+        any_ell = true;
+      else
+        ++count[l];
     }
   if (arrow != std::string::npos) {
     e.output = parse_term(eq.substr(arrow + 2), equation);
@@ -93,7 +95,7 @@ Equation parse(const std::string& equation, size_t n_inputs) {
 
 // Sizes of the ellipsis dims and of every label, from the input shapes (rank known).
 struct Sizes {
-  std::vector<Dim> ell;        // broadcast ellipsis dims
+  std::vector<Dim> ell;  // broadcast ellipsis dims
   std::map<int, Dim> label;
 };
 
@@ -123,8 +125,8 @@ Sizes resolve_sizes(const Equation& e, const std::vector<const Shape*>& shapes,
         s.label[l] = dim;
       } else if (dim.known() && it->second.known() && dim.value != it->second.value) {
         fail(StatusCode::kInvalidModel, "Einsum: label '",
-             static_cast<char>(l < 26 ? 'a' + l : 'A' + l - 26), "' has sizes ",
-             it->second.value, " and ", dim.value, " in '", equation, "'");
+             static_cast<char>(l < 26 ? 'a' + l : 'A' + l - 26), "' has sizes ", it->second.value,
+             " and ", dim.value, " in '", equation, "'");
       }
     }
     ell_shapes.push_back(ell);
@@ -142,8 +144,8 @@ void infer(InferContext& ctx) {
   bool ranks = true;
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     if (ctx.dtype(i) != t)
-      ctx.error(cat("input ", i, " is ", dtype_name(ctx.dtype(i)), " but input 0 is ",
-                    dtype_name(t)));
+      ctx.error(
+          cat("input ", i, " is ", dtype_name(ctx.dtype(i)), " but input 0 is ", dtype_name(t)));
     shapes.push_back(&ctx.shape(i));
     ranks = ranks && ctx.shape(i).rank_known;
   }
@@ -155,8 +157,10 @@ void infer(InferContext& ctx) {
   Sizes s = resolve_sizes(e, shapes, a.equation);
   Shape out;
   for (int l : e.output) {
-    if (l == kEllipsis) out.dims.insert(out.dims.end(), s.ell.begin(), s.ell.end());
-    else out.dims.push_back(s.label[l]);
+    if (l == kEllipsis)
+      out.dims.insert(out.dims.end(), s.ell.begin(), s.ell.end());
+    else
+      out.dims.push_back(s.label[l]);
   }
   ctx.set_output(0, t, std::move(out));
 }
@@ -204,7 +208,10 @@ void compute(const ComputeArgs& args) {
   std::vector<bool> in_out(n_axes, false);
   for (int l : e.output) {
     if (l == kEllipsis) {
-      for (size_t k = 0; k < n_ell; ++k) { out_axes.push_back(k); in_out[k] = true; }
+      for (size_t k = 0; k < n_ell; ++k) {
+        out_axes.push_back(k);
+        in_out[k] = true;
+      }
     } else {
       out_axes.push_back(label_axis[l]);
       in_out[label_axis[l]] = true;

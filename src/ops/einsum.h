@@ -11,7 +11,10 @@ namespace kiln {
 
 struct EinsumAttrs : AttrsOf<EinsumAttrs> {
   std::string equation;
-  template <class V> void reflect(V& v) { v("equation", equation); }
+  template <class V>
+  void reflect(V& v) {
+    v("equation", equation);
+  }
 };
 
 }  // namespace kiln

@@ -40,14 +40,14 @@ void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   Ints s = to_int64s(a.in(1));
   for (int64_t v : s)
-    KILN_EXPECT(v >= 0, StatusCode::kInvalidArgument, a.node.label(), ": shape ", dims_to_string(s),
+    KILN_EXPECT(v >= 0, StatusCode::kInvalidArgument, "shape ", dims_to_string(s),
                 " has a negative entry");
   Dims od;
   try {
     od = broadcast_dims({x.dims(), s});
   } catch (const Error& e) {
-    fail(StatusCode::kInvalidArgument, a.node.label(), ": cannot expand ", dims_to_string(x.dims()),
-         " to ", dims_to_string(s));
+    fail(StatusCode::kInvalidArgument, "cannot expand ", dims_to_string(x.dims()), " to ",
+         dims_to_string(s));
   }
   Tensor& y = output_tensor(a, 0, x.dtype(), od);
   auto st = strides_of(x.dims());

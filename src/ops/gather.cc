@@ -18,8 +18,9 @@ void infer(InferContext& ctx) {
   if (axis < -r || axis >= r) ctx.error(cat("axis ", axis, " is out of range for rank ", r));
   if (axis < 0) axis += r;
   if (!ind.rank_known) return ctx.set_output(0, dt, Shape::unknown_rank());
-  // Constant indices are checked at build time too.
-  if (const Tensor* iv = ctx.value(1); iv && data.dims[axis].known()) {
+  // Constant indices are checked at build time too (run-time ones by compute, as bad input).
+  if (const Tensor* iv = ctx.value(1);
+      iv && ctx.node().inputs[1]->is_constant() && data.dims[axis].known()) {
     int64_t d = data.dims[axis].value;
     for (int64_t i = 0; i < iv->numel(); ++i) {
       int64_t v = iv->get_i64(i);
@@ -39,11 +40,11 @@ void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   const Tensor& ind = a.in(1);
   int64_t r = static_cast<int64_t>(x.rank());
-  KILN_EXPECT(r > 0, StatusCode::kInvalidArgument, a.node.label(), ": data is a scalar");
+  KILN_EXPECT(r > 0, StatusCode::kInvalidArgument, "data is a scalar");
   int64_t axis = normalize_axis(a.node.a<GatherAttrs>().axis, r);
   int64_t d = x.dim(axis);
   Ints idx = to_int64s(ind);
-  for (int64_t& v : idx) v = checked_index(v, d, a.node, axis, x.dims());
+  for (int64_t& v : idx) v = checked_index(v, d, axis, x.dims());
   Dims od(x.dims().begin(), x.dims().begin() + axis);
   od.insert(od.end(), ind.dims().begin(), ind.dims().end());
   od.insert(od.end(), x.dims().begin() + axis + 1, x.dims().end());

@@ -26,14 +26,14 @@ void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   const Tensor& ind = a.in(1);
   int64_t r = static_cast<int64_t>(x.rank());
-  KILN_EXPECT(ind.rank() == x.rank() && r > 0, StatusCode::kInvalidArgument, a.node.label(),
-              ": indices ", dims_to_string(ind.dims()), " and data ", dims_to_string(x.dims()),
+  KILN_EXPECT(ind.rank() == x.rank() && r > 0, StatusCode::kInvalidArgument, "indices ",
+              dims_to_string(ind.dims()), " and data ", dims_to_string(x.dims()),
               " must have one, non-zero rank");
   int64_t axis = normalize_axis(a.node.a<GatherElementsAttrs>().axis, r);
   for (int64_t k = 0; k < r; ++k)
-    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument, a.node.label(),
-                ": indices ", dims_to_string(ind.dims()), " exceed data ", dims_to_string(x.dims()),
-                " on axis ", k);
+    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument, "indices ",
+                dims_to_string(ind.dims()), " exceed data ", dims_to_string(x.dims()), " on axis ",
+                k);
   Tensor& y = output_tensor(a, 0, x.dtype(), ind.dims());
   auto st = strides_of(x.dims());
   std::vector<int64_t> idx(r, 0);
@@ -42,7 +42,7 @@ void compute(const ComputeArgs& a) {
     int64_t off = 0;
     for (int64_t k = 0; k < r; ++k)
       if (k != axis) off += idx[k] * st[k];
-    off += checked_index(ind.get_i64(o), d, a.node, axis, x.dims()) * st[axis];
+    off += checked_index(ind.get_i64(o), d, axis, x.dims()) * st[axis];
     copy_element(x, off, y, o);
     for (int64_t k = r - 1; k >= 0; --k) {
       if (++idx[k] < ind.dim(k)) break;

@@ -34,15 +34,15 @@ void compute(const ComputeArgs& a) {
   const Tensor& ind = a.in(1);
   int64_t b = a.node.a<GatherNDAttrs>().batch_dims;
   int64_t r = static_cast<int64_t>(x.rank()), q = static_cast<int64_t>(ind.rank());
-  KILN_EXPECT(q >= 1 && b >= 0 && b < std::min(r, q), StatusCode::kInvalidArgument, a.node.label(),
-              ": bad ranks or batch_dims");
+  KILN_EXPECT(q >= 1 && b >= 0 && b < std::min(r, q), StatusCode::kInvalidArgument,
+              "bad ranks or batch_dims");
   int64_t m = ind.dim(q - 1);
-  KILN_EXPECT(m >= 1 && m <= r - b, StatusCode::kInvalidArgument, a.node.label(),
-              ": indices address ", m, " dims of data ", dims_to_string(x.dims()));
+  KILN_EXPECT(m >= 1 && m <= r - b, StatusCode::kInvalidArgument, "indices address ", m,
+              " dims of data ", dims_to_string(x.dims()));
   for (int64_t k = 0; k < b; ++k)
-    KILN_EXPECT(ind.dim(k) == x.dim(k), StatusCode::kInvalidArgument, a.node.label(),
-                ": batch dim ", k, " differs between data ", dims_to_string(x.dims()),
-                " and indices ", dims_to_string(ind.dims()));
+    KILN_EXPECT(ind.dim(k) == x.dim(k), StatusCode::kInvalidArgument, "batch dim ", k,
+                " differs between data ", dims_to_string(x.dims()), " and indices ",
+                dims_to_string(ind.dims()));
   Dims od(ind.dims().begin(), ind.dims().end() - 1);
   od.insert(od.end(), x.dims().begin() + b + m, x.dims().end());
   Tensor& y = output_tensor(a, 0, x.dtype(), od);
@@ -61,7 +61,7 @@ void compute(const ComputeArgs& a) {
       const int64_t* t = &idx[(bi * per_batch + j) * m];
       int64_t off = bi * batch_stride;
       for (int64_t k = 0; k < m; ++k)
-        off += checked_index(t[k], x.dim(b + k), a.node, b + k, x.dims()) * st[b + k];
+        off += checked_index(t[k], x.dim(b + k), b + k, x.dims()) * st[b + k];
       size_t n = static_cast<size_t>(slice) * es;
       if (n) std::memcpy(dst, src + off * static_cast<int64_t>(es), n);
       dst += n;

@@ -13,8 +13,8 @@ namespace kiln {
 namespace {
 
 struct Operand {
-  bool vector = false;   // 1-D
-  Dim rows, cols;        // of op(X), the matrix actually multiplied
+  bool vector = false;  // 1-D
+  Dim rows, cols;       // of op(X), the matrix actually multiplied
   Shape batch;
 };
 
@@ -41,8 +41,8 @@ void infer(InferContext& ctx) {
     ctx.error(cat("A is ", dtype_name(t), " but B is ", dtype_name(ctx.dtype(1)),
                   "; they must have one type"));
   if (!dtype_is_float(t) && a.alpha != 1.0)
-    ctx.error(cat("alpha ", a.alpha, " is only allowed for floating-point types, not ",
-                  dtype_name(t)));
+    ctx.error(
+        cat("alpha ", a.alpha, " is only allowed for floating-point types, not ", dtype_name(t)));
   const Shape& as = ctx.shape(0);
   const Shape& bs = ctx.shape(1);
   if ((as.rank_known && as.rank() == 0) || (bs.rank_known && bs.rank() == 0))
@@ -92,20 +92,24 @@ void compute(const ComputeArgs& args) {
   bool ta = attrs.trans_a && a.rank() >= 2, tb = attrs.trans_b && b.rank() >= 2;
   // Matrix dims of op(A): m x k; op(B): k x n.
   int64_t m, k, n, kb;
-  if (a.rank() == 1) { m = 1; k = a.dim(0); }
-  else {
+  if (a.rank() == 1) {
+    m = 1;
+    k = a.dim(0);
+  } else {
     int64_t r = a.dim(a.rank() - 2), c = a.dim(a.rank() - 1);
     m = ta ? c : r;
     k = ta ? r : c;
   }
-  if (b.rank() == 1) { kb = b.dim(0); n = 1; }
-  else {
+  if (b.rank() == 1) {
+    kb = b.dim(0);
+    n = 1;
+  } else {
     int64_t r = b.dim(b.rank() - 2), c = b.dim(b.rank() - 1);
     kb = tb ? c : r;
     n = tb ? r : c;
   }
-  KILN_EXPECT(k == kb, StatusCode::kInvalidArgument, "MatMul: inner dimensions differ (", k,
-              " vs ", kb, ")");
+  KILN_EXPECT(k == kb, StatusCode::kInvalidArgument, "MatMul: inner dimensions differ (", k, " vs ",
+              kb, ")");
   auto batch_of = [](const Tensor& t) {
     return t.rank() <= 2 ? Dims{} : Dims(t.dims().begin(), t.dims().end() - 2);
   };

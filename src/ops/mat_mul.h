@@ -11,7 +11,8 @@ struct MatMulAttrs : AttrsOf<MatMulAttrs> {
   bool trans_a = false;  // ignored for a 1-D A
   bool trans_b = false;  // ignored for a 1-D B
   Float alpha = 1.0;     // integer types require 1
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("trans_a", trans_a);
     v("trans_b", trans_b);
     v("alpha", alpha);

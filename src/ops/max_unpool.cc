@@ -89,8 +89,8 @@ void compute(const ComputeArgs& args) {
   const int64_t* ip = ind.data<int64_t>();
   for (int64_t i = 0; i < x.numel(); ++i) {
     int64_t idx = ip[i];
-    KILN_EXPECT(idx >= 0 && idx < def_vol, StatusCode::kInvalidArgument, "MaxUnpool: index ",
-                idx, " at position ", i, " is outside the unpooled tensor ", dims_to_string(def));
+    KILN_EXPECT(idx >= 0 && idx < def_vol, StatusCode::kInvalidArgument, "MaxUnpool: index ", idx,
+                " at position ", i, " is outside the unpooled tensor ", dims_to_string(def));
     int64_t dst = 0;  // the same coordinates in the (possibly larger) output
     for (size_t j = 0; j < def.size(); ++j) dst += ((idx / def_str[j]) % def[j]) * y_str[j];
     copy_element(x, i, y, dst);

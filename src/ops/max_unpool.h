@@ -10,10 +10,11 @@
 namespace kiln {
 
 struct MaxUnpoolAttrs : AttrsOf<MaxUnpoolAttrs> {
-  Ints kernel;    // per spatial axis
-  Ints strides;   // empty means all 1
-  Ints pads;      // begin per axis, then end per axis; empty means all 0
-  template <class V> void reflect(V& v) {
+  Ints kernel;   // per spatial axis
+  Ints strides;  // empty means all 1
+  Ints pads;     // begin per axis, then end per axis; empty means all 0
+  template <class V>
+  void reflect(V& v) {
     v("kernel", kernel);
     v("strides", strides);
     v("pads", pads);

@@ -140,12 +140,12 @@ inline int64_t scalar_i64(const Tensor& t, const char* what) {
 }
 
 // Normalises index v (negative counts from the end) against an axis of size dim, or throws a
-// kInvalidArgument error naming the node, the index and the data shape.
-inline int64_t checked_index(int64_t v, int64_t dim, const Node& node, int64_t axis,
-                             const Dims& data_dims) {
+// kInvalidArgument error naming the index, the axis and the data shape (the caller, the runtime
+// or the fold pass, adds the node).
+inline int64_t checked_index(int64_t v, int64_t dim, int64_t axis, const Dims& data_dims) {
   if (v < -dim || v >= dim)
-    fail(StatusCode::kInvalidArgument, node.label(), ": index ", v, " is out of range for axis ",
-         axis, " of size ", dim, " (data shape ", dims_to_string(data_dims), ")");
+    fail(StatusCode::kInvalidArgument, "index ", v, " is out of range for axis ", axis, " of size ",
+         dim, " (data shape ", dims_to_string(data_dims), ")");
   return v < 0 ? v + dim : v;
 }
 

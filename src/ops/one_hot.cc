@@ -36,11 +36,10 @@ void infer(InferContext& ctx) {
 
 void compute(const ComputeArgs& a) {
   const Tensor &ind = a.in(0), &vals = a.in(2);
-  int64_t depth = depth_of(a.in(1), [&](const std::string& m) {
-    fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-  });
-  KILN_EXPECT(vals.numel() == 2, StatusCode::kInvalidArgument, a.node.label(),
-              ": values must hold two elements (off, on)");
+  int64_t depth =
+      depth_of(a.in(1), [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); });
+  KILN_EXPECT(vals.numel() == 2, StatusCode::kInvalidArgument,
+              "values must hold two elements (off, on)");
   int64_t r = static_cast<int64_t>(ind.rank()) + 1;
   int64_t axis = normalize_axis(a.node.a<OneHotAttrs>().axis, r);
   Dims od = ind.dims();

@@ -75,16 +75,15 @@ void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   int64_t r = static_cast<int64_t>(x.rank());
   Ints b, e;
-  full_pads(a.in(1), a.has(3) ? &a.in(3) : nullptr, r, b, e, [&](const std::string& m) {
-    fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-  });
+  full_pads(a.in(1), a.has(3) ? &a.in(3) : nullptr, r, b, e,
+            [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); });
   Dims od(r);
   for (int64_t k = 0; k < r; ++k) {
     od[k] = x.dim(k) + b[k] + e[k];
-    KILN_EXPECT(od[k] >= 0, StatusCode::kInvalidArgument, a.node.label(), ": pads crop axis ", k,
-                " of ", dims_to_string(x.dims()), " below zero");
+    KILN_EXPECT(od[k] >= 0, StatusCode::kInvalidArgument, "pads crop axis ", k, " of ",
+                dims_to_string(x.dims()), " below zero");
     KILN_EXPECT(mode == "constant" || x.dim(k) > 0 || od[k] == 0, StatusCode::kInvalidArgument,
-                a.node.label(), ": cannot ", mode, "-pad empty axis ", k);
+                "cannot ", mode, "-pad empty axis ", k);
   }
   Tensor& y = output_tensor(a, 0, x.dtype(), od);
   if (y.numel() == 0) return;
@@ -115,8 +114,8 @@ void compute(const ComputeArgs& a) {
   }
   Tensor fill(x.dtype(), {});
   if (a.has(2)) {
-    KILN_EXPECT(a.in(2).numel() == 1, StatusCode::kInvalidArgument, a.node.label(),
-                ": constant_value must be a scalar");
+    KILN_EXPECT(a.in(2).numel() == 1, StatusCode::kInvalidArgument,
+                "constant_value must be a scalar");
     copy_element(a.in(2), 0, fill, 0);
   }
   std::vector<int64_t> idx(r, 0);

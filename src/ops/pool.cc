@@ -90,10 +90,10 @@ struct PlaneKernel {
   const PoolAttrs& a;
   int64_t in_vol = 0, out_vol = 0, k_vol = 0;
   Ints in_str, k_str, out_str, col_str;
-  Ints tap_off;                       // in-plane offset of each tap from the window start
-  std::vector<int64_t> start;         // out_vol x nsp window starts
-  std::vector<int64_t> base;          // in-plane offset of the start, or -1 if not fully inside
-  std::vector<double> divisor;        // avg only
+  Ints tap_off;                 // in-plane offset of each tap from the window start
+  std::vector<int64_t> start;   // out_vol x nsp window starts
+  std::vector<int64_t> base;    // in-plane offset of the start, or -1 if not fully inside
+  std::vector<double> divisor;  // avg only
 
   PlaneKernel(const PoolGeometry& geo, const PoolAttrs& attrs) : g(geo), a(attrs) {
     size_t nsp = g.in.size();
@@ -199,7 +199,8 @@ struct PlaneKernel {
       double p = a.p;
       for (int64_t o = 0; o < out_vol; ++o) {
         Acc sum = 0;
-        for_taps(o, [&](int64_t off) { sum += std::pow(std::abs(static_cast<double>(x[off])), p); });
+        for_taps(o,
+                 [&](int64_t off) { sum += std::pow(std::abs(static_cast<double>(x[off])), p); });
         y[o] = static_cast<Acc>(std::pow(static_cast<double>(sum), 1.0 / p));
       }
     }
@@ -229,9 +230,12 @@ void compute(const ComputeArgs& args) {
               dims_to_string(x.dims()));
   PoolGeometry g = pool_geometry(a, Ints(x.dims().begin() + 2, x.dims().end()));
   DataType t = x.dtype();
-  if (dtype_is_float(t)) run_pool<double>(args, g);
-  else if (dtype_is_signed_int(t)) run_pool<int64_t>(args, g);
-  else run_pool<uint64_t>(args, g);
+  if (dtype_is_float(t))
+    run_pool<double>(args, g);
+  else if (dtype_is_signed_int(t))
+    run_pool<int64_t>(args, g);
+  else
+    run_pool<uint64_t>(args, g);
 }
 
 }  // namespace

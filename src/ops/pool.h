@@ -11,20 +11,21 @@
 namespace kiln {
 
 struct PoolAttrs : AttrsOf<PoolAttrs> {
-  std::string kind = "max";       // max, avg, lp
-  Float p = 2;                    // lp: order of the norm
-  Ints kernel;                    // per spatial axis; ignored when global
-  Ints strides;                   // empty means all 1
-  Ints pads;                      // begin per axis, then end per axis; empty means all 0
-  Ints dilations;                 // empty means all 1
+  std::string kind = "max";  // max, avg, lp
+  Float p = 2;               // lp: order of the norm
+  Ints kernel;               // per spatial axis; ignored when global
+  Ints strides;              // empty means all 1
+  Ints pads;                 // begin per axis, then end per axis; empty means all 0
+  Ints dilations;            // empty means all 1
   bool ceil_mode = false;
-  bool count_include_pad = false; // avg: padding counts in the divisor
-  bool global = false;            // the window is the whole spatial extent
-  Int storage_order = 0;          // Indices: 0 row-major, 1 column-major
+  bool count_include_pad = false;  // avg: padding counts in the divisor
+  bool global = false;             // the window is the whole spatial extent
+  Int storage_order = 0;           // Indices: 0 row-major, 1 column-major
   // NOTSET, VALID, SAME_UPPER, SAME_LOWER; importers resolve it into pads when dims are known.
   std::string auto_pad = "NOTSET";
 
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("kind", kind);
     v("p", p);
     v("kernel", kernel);

@@ -49,9 +49,8 @@ void infer(InferContext& ctx) {
 
 void compute(const ComputeArgs& a) {
   const Tensor &s = a.in(0), &l = a.in(1), &d = a.in(2);
-  int64_t n = range_length(s, l, d, [&](const std::string& m) {
-    fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-  });
+  int64_t n =
+      range_length(s, l, d, [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); });
   Tensor& y = output_tensor(a, 0, s.dtype(), {n});
   if (dtype_is_float(s.dtype())) {
     double sv = s.get_f64(0), dv = d.get_f64(0);

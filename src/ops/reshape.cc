@@ -193,16 +193,14 @@ void compute(const ComputeArgs& a) {
   if (!y.defined()) {
     const auto& at = a.node.a<ReshapeAttrs>();
     const Tensor* spec = at.form.empty() && a.has(1) ? &a.in(1) : nullptr;
-    KILN_EXPECT(!at.form.empty() || spec, StatusCode::kInvalidArgument, a.node.label(),
-                ": the shape input is required");
-    ErrorFn error = [&](const std::string& m) {
-      fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-    };
+    KILN_EXPECT(!at.form.empty() || spec, StatusCode::kInvalidArgument,
+                "the shape input is required");
+    ErrorFn error = [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); };
     Shape s = output_shape(at, Shape::from(x.dims()), spec, Shape(), error);
     y = Tensor(x.dtype(), s.concrete());
   }
-  KILN_EXPECT(y.numel() == x.numel(), StatusCode::kInvalidArgument, a.node.label(),
-              ": cannot reshape ", dims_to_string(x.dims()), " to ", dims_to_string(y.dims()));
+  KILN_EXPECT(y.numel() == x.numel(), StatusCode::kInvalidArgument, "cannot reshape ",
+              dims_to_string(x.dims()), " to ", dims_to_string(y.dims()));
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
 }
 

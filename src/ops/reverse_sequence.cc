@@ -33,9 +33,7 @@ void infer(InferContext& ctx) {
 
 void compute(const ComputeArgs& a) {
   const auto& at = a.node.a<ReverseSequenceAttrs>();
-  auto err = [&](const std::string& m) {
-    fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m);
-  };
+  auto err = [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); };
   check_axes(at, err);
   const Tensor& x = a.in(0);
   if (x.rank() < 2) err("input must have rank >= 2");

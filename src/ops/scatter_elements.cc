@@ -39,14 +39,14 @@ void compute(const ComputeArgs& a) {
   const Tensor& upd = a.in(2);
   int64_t r = static_cast<int64_t>(x.rank());
   KILN_EXPECT(r > 0 && ind.rank() == x.rank() && upd.dims() == ind.dims(),
-              StatusCode::kInvalidArgument, a.node.label(), ": data ", dims_to_string(x.dims()),
-              ", indices ", dims_to_string(ind.dims()), " and updates ", dims_to_string(upd.dims()),
+              StatusCode::kInvalidArgument, "data ", dims_to_string(x.dims()), ", indices ",
+              dims_to_string(ind.dims()), " and updates ", dims_to_string(upd.dims()),
               " do not fit together");
   int64_t axis = normalize_axis(at.axis, r);
   for (int64_t k = 0; k < r; ++k)
-    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument, a.node.label(),
-                ": indices ", dims_to_string(ind.dims()), " exceed data ", dims_to_string(x.dims()),
-                " on axis ", k);
+    KILN_EXPECT(k == axis || ind.dim(k) <= x.dim(k), StatusCode::kInvalidArgument, "indices ",
+                dims_to_string(ind.dims()), " exceed data ", dims_to_string(x.dims()), " on axis ",
+                k);
   Tensor& y = output_tensor(a, 0, x.dtype(), x.dims());
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
   auto st = strides_of(x.dims());
@@ -56,7 +56,7 @@ void compute(const ComputeArgs& a) {
     int64_t off = 0;
     for (int64_t k = 0; k < r; ++k)
       if (k != axis) off += idx[k] * st[k];
-    off += checked_index(ind.get_i64(j), d, a.node, axis, x.dims()) * st[axis];
+    off += checked_index(ind.get_i64(j), d, axis, x.dims()) * st[axis];
     scatter_reduce(red, upd, j, y, off);
     for (int64_t k = r - 1; k >= 0; --k) {
       if (++idx[k] < ind.dim(k)) break;

@@ -33,13 +33,13 @@ void compute(const ComputeArgs& a) {
   const Tensor& ind = a.in(1);
   const Tensor& upd = a.in(2);
   int64_t r = static_cast<int64_t>(x.rank()), q = static_cast<int64_t>(ind.rank());
-  KILN_EXPECT(q >= 1, StatusCode::kInvalidArgument, a.node.label(), ": indices is a scalar");
+  KILN_EXPECT(q >= 1, StatusCode::kInvalidArgument, "indices is a scalar");
   int64_t k = ind.dim(q - 1);
   Dims want(ind.dims().begin(), ind.dims().end() - 1);
   if (k >= 1 && k <= r) want.insert(want.end(), x.dims().begin() + k, x.dims().end());
-  KILN_EXPECT(k >= 1 && k <= r && upd.dims() == want, StatusCode::kInvalidArgument, a.node.label(),
-              ": updates ", dims_to_string(upd.dims()), " do not fit data ",
-              dims_to_string(x.dims()), " and indices ", dims_to_string(ind.dims()));
+  KILN_EXPECT(k >= 1 && k <= r && upd.dims() == want, StatusCode::kInvalidArgument, "updates ",
+              dims_to_string(upd.dims()), " do not fit data ", dims_to_string(x.dims()),
+              " and indices ", dims_to_string(ind.dims()));
   Tensor& y = output_tensor(a, 0, x.dtype(), x.dims());
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
   auto st = strides_of(x.dims());
@@ -50,7 +50,7 @@ void compute(const ComputeArgs& a) {
   for (int64_t t = 0; t < tuples; ++t) {
     int64_t off = 0;
     for (int64_t d = 0; d < k; ++d)
-      off += checked_index(idx[t * k + d], x.dim(d), a.node, d, x.dims()) * st[d];
+      off += checked_index(idx[t * k + d], x.dim(d), d, x.dims()) * st[d];
     for (int64_t e = 0; e < slice; ++e) scatter_reduce(red, upd, t * slice + e, y, off + e);
   }
 }

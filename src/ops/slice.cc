@@ -99,9 +99,8 @@ void infer(InferContext& ctx) {
 void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   int64_t r = static_cast<int64_t>(x.rank());
-  Params p = params(
-      a.in(1), &a.in(2), a.has(3) ? &a.in(3) : nullptr, a.has(4) ? &a.in(4) : nullptr, r,
-      [&](const std::string& m) { fail(StatusCode::kInvalidArgument, a.node.label(), ": ", m); });
+  Params p = params(a.in(1), &a.in(2), a.has(3) ? &a.in(3) : nullptr, a.has(4) ? &a.in(4) : nullptr,
+                    r, [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); });
   auto st = strides_of(x.dims());
   Dims od = x.dims();
   std::vector<int64_t> os = st;

@@ -37,14 +37,13 @@ void infer(InferContext& ctx) {
 void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
   Ints r = to_int64s(a.in(1));
-  KILN_EXPECT(r.size() == x.rank(), StatusCode::kInvalidArgument, a.node.label(), ": repeats ",
-              dims_to_string(r), " does not match input rank ", x.rank());
+  KILN_EXPECT(r.size() == x.rank(), StatusCode::kInvalidArgument, "repeats ", dims_to_string(r),
+              " does not match input rank ", x.rank());
   auto st = strides_of(x.dims());
   Dims od, view;
   std::vector<int64_t> vs;
   for (size_t k = 0; k < r.size(); ++k) {
-    KILN_EXPECT(r[k] >= 0, StatusCode::kInvalidArgument, a.node.label(), ": negative repeats ",
-                dims_to_string(r));
+    KILN_EXPECT(r[k] >= 0, StatusCode::kInvalidArgument, "negative repeats ", dims_to_string(r));
     od.push_back(x.dim(k) * r[k]);
     view.insert(view.end(), {r[k], x.dim(k)});
     vs.insert(vs.end(), {0, st[k]});

@@ -47,7 +47,7 @@ void infer(InferContext& ctx) {
 
 void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
-  Ints p = checked_perm(a.node.a<TransposeAttrs>().perm, x.rank(), a.node.label());
+  Ints p = checked_perm(a.node.a<TransposeAttrs>().perm, x.rank(), "transpose");
   auto st = strides_of(x.dims());
   Dims od;
   std::vector<int64_t> os;

@@ -19,8 +19,8 @@ void infer(InferContext& ctx) {
 
 void compute(const ComputeArgs& a) {
   const Tensor& x = a.in(0);
-  KILN_EXPECT(x.rank() >= 2, StatusCode::kInvalidArgument, a.node.label(), ": input ",
-              dims_to_string(x.dims()), " must have rank >= 2");
+  KILN_EXPECT(x.rank() >= 2, StatusCode::kInvalidArgument, "input ", dims_to_string(x.dims()),
+              " must have rank >= 2");
   int64_t k = a.has(1) ? scalar_i64(a.in(1), "k") : 0;
   bool upper = a.node.a<TriluAttrs>().upper != 0;
   Tensor& y = output_tensor(a, 0, x.dtype(), x.dims());

@@ -35,8 +35,8 @@ inline void split_padding(int64_t total, bool upper, int64_t& begin, int64_t& en
 // auto_pad other than NOTSET replaces them. Returns the output length; throws kInvalidModel (with
 // `what` naming the op) when the window does not fit.
 inline int64_t forward_window(const std::string& auto_pad, int64_t in, int64_t kernel,
-                              int64_t stride, int64_t dilation, bool ceil_mode,
-                              int64_t& pad_begin, int64_t& pad_end, const char* what = "window") {
+                              int64_t stride, int64_t dilation, bool ceil_mode, int64_t& pad_begin,
+                              int64_t& pad_end, const char* what = "window") {
   KILN_EXPECT(stride > 0 && dilation > 0 && kernel > 0, StatusCode::kInvalidModel, what,
               ": kernel, strides and dilations must be positive (got kernel ", kernel, ", stride ",
               stride, ", dilation ", dilation, ")");
@@ -88,8 +88,8 @@ inline int64_t transposed_window(const std::string& auto_pad, int64_t in, int64_
   KILN_EXPECT(pad_begin >= 0 && pad_end >= 0, StatusCode::kInvalidModel,
               "ConvTranspose: pads must not be negative (got ", pad_begin, ", ", pad_end, ")");
   int64_t out = full - pad_begin - pad_end;
-  KILN_EXPECT(out > 0, StatusCode::kInvalidModel, "ConvTranspose: pads ", pad_begin, "+",
-              pad_end, " leave no output (full size ", full, ")");
+  KILN_EXPECT(out > 0, StatusCode::kInvalidModel, "ConvTranspose: pads ", pad_begin, "+", pad_end,
+              " leave no output (full size ", full, ")");
   return out;
 }
 

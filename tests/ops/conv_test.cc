@@ -1,8 +1,9 @@
 // Conv: grouped, strided, dilated, asymmetric pads, 1-D/2-D/3-D, transposed (groups, dilation,
 // output_padding, auto_pad kept for symbolic shapes), integer exactness, symbolic shapes and
 // errors. Expected values come from a naive numpy loop implementation (independent of kiln).
-#include "common/error.h"
 #include "ops/conv.h"
+
+#include "common/error.h"
 #include "single_node.h"
 
 namespace kiln {
@@ -44,10 +45,11 @@ TEST(Conv, ThreeGroupsStride2AsymmetricPadsBias) {
   Tensor y = run(attrs({2, 2}, {1, 0, 0, 1}, {}, 3),
                  {NodeInput::of(xs({1, 6, 5, 7})), NodeInput::constant_of(ws({6, 2, 3, 3})),
                   NodeInput::constant_of(b)});
-  expect_values(y, {1, 6, 2, 3},
-                {5.25, 0., 0.25, -2.5, 3.25, 0.75, 1.75, 1.375, -3.125, -8.5, 5.25, -8.5,
-                 -0.25, 5.625, -0.875, -2.75, 3.875, -7.375, -3., 7.75, -2.125, 2.625, 5., -0.875,
-                 -4.375, 1.75, -5.875, 2.875, -1.875, -3.875, -3.375, 7.625, 4.875, 2., 2.625, 6.});
+  expect_values(
+      y, {1, 6, 2, 3},
+      {5.25,   0.,    0.25,   -2.5,  3.25,   0.75,   1.75,   1.375, -3.125, -8.5,  5.25,  -8.5,
+       -0.25,  5.625, -0.875, -2.75, 3.875,  -7.375, -3.,    7.75,  -2.125, 2.625, 5.,    -0.875,
+       -4.375, 1.75,  -5.875, 2.875, -1.875, -3.875, -3.375, 7.625, 4.875,  2.,    2.625, 6.});
 }
 
 TEST(Conv, Dilation2WithPadding) {
@@ -55,19 +57,20 @@ TEST(Conv, Dilation2WithPadding) {
                  {NodeInput::of(xs({1, 2, 7, 5})), NodeInput::constant_of(ws({3, 2, 2, 3}))});
   expect_values(
       y, {1, 3, 7, 3},
-      {1.625, -1.5, -2.25, -3.375, 1.5, 1.25, 2.25, 0.125, -1.625, 1., -4., 1., -1.625, 0.125,
-       2.25, 1.25, 1.5, -3.375, -2.25, -1.5, 1.625, 0., -0.75, 2.25, -1.125, -2.875, 0.875, 0.625,
-       -1.75, -0.625, 1., 2.125, -0.75, 0., 4.625, -2.25, -1., -1.125, 3.125, -0.625, -0.5, 0.625,
-       -1.625, 2.625, 0.625, 0.25, 3.25, 3.125, 1.625, -2.75, -2.25, -2.5, -0.5, -0.75, 1.625,
-       0.375, -0.625, 0.25, -2.875, 0.875, -1.625, -1.25, 2.25});
+      {1.625, -1.5,   -2.25,  -3.375, 1.5,    1.25,   2.25,   0.125,  -1.625, 1.,     -4.,
+       1.,    -1.625, 0.125,  2.25,   1.25,   1.5,    -3.375, -2.25,  -1.5,   1.625,  0.,
+       -0.75, 2.25,   -1.125, -2.875, 0.875,  0.625,  -1.75,  -0.625, 1.,     2.125,  -0.75,
+       0.,    4.625,  -2.25,  -1.,    -1.125, 3.125,  -0.625, -0.5,   0.625,  -1.625, 2.625,
+       0.625, 0.25,   3.25,   3.125,  1.625,  -2.75,  -2.25,  -2.5,   -0.5,   -0.75,  1.625,
+       0.375, -0.625, 0.25,   -2.875, 0.875,  -1.625, -1.25,  2.25});
 }
 
 TEST(Conv, OneDimensionalStride2OddLength) {
   Tensor y = run(attrs({2}, {2, 1}),
                  {NodeInput::of(xs({2, 2, 9})), NodeInput::constant_of(ws({2, 2, 4}))});
   expect_values(y, {2, 2, 5},
-                {-0.5, 2., -0.5, -0.25, -2., 0.625, 4., -0.75, -2.75, 1., -0.125, 0.125, -2.375,
-                 2., 0.625, 0.625, -3., 1.875, 4., -0.875});
+                {-0.5,   2.,    -0.5,   -0.25, -2.,   0.625, 4.,  -0.75, -2.75, 1.,
+                 -0.125, 0.125, -2.375, 2.,    0.625, 0.625, -3., 1.875, 4.,    -0.875});
 }
 
 TEST(Conv, ThreeDimensional) {
@@ -85,12 +88,12 @@ TEST(Conv, DoubleAndFloat16) {
     return r;
   };
   for (DataType dt : {DataType::kDouble, DataType::kFloat16}) {
-    Tensor y = run(attrs({2}, {2, 1}), {NodeInput::of(to(xs({2, 2, 9}), dt)),
-                                        NodeInput::of(to(ws({2, 2, 4}), dt))});
+    Tensor y = run(attrs({2}, {2, 1}),
+                   {NodeInput::of(to(xs({2, 2, 9}), dt)), NodeInput::of(to(ws({2, 2, 4}), dt))});
     EXPECT_EQ(y.dtype(), dt);
     expect_values(y, {2, 2, 5},
-                  {-0.5, 2., -0.5, -0.25, -2., 0.625, 4., -0.75, -2.75, 1., -0.125, 0.125, -2.375,
-                   2., 0.625, 0.625, -3., 1.875, 4., -0.875});
+                  {-0.5,   2.,    -0.5,   -0.25, -2.,   0.625, 4.,  -0.75, -2.75, 1.,
+                   -0.125, 0.125, -2.375, 2.,    0.625, 0.625, -3., 1.875, 4.,    -0.875});
   }
 }
 
@@ -109,12 +112,12 @@ TEST(ConvTranspose, TwoGroupsStridesDilationOutputPaddingPads) {
   a->output_padding = {1, 0};
   Tensor y = run(std::move(a), {NodeInput::of(xs({1, 2, 2, 3})), NodeInput::of(ws({2, 1, 3, 2})),
                                 NodeInput::of(f32({2}, {0.5f, -0.5f}))});
-  expect_values(
-      y, {1, 2, 5, 6},
-      {0.5, 0.5, 1.75, 0.5, 0., 0.5, -3.25, 0.5, 1.5, 0.5, 1.375, 0.5, 0.5, 0.5, -0.75, 0.5, 0.25,
-       0.5, 2.375, 0.5, 1.5, 0.5, -0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -0.5, -0.5, -0.5,
-       -1.5, -0.5, -1.875, -0.5, 0., -0.5, 1.5, -0.5, 0.25, -0.5, -0.75, -0.5, -1.75, -0.5, -1.25,
-       -0.5, 0.875, -0.5, 0.375, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5});
+  expect_values(y, {1, 2, 5, 6},
+                {0.5,    0.5,  1.75,  0.5,  0.,    0.5,  -3.25, 0.5,  1.5,   0.5,  1.375, 0.5,
+                 0.5,    0.5,  -0.75, 0.5,  0.25,  0.5,  2.375, 0.5,  1.5,   0.5,  -0.5,  0.5,
+                 0.5,    0.5,  0.5,   0.5,  0.5,   0.5,  0.5,   -0.5, -0.5,  -0.5, -1.5,  -0.5,
+                 -1.875, -0.5, 0.,    -0.5, 1.5,   -0.5, 0.25,  -0.5, -0.75, -0.5, -1.75, -0.5,
+                 -1.25,  -0.5, 0.875, -0.5, 0.375, -0.5, -0.5,  -0.5, -0.5,  -0.5, -0.5,  -0.5});
 }
 
 // auto_pad stays on the node while the spatial dims are symbolic; infer() gives unknown dims and
@@ -129,11 +132,12 @@ TEST(ConvTranspose, AutoPadSameUpperResolvedAtRunTime) {
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[n,2,?,?]");
   Tensor y = n.run()[0];
-  expect_values(y, {1, 2, 4, 6},
-                {1.875, -1.25, -0.75, 0.5, 0.75, -0.5, 1.25, -1.875, -1.125, 0.75, 0.75, -0.75,
-                 -1.25, 3.125, -1.875, -0.5, 1.875, 0., -1.25, 1.875, 0.375, 0.375, 0.875, -1.125,
-                 0., 1.25, -1.875, -0.5, 0.75, 0.5, -0.625, 0.625, 2.125, -0.25, -1., 0.25, -1.25,
-                 -1.25, 3.625, -0.25, -0.625, 0.75, 0.625, -0.625, -1.75, -0.125, -0.75, 0.375});
+  expect_values(
+      y, {1, 2, 4, 6},
+      {1.875, -1.25, -0.75,  0.5,   0.75,   -0.5, 1.25,   -1.875, -1.125, 0.75,   0.75,  -0.75,
+       -1.25, 3.125, -1.875, -0.5,  1.875,  0.,   -1.25,  1.875,  0.375,  0.375,  0.875, -1.125,
+       0.,    1.25,  -1.875, -0.5,  0.75,   0.5,  -0.625, 0.625,  2.125,  -0.25,  -1.,   0.25,
+       -1.25, -1.25, 3.625,  -0.25, -0.625, 0.75, 0.625,  -0.625, -1.75,  -0.125, -0.75, 0.375});
 }
 
 TEST(ConvTranspose, OutputShapeBeyondFullSizeGrowsAtTheEnd) {
@@ -150,9 +154,9 @@ TEST(ConvTranspose, OutputShapeBeyondFullSizeGrowsAtTheEnd) {
 
 TEST(Conv, SymbolicShapes) {
   Shape sym({Dim::sym("batch"), Dim(3), Dim::unknown(), Dim(7)});
-  SingleNode n("Conv", attrs({1, 2}, {0, 1, 0, 1}),
-               {NodeInput::shaped(DataType::kFloat, sym),
-                NodeInput::constant_of(ws({4, 3, 3, 3}))});
+  SingleNode n(
+      "Conv", attrs({1, 2}, {0, 1, 0, 1}),
+      {NodeInput::shaped(DataType::kFloat, sym), NodeInput::constant_of(ws({4, 3, 3, 3}))});
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[batch,4,?,4]");
   SingleNode u("Conv", attrs({}, {}),
@@ -184,14 +188,19 @@ TEST(Conv, Errors) {
     n.infer();
   };
   expect_error([&] { infer(attrs({}, {}), {1, 4, 5, 5}, {2, 3, 3, 3}); }, "channel mismatch");
-  expect_error([&] { infer(attrs({}, {}, {}, 2), {1, 4, 5, 5}, {3, 2, 3, 3}); },
-               "group 2 does not divide");
+  expect_error(
+      [&] {
+        infer(attrs({}, {}, {}, 2), {1, 4, 5, 5}, {3, 2, 3, 3});
+      },
+      "group 2 does not divide");
   expect_error([&] { infer(attrs({}, {}), {1, 3, 5, 5}, {2, 3, 3}); }, "weight rank mismatch");
   expect_error([&] { infer(attrs({}, {}), {1, 3, 5, 5}, {2, 3}); }, "W must have rank >= 3");
-  expect_error([&] { infer(attrs({1}, {}), {1, 3, 5, 5}, {2, 3, 3, 3}); },
-               "strides has 1 values");
-  expect_error([&] { infer(attrs({}, {}), {1, 3, 2, 5}, {2, 3, 3, 3}); },
-               "larger than the padded input");
+  expect_error([&] { infer(attrs({1}, {}), {1, 3, 5, 5}, {2, 3, 3, 3}); }, "strides has 1 values");
+  expect_error(
+      [&] {
+        infer(attrs({}, {}), {1, 3, 2, 5}, {2, 3, 3, 3});
+      },
+      "larger than the padded input");
   auto t = attrs({}, {});
   t->transposed = true;
   expect_error([&] { infer(std::move(t), {1, 3, 5, 5}, {4, 2, 3, 3}); }, "channel mismatch");

@@ -56,7 +56,7 @@ TEST(CumSum, Int64Exact) {
 
 TEST(CumSum, ShapeKeptWhenAxisUnknown) {
   SingleNode n("CumSum", attrs(), {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("b"), Dim(4)})),
-                                   NodeInput::shaped(DataType::kInt32, Shape({}))});
+                                   NodeInput::shaped(DataType::kInt32, Shape(std::vector<Dim>{}))});
   n.infer();
   EXPECT_EQ(n.out(0).shape, Shape({Dim::sym("b"), Dim(4)}));
   EXPECT_EQ(n.out(0).dtype, DataType::kFloat);

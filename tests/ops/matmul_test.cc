@@ -47,10 +47,11 @@ TEST(MatMul, FiveBySevenTimesSevenByThree) {
 }
 
 TEST(MatMul, BroadcastBatches) {
-  expect_values(run(attrs(), {xs({2, 1, 3, 4}), ws({3, 4, 2})}), {2, 3, 3, 2},
-                {0.5, -3.875, 1.125, 1.5, 1.75, 0., -3.875, 2.25, 1.5, -1.625, 0., 0.,
-                 2.25, 2.25, -1.625, -2.125, 0., 1.75, 1., 1.25, 1.625, -0.25, -3.25, -0.375,
-                 1.25, -1.125, -0.25, 0.5, -0.375, 0.75, -1.125, -2.625, 0.5, 1.25, 0.75, 1.});
+  expect_values(
+      run(attrs(), {xs({2, 1, 3, 4}), ws({3, 4, 2})}), {2, 3, 3, 2},
+      {0.5,  -3.875, 1.125,  1.5,    1.75,   0.,   -3.875, 2.25,   1.5,   -1.625, 0.,    0.,
+       2.25, 2.25,   -1.625, -2.125, 0.,     1.75, 1.,     1.25,   1.625, -0.25,  -3.25, -0.375,
+       1.25, -1.125, -0.25,  0.5,    -0.375, 0.75, -1.125, -2.625, 0.5,   1.25,   0.75,  1.});
 }
 
 TEST(MatMul, TransposesAndAlpha) {
@@ -76,10 +77,10 @@ TEST(MatMul, Int64IsExact) {
 }
 
 TEST(MatMul, SymbolicShapes) {
-  SingleNode n("MatMul", attrs(false, true),
-               {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("b"), Dim(1), Dim::sym("m"),
-                                                           Dim(64)})),
-                NodeInput::shaped(DataType::kFloat, Shape({Dim(8), Dim(32), Dim(64)}))});
+  SingleNode n(
+      "MatMul", attrs(false, true),
+      {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("b"), Dim(1), Dim::sym("m"), Dim(64)})),
+       NodeInput::shaped(DataType::kFloat, Shape({Dim(8), Dim(32), Dim(64)}))});
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[b,8,m,32]");
   SingleNode u("MatMul", attrs(),
@@ -99,12 +100,17 @@ TEST(MatMul, Errors) {
   expect_error([&] { infer(attrs(), F, {5, 7}, F, {6, 3}); }, "has K = 7 but B [6,3] has K = 6");
   expect_error([&] { infer(attrs(false, true), F, {5, 7}, F, {7, 3}); }, "(transposed) has K = 3");
   expect_error([&] { infer(attrs(), F, {2, 5, 7}, F, {3, 7, 3}); }, "do not broadcast");
-  expect_error([&] { infer(attrs(), F, {5, 7}, DataType::kDouble, {7, 3}); },
-               "A is float32 but B is float64");
+  expect_error(
+      [&] {
+        infer(attrs(), F, {5, 7}, DataType::kDouble, {7, 3});
+      },
+      "A is float32 but B is float64");
   expect_error([&] { infer(attrs(), F, {}, F, {7, 3}); }, "at least 1-D");
-  expect_error([&] { infer(attrs(false, false, 2.0), DataType::kInt32, {2, 2}, DataType::kInt32,
-                           {2, 2}); },
-               "alpha 2 is only allowed for floating-point types");
+  expect_error(
+      [&] {
+        infer(attrs(false, false, 2.0), DataType::kInt32, {2, 2}, DataType::kInt32, {2, 2});
+      },
+      "alpha 2 is only allowed for floating-point types");
 }
 
 std::unique_ptr<EinsumAttrs> eq(const char* e) {
@@ -120,17 +126,17 @@ TEST(Einsum, BatchDiagonalWithEllipsis) {
 
 TEST(Einsum, BatchMatMul) {
   expect_values(run(eq("bij, bjk -> bik"), {xs({2, 3, 4}), ws({2, 4, 5})}, "Einsum"), {2, 3, 5},
-                {3.875, -2.25, -2.25, 3.875, -0.5, -1.75, 2.125, 1.625, -1.5, -1.125,
-                 0.875, -1.75, 0., 0., -1.75, -1.375, -2., 2.625, 1.125, -1.25,
-                 3.375, 0.625, -1.25, -0.5, 0.25, -1.5, 0.5, -1., -0.75, 0.375});
+                {3.875, -2.25, -2.25, 3.875, -0.5,  -1.75,  2.125, 1.625, -1.5,  -1.125,
+                 0.875, -1.75, 0.,    0.,    -1.75, -1.375, -2.,   2.625, 1.125, -1.25,
+                 3.375, 0.625, -1.25, -0.5,  0.25,  -1.5,   0.5,   -1.,   -0.75, 0.375});
 }
 
 TEST(Einsum, ImplicitOutputTraceAndThreeOperands) {
   expect_values(run(eq("ij,jk"), {xs({3, 4}), ws({4, 2})}, "Einsum"), {3, 2},
                 {0.5, -3.875, 1.125, 1.5, 1.75, 0.});
   expect_values(run(eq("ii"), {xs({4, 4})}, "Einsum"), {}, {-2.0});
-  expect_values(run(eq("ij,j,i->ji"), {xs({2, 3}), ws({3}), f32({2}, {-2, 1})}, "Einsum"),
-                {3, 2}, {-3.75, -1.875, -1., 0.25, 0., 0.});
+  expect_values(run(eq("ij,j,i->ji"), {xs({2, 3}), ws({3}), f32({2}, {-2, 1})}, "Einsum"), {3, 2},
+                {-3.75, -1.875, -1., 0.25, 0., 0.});
 }
 
 TEST(Einsum, EllipsisBroadcasting) {

@@ -2,9 +2,10 @@
 // Lp, global forms, 1-D/3-D, ceil_mode, dilation, auto_pad kept for symbolic shapes, int8) and
 // MaxUnpool. Expected values come from a naive numpy loop implementation (independent of kiln);
 // ties in max windows resolve to the first element, as numpy's argmax does.
+#include "ops/pool.h"
+
 #include "common/error.h"
 #include "ops/max_unpool.h"
-#include "ops/pool.h"
 #include "single_node.h"
 
 namespace kiln {
@@ -44,13 +45,11 @@ std::vector<Tensor> run(std::unique_ptr<PoolAttrs> a, Tensor x, size_t n_out = 1
 
 TEST(Pool, MaxWithIndicesStride2AsymmetricPads) {
   auto y = run(attrs("max", {3, 2}, {2, 2}, {1, 0, 1, 1}), xs({1, 2, 5, 7}), 2);
-  expect_values(y[0], {1, 2, 3, 4},
-                {2.5, 3.5, 3., 4., 3., 3.5, 3.5, 4., 3., 4., 3.5, 1.5,
-                 3.5, 1.5, 4., 2., 3.5, 2.5, 4., 2., 4., 2., 3.5, 2.5});
+  expect_values(y[0], {1, 2, 3, 4}, {2.5, 3.5, 3., 4., 3.,  3.5, 3.5, 4., 3., 4., 3.5, 1.5,
+                                     3.5, 1.5, 4., 2., 3.5, 2.5, 4.,  2., 4., 2., 3.5, 2.5});
   EXPECT_EQ(y[1].dtype(), DataType::kInt64);
-  expect_ints(y[1], {1, 2, 3, 4},
-              {1, 9, 5, 13, 22, 9, 26, 13, 22, 30, 26, 27,
-               43, 44, 47, 48, 43, 52, 47, 48, 64, 65, 60, 69});
+  expect_ints(y[1], {1, 2, 3, 4}, {1,  9,  5,  13, 22, 9,  26, 13, 22, 30, 26, 27,
+                                   43, 44, 47, 48, 43, 52, 47, 48, 64, 65, 60, 69});
 }
 
 TEST(Pool, MaxDilatedCeilModeColumnMajorIndices) {
@@ -67,11 +66,30 @@ TEST(Pool, AverageExcludingPadWithCeilMode) {
   a->ceil_mode = true;
   auto y = run(std::move(a), xs({1, 2, 5, 7}));
   expect_values(y[0], {1, 2, 3, 4},
-                {-1.375, 0.5833333333333334, -0.5833333333333334, 1.375, -0.4166666666666667,
-                 -0.1111111111111111, -0.3333333333333333, 0.9166666666666666, -0.875,
-                 1.0833333333333333, -0.08333333333333333, -0.25, 0.875, 0., 0.25, 1.5,
-                 0.4166666666666667, -0.2222222222222222, 0.5, 0.3333333333333333, 1.375, 0.5,
-                 -0.6666666666666666, -0.125});
+                {-1.375,
+                 0.5833333333333334,
+                 -0.5833333333333334,
+                 1.375,
+                 -0.4166666666666667,
+                 -0.1111111111111111,
+                 -0.3333333333333333,
+                 0.9166666666666666,
+                 -0.875,
+                 1.0833333333333333,
+                 -0.08333333333333333,
+                 -0.25,
+                 0.875,
+                 0.,
+                 0.25,
+                 1.5,
+                 0.4166666666666667,
+                 -0.2222222222222222,
+                 0.5,
+                 0.3333333333333333,
+                 1.375,
+                 0.5,
+                 -0.6666666666666666,
+                 -0.125});
 }
 
 // With count_include_pad the divisor counts padding, but not the part of a ceil_mode window
@@ -82,28 +100,45 @@ TEST(Pool, AverageIncludingPadWithCeilMode) {
   a->count_include_pad = true;
   auto y = run(std::move(a), xs({1, 2, 5, 7}));
   expect_values(y[0], {1, 2, 3, 4},
-                {-0.6111111111111112, 0.3888888888888889, -0.3888888888888889, 0.9166666666666666,
-                 -0.2777777777777778, -0.1111111111111111, -0.3333333333333333, 0.9166666666666666,
-                 -0.5833333333333334, 1.0833333333333333, -0.08333333333333333, -0.25,
-                 0.3888888888888889, 0., 0.16666666666666666, 1., 0.2777777777777778,
-                 -0.2222222222222222, 0.5, 0.3333333333333333, 0.9166666666666666, 0.5,
-                 -0.6666666666666666, -0.125});
+                {-0.6111111111111112,
+                 0.3888888888888889,
+                 -0.3888888888888889,
+                 0.9166666666666666,
+                 -0.2777777777777778,
+                 -0.1111111111111111,
+                 -0.3333333333333333,
+                 0.9166666666666666,
+                 -0.5833333333333334,
+                 1.0833333333333333,
+                 -0.08333333333333333,
+                 -0.25,
+                 0.3888888888888889,
+                 0.,
+                 0.16666666666666666,
+                 1.,
+                 0.2777777777777778,
+                 -0.2222222222222222,
+                 0.5,
+                 0.3333333333333333,
+                 0.9166666666666666,
+                 0.5,
+                 -0.6666666666666666,
+                 -0.125});
 }
 
 TEST(Pool, LpOrder3) {
   auto a = attrs("lp", {2, 3}, {1, 2}, {0, 1, 0, 1});
   a->p = 3;
   auto y = run(std::move(a), xs({1, 2, 5, 7}));
-  expect_values(
-      y[0], {1, 2, 4, 4},
-      {4.7566849549530525, 4.520482758367481, 4.520482758367481, 4.7566849549530525,
-       3.3019272488946263, 5.256605442296263, 4.6241171921065085, 4.364259367593021,
-       4.270375058236876, 4.657009507803835, 5.320662193562438, 3.677881184200551,
-       4.4075799097465005, 4.8857422550881395, 4.428924455282481, 4.908329578072698,
-       4.4075799097465005, 4.5265915262837675, 5.320662193562438, 4.198336453808407,
-       4.270375058236876, 5.117229946912048, 4.6241171921065085, 4.908329578072698,
-       3.3019272488946263, 4.8857422550881395, 4.520482758367481, 3.677881184200551,
-       4.7566849549530525, 4.657009507803835, 5.256605442296263, 4.364259367593021});
+  expect_values(y[0], {1, 2, 4, 4},
+                {4.7566849549530525, 4.520482758367481,  4.520482758367481,  4.7566849549530525,
+                 3.3019272488946263, 5.256605442296263,  4.6241171921065085, 4.364259367593021,
+                 4.270375058236876,  4.657009507803835,  5.320662193562438,  3.677881184200551,
+                 4.4075799097465005, 4.8857422550881395, 4.428924455282481,  4.908329578072698,
+                 4.4075799097465005, 4.5265915262837675, 5.320662193562438,  4.198336453808407,
+                 4.270375058236876,  5.117229946912048,  4.6241171921065085, 4.908329578072698,
+                 3.3019272488946263, 4.8857422550881395, 4.520482758367481,  3.677881184200551,
+                 4.7566849549530525, 4.657009507803835,  5.256605442296263,  4.364259367593021});
 }
 
 TEST(Pool, GlobalForms) {
@@ -144,14 +179,13 @@ TEST(Pool, AutoPadSameLowerKeptForSymbolicDims) {
   SingleNode n("Pool", std::move(a), {NodeInput{DataType::kFloat, sym, xs({1, 2, 5, 7}), false}});
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[1,2,?,?]");
-  expect_values(n.run()[0], {1, 2, 3, 4},
-                {2.5, 3.5, 3., 4., 3., 3.5, 3.5, 4., 3., 4., 3.5, 3.5,
-                 3.5, 3.5, 4., 4., 3.5, 3.5, 4., 4., 4., 4., 3.5, 2.5});
+  expect_values(n.run()[0], {1, 2, 3, 4}, {2.5, 3.5, 3., 4., 3.,  3.5, 3.5, 4., 3., 4., 3.5, 3.5,
+                                           3.5, 3.5, 4., 4., 3.5, 3.5, 4.,  4., 4., 4., 3.5, 2.5});
 }
 
 TEST(Pool, MaxInt8) {
-  std::vector<int8_t> v = {-128, -91, -54, -17, 20, 57, 94, -124, -87,
-                           -50, -13, 24,  61,  98, -120, -83, -46, -9};
+  std::vector<int8_t> v = {-128, -91, -54, -17, 20, 57,   94,  -124, -87,
+                           -50,  -13, 24,  61,  98, -120, -83, -46,  -9};
   auto y = run(attrs("max", {2, 2}), Tensor::from_vector(DataType::kInt8, {1, 2, 3, 3}, v));
   EXPECT_EQ(y[0].dtype(), DataType::kInt8);
   expect_ints(y[0], {1, 2, 2, 2}, {20, 57, 94, 57, 98, 98, 98, 98});
@@ -162,18 +196,36 @@ TEST(Pool, Errors) {
     SingleNode n("Pool", std::move(a), {NodeInput::shaped(t, Shape::from(x))}, n_out);
     n.infer();
   };
-  expect_error([&] { infer(attrs("max", {3}), DataType::kFloat, {1, 2, 5, 5}); },
-               "kernel has 1 values but the input has 2 spatial axes");
-  expect_error([&] { infer(attrs("avg", {2, 2}), DataType::kInt8, {1, 2, 5, 5}); },
-               "avg pooling needs a floating-point input");
-  expect_error([&] { infer(attrs("avg", {2, 2}), DataType::kFloat, {1, 2, 5, 5}, 2); },
-               "only max pooling has an Indices output");
-  expect_error([&] { infer(attrs("max", {2}), DataType::kFloat, {1, 5}); },
-               "X must have rank >= 3");
-  expect_error([&] { infer(attrs("max", {7, 2}), DataType::kFloat, {1, 2, 5, 5}); },
-               "larger than the padded input");
-  expect_error([&] { infer(attrs("median", {2, 2}), DataType::kFloat, {1, 2, 5, 5}); },
-               "kind 'median'");
+  expect_error(
+      [&] {
+        infer(attrs("max", {3}), DataType::kFloat, {1, 2, 5, 5});
+      },
+      "kernel has 1 values but the input has 2 spatial axes");
+  expect_error(
+      [&] {
+        infer(attrs("avg", {2, 2}), DataType::kInt8, {1, 2, 5, 5});
+      },
+      "avg pooling needs a floating-point input");
+  expect_error(
+      [&] {
+        infer(attrs("avg", {2, 2}), DataType::kFloat, {1, 2, 5, 5}, 2);
+      },
+      "only max pooling has an Indices output");
+  expect_error(
+      [&] {
+        infer(attrs("max", {2}), DataType::kFloat, {1, 5});
+      },
+      "X must have rank >= 3");
+  expect_error(
+      [&] {
+        infer(attrs("max", {7, 2}), DataType::kFloat, {1, 2, 5, 5});
+      },
+      "larger than the padded input");
+  expect_error(
+      [&] {
+        infer(attrs("median", {2, 2}), DataType::kFloat, {1, 2, 5, 5});
+      },
+      "kind 'median'");
 }
 
 std::unique_ptr<MaxUnpoolAttrs> unpool_attrs(Ints kernel, Ints strides, Ints pads = {}) {
@@ -188,8 +240,8 @@ TEST(MaxUnpool, InvertsMaxPoolIndices) {
   // MaxPool's outputs from Pool.MaxWithIndicesStride2AsymmetricPads (input [1,2,5,7], kernel
   // [3,2], strides 2, pads [1,0,1,1]); the default unpooled shape is
   // [(3-1)*2-2+3, (4-1)*2-1+2] = [5, 7], the pooled input's.
-  std::vector<double> vals = {2.5, 3.5, 3., 4., 3., 3.5, 3.5, 4., 3., 4., 3.5, 1.5,
-                              3.5, 1.5, 4., 2., 3.5, 2.5, 4., 2., 4., 2., 3.5, 2.5};
+  std::vector<double> vals = {2.5, 3.5, 3., 4., 3.,  3.5, 3.5, 4., 3., 4., 3.5, 1.5,
+                              3.5, 1.5, 4., 2., 3.5, 2.5, 4.,  2., 4., 2., 3.5, 2.5};
   std::vector<int64_t> idx = {1,  9,  5,  13, 22, 9,  26, 13, 22, 30, 26, 27,
                               43, 44, 47, 48, 43, 52, 47, 48, 64, 65, 60, 69};
   Tensor x(DataType::kFloat, {1, 2, 3, 4});

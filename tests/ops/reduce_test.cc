@@ -108,7 +108,10 @@ TEST(Reduce, ArgMaxTiesFirstOrLast) {
   auto last_min = attrs("argmin", {1}, false);
   last_min->select_last_index = true;
   expect_ints(run1(std::move(last_min), {NodeInput::of(x)}), {2}, {3, 4});
-  Tensor y = run1(attrs("argmax", {0}, false), {NodeInput::of(x)});
+  // Outer axis: only column 3 ties (0 vs 0); the last index wins it.
+  auto outer = attrs("argmax", {0}, false);
+  outer->select_last_index = true;
+  Tensor y = run1(std::move(outer), {NodeInput::of(x)});
   EXPECT_EQ(y.dtype(), DataType::kInt64);
   expect_ints(y, {5}, {0, 0, 0, 1, 0});
 }

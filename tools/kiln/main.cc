@@ -148,7 +148,8 @@ void print_desc(const char* what, const std::vector<kiln::TensorDesc>& ds) {
 }
 
 // Loads a plan, or builds one from an ONNX model with the shapes the command needs.
-std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path) {
+std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
+                                        const std::map<std::string, kiln::Tensor>& given = {}) {
   std::shared_ptr<kiln::Plan> plan;
   if (!kiln::file_exists(path)) die("'" + path + "' does not exist");
   if (!is_onnx(path)) {
@@ -165,6 +166,12 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path) 
     check(kiln::inspect_onnx(path, info));
     for (const auto& in : info.inputs) {
       if (o.input_shapes.count(in.name)) continue;
+      auto g = given.find(in.name);
+      if (g != given.end() && g->second.rank() == in.dims.size()) {
+        // Build for the shape of the tensor the user supplies.
+        o.input_shapes[in.name] = g->second.dims();
+        continue;
+      }
       std::vector<int64_t> dims = in.dims;
       bool dynamic = false;
       for (size_t i = 0; i < dims.size(); ++i) {
@@ -182,7 +189,20 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path) 
   return plan;
 }
 
-std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engine& e) {
+std::map<std::string, kiln::Tensor> read_input_files(const Args& a) {
+  std::map<std::string, kiln::Tensor> t;
+  for (const auto& [name, file] : a.input_files) {
+    try {
+      t[name] = kiln::read_npy(file);
+    } catch (const kiln::Error& err) {
+      die(err.message());
+    }
+  }
+  return t;
+}
+
+std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engine& e,
+                                                const std::map<std::string, kiln::Tensor>& given) {
   std::map<std::string, kiln::Tensor> inputs;
   std::mt19937_64 rng(a.seed);
   for (const auto& [name, file] : a.input_files) {
@@ -195,13 +215,9 @@ std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engin
     }
   }
   for (const auto& d : e.inputs()) {
-    auto it = a.input_files.find(d.name);
-    if (it != a.input_files.end()) {
-      try {
-        inputs[d.name] = kiln::read_npy(it->second);
-      } catch (const kiln::Error& err) {
-        die(err.message());
-      }
+    auto it = given.find(d.name);
+    if (it != given.end()) {
+      inputs[d.name] = it->second;
       continue;
     }
     std::vector<int64_t> dims = d.dims;
@@ -293,13 +309,14 @@ std::string summary(const kiln::Tensor& t) {
 
 int cmd_run(const Args& a) {
   if (a.positional.size() != 1) return usage();
-  auto plan = obtain_plan(a, a.positional[0]);
+  auto given = read_input_files(a);
+  auto plan = obtain_plan(a, a.positional[0], given);
   std::shared_ptr<kiln::Engine> engine;
   check(kiln::Engine::create(plan, engine));
   std::unique_ptr<kiln::ExecutionContext> ctx;
   check(engine->create_context(ctx));
   ctx->set_profiling(a.profile);
-  auto inputs = make_inputs(a, *engine);
+  auto inputs = make_inputs(a, *engine, given);
   std::map<std::string, kiln::Tensor> outputs;
   auto t0 = std::chrono::steady_clock::now();
   check(ctx->run(inputs, outputs));
@@ -334,12 +351,13 @@ double percentile(std::vector<double> v, double p) {
 
 int cmd_bench(const Args& a) {
   if (a.positional.size() != 1) return usage();
-  auto plan = obtain_plan(a, a.positional[0]);
+  auto given = read_input_files(a);
+  auto plan = obtain_plan(a, a.positional[0], given);
   std::shared_ptr<kiln::Engine> engine;
   check(kiln::Engine::create(plan, engine));
   std::unique_ptr<kiln::ExecutionContext> ctx;
   check(engine->create_context(ctx));
-  auto inputs = make_inputs(a, *engine);
+  auto inputs = make_inputs(a, *engine, given);
   int64_t batch = 1;
   for (auto& [n, t] : inputs)
     if (t.rank() > 0) { batch = t.dim(0); break; }

@@ -5,9 +5,10 @@
 // The integer forms compute exactly in float64: inputs minus zero points are small integers, so
 // a float64 convolution of them is exact (sums stay far below 2^53) and is cast to int32
 // (ConvInteger) or rescaled and requantized (QLinearConv).
+#include "ops/conv.h"
+
 #include "onnx/importer.h"
 #include "onnx/importers/integer_lowering.h"
-#include "ops/conv.h"
 #include "ops/op.h"
 #include "ops/window.h"
 
@@ -35,7 +36,8 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
   a->auto_pad = c.attr_string("auto_pad", "NOTSET");
   if (a->auto_pad.empty()) a->auto_pad = "NOTSET";
   if (!is_valid_auto_pad(a->auto_pad))
-    c.invalid(cat("auto_pad '", a->auto_pad, "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"));
+    c.invalid(
+        cat("auto_pad '", a->auto_pad, "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"));
   if (transposed) {
     a->output_padding = c.attr_ints("output_padding");
     a->output_shape = c.attr_ints("output_shape");
@@ -55,8 +57,8 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
   if (c.has_attr("kernel_shape")) {
     Ints ks = c.attr_ints("kernel_shape");
     if (ks.size() != static_cast<size_t>(nsp))
-      c.invalid(cat("kernel_shape has ", ks.size(), " values but W ", w->shape.str(), " has ",
-                    nsp, " spatial axes"));
+      c.invalid(cat("kernel_shape has ", ks.size(), " values but W ", w->shape.str(), " has ", nsp,
+                    " spatial axes"));
     for (int64_t i = 0; i < nsp; ++i) {
       if (kernel[i] >= 0 && kernel[i] != ks[i])
         c.invalid(cat("kernel_shape ", dims_to_string(ks), " does not match W ", w->shape.str()));
@@ -64,8 +66,7 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
     }
   }
   bool needs_resolution = a->auto_pad != "NOTSET" || !a->output_shape.empty();
-  if (!needs_resolution || !x->shape.rank_known ||
-      x->shape.rank() != static_cast<size_t>(nsp) + 2)
+  if (!needs_resolution || !x->shape.rank_known || x->shape.rank() != static_cast<size_t>(nsp) + 2)
     return a;
   Ints in(nsp);
   for (int64_t i = 0; i < nsp; ++i) {
@@ -126,15 +127,13 @@ void imp_QLinearConv(ImportContext& c) {
   Value* y_zp = c.input_or_null(7);
   DataType out = y_zp ? y_zp->dtype : DataType::kUInt8;
   auto a = conv_attrs(c, x, w, false);
-  Value* xs64 = c.cast(c.input(1), F64);
-  Value* ws64 = c.cast(c.input(4), F64);
   Value* xf = dequantize_f64(c, x, c.input(1), c.input_or_null(2), 1);
   Value* wf = dequantize_f64(c, w, c.input(4), c.input_or_null(5), 0);
   std::vector<Value*> ins = {xf, wf};
   if (c.has_input(8)) {
     Value* b = c.input(8);
     if (b->dtype != DataType::kInt32) c.invalid(cat("B must be int32, got ", dtype_name(b->dtype)));
-    Value* bscale = c.binary(expr::Op::kMul, xs64, ws64);
+    Value* bscale = c.binary(expr::Op::kMul, c.cast(c.input(1), F64), c.cast(c.input(4), F64));
     auto da = std::make_unique<DequantizeLinearAttrs>();
     da->axis = 0;
     ins.push_back(c.add1("DequantizeLinear", {b, bscale}, std::move(da)));

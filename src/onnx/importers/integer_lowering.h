@@ -21,8 +21,8 @@ inline void check_float(ImportContext& c, Value* v, const char* what) {
 inline Value* centered_f64(ImportContext& c, Value* x, Value* zp, int64_t axis) {
   if (!zp) return c.cast(x, F64);
   if (zp->dtype != x->dtype)
-    c.invalid(cat("zero point is ", dtype_name(zp->dtype), " but its input is ",
-                  dtype_name(x->dtype)));
+    c.invalid(
+        cat("zero point is ", dtype_name(zp->dtype), " but its input is ", dtype_name(x->dtype)));
   if (!zp->shape.fully_known())
     c.unsupported(cat("zero point shape ", zp->shape.str(), " must be known at import"));
   if (!find_op("DequantizeLinear")) c.unsupported("needs the DequantizeLinear op");

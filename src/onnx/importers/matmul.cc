@@ -49,8 +49,7 @@ void imp_Gemm(ImportContext& c) {
   Value* cv = c.input_or_null(2);
   if (!cv && c.opset() < 11) c.invalid("C is required before opset 11");
   if (cv && beta != 0.0) {
-    if (cv->dtype != t)
-      c.invalid(cat("C is ", dtype_name(cv->dtype), " but A is ", dtype_name(t)));
+    if (cv->dtype != t) c.invalid(cat("C is ", dtype_name(cv->dtype), " but A is ", dtype_name(t)));
     // C must broadcast to Y's shape (unidirectionally); a C that would grow Y is invalid.
     const Shape& ys = y->shape;
     const Shape& cs = cv->shape;

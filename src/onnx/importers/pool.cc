@@ -1,10 +1,11 @@
 // Pooling: MaxPool (with Indices), AveragePool, LpPool, their Global forms, MaxUnpool, and Einsum
 // (the contraction family kept with the reduction-like ops). auto_pad becomes explicit pads when
 // the input's spatial dims are known; with symbolic dims Pool resolves it at run time.
+#include "ops/pool.h"
+
 #include "onnx/importer.h"
 #include "ops/einsum.h"
 #include "ops/max_unpool.h"
-#include "ops/pool.h"
 #include "ops/window.h"
 
 namespace kiln::onnx {
@@ -23,7 +24,8 @@ std::unique_ptr<PoolAttrs> pool_attrs(ImportContext& c, const std::string& kind)
   a->auto_pad = c.attr_string("auto_pad", "NOTSET");
   if (a->auto_pad.empty()) a->auto_pad = "NOTSET";
   if (!is_valid_auto_pad(a->auto_pad))
-    c.invalid(cat("auto_pad '", a->auto_pad, "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"));
+    c.invalid(
+        cat("auto_pad '", a->auto_pad, "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"));
   Value* x = c.input(0);
   size_t nsp = a->kernel.size();
   if (x->shape.rank_known && x->shape.rank() != nsp + 2)
