@@ -8,7 +8,8 @@ namespace kiln {
 struct CumSumAttrs : AttrsOf<CumSumAttrs> {
   bool exclusive = false;
   bool reverse = false;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("exclusive", exclusive);
     v("reverse", reverse);
   }

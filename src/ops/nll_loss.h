@@ -13,7 +13,8 @@ struct NllLossAttrs : AttrsOf<NllLossAttrs> {
   std::string reduction = "mean";
   Int ignore_index = 0;
   bool has_ignore_index = false;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("reduction", reduction);
     v("ignore_index", ignore_index);
     v("has_ignore_index", has_ignore_index);

@@ -26,7 +26,9 @@ Kind kind_of(const NormalizationAttrs& a) {
 }
 
 // Kinds whose parameters align with X from axis 1 (per channel) rather than from the right.
-bool channel_aligned(Kind k) { return k == Kind::kBatch || k == Kind::kInstance || k == Kind::kGroup; }
+bool channel_aligned(Kind k) {
+  return k == Kind::kBatch || k == Kind::kInstance || k == Kind::kGroup;
+}
 bool has_stat_outputs(Kind k) { return k == Kind::kLayer; }
 
 const char* param_name(size_t i) {
@@ -112,7 +114,8 @@ std::vector<int64_t> param_offsets(const Tensor& x, const Tensor& p, int64_t sta
          " does not fit X of shape ", dims_to_string(xd));
   std::vector<int64_t> ps = strides_of(pd), st(xd.size(), 0);
   for (int64_t j = 0; j < pr; ++j) {
-    if (pd[j] == xd[start + j]) st[start + j] = ps[j];
+    if (pd[j] == xd[start + j])
+      st[start + j] = ps[j];
     else if (pd[j] != 1)
       fail(StatusCode::kInvalidArgument, param_name(i), " of shape ", dims_to_string(pd),
            " does not broadcast onto X of shape ", dims_to_string(xd));
@@ -181,8 +184,8 @@ void compute(const ComputeArgs& args) {
     for (int64_t i = 2; i < rank; ++i) spatial *= d[i];
   if (k == Kind::kGroup) {
     if (d[1] % a.num_groups != 0)
-      fail(StatusCode::kInvalidArgument, "num_groups ", a.num_groups, " does not divide the ",
-           d[1], " channels");
+      fail(StatusCode::kInvalidArgument, "num_groups ", a.num_groups, " does not divide the ", d[1],
+           " channels");
     group_size = d[1] / a.num_groups;
   }
   for (size_t i = 1; i < 5; ++i) {

@@ -28,7 +28,8 @@ struct NormalizationAttrs : AttrsOf<NormalizationAttrs> {
   Float alpha = 1e-4;
   Float beta = 0.75;
   Float lrn_bias = 1.0;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("kind", kind);
     v("axis", axis);
     v("epsilon", epsilon);

@@ -15,7 +15,18 @@ namespace kiln {
 namespace {
 
 enum class Kind {
-  kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare, kArgMax, kArgMin
+  kSum,
+  kMean,
+  kMax,
+  kMin,
+  kProd,
+  kL1,
+  kL2,
+  kLogSum,
+  kLogSumExp,
+  kSumSquare,
+  kArgMax,
+  kArgMin
 };
 
 struct KindName {
@@ -23,10 +34,18 @@ struct KindName {
   Kind kind;
 };
 constexpr KindName kKinds[] = {
-    {"sum", Kind::kSum},         {"mean", Kind::kMean},       {"max", Kind::kMax},
-    {"min", Kind::kMin},         {"prod", Kind::kProd},       {"l1", Kind::kL1},
-    {"l2", Kind::kL2},           {"log_sum", Kind::kLogSum},  {"log_sum_exp", Kind::kLogSumExp},
-    {"sum_square", Kind::kSumSquare}, {"argmax", Kind::kArgMax}, {"argmin", Kind::kArgMin},
+    {"sum", Kind::kSum},
+    {"mean", Kind::kMean},
+    {"max", Kind::kMax},
+    {"min", Kind::kMin},
+    {"prod", Kind::kProd},
+    {"l1", Kind::kL1},
+    {"l2", Kind::kL2},
+    {"log_sum", Kind::kLogSum},
+    {"log_sum_exp", Kind::kLogSumExp},
+    {"sum_square", Kind::kSumSquare},
+    {"argmax", Kind::kArgMax},
+    {"argmin", Kind::kArgMin},
 };
 
 std::optional<Kind> parse_kind(std::string_view s) {
@@ -51,8 +70,10 @@ AxisPlan plan_axes(Kind k, const std::string& kind_name, const Ints& axes, int64
   if (is_arg(k) && axes.size() != 1)
     fail(StatusCode::kInvalidModel, kind_name, " reduces exactly one axis, got ", axes.size());
   if (axes.empty()) {
-    if (noop) p.identity = true;
-    else p.reduced.assign(static_cast<size_t>(rank), true);
+    if (noop)
+      p.identity = true;
+    else
+      p.reduced.assign(static_cast<size_t>(rank), true);
     return p;
   }
   for (int64_t a : axes) {
@@ -70,57 +91,93 @@ AxisPlan plan_axes(Kind k, const std::string& kind_name, const Ints& axes, int64
 // signed and narrow unsigned integers, uint64 for uint64 so that comparisons stay unsigned.
 // Integer sums and products wrap (two's complement), as the integer types themselves do.
 
-template <class A> A load(const Tensor& t, int64_t i) {
-  if constexpr (std::is_same_v<A, double>) return t.get_f64(i);
-  else return static_cast<A>(t.get_i64(i));
+template <class A>
+A load(const Tensor& t, int64_t i) {
+  if constexpr (std::is_same_v<A, double>)
+    return t.get_f64(i);
+  else
+    return static_cast<A>(t.get_i64(i));
 }
-template <class A> void store(Tensor& t, int64_t i, A v) {
-  if constexpr (std::is_same_v<A, double>) t.set_f64(i, v);
-  else t.set_i64(i, static_cast<int64_t>(v));
+template <class A>
+void store(Tensor& t, int64_t i, A v) {
+  if constexpr (std::is_same_v<A, double>)
+    t.set_f64(i, v);
+  else
+    t.set_i64(i, static_cast<int64_t>(v));
 }
-template <class A> A add(A a, A b) {
-  if constexpr (std::is_same_v<A, double>) return a + b;
-  else return static_cast<A>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+template <class A>
+A add(A a, A b) {
+  if constexpr (std::is_same_v<A, double>)
+    return a + b;
+  else
+    return static_cast<A>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
 }
-template <class A> A mul(A a, A b) {
-  if constexpr (std::is_same_v<A, double>) return a * b;
-  else return static_cast<A>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+template <class A>
+A mul(A a, A b) {
+  if constexpr (std::is_same_v<A, double>)
+    return a * b;
+  else
+    return static_cast<A>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
 }
-template <class A> bool is_nan(A v) {
-  if constexpr (std::is_same_v<A, double>) return std::isnan(v);
-  else return false;
+template <class A>
+bool is_nan(A v) {
+  if constexpr (std::is_same_v<A, double>)
+    return std::isnan(v);
+  else
+    return false;
 }
-template <class A> A abs_of(A v) {
-  if constexpr (std::is_unsigned_v<A>) return v;
-  else return v < 0 ? static_cast<A>(A(0) - v) : v;  // |INT64_MIN| wraps, as numpy's does
+template <class A>
+A abs_of(A v) {
+  if constexpr (std::is_unsigned_v<A>)
+    return v;
+  else
+    return v < 0 ? static_cast<A>(A(0) - v) : v;  // |INT64_MIN| wraps, as numpy's does
 }
 
 // Identity of max/min for an empty reduction: the type's lowest/highest value.
-template <class A> A lowest_of(DataType t) {
-  if constexpr (std::is_same_v<A, double>) return -INFINITY;
+template <class A>
+A lowest_of(DataType t) {
+  if constexpr (std::is_same_v<A, double>)
+    return -INFINITY;
   else {
     switch (t) {
-      case DataType::kInt8: return static_cast<A>(std::numeric_limits<int8_t>::min());
-      case DataType::kInt16: return static_cast<A>(std::numeric_limits<int16_t>::min());
-      case DataType::kInt32: return static_cast<A>(std::numeric_limits<int32_t>::min());
-      case DataType::kInt64: return static_cast<A>(std::numeric_limits<int64_t>::min());
-      default: return 0;  // unsigned and bool
+      case DataType::kInt8:
+        return static_cast<A>(std::numeric_limits<int8_t>::min());
+      case DataType::kInt16:
+        return static_cast<A>(std::numeric_limits<int16_t>::min());
+      case DataType::kInt32:
+        return static_cast<A>(std::numeric_limits<int32_t>::min());
+      case DataType::kInt64:
+        return static_cast<A>(std::numeric_limits<int64_t>::min());
+      default:
+        return 0;  // unsigned and bool
     }
   }
 }
-template <class A> A highest_of(DataType t) {
-  if constexpr (std::is_same_v<A, double>) return INFINITY;
+template <class A>
+A highest_of(DataType t) {
+  if constexpr (std::is_same_v<A, double>)
+    return INFINITY;
   else {
     switch (t) {
-      case DataType::kInt8: return static_cast<A>(std::numeric_limits<int8_t>::max());
-      case DataType::kUInt8: return static_cast<A>(std::numeric_limits<uint8_t>::max());
-      case DataType::kBool: return 1;
-      case DataType::kInt16: return static_cast<A>(std::numeric_limits<int16_t>::max());
-      case DataType::kUInt16: return static_cast<A>(std::numeric_limits<uint16_t>::max());
-      case DataType::kInt32: return static_cast<A>(std::numeric_limits<int32_t>::max());
-      case DataType::kUInt32: return static_cast<A>(std::numeric_limits<uint32_t>::max());
-      case DataType::kInt64: return static_cast<A>(std::numeric_limits<int64_t>::max());
-      default: return static_cast<A>(std::numeric_limits<uint64_t>::max());
+      case DataType::kInt8:
+        return static_cast<A>(std::numeric_limits<int8_t>::max());
+      case DataType::kUInt8:
+        return static_cast<A>(std::numeric_limits<uint8_t>::max());
+      case DataType::kBool:
+        return 1;
+      case DataType::kInt16:
+        return static_cast<A>(std::numeric_limits<int16_t>::max());
+      case DataType::kUInt16:
+        return static_cast<A>(std::numeric_limits<uint16_t>::max());
+      case DataType::kInt32:
+        return static_cast<A>(std::numeric_limits<int32_t>::max());
+      case DataType::kUInt32:
+        return static_cast<A>(std::numeric_limits<uint32_t>::max());
+      case DataType::kInt64:
+        return static_cast<A>(std::numeric_limits<int64_t>::max());
+      default:
+        return static_cast<A>(std::numeric_limits<uint64_t>::max());
     }
   }
 }
@@ -159,13 +216,29 @@ void reduce_values(Kind k, const Tensor& x, const std::vector<int64_t>& slot, in
     A v = load<A>(x, i);
     A& r = acc[slot[i]];
     switch (k) {
-      case Kind::kSum: case Kind::kMean: case Kind::kLogSum: r = add(r, v); break;
-      case Kind::kL1: r = add(r, abs_of(v)); break;
-      case Kind::kL2: case Kind::kSumSquare: r = add(r, mul(v, v)); break;
-      case Kind::kProd: r = mul(r, v); break;
-      case Kind::kMax: if (v > r || is_nan(v)) r = v; break;
-      case Kind::kMin: if (v < r || is_nan(v)) r = v; break;
-      default: KILN_CHECK(false, "unhandled reduce kind");
+      case Kind::kSum:
+      case Kind::kMean:
+      case Kind::kLogSum:
+        r = add(r, v);
+        break;
+      case Kind::kL1:
+        r = add(r, abs_of(v));
+        break;
+      case Kind::kL2:
+      case Kind::kSumSquare:
+        r = add(r, mul(v, v));
+        break;
+      case Kind::kProd:
+        r = mul(r, v);
+        break;
+      case Kind::kMax:
+        if (v > r || is_nan(v)) r = v;
+        break;
+      case Kind::kMin:
+        if (v < r || is_nan(v)) r = v;
+        break;
+      default:
+        KILN_CHECK(false, "unhandled reduce kind");
     }
   }
   for (int64_t o = 0; o < n_out; ++o) {
@@ -298,16 +371,21 @@ void compute(const ComputeArgs& args) {
         fail(StatusCode::kInvalidArgument, a.kind, " over an axis of size 0 has no answer");
     }
     bool want_max = k == Kind::kArgMax;
-    if (floaty) arg_values<double>(want_max, a.select_last_index, x, slot, axis_dim, axis_stride, y);
+    if (floaty)
+      arg_values<double>(want_max, a.select_last_index, x, slot, axis_dim, axis_stride, y);
     else if (t == DataType::kUInt64)
       arg_values<uint64_t>(want_max, a.select_last_index, x, slot, axis_dim, axis_stride, y);
-    else arg_values<int64_t>(want_max, a.select_last_index, x, slot, axis_dim, axis_stride, y);
+    else
+      arg_values<int64_t>(want_max, a.select_last_index, x, slot, axis_dim, axis_stride, y);
     return;
   }
   bool real_math = k == Kind::kL2 || k == Kind::kLogSum || k == Kind::kLogSumExp;
-  if (floaty || real_math) reduce_values<double>(k, x, slot, count, y);
-  else if (t == DataType::kUInt64) reduce_values<uint64_t>(k, x, slot, count, y);
-  else reduce_values<int64_t>(k, x, slot, count, y);
+  if (floaty || real_math)
+    reduce_values<double>(k, x, slot, count, y);
+  else if (t == DataType::kUInt64)
+    reduce_values<uint64_t>(k, x, slot, count, y);
+  else
+    reduce_values<int64_t>(k, x, slot, count, y);
 }
 
 }  // namespace

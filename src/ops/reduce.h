@@ -14,11 +14,12 @@ namespace kiln {
 // axis, int64 output, ties go to the first index unless select_last_index).
 struct ReduceAttrs : AttrsOf<ReduceAttrs> {
   std::string kind = "sum";
-  Ints axes;                          // empty: all axes (or none, with noop_with_empty_axes)
+  Ints axes;  // empty: all axes (or none, with noop_with_empty_axes)
   bool keepdims = true;
   bool noop_with_empty_axes = false;  // empty axes make the node an identity
   bool select_last_index = false;     // argmax/argmin: last of equal extremes instead of first
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("kind", kind);
     v("axes", axes);
     v("keepdims", keepdims);

@@ -156,35 +156,49 @@ Shape flatten_form(const ErrorFn& error, const Shape& in, int64_t axis) {
   return Shape({product(a), product(b)});
 }
 
-// The output shape for input shape `in` and shape operand `spec` (null when unknown).
+// The output shape for input shape `in` and operand 1 (the shape, or the squeeze/unsqueeze axes
+// given at run time): `spec` is its value (null when unknown), `spec_shape` its shape, `has_spec`
+// whether the node has it at all.
 Shape output_shape(const ReshapeAttrs& at, const Shape& in, const Tensor* spec,
-                   const Shape& spec_shape, const ErrorFn& error) {
-  if (at.form == "squeeze") return squeeze_form(error, in, at.axes);
-  if (at.form == "unsqueeze") return unsqueeze_form(error, in, at.axes);
+                   const Shape& spec_shape, bool has_spec, const ErrorFn& error) {
+  bool axes_form = at.form == "squeeze" || at.form == "unsqueeze";
+  if (!at.form.empty() && !axes_form && at.form != "flatten")
+    error(cat("unknown reshape form '", at.form, "'"));
   if (at.form == "flatten") return flatten_form(error, in, at.axis);
-  if (!at.form.empty()) error(cat("unknown reshape form '", at.form, "'"));
-  if (!spec) {
-    // The rank is the shape tensor's length, when that is known.
-    if (spec_shape.rank_known && spec_shape.rank() == 1 && spec_shape.dims[0].known())
-      return Shape(std::vector<Dim>(spec_shape.dims[0].value, Dim::unknown()));
-    return Shape::unknown_rank();
+  if (axes_form && !has_spec) {
+    return at.form == "squeeze" ? squeeze_form(error, in, at.axes)
+                                : unsqueeze_form(error, in, at.axes);
   }
-  if (spec->rank() != 1) error(cat("shape must be 1-D, not ", dims_to_string(spec->dims())));
-  return shape_form(error, in, to_int64s(*spec), at.allowzero != 0);
+  if (!has_spec) error("the shape input is required");
+  if (!spec) {
+    // The operand's length gives the rank of a plain reshape and the rank change of the forms.
+    if (!spec_shape.rank_known || spec_shape.rank() != 1 || !spec_shape.dims[0].known())
+      return Shape::unknown_rank();
+    int64_t n = spec_shape.dims[0].value;
+    if (axes_form && !in.rank_known) return Shape::unknown_rank();
+    int64_t r = axes_form ? static_cast<int64_t>(in.rank()) + (at.form == "squeeze" ? -n : n) : n;
+    if (r < 0) error(cat("cannot squeeze ", n, " axes of ", in.str()));
+    return Shape(std::vector<Dim>(r, Dim::unknown()));
+  }
+  if (spec->rank() != 1 && !(axes_form && spec->rank() == 0))
+    error(cat(axes_form ? "axes" : "shape", " must be 1-D, not ", dims_to_string(spec->dims())));
+  Ints v = to_int64s(*spec);
+  if (at.form == "squeeze") return squeeze_form(error, in, v);
+  if (at.form == "unsqueeze") return unsqueeze_form(error, in, v);
+  return shape_form(error, in, v, at.allowzero != 0);
 }
 
 void infer(InferContext& ctx) {
   const auto& at = ctx.node().a<ReshapeAttrs>();
+  bool has_spec = ctx.has_input(1);
   Shape spec_shape;
-  if (at.form.empty()) {
-    if (!ctx.has_input(1)) ctx.error("the shape input is required");
-    expect_int_input(ctx, 1, "shape");
+  if (has_spec) {
+    expect_int_input(ctx, 1, at.form.empty() ? "shape" : "axes");
     spec_shape = ctx.shape(1);
   }
   ErrorFn error = [&](const std::string& m) { ctx.error(m); };
   ctx.set_output(0, ctx.dtype(0),
-                 output_shape(at, known_shape(ctx, 0), at.form.empty() ? ctx.value(1) : nullptr,
-                              spec_shape, error));
+                 output_shape(at, known_shape(ctx, 0), ctx.value(1), spec_shape, has_spec, error));
 }
 
 void compute(const ComputeArgs& a) {
@@ -192,11 +206,9 @@ void compute(const ComputeArgs& a) {
   Tensor& y = a.out(0);
   if (!y.defined()) {
     const auto& at = a.node.a<ReshapeAttrs>();
-    const Tensor* spec = at.form.empty() && a.has(1) ? &a.in(1) : nullptr;
-    KILN_EXPECT(!at.form.empty() || spec, StatusCode::kInvalidArgument,
-                "the shape input is required");
     ErrorFn error = [&](const std::string& m) { fail(StatusCode::kInvalidArgument, m); };
-    Shape s = output_shape(at, Shape::from(x.dims()), spec, Shape(), error);
+    Shape s = output_shape(at, Shape::from(x.dims()), a.has(1) ? &a.in(1) : nullptr, Shape(),
+                           a.has(1), error);
     y = Tensor(x.dtype(), s.concrete());
   }
   KILN_EXPECT(y.numel() == x.numel(), StatusCode::kInvalidArgument, "cannot reshape ",

@@ -14,6 +14,8 @@ namespace kiln {
 //   "squeeze":   remove `axes` (each must be 1); empty axes = every dim of size 1
 //   "unsqueeze": insert size-1 dims at `axes` (positions in the output)
 //   "flatten":   [prod(dims[:axis]), prod(dims[axis:])]
+// For squeeze and unsqueeze, an int input 1, when present, gives the axes instead of the attribute
+// (ONNX models may compute them; then the output shape is known only at run time).
 struct ReshapeAttrs : AttrsOf<ReshapeAttrs> {
   Int allowzero = 0;
   std::string form;

@@ -41,9 +41,12 @@ void compute(const ComputeArgs& args) {
   // Rows of n elements `inner` apart; outer * inner rows.
   int64_t outer = 1, n = 1, inner = 1;
   for (int64_t i = 0; i < rank; ++i) {
-    if (i < axis) outer *= d[i];
-    else if (i == axis || a.legacy_2d) n *= d[i];
-    else inner *= d[i];
+    if (i < axis)
+      outer *= d[i];
+    else if (i == axis || a.legacy_2d)
+      n *= d[i];
+    else
+      inner *= d[i];
   }
   std::vector<double> row(static_cast<size_t>(n));
   for (int64_t o = 0; o < outer; ++o) {

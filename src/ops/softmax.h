@@ -12,7 +12,8 @@ struct SoftmaxAttrs : AttrsOf<SoftmaxAttrs> {
   Int axis = -1;
   std::string mode = "softmax";
   bool legacy_2d = false;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("axis", axis);
     v("mode", mode);
     v("legacy_2d", legacy_2d);

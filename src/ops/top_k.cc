@@ -49,13 +49,17 @@ void infer(InferContext& ctx) {
   ctx.set_output(1, DataType::kInt64, out);
 }
 
-template <class T> auto key(T v) {
-  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) return to_float(v);
-  else return v;
+template <class T>
+auto key(T v) {
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
+    return to_float(v);
+  else
+    return v;
 }
 
 // Total order in which NaN is larger than every number.
-template <class K> bool less(K a, K b) {
+template <class K>
+bool less(K a, K b) {
   if constexpr (std::is_floating_point_v<K>) {
     if (std::isnan(a)) return false;
     if (std::isnan(b)) return true;
@@ -73,7 +77,8 @@ void compute(const ComputeArgs& args) {
   int64_t axis = normalize_axis(a.axis, rank, "TopK axis");
   int64_t k = k_of(args.in(1));
   int64_t n = d[axis];
-  if (k > n) fail(StatusCode::kInvalidArgument, "K = ", k, " exceeds the size ", n, " of axis ", axis);
+  if (k > n)
+    fail(StatusCode::kInvalidArgument, "K = ", k, " exceeds the size ", n, " of axis ", axis);
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < axis; ++i) outer *= d[i];
   for (int64_t i = axis + 1; i < rank; ++i) inner *= d[i];

@@ -11,7 +11,8 @@ struct TopKAttrs : AttrsOf<TopKAttrs> {
   Int axis = -1;
   bool largest = true;
   bool sorted = true;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("axis", axis);
     v("largest", largest);
     v("sorted", sorted);

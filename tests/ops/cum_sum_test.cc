@@ -1,6 +1,7 @@
 // CumSum: inclusive/exclusive, forward/reverse, axis from a constant or a run-time input, int32
 // axis, integer exactness, errors. Expected values from numpy.cumsum.
 #include "ops/cum_sum.h"
+
 #include "single_node.h"
 
 namespace kiln {
@@ -23,7 +24,8 @@ std::unique_ptr<CumSumAttrs> attrs(bool exclusive = false, bool reverse = false)
 }
 
 Tensor run1(std::unique_ptr<CumSumAttrs> a, Tensor x, Tensor axis) {
-  SingleNode n("CumSum", std::move(a), {NodeInput::of(std::move(x)), NodeInput::of(std::move(axis))});
+  SingleNode n("CumSum", std::move(a),
+               {NodeInput::of(std::move(x)), NodeInput::of(std::move(axis))});
   n.infer();
   return n.run()[0];
 }
@@ -55,18 +57,21 @@ TEST(CumSum, Int64Exact) {
 }
 
 TEST(CumSum, ShapeKeptWhenAxisUnknown) {
-  SingleNode n("CumSum", attrs(), {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("b"), Dim(4)})),
-                                   NodeInput::shaped(DataType::kInt32, Shape(std::vector<Dim>{}))});
+  SingleNode n("CumSum", attrs(),
+               {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("b"), Dim(4)})),
+                NodeInput::shaped(DataType::kInt32, Shape(std::vector<Dim>{}))});
   n.infer();
   EXPECT_EQ(n.out(0).shape, Shape({Dim::sym("b"), Dim(4)}));
   EXPECT_EQ(n.out(0).dtype, DataType::kFloat);
 }
 
 TEST(CumSum, Errors) {
-  expect_error([] { run1(attrs(), a23(), i64({}, {2})); }, "CumSum axis 2 is out of range for rank 2");
+  expect_error([] { run1(attrs(), a23(), i64({}, {2})); },
+               "CumSum axis 2 is out of range for rank 2");
   expect_error(
       [] {
-        SingleNode n("CumSum", attrs(), {NodeInput::of(a23()), NodeInput::constant_of(i64({}, {-3}))});
+        SingleNode n("CumSum", attrs(),
+                     {NodeInput::of(a23()), NodeInput::constant_of(i64({}, {-3}))});
         n.infer();
       },
       "CumSum axis -3");

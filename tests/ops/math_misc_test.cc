@@ -218,7 +218,7 @@ TEST(WindowImport, KnownSizeFoldsUnknownSizeRuns) {
                        {node("BlackmanWindow", {"n"}, {"w"},
                              {attr_int("output_datatype", static_cast<int64_t>(DataType::kDouble))})},
                        {value_info("n", DataType::kInt64, {})},
-                       {value_info("w", DataType::kDouble, {Dim()})});
+                       {value_info("w", DataType::kDouble, {test::proto::Dim()})});
   auto gd = testing::import_graph(dynamic, 17);
   bool has_op = false;
   for (const auto& n : gd->nodes()) has_op = has_op || n->op() == "WindowFunction";
@@ -269,7 +269,7 @@ TEST(MelWeightMatrix, FoldedAndRunTimeAgreeWithReference) {
                         value_info("rate", DataType::kInt32, {}),
                         value_info("lo", DataType::kFloat, {}),
                         value_info("hi", DataType::kFloat, {})},
-                       {value_info("m", DataType::kFloat, {Dim(), Dim()})});
+                       {value_info("m", DataType::kFloat, {test::proto::Dim(), test::proto::Dim()})});
   auto gd = testing::import_graph(dynamic, 17);
   auto out = testing::run_graph(
       *gd, {i32({}, {4}), i32({}, {40}), i32({}, {16000}), f32({}, {100}), f32({}, {7000})});
@@ -278,7 +278,7 @@ TEST(MelWeightMatrix, FoldedAndRunTimeAgreeWithReference) {
 
 TEST(MelWeightMatrix, RejectsBadEdges) {
   auto g = graph("g", {node("MelWeightMatrix", {"bins", "len", "rate", "lo", "hi"}, {"m"})}, {},
-                 {value_info("m", DataType::kFloat, {Dim(), Dim()})},
+                 {value_info("m", DataType::kFloat, {test::proto::Dim(), test::proto::Dim()})},
                  {tensor_int32_data("bins", DataType::kInt32, {}, {4}),
                   tensor_int32_data("len", DataType::kInt32, {}, {40}),
                   tensor_int32_data("rate", DataType::kInt32, {}, {16000}),

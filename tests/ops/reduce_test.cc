@@ -1,9 +1,10 @@
 // Reduce: every kind, keepdims, axes as attribute and as a run-time input, integer exactness,
 // empty reductions, symbolic shapes and errors. Expected values come from numpy.
+#include "ops/reduce.h"
+
 #include <cmath>
 #include <limits>
 
-#include "ops/reduce.h"
 #include "single_node.h"
 
 namespace kiln {
@@ -45,20 +46,20 @@ TEST(Reduce, SumOverTwoAxesKeepDims) {
 
 TEST(Reduce, MeanLastAxisNoKeepDims) {
   Tensor y = run1(attrs("mean", {-1}, false), {NodeInput::of(x357())});
-  expect_values(y, {3, 5},
-                {0.0714285714, -0.25, 0.2142857143, -0.1071428571, -0.0357142857, 0.0357142857,
-                 0.1071428571, -0.2142857143, 0.25, -0.0714285714, 0., 0.0714285714, -0.25,
-                 0.2142857143, -0.1071428571});
+  expect_values(
+      y, {3, 5},
+      {0.0714285714, -0.25, 0.2142857143, -0.1071428571, -0.0357142857, 0.0357142857, 0.1071428571,
+       -0.2142857143, 0.25, -0.0714285714, 0., 0.0714285714, -0.25, 0.2142857143, -0.1071428571});
 }
 
 TEST(Reduce, MaxAndMinMiddleAxis) {
   Tensor mx = run1(attrs("max", {1}, false), {NodeInput::of(x357())});
-  expect_values(mx, {3, 7}, {1.25, 0.5, 0.75, 1.25, 1.25, 0.5, 1., 0.75, 1.25, 1.25, 0.5,
-                             1., 1.25, 1.25, 1.25, 0.5, 1., 1.25, 1.25, 0.75, 1.});
+  expect_values(mx, {3, 7}, {1.25, 0.5,  0.75, 1.25, 1.25, 0.5, 1.,   0.75, 1.25, 1.25, 0.5,
+                             1.,   1.25, 1.25, 1.25, 0.5,  1.,  1.25, 1.25, 0.75, 1.});
   Tensor mn = run1(attrs("min", {1}, false), {NodeInput::of(x357())});
-  expect_values(mn, {3, 7}, {-1.25, -1.25, -1., -0.5, -1.25, -1.25, -0.75, -1., -0.5, -1.25,
-                             -1.25, -0.75, -0.5, -1.25, -1.25, -1.25, -0.75, -0.5, -1.25, -1.,
-                             -0.75});
+  expect_values(mn, {3, 7},
+                {-1.25, -1.25, -1.,   -0.5,  -1.25, -1.25, -0.75, -1.,   -0.5, -1.25, -1.25,
+                 -0.75, -0.5,  -1.25, -1.25, -1.25, -0.75, -0.5,  -1.25, -1.,  -0.75});
 }
 
 TEST(Reduce, LogSumExpAndL2) {
@@ -124,8 +125,7 @@ TEST(Reduce, Int64StaysExact) {
   expect_ints(run1(attrs("min", {0}, false), {NodeInput::of(x)}), {3}, {5, big - 1, -big});
   expect_ints(run1(attrs("argmax", {1}, false), {NodeInput::of(x)}), {2}, {1, 1});
   // Integer mean truncates toward zero: (5 + (big-1) - big) / 3 = 4 / 3 -> 1.
-  expect_ints(run1(attrs("mean", {1}, false), {NodeInput::of(x)}), {2},
-              {(2 * big - 3) / 3, 1});
+  expect_ints(run1(attrs("mean", {1}, false), {NodeInput::of(x)}), {2}, {(2 * big - 3) / 3, 1});
 }
 
 TEST(Reduce, UInt64ComparesUnsigned) {
@@ -176,7 +176,8 @@ TEST(Reduce, AxesAsConstantInput) {
 TEST(Reduce, AxesKnownOnlyAtRunTime) {
   Tensor x = f32({2, 3, 4}, std::vector<float>(24, 1.0f));
   {
-    SingleNode n("Reduce", attrs("sum", {}, true), {NodeInput::of(x), NodeInput::of(i64({1}, {1}))});
+    SingleNode n("Reduce", attrs("sum", {}, true),
+                 {NodeInput::of(x), NodeInput::of(i64({1}, {1}))});
     n.infer();
     // keepdims: the rank survives, the dims do not.
     EXPECT_TRUE(n.out(0).shape.rank_known);
@@ -227,25 +228,43 @@ TEST(Reduce, Errors) {
     n.infer();
   };
   expect_error(bad_axis, "reduce axis 3 is out of range for rank 3");
-  expect_error([] { SingleNode n("Reduce", attrs("sum", {-4}), {NodeInput::of(x357())}); n.infer(); },
-               "reduce axis -4");
-  expect_error([] { SingleNode n("Reduce", attrs("sum", {1, -2}), {NodeInput::of(x357())}); n.infer(); },
-               "listed twice");
-  expect_error([] { SingleNode n("Reduce", attrs("argmax", {0, 1}), {NodeInput::of(x357())}); n.infer(); },
-               "exactly one axis");
-  expect_error([] { SingleNode n("Reduce", attrs("median", {0}), {NodeInput::of(x357())}); n.infer(); },
-               "unknown reduce kind 'median'");
+  expect_error(
+      [] {
+        SingleNode n("Reduce", attrs("sum", {-4}), {NodeInput::of(x357())});
+        n.infer();
+      },
+      "reduce axis -4");
+  expect_error(
+      [] {
+        SingleNode n("Reduce", attrs("sum", {1, -2}), {NodeInput::of(x357())});
+        n.infer();
+      },
+      "listed twice");
+  expect_error(
+      [] {
+        SingleNode n("Reduce", attrs("argmax", {0, 1}), {NodeInput::of(x357())});
+        n.infer();
+      },
+      "exactly one axis");
+  expect_error(
+      [] {
+        SingleNode n("Reduce", attrs("median", {0}), {NodeInput::of(x357())});
+        n.infer();
+      },
+      "unknown reduce kind 'median'");
   // A run-time axes input that is out of range is reported at run time, naming the axis.
   expect_error(
       [] {
-        SingleNode n("Reduce", attrs("sum", {}), {NodeInput::of(x357()), NodeInput::of(i64({1}, {7}))});
+        SingleNode n("Reduce", attrs("sum", {}),
+                     {NodeInput::of(x357()), NodeInput::of(i64({1}, {7}))});
         n.infer();
         n.run();
       },
       "reduce axis 7");
   expect_error(
       [] {
-        SingleNode n("Reduce", attrs("argmax", {1}), {NodeInput::of(Tensor(DataType::kFloat, {2, 0}))});
+        SingleNode n("Reduce", attrs("argmax", {1}),
+                     {NodeInput::of(Tensor(DataType::kFloat, {2, 0}))});
         n.infer();
       },
       "size 0");

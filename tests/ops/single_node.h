@@ -23,7 +23,9 @@ struct NodeInput {
   bool absent = false;
 
   static NodeInput of(Tensor t) { return {t.dtype(), Shape::from(t.dims()), t, false, false}; }
-  static NodeInput constant_of(Tensor t) { return {t.dtype(), Shape::from(t.dims()), t, true, false}; }
+  static NodeInput constant_of(Tensor t) {
+    return {t.dtype(), Shape::from(t.dims()), t, true, false};
+  }
   static NodeInput shaped(DataType t, Shape s) { return {t, std::move(s), Tensor(), false, false}; }
   static NodeInput none() { return {DataType::kUndefined, Shape(), Tensor(), false, true}; }
 };
@@ -36,7 +38,10 @@ class SingleNode {
     std::vector<Value*> ins;
     for (size_t i = 0; i < inputs_.size(); ++i) {
       const NodeInput& in = inputs_[i];
-      if (in.absent) { ins.push_back(nullptr); continue; }
+      if (in.absent) {
+        ins.push_back(nullptr);
+        continue;
+      }
       Value* v = in.constant ? g_.add_constant("in" + std::to_string(i), in.value)
                              : g_.add_value("in" + std::to_string(i), in.dtype, in.shape);
       if (!in.constant) g_.inputs.push_back(v);
@@ -79,10 +84,18 @@ class SingleNode {
   std::vector<NodeInput> inputs_;
 };
 
-inline Tensor f32(Dims d, std::vector<float> v) { return Tensor::from_vector(DataType::kFloat, d, v); }
-inline Tensor f64(Dims d, std::vector<double> v) { return Tensor::from_vector(DataType::kDouble, d, v); }
-inline Tensor i64(Dims d, std::vector<int64_t> v) { return Tensor::from_vector(DataType::kInt64, d, v); }
-inline Tensor i32(Dims d, std::vector<int32_t> v) { return Tensor::from_vector(DataType::kInt32, d, v); }
+inline Tensor f32(Dims d, std::vector<float> v) {
+  return Tensor::from_vector(DataType::kFloat, d, v);
+}
+inline Tensor f64(Dims d, std::vector<double> v) {
+  return Tensor::from_vector(DataType::kDouble, d, v);
+}
+inline Tensor i64(Dims d, std::vector<int64_t> v) {
+  return Tensor::from_vector(DataType::kInt64, d, v);
+}
+inline Tensor i32(Dims d, std::vector<int32_t> v) {
+  return Tensor::from_vector(DataType::kInt32, d, v);
+}
 
 // Compares any numeric tensor with expected values (as double), relative + absolute tolerance.
 inline void expect_values(const Tensor& t, const Dims& dims, const std::vector<double>& want,
@@ -91,8 +104,14 @@ inline void expect_values(const Tensor& t, const Dims& dims, const std::vector<d
   ASSERT_EQ(static_cast<size_t>(t.numel()), want.size());
   for (int64_t i = 0; i < t.numel(); ++i) {
     double got = t.get_f64(i), w = want[i];
-    if (std::isnan(w)) { EXPECT_TRUE(std::isnan(got)) << "element " << i; continue; }
-    if (std::isinf(w)) { EXPECT_EQ(got, w) << "element " << i; continue; }
+    if (std::isnan(w)) {
+      EXPECT_TRUE(std::isnan(got)) << "element " << i;
+      continue;
+    }
+    if (std::isinf(w)) {
+      EXPECT_EQ(got, w) << "element " << i;
+      continue;
+    }
     EXPECT_NEAR(got, w, atol + rtol * std::fabs(w)) << "element " << i;
   }
 }

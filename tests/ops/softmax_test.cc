@@ -1,8 +1,9 @@
 // Softmax, log-softmax and hardmax over inner and middle axes, the opset<13 2-D coercion, large
 // inputs, float16, symbolic shapes and errors. Expected values come from numpy.
+#include "ops/softmax.h"
+
 #include <cmath>
 
-#include "ops/softmax.h"
 #include "single_node.h"
 
 namespace kiln {
@@ -36,31 +37,31 @@ Tensor run1(std::unique_ptr<SoftmaxAttrs> a, Tensor x) {
 }
 
 TEST(Softmax, MiddleAxis) {
-  expect_values(run1(attrs("softmax", 1), x234()), {2, 3, 4},
-                {0.0300588876, 0.5064803911, 0.5064803911, 0.0725214457, 0.6037488961,
-                 0.3071958857, 0.3071958857, 0.0439864803, 0.3661922163, 0.1863237232,
-                 0.1863237232, 0.883492074,  0.5064803911, 0.5064803911, 0.0300588876,
-                 0.5064803911, 0.3071958857, 0.3071958857, 0.6037488961, 0.3071958857,
-                 0.1863237232, 0.1863237232, 0.3661922163, 0.1863237232});
+  expect_values(
+      run1(attrs("softmax", 1), x234()), {2, 3, 4},
+      {0.0300588876, 0.5064803911, 0.5064803911, 0.0725214457, 0.6037488961, 0.3071958857,
+       0.3071958857, 0.0439864803, 0.3661922163, 0.1863237232, 0.1863237232, 0.883492074,
+       0.5064803911, 0.5064803911, 0.0300588876, 0.5064803911, 0.3071958857, 0.3071958857,
+       0.6037488961, 0.3071958857, 0.1863237232, 0.1863237232, 0.3661922163, 0.1863237232});
 }
 
 TEST(Softmax, LogSoftmaxLastAxis) {
-  expect_values(run1(attrs("log_softmax", -1), x234()), {2, 3, 4},
-                {-2.9607734892, -0.4607734892, -1.4607734892, -2.4607734892, -0.4401896986,
-                 -1.4401896986, -2.4401896986, -3.4401896986, -1.1480168657, -2.1480168657,
-                 -3.1480168657, -0.6480168657, -1.1480168657, -2.1480168657, -3.1480168657,
-                 -0.6480168657, -2.0146749655, -3.0146749655, -0.5146749655, -1.5146749655,
-                 -2.0146749655, -3.0146749655, -0.5146749655, -1.5146749655});
+  expect_values(
+      run1(attrs("log_softmax", -1), x234()), {2, 3, 4},
+      {-2.9607734892, -0.4607734892, -1.4607734892, -2.4607734892, -0.4401896986, -1.4401896986,
+       -2.4401896986, -3.4401896986, -1.1480168657, -2.1480168657, -3.1480168657, -0.6480168657,
+       -1.1480168657, -2.1480168657, -3.1480168657, -0.6480168657, -2.0146749655, -3.0146749655,
+       -0.5146749655, -1.5146749655, -2.0146749655, -3.0146749655, -0.5146749655, -1.5146749655});
 }
 
 TEST(Softmax, Legacy2DCoercion) {
   // Opset < 13: [2,3,4] at axis 1 is treated as [2,12]; normalises over 12 elements.
-  expect_values(run1(attrs("softmax", 1, true), x234()), {2, 3, 4},
-                {0.0112480599, 0.1370294223, 0.0504103073, 0.0185449157, 0.2259233233,
-                 0.0831125459, 0.0305753969, 0.0112480599, 0.1370294223, 0.0504103073,
-                 0.0185449157, 0.2259233233, 0.0956174205, 0.0351756832, 0.0129404107,
-                 0.157646475,  0.0579948971, 0.0213351303, 0.2599150966, 0.0956174205,
-                 0.0351756832, 0.0129404107, 0.157646475,  0.0579948971});
+  expect_values(
+      run1(attrs("softmax", 1, true), x234()), {2, 3, 4},
+      {0.0112480599, 0.1370294223, 0.0504103073, 0.0185449157, 0.2259233233, 0.0831125459,
+       0.0305753969, 0.0112480599, 0.1370294223, 0.0504103073, 0.0185449157, 0.2259233233,
+       0.0956174205, 0.0351756832, 0.0129404107, 0.157646475,  0.0579948971, 0.0213351303,
+       0.2599150966, 0.0956174205, 0.0351756832, 0.0129404107, 0.157646475,  0.0579948971});
   // Axis 0 in legacy mode: the whole tensor is one row.
   Tensor y = run1(attrs("hardmax", 0, true), x234());
   std::vector<double> want(24, 0.0);
@@ -96,18 +97,31 @@ TEST(Softmax, ShapesPassThrough) {
                {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("n"), Dim(), Dim(7)}))});
   n.infer();
   EXPECT_EQ(n.out(0).shape, Shape({Dim::sym("n"), Dim(), Dim(7)}));
-  SingleNode u("Softmax", attrs("softmax", 5), {NodeInput::shaped(DataType::kDouble, Shape::unknown_rank())});
+  SingleNode u("Softmax", attrs("softmax", 5),
+               {NodeInput::shaped(DataType::kDouble, Shape::unknown_rank())});
   u.infer();
   EXPECT_FALSE(u.out(0).shape.rank_known);
 }
 
 TEST(Softmax, Errors) {
-  expect_error([] { SingleNode n("Softmax", attrs("softmax", 3), {NodeInput::of(x234())}); n.infer(); },
-               "softmax axis 3 is out of range for rank 3");
-  expect_error([] { SingleNode n("Softmax", attrs("softmax", -4), {NodeInput::of(x234())}); n.infer(); },
-               "softmax axis -4");
-  expect_error([] { SingleNode n("Softmax", attrs("argmax", 0), {NodeInput::of(x234())}); n.infer(); },
-               "unknown softmax mode 'argmax'");
+  expect_error(
+      [] {
+        SingleNode n("Softmax", attrs("softmax", 3), {NodeInput::of(x234())});
+        n.infer();
+      },
+      "softmax axis 3 is out of range for rank 3");
+  expect_error(
+      [] {
+        SingleNode n("Softmax", attrs("softmax", -4), {NodeInput::of(x234())});
+        n.infer();
+      },
+      "softmax axis -4");
+  expect_error(
+      [] {
+        SingleNode n("Softmax", attrs("argmax", 0), {NodeInput::of(x234())});
+        n.infer();
+      },
+      "unknown softmax mode 'argmax'");
   expect_error(
       [] {
         SingleNode n("Softmax", attrs("softmax", 0), {NodeInput::of(testing::i64({2}, {1, 2}))});

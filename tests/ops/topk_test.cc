@@ -53,8 +53,7 @@ TEST(TopK, OuterAxis) {
 }
 
 TEST(TopK, KnownOnlyAtRunTime) {
-  SingleNode n("TopK", attrs(1),
-               {NodeInput::of(x35()), NodeInput::of(i64({1}, {4}))}, 2);
+  SingleNode n("TopK", attrs(1), {NodeInput::of(x35()), NodeInput::of(i64({1}, {4}))}, 2);
   n.infer();
   // Build time: K unknown, so only that dim is unknown.
   ASSERT_TRUE(n.out(0).shape.rank_known);
@@ -65,8 +64,10 @@ TEST(TopK, KnownOnlyAtRunTime) {
 }
 
 TEST(TopK, KZeroAndSymbolicDims) {
-  SingleNode n("TopK", attrs(0), {NodeInput::shaped(DataType::kFloat, Shape({Dim(), Dim::sym("s")})),
-                                  NodeInput::constant_of(i64({1}, {0}))}, 2);
+  SingleNode n("TopK", attrs(0),
+               {NodeInput::shaped(DataType::kFloat, Shape({Dim(), Dim::sym("s")})),
+                NodeInput::constant_of(i64({1}, {0}))},
+               2);
   n.infer();
   EXPECT_EQ(n.out(0).shape, Shape({Dim(0), Dim::sym("s")}));
   SingleNode z("TopK", attrs(1), {NodeInput::of(x35()), NodeInput::of(i64({1}, {0}))}, 2);
@@ -86,7 +87,8 @@ TEST(TopK, Int64Exact) {
 }
 
 TEST(TopK, NaNCountsAsLargest) {
-  SingleNode n("TopK", attrs(0), {NodeInput::of(f32({3}, {1, NAN, 2})), NodeInput::of(i64({1}, {2}))}, 2);
+  SingleNode n("TopK", attrs(0),
+               {NodeInput::of(f32({3}, {1, NAN, 2})), NodeInput::of(i64({1}, {2}))}, 2);
   n.infer();
   auto y = n.run();
   expect_ints(y[1], {2}, {1, 2});
@@ -101,7 +103,8 @@ TEST(TopK, Errors) {
       "TopK axis 2 is out of range for rank 2");
   expect_error(
       [] {
-        SingleNode n("TopK", attrs(1), {NodeInput::of(x35()), NodeInput::constant_of(i64({1}, {6}))}, 2);
+        SingleNode n("TopK", attrs(1),
+                     {NodeInput::of(x35()), NodeInput::constant_of(i64({1}, {6}))}, 2);
         n.infer();
       },
       "K = 6 exceeds the size 5 of axis 1");
@@ -114,7 +117,8 @@ TEST(TopK, Errors) {
       "K = 9 exceeds");
   expect_error(
       [] {
-        SingleNode n("TopK", attrs(1), {NodeInput::of(x35()), NodeInput::constant_of(i64({1}, {-1}))}, 2);
+        SingleNode n("TopK", attrs(1),
+                     {NodeInput::of(x35()), NodeInput::constant_of(i64({1}, {-1}))}, 2);
         n.infer();
       },
       "must not be negative");

@@ -68,6 +68,24 @@ void imp_Concat(ImportContext& c) {
   c.set_output(0, concat(c, std::move(ins), c.attr_int("axis", 1)));
 }
 
+// Split sizes known only at run time: output i is Slice(x, s_i, s_i + split[i]) with the running
+// sums s_i built from Gathers and Adds (they fold once the sizes are constant).
+void split_at_run_time(ImportContext& c, Value* x, int64_t axis, Value* split) {
+  if (split->dtype != DataType::kInt64) c.invalid("split must be int64");
+  const Shape& ss = split->shape;
+  int64_t n = static_cast<int64_t>(c.num_outputs());
+  if (ss.rank_known && (ss.rank() != 1 || (ss.dims[0].known() && ss.dims[0].value != n)))
+    c.invalid(cat("split ", ss.str(), " must hold one size per output (", n, ")"));
+  Value* start = c.const_i64({0});
+  for (int64_t i = 0; i < n; ++i) {
+    Value* size =
+        add_folded1(c, "Gather", {split, c.const_i64({i})}, std::make_unique<GatherAttrs>());
+    Value* end = c.binary(expr::Op::kAdd, start, size);
+    c.set_output(static_cast<size_t>(i), slice_axis(c, x, axis, start, end));
+    start = end;
+  }
+}
+
 void imp_Split(ImportContext& c) {
   Value* x = c.input(0);
   require_supported(c, x);
@@ -85,7 +103,7 @@ void imp_Split(ImportContext& c) {
   if (c.opset() >= 13 || (c.opset() < 2 && c.has_input(1))) {
     if (c.has_input(1)) {
       const Tensor* t = c.constant_input(1);
-      if (!t) c.unsupported("split sizes computed at run time are not supported");
+      if (!t) return split_at_run_time(c, x, axis, c.input(1));
       for (int64_t i = 0; i < t->numel(); ++i) sizes.push_back(t->get_i64(i));
       have_sizes = true;
     }

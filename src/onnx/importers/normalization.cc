@@ -1,8 +1,9 @@
 // ONNX normalizations: BatchNormalization (inference), InstanceNormalization, LayerNormalization,
 // GroupNormalization and LRN lower to one Normalization node; MeanVarianceNormalization lowers to
 // two Reduce(mean) nodes and a Pointwise program, as its ONNX function body does.
-#include "onnx/importer.h"
 #include "ops/normalization.h"
+
+#include "onnx/importer.h"
 #include "ops/reduce.h"
 
 namespace kiln::onnx {
@@ -31,7 +32,8 @@ void emit(ImportContext& c, std::unique_ptr<NormalizationAttrs> a, std::vector<V
 
 void imp_BatchNormalization(ImportContext& c) {
   if (c.opset() >= 14 && c.attr_int("training_mode", 0) != 0)
-    c.unsupported("BatchNormalization with training_mode=1 updates statistics; kiln runs inference only");
+    c.unsupported(
+        "BatchNormalization with training_mode=1 updates statistics; kiln runs inference only");
   if (c.opset() < 7 && c.attr_int("is_test", 0) == 0 && c.num_outputs() > 1)
     c.unsupported("BatchNormalization in training mode (is_test=0); kiln runs inference only");
   for (size_t i = 1; i < c.num_outputs(); ++i)

@@ -1,8 +1,9 @@
 // ONNX reductions: ReduceSum/Mean/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare, ArgMax, ArgMin.
 // All lower to one Reduce node. Axes are an attribute up to opset 17 (12 for ReduceSum) and an
 // input from then on; a constant axes input is folded into the attribute.
-#include "onnx/importer.h"
 #include "ops/reduce.h"
+
+#include "onnx/importer.h"
 
 namespace kiln::onnx {
 

@@ -79,24 +79,31 @@ inline Value* reshape_to(ImportContext& c, Value* x, const Dims& dims) {
   return reshape_exact(c, x, c.const_i64(dims));
 }
 
-// Reshape in one of its attribute forms ("squeeze", "unsqueeze", "flatten"). When the result's
-// shape comes out fully known, the node is rewritten to the plain form with a constant shape,
-// which is what passes and backends expect most.
+// Reshape in one of its attribute forms ("squeeze", "unsqueeze", "flatten"), with the axes as an
+// attribute or, when `axes_input` is given, as a run-time input. When the result's shape comes out
+// fully known, the node is rewritten to the plain form with a constant shape, which is what passes
+// and backends expect most.
 inline Value* reshape_form(ImportContext& c, Value* x, const std::string& form, Ints axes,
-                           int64_t axis = 1) {
+                           int64_t axis = 1, Value* axes_input = nullptr) {
   auto a = std::make_unique<ReshapeAttrs>();
   a->form = form;
   a->axes = std::move(axes);
   a->axis = axis;
-  Value* y = c.add1("Reshape", {x}, std::move(a));
+  std::vector<Value*> ins = {x};
+  if (axes_input) ins.push_back(axes_input);
+  Value* y = c.add1("Reshape", std::move(ins), std::move(a));
   if (y->shape.fully_known()) {
     Node* n = y->producer;
     Value* shape = c.const_i64(y->shape.concrete());
     auto plain = std::make_unique<ReshapeAttrs>();
     plain->allowzero = 1;
     n->attrs = std::move(plain);
-    n->inputs.push_back(shape);
-    shape->consumers.push_back(n);
+    if (n->inputs.size() == 2) {
+      c.graph().set_input(n, 1, shape);
+    } else {
+      n->inputs.push_back(shape);
+      shape->consumers.push_back(n);
+    }
   }
   fold_if_constant(c, {y});
   return y;

@@ -20,16 +20,17 @@ void require_supported(ImportContext& c, Value* x) {
     c.unsupported(cat("input type ", dtype_name(x->dtype), " is not supported"));
 }
 
-// An int64/int32 1-D operand given as an input from `since` and as an attribute before.
-Ints constant_ints_input(ImportContext& c, size_t i, const char* what) {
+// The axes operand of Squeeze/Unsqueeze from opset 13: folded into `axes` when constant, else
+// returned to be passed on as a run-time input (null when folded).
+Value* axes_input(ImportContext& c, size_t i, Ints& axes) {
+  Value* v = c.input(i);
+  if (v->dtype != DataType::kInt64)
+    c.invalid(cat("axes must be int64, not ", dtype_name(v->dtype)));
   const Tensor* t = c.constant_input(i);
-  if (!t) c.unsupported(cat(what, " must be a constant (it is computed at run time here)"));
-  if (t->dtype() != DataType::kInt64 && t->dtype() != DataType::kInt32)
-    c.invalid(cat(what, " must be int64, not ", dtype_name(t->dtype())));
-  if (t->rank() > 1) c.invalid(cat(what, " must be 1-D"));
-  Ints v(t->numel());
-  for (int64_t k = 0; k < t->numel(); ++k) v[k] = t->get_i64(k);
-  return v;
+  if (!t) return v;
+  if (t->rank() > 1) c.invalid("axes must be 1-D");
+  for (int64_t k = 0; k < t->numel(); ++k) axes.push_back(t->get_i64(k));
+  return nullptr;
 }
 
 void imp_Shape(ImportContext& c) {
@@ -89,24 +90,27 @@ void imp_Squeeze(ImportContext& c) {
   Value* x = c.input(0);
   require_supported(c, x);
   Ints axes;
-  if (c.opset() < 13)
+  Value* run_time_axes = nullptr;
+  if (c.opset() < 13) {
     axes = c.attr_ints("axes");
-  else if (c.has_input(1))
-    axes = constant_ints_input(c, 1, "axes");
-  c.set_output(0, reshape_form(c, x, "squeeze", axes));
+  } else if (c.has_input(1)) {
+    run_time_axes = axes_input(c, 1, axes);
+  }
+  c.set_output(0, reshape_form(c, x, "squeeze", axes, 1, run_time_axes));
 }
 
 void imp_Unsqueeze(ImportContext& c) {
   Value* x = c.input(0);
   require_supported(c, x);
   Ints axes;
+  Value* run_time_axes = nullptr;
   if (c.opset() < 13) {
     if (!c.has_attr("axes")) c.invalid("the axes attribute is required");
     axes = c.attr_ints("axes");
   } else {
-    axes = constant_ints_input(c, 1, "axes");
+    run_time_axes = axes_input(c, 1, axes);
   }
-  c.set_output(0, reshape_form(c, x, "unsqueeze", axes));
+  c.set_output(0, reshape_form(c, x, "unsqueeze", axes, 1, run_time_axes));
 }
 
 void imp_Expand(ImportContext& c) {

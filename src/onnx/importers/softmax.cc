@@ -1,8 +1,9 @@
 // ONNX Softmax, LogSoftmax and Hardmax, lowered to one Softmax node. Before opset 13 these ops
 // coerce the input to 2-D at `axis` (default 1) and normalise over everything from `axis` on: the
 // node's legacy_2d flag, dropped when `axis` is the last axis and both meanings agree.
-#include "onnx/importer.h"
 #include "ops/softmax.h"
+
+#include "onnx/importer.h"
 
 namespace kiln::onnx {
 

@@ -1,0 +1,122 @@
+// The fast float32 CPU tactics against the reference compute (which accumulates in double), on
+// random data of awkward sizes. Tolerance: float32 accumulation over K terms.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ops/conv.h"
+#include "ops/infer.h"
+#include "ops/mat_mul.h"
+#include "ops/normalization.h"
+#include "runtime/backend.h"
+
+namespace kiln {
+namespace {
+
+Tensor random_tensor(Dims d, std::mt19937& rng, float lo = -1, float hi = 1) {
+  Tensor t(DataType::kFloat, d);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+// Runs one node with the named tactic and with the reference; returns max relative error
+// (|a-b| / (1 + |b|)) over the first output. Also checks every output element was written.
+double compare(const std::string& op, std::unique_ptr<Attrs> attrs, std::vector<Tensor> ins,
+               const std::string& tactic_id) {
+  Graph g;
+  std::vector<Value*> vals;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    if (!ins[i].defined()) { vals.push_back(nullptr); continue; }
+    Value* v = g.add_value("in" + std::to_string(i), ins[i].dtype(), Shape::from(ins[i].dims()));
+    g.inputs.push_back(v);
+    vals.push_back(v);
+  }
+  Value* out = g.add_value("out");
+  Node* n = g.add_node(op, vals, {out}, std::move(attrs), "node");
+  infer_node(*n);
+  const Tactic* t = cpu_backend().find_tactic(tactic_id);
+  EXPECT_NE(t, nullptr);
+  EXPECT_TRUE(t->supports(*n).is_ok()) << t->supports(*n).message();
+  const Tactic& chosen = cpu_backend().choose(*n);
+  EXPECT_EQ(chosen.id(), tactic_id) << "the heuristic should prefer the fast tactic";
+
+  Dims od = out->shape.concrete();
+  std::vector<Tensor> fast{Tensor(DataType::kFloat, od)}, ref{Tensor(DataType::kFloat, od)};
+  for (int64_t i = 0; i < fast[0].numel(); ++i) fast[0].data<float>()[i] = NAN;  // poison
+  auto k = t->instantiate(*n, t->prepare(*n));
+  k->run(ComputeArgs{*n, ins, fast});
+  n->def->compute(ComputeArgs{*n, ins, ref});
+  double worst = 0;
+  for (int64_t i = 0; i < ref[0].numel(); ++i) {
+    double a = fast[0].data<float>()[i], b = ref[0].data<float>()[i];
+    EXPECT_FALSE(std::isnan(a)) << "element " << i << " not written";
+    worst = std::max(worst, std::fabs(a - b) / (1 + std::fabs(b)));
+  }
+  return worst;
+}
+
+struct ConvCase { Dims x, w; Ints strides, pads, dilations; int64_t group; bool bias; };
+
+TEST(CpuTactics, ConvIm2colMatchesReference) {
+  std::mt19937 rng(7);
+  const ConvCase cases[] = {
+      {{2, 3, 11, 7}, {5, 3, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true},
+      {{1, 4, 13, 9}, {6, 2, 3, 2}, {2, 3}, {0, 1, 2, 0}, {1, 1}, 2, false},
+      {{3, 6, 9, 9}, {6, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {2, 2}, 6, true},  // depthwise, dilated
+      {{2, 16, 5, 5}, {7, 16, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true}, // 1x1: no im2col
+      {{1, 1, 28, 28}, {16, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true},
+      {{2, 5, 17, 3}, {4, 5, 5, 3}, {3, 1}, {2, 1, 2, 1}, {1, 1}, 1, false},
+  };
+  for (const auto& c : cases) {
+    auto a = std::make_unique<ConvAttrs>();
+    a->strides = c.strides;
+    a->pads = c.pads;
+    a->dilations = c.dilations;
+    a->group = c.group;
+    std::vector<Tensor> ins{random_tensor(c.x, rng), random_tensor(c.w, rng)};
+    if (c.bias) ins.push_back(random_tensor({c.w[0]}, rng));
+    double err = compare("Conv", std::move(a), ins, "cpu.conv_im2col");
+    EXPECT_LT(err, 2e-5) << dims_to_string(c.x) << " * " << dims_to_string(c.w);
+  }
+}
+
+TEST(CpuTactics, MatMulMatchesReference) {
+  std::mt19937 rng(11);
+  struct Case { Dims a, b; bool ta, tb; double alpha; };
+  const Case cases[] = {
+      {{7, 13}, {13, 5}, false, false, 1.0},
+      {{3, 1, 9, 300}, {4, 300, 17}, false, false, 1.0},   // batch broadcast, K > block
+      {{13, 7}, {5, 13}, true, true, 0.5},
+      {{2, 33, 65}, {2, 33, 600}, true, false, 1.0},       // N > block
+      {{1, 1}, {1, 1}, false, true, 2.0},
+  };
+  for (const auto& c : cases) {
+    auto a = std::make_unique<MatMulAttrs>();
+    a->trans_a = c.ta;
+    a->trans_b = c.tb;
+    a->alpha = c.alpha;
+    double err = compare("MatMul", std::move(a), {random_tensor(c.a, rng), random_tensor(c.b, rng)},
+                         "cpu.matmul_gemm");
+    EXPECT_LT(err, 2e-5) << dims_to_string(c.a) << " x " << dims_to_string(c.b);
+  }
+}
+
+TEST(CpuTactics, BatchNormMatchesReference) {
+  std::mt19937 rng(3);
+  for (Dims x : {Dims{2, 3, 5, 7}, Dims{4, 9}, Dims{1, 5, 2, 3, 3}}) {
+    int64_t c = x[1];
+    auto a = std::make_unique<NormalizationAttrs>();
+    a->kind = "batch";
+    a->epsilon = 1e-3;
+    double err = compare("Normalization", std::move(a),
+                         {random_tensor(x, rng), random_tensor({c}, rng), random_tensor({c}, rng),
+                          random_tensor({c}, rng), random_tensor({c}, rng, 0.1f, 2.0f)},
+                         "cpu.batchnorm_f32");
+    EXPECT_LT(err, 1e-6) << dims_to_string(x);
+  }
+}
+
+}  // namespace
+}  // namespace kiln
