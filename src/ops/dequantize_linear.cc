@@ -47,8 +47,10 @@ void compute(const ComputeArgs& args) {
   const Tensor* zp = args.has(2) ? &args.in(2) : nullptr;
   QuantAxis q = quant_axis(x, scale, zp, a.axis, "DequantizeLinear");
   // One float32 multiply, as frameworks do, unless the scale is double.
-  if (scale.dtype() == DataType::kDouble) dequantize<double>(x, scale, zp, q, args.out(0));
-  else dequantize<float>(x, scale, zp, q, args.out(0));
+  if (scale.dtype() == DataType::kDouble)
+    dequantize<double>(x, scale, zp, q, args.out(0));
+  else
+    dequantize<float>(x, scale, zp, q, args.out(0));
 }
 
 }  // namespace

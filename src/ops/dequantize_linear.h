@@ -7,7 +7,10 @@ namespace kiln {
 // zero_point (optional). scale/zero_point are scalars (per tensor) or 1-D along `axis`.
 struct DequantizeLinearAttrs : AttrsOf<DequantizeLinearAttrs> {
   Int axis = 1;
-  template <class V> void reflect(V& v) { v("axis", axis); }
+  template <class V>
+  void reflect(V& v) {
+    v("axis", axis);
+  }
 };
 
 }  // namespace kiln

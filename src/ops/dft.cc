@@ -67,8 +67,10 @@ void infer(InferContext& ctx) {
       len = Dim(v->get_i64(0));
     }
   }
-  if (a.onesided) out[axis] = len.known() ? Dim(len.value / 2 + 1) : Dim::unknown();
-  else out[axis] = len;
+  if (a.onesided)
+    out[axis] = len.known() ? Dim(len.value / 2 + 1) : Dim::unknown();
+  else
+    out[axis] = len;
   ctx.set_output(0, t, out);
 }
 

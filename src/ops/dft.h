@@ -14,7 +14,8 @@ struct DftAttrs : AttrsOf<DftAttrs> {
   Int axis = 1;  // the signal axis; normalised against the rank including the (re, im) dim
   bool inverse = false;
   bool onesided = false;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("axis", axis);
     v("inverse", inverse);
     v("onesided", onesided);

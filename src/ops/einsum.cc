@@ -16,12 +16,8 @@ namespace kiln {
 
 namespace {
 
-constexpr int kEllipsis = -1;
-
-struct Equation {
-  std::vector<std::vector<int>> inputs;  // labels per input term; kEllipsis marks "..."
-  std::vector<int> output;
-};
+constexpr int kEllipsis = kEinsumEllipsis;
+using Equation = EinsumEquation;
 
 int label_id(char c) {
   if (c >= 'a' && c <= 'z') return c - 'a';
@@ -49,7 +45,9 @@ std::vector<int> parse_term(const std::string& t, const std::string& eq) {
   return out;
 }
 
-Equation parse(const std::string& equation, size_t n_inputs) {
+}  // namespace
+
+EinsumEquation parse_einsum(const std::string& equation, size_t n_inputs) {
   std::string eq;
   for (char c : equation)
     if (c != ' ' && c != '\t') eq += c;
@@ -92,6 +90,10 @@ Equation parse(const std::string& equation, size_t n_inputs) {
   }
   return e;
 }
+
+namespace {
+
+Equation parse(const std::string& equation, size_t n) { return parse_einsum(equation, n); }
 
 // Sizes of the ellipsis dims and of every label, from the input shapes (rank known).
 struct Sizes {

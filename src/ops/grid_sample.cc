@@ -17,14 +17,22 @@ enum class Pad { kZeros, kBorder, kReflection };
 
 template <class Err>
 void parse(const GridSampleAttrs& a, Mode& m, Pad& p, const Err& err) {
-  if (a.mode == "bilinear" || a.mode == "linear") m = Mode::kBilinear;
-  else if (a.mode == "nearest") m = Mode::kNearest;
-  else if (a.mode == "bicubic" || a.mode == "cubic") m = Mode::kBicubic;
-  else err(cat("unknown mode '", a.mode, "' (expected bilinear, nearest or bicubic)"));
-  if (a.padding_mode == "zeros") p = Pad::kZeros;
-  else if (a.padding_mode == "border") p = Pad::kBorder;
-  else if (a.padding_mode == "reflection") p = Pad::kReflection;
-  else err(cat("unknown padding_mode '", a.padding_mode, "' (expected zeros, border or reflection)"));
+  if (a.mode == "bilinear" || a.mode == "linear")
+    m = Mode::kBilinear;
+  else if (a.mode == "nearest")
+    m = Mode::kNearest;
+  else if (a.mode == "bicubic" || a.mode == "cubic")
+    m = Mode::kBicubic;
+  else
+    err(cat("unknown mode '", a.mode, "' (expected bilinear, nearest or bicubic)"));
+  if (a.padding_mode == "zeros")
+    p = Pad::kZeros;
+  else if (a.padding_mode == "border")
+    p = Pad::kBorder;
+  else if (a.padding_mode == "reflection")
+    p = Pad::kReflection;
+  else
+    err(cat("unknown padding_mode '", a.padding_mode, "' (expected zeros, border or reflection)"));
 }
 
 void infer(InferContext& ctx) {

@@ -12,7 +12,8 @@ struct GridSampleAttrs : AttrsOf<GridSampleAttrs> {
   std::string mode = "bilinear";       // bilinear | nearest | bicubic
   std::string padding_mode = "zeros";  // zeros | border | reflection
   bool align_corners = false;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("mode", mode);
     v("padding_mode", padding_mode);
     v("align_corners", align_corners);

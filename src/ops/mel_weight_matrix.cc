@@ -50,9 +50,9 @@ void compute(const ComputeArgs& args) {
   for (size_t i = 0; i < 5; ++i)
     if (args.in(i).numel() != 1)
       fail(StatusCode::kInvalidArgument, "MelWeightMatrix: input ", i, " must be a scalar");
-  Tensor m = make_mel_weight_matrix(args.in(0).get_i64(0), args.in(1).get_i64(0),
-                                    args.in(2).get_i64(0), args.in(3).get_f64(0),
-                                    args.in(4).get_f64(0), a.output_dtype);
+  Tensor m =
+      make_mel_weight_matrix(args.in(0).get_i64(0), args.in(1).get_i64(0), args.in(2).get_i64(0),
+                             args.in(3).get_f64(0), args.in(4).get_f64(0), a.output_dtype);
   Tensor& y = args.out(0);
   if (y.dims() != m.dims()) fail(StatusCode::kInternal, "MelWeightMatrix: output shape");
   if (m.nbytes()) std::memcpy(y.raw(), m.raw(), m.nbytes());
@@ -82,8 +82,8 @@ Tensor make_mel_weight_matrix(int64_t num_mel_bins, int64_t dft_length, int64_t 
   for (int64_t i = 0; i < num_mel_bins + 2; ++i) {
     double mel = static_cast<double>(i) * static_cast<double>(mel_step) + low_mel;
     double hz = 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0);
-    double b = np_floor_divide(static_cast<double>(dft_length + 1) * hz,
-                               static_cast<double>(sample_rate));
+    double b =
+        np_floor_divide(static_cast<double>(dft_length + 1) * hz, static_cast<double>(sample_rate));
     // Bins beyond the matrix only matter through slopes; clamping keeps the cast defined.
     bins[i] = static_cast<int64_t>(std::min(std::max(b, -1e12), 1e12));
   }

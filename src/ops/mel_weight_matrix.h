@@ -10,7 +10,10 @@ namespace kiln {
 // make_mel_weight_matrix(); this op covers inputs known only at run time.
 struct MelWeightMatrixAttrs : AttrsOf<MelWeightMatrixAttrs> {
   DataType output_dtype = DataType::kFloat;
-  template <class V> void reflect(V& v) { v("output_dtype", output_dtype); }
+  template <class V>
+  void reflect(V& v) {
+    v("output_dtype", output_dtype);
+  }
 };
 
 // Throws kInvalidModel for out-of-range arguments.

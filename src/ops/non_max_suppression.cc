@@ -19,8 +19,10 @@ void infer(InferContext& ctx) {
   if (st != bt) ctx.error(cat("scores is ", dtype_name(st), " but boxes is ", dtype_name(bt)));
   const Shape& b = ctx.shape(0);
   const Shape& s = ctx.shape(1);
-  if (b.rank_known && b.rank() != 3) ctx.error(cat("boxes must be 3-D [B,N,4], got rank ", b.rank()));
-  if (s.rank_known && s.rank() != 3) ctx.error(cat("scores must be 3-D [B,C,N], got rank ", s.rank()));
+  if (b.rank_known && b.rank() != 3)
+    ctx.error(cat("boxes must be 3-D [B,N,4], got rank ", b.rank()));
+  if (s.rank_known && s.rank() != 3)
+    ctx.error(cat("scores must be 3-D [B,C,N], got rank ", s.rank()));
   if (b.rank_known && b[2].known() && b[2].value != 4)
     ctx.error(cat("boxes' last dimension must be 4, got ", b[2].value));
   if (b.rank_known && s.rank_known) {
@@ -113,7 +115,10 @@ void run(const ComputeArgs& args) {
         if (static_cast<int64_t>(chosen.size()) >= max_out) break;
         bool keep = true;
         for (int64_t j : chosen)
-          if (suppresses(bx[j], bx[i], iou)) { keep = false; break; }
+          if (suppresses(bx[j], bx[i], iou)) {
+            keep = false;
+            break;
+          }
         if (!keep) continue;
         chosen.push_back(i);
         rows.insert(rows.end(), {b, c, i});
@@ -127,8 +132,10 @@ void run(const ComputeArgs& args) {
 
 void compute(const ComputeArgs& args) {
   // float32 boxes are compared in float, like the frameworks, so borderline IoUs agree.
-  if (args.in(0).dtype() == DataType::kDouble) run<double>(args);
-  else run<float>(args);
+  if (args.in(0).dtype() == DataType::kDouble)
+    run<double>(args);
+  else
+    run<float>(args);
 }
 
 }  // namespace

@@ -10,7 +10,10 @@ namespace kiln {
 struct NonMaxSuppressionAttrs : AttrsOf<NonMaxSuppressionAttrs> {
   // 0: boxes are (y1,x1,y2,x2), any corner order; 1: (x_center,y_center,width,height).
   bool center_point_box = false;
-  template <class V> void reflect(V& v) { v("center_point_box", center_point_box); }
+  template <class V>
+  void reflect(V& v) {
+    v("center_point_box", center_point_box);
+  }
 };
 
 }  // namespace kiln

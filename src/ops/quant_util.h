@@ -26,7 +26,8 @@ inline int64_t check_quant_param(InferContext& ctx, size_t i, const char* what, 
   if (!x.rank_known) return -1;
   int64_t a = normalize_axis(axis, static_cast<int64_t>(x.rank()));
   if (x[a].known() && p[0].known() && x[a].value != p[0].value)
-    ctx.error(cat(what, " has ", p[0].value, " elements but x has ", x[a].value, " along axis ", a));
+    ctx.error(
+        cat(what, " has ", p[0].value, " elements but x has ", x[a].value, " along axis ", a));
   return p[0].known() ? p[0].value : -1;
 }
 
@@ -39,8 +40,8 @@ inline QuantAxis quant_axis(const Tensor& x, const Tensor& scale, const Tensor* 
            dims_to_string(scale.dims()));
     int64_t a = normalize_axis(axis, static_cast<int64_t>(x.rank()));
     if (x.dim(a) != scale.numel())
-      fail(StatusCode::kInvalidArgument, op, ": scale has ", scale.numel(),
-           " elements but x has ", x.dim(a), " along axis ", a);
+      fail(StatusCode::kInvalidArgument, op, ": scale has ", scale.numel(), " elements but x has ",
+           x.dim(a), " along axis ", a);
     q.channels = scale.numel();
     for (size_t d = a + 1; d < x.rank(); ++d) q.inner *= x.dim(d);
   }
@@ -53,12 +54,28 @@ inline QuantAxis quant_axis(const Tensor& x, const Tensor& scale, const Tensor* 
 // Inclusive range of a quantized integer type.
 inline bool quant_range(DataType t, int64_t& lo, int64_t& hi) {
   switch (t) {
-    case DataType::kUInt8: lo = 0; hi = 255; return true;
-    case DataType::kInt8: lo = -128; hi = 127; return true;
-    case DataType::kUInt16: lo = 0; hi = 65535; return true;
-    case DataType::kInt16: lo = -32768; hi = 32767; return true;
-    case DataType::kInt32: lo = INT32_MIN; hi = INT32_MAX; return true;
-    default: return false;
+    case DataType::kUInt8:
+      lo = 0;
+      hi = 255;
+      return true;
+    case DataType::kInt8:
+      lo = -128;
+      hi = 127;
+      return true;
+    case DataType::kUInt16:
+      lo = 0;
+      hi = 65535;
+      return true;
+    case DataType::kInt16:
+      lo = -32768;
+      hi = 32767;
+      return true;
+    case DataType::kInt32:
+      lo = INT32_MIN;
+      hi = INT32_MAX;
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -18,7 +18,8 @@ void infer(InferContext& ctx) {
   DataType out = a.output_dtype;
   int64_t lo, hi;
   if (!quant_range(out, lo, hi) || out == DataType::kInt32)
-    ctx.error(cat("cannot quantize to ", dtype_name(out), " (expected uint8, int8, uint16 or int16)"));
+    ctx.error(
+        cat("cannot quantize to ", dtype_name(out), " (expected uint8, int8, uint16 or int16)"));
   int64_t n_scale = check_quant_param(ctx, 1, "scale", a.axis);
   if (ctx.has_input(2)) {
     if (ctx.dtype(2) != out)
@@ -46,10 +47,14 @@ void quantize(const Tensor& x, const Tensor& scale, const Tensor* zp, const Quan
     int64_t c = q.channel_of(i);
     F v = std::nearbyint(static_cast<F>(x.get_f64(i)) / s[c]);  // ties to even
     int64_t r;
-    if (std::isnan(v)) r = z[c];  // NaN has no integer image; it maps to the zero point
-    else if (v <= static_cast<F>(lo - z[c])) r = lo;
-    else if (v >= static_cast<F>(hi - z[c])) r = hi;
-    else r = static_cast<int64_t>(v) + z[c];
+    if (std::isnan(v))
+      r = z[c];  // NaN has no integer image; it maps to the zero point
+    else if (v <= static_cast<F>(lo - z[c]))
+      r = lo;
+    else if (v >= static_cast<F>(hi - z[c]))
+      r = hi;
+    else
+      r = static_cast<int64_t>(v) + z[c];
     y.set_i64(i, r);
   }
 }
@@ -62,8 +67,10 @@ void compute(const ComputeArgs& args) {
   QuantAxis q = quant_axis(x, scale, zp, a.axis, "QuantizeLinear");
   // Divide in float32 unless the scale is double: frameworks quantize float tensors in float, and
   // a rounding-mode function must see the same quotient to give the same integer.
-  if (scale.dtype() == DataType::kDouble) quantize<double>(x, scale, zp, q, args.out(0));
-  else quantize<float>(x, scale, zp, q, args.out(0));
+  if (scale.dtype() == DataType::kDouble)
+    quantize<double>(x, scale, zp, q, args.out(0));
+  else
+    quantize<float>(x, scale, zp, q, args.out(0));
 }
 
 }  // namespace

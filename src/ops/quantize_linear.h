@@ -9,7 +9,8 @@ struct QuantizeLinearAttrs : AttrsOf<QuantizeLinearAttrs> {
   Int axis = 1;
   // The quantized type; must equal zero_point's type when that input is given.
   DataType output_dtype = DataType::kUInt8;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("axis", axis);
     v("output_dtype", output_dtype);
   }

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 #include "ops/op_util.h"
 
@@ -31,27 +32,40 @@ struct Parsed {
   Nearest nearest;
 };
 
-template <class Ctx>
-Parsed parse_attrs(const ResizeAttrs& a, const Ctx& err) {
+// Finds `s` among the names of `table`; false when absent.
+template <class E, size_t N>
+bool lookup(const std::string& s, const std::pair<const char*, E> (&table)[N], E& out) {
+  for (const auto& [name, value] : table)
+    if (s == name) {
+      out = value;
+      return true;
+    }
+  return false;
+}
+
+template <class Err>
+Parsed parse_attrs(const ResizeAttrs& a, const Err& err) {
+  static const std::pair<const char*, Mode> modes[] = {
+      {"nearest", Mode::kNearest}, {"linear", Mode::kLinear}, {"cubic", Mode::kCubic}};
+  static const std::pair<const char*, Coord> coords[] = {
+      {"half_pixel", Coord::kHalfPixel},
+      {"pytorch_half_pixel", Coord::kPytorchHalfPixel},
+      {"align_corners", Coord::kAlignCorners},
+      {"asymmetric", Coord::kAsymmetric},
+      {"tf_half_pixel_for_nn", Coord::kTfHalfPixelForNN},
+      {"tf_crop_and_resize", Coord::kTfCropAndResize}};
+  static const std::pair<const char*, Nearest> nearests[] = {
+      {"round_prefer_floor", Nearest::kRoundPreferFloor},
+      {"round_prefer_ceil", Nearest::kRoundPreferCeil},
+      {"floor", Nearest::kFloor},
+      {"ceil", Nearest::kCeil}};
   Parsed p{};
-  if (a.mode == "nearest") p.mode = Mode::kNearest;
-  else if (a.mode == "linear") p.mode = Mode::kLinear;
-  else if (a.mode == "cubic") p.mode = Mode::kCubic;
-  else err(cat("unknown mode '", a.mode, "' (expected nearest, linear or cubic)"));
-  const std::string& c = a.coordinate_transformation_mode;
-  if (c == "half_pixel") p.coord = Coord::kHalfPixel;
-  else if (c == "pytorch_half_pixel") p.coord = Coord::kPytorchHalfPixel;
-  else if (c == "align_corners") p.coord = Coord::kAlignCorners;
-  else if (c == "asymmetric") p.coord = Coord::kAsymmetric;
-  else if (c == "tf_half_pixel_for_nn") p.coord = Coord::kTfHalfPixelForNN;
-  else if (c == "tf_crop_and_resize") p.coord = Coord::kTfCropAndResize;
-  else err(cat("unknown coordinate_transformation_mode '", c, "'"));
-  const std::string& n = a.nearest_mode;
-  if (n == "round_prefer_floor") p.nearest = Nearest::kRoundPreferFloor;
-  else if (n == "round_prefer_ceil") p.nearest = Nearest::kRoundPreferCeil;
-  else if (n == "floor") p.nearest = Nearest::kFloor;
-  else if (n == "ceil") p.nearest = Nearest::kCeil;
-  else err(cat("unknown nearest_mode '", n, "'"));
+  if (!lookup(a.mode, modes, p.mode))
+    err(cat("unknown mode '", a.mode, "' (expected nearest, linear or cubic)"));
+  if (!lookup(a.coordinate_transformation_mode, coords, p.coord))
+    err(cat("unknown coordinate_transformation_mode '", a.coordinate_transformation_mode, "'"));
+  if (!lookup(a.nearest_mode, nearests, p.nearest))
+    err(cat("unknown nearest_mode '", a.nearest_mode, "'"));
   return p;
 }
 
@@ -62,12 +76,16 @@ bool given(const Tensor* t) { return t && t->numel() > 0; }
 // both do `floor(float(dim) * scale)` in float, and the two can differ from the exact product
 // (e.g. 10 * 0.7f rounds to 7.0f), so matching them keeps declared model shapes valid.
 int64_t scaled_dim(int64_t dim, double scale) {
-  float v = static_cast<float>(dim) * static_cast<float>(scale);
-  return static_cast<int64_t>(std::floor(v));
+  float v = std::floor(static_cast<float>(dim) * static_cast<float>(scale));
+  if (!(v < 9.0e18f))
+    fail(StatusCode::kInvalidModel, "Resize: ", dim, " * scale ", scale, " is too large");
+  return static_cast<int64_t>(v);
 }
 
-void check_scales(const Tensor& s, size_t rank, const std::function<void(const std::string&)>& err) {
-  if (!dtype_is_float(s.dtype())) err(cat("scales must be a float tensor, got ", dtype_name(s.dtype())));
+void check_scales(const Tensor& s, size_t rank,
+                  const std::function<void(const std::string&)>& err) {
+  if (!dtype_is_float(s.dtype()))
+    err(cat("scales must be a float tensor, got ", dtype_name(s.dtype())));
   if (static_cast<size_t>(s.numel()) != rank)
     err(cat("scales has ", s.numel(), " values but X has rank ", rank));
   for (int64_t i = 0; i < s.numel(); ++i) {
@@ -99,16 +117,16 @@ void infer(InferContext& ctx) {
     return;
   }
   size_t rank = xs.rank();
-  auto unknown_dims = [&] {
-    ctx.set_output(0, t, Shape(std::vector<Dim>(rank, Dim::unknown())));
-  };
+  auto unknown_dims = [&] { ctx.set_output(0, t, Shape(std::vector<Dim>(rank, Dim::unknown()))); };
   bool has_scales = ctx.has_input(2), has_sizes = ctx.has_input(3);
   const Tensor* scales = ctx.value(2);
   const Tensor* sizes = ctx.value(3);
   if (!has_scales && !has_sizes) ctx.error("needs either scales or sizes");
-  // A non-constant input may turn out empty at run time; until its value is known, the output
-  // has X's rank and unknown dims.
-  if ((has_scales && !scales) || (has_sizes && !sizes)) return unknown_dims();
+  // A non-constant input may turn out empty at run time. When neither is known to be non-empty
+  // yet, the output has X's rank and unknown dims; when one is, it decides the shape (the other
+  // must then be empty, which run time checks).
+  bool pending = (has_scales && !scales) || (has_sizes && !sizes);
+  if (pending && !given(scales) && !given(sizes)) return unknown_dims();
   if (given(scales) && given(sizes)) ctx.error("only one of scales and sizes may be given");
   if (!given(scales) && !given(sizes)) ctx.error("scales and sizes are both empty");
   if (p.coord == Coord::kTfCropAndResize) {
@@ -127,8 +145,10 @@ void infer(InferContext& ctx) {
     check_scales(*scales, rank, err);
     for (size_t i = 0; i < rank; ++i) {
       double s = scales->get_f64(i);
-      if (xs[i].known()) out[i] = Dim(scaled_dim(xs[i].value, s));
-      else if (s == 1.0) out[i] = xs[i];  // keeps a symbolic batch dim
+      if (xs[i].known())
+        out[i] = Dim(scaled_dim(xs[i].value, s));
+      else if (s == 1.0)
+        out[i] = xs[i];  // keeps a symbolic batch dim
     }
   }
   ctx.set_output(0, t, out);
@@ -136,23 +156,27 @@ void infer(InferContext& ctx) {
 
 // One output coordinate along one dimension: its input neighbours and their weights.
 struct Taps {
-  std::vector<int64_t> begin;   // per output coordinate, offset into idx/w
+  std::vector<int64_t> begin;  // per output coordinate, offset into idx/w
   std::vector<int64_t> idx;
   std::vector<double> w;
-  std::vector<char> outside;    // tf_crop_and_resize: the extrapolation value instead
-  bool identity = true;         // out[i] == in[i] for every i
+  std::vector<char> outside;  // tf_crop_and_resize: the extrapolation value instead
+  bool identity = true;       // out[i] == in[i] for every i
 };
 
 double source_coord(Coord c, int64_t x, double scale, double len_resized, int64_t len_in,
                     double roi_start, double roi_end) {
   double xd = static_cast<double>(x);
   switch (c) {
-    case Coord::kHalfPixel: return (xd + 0.5) / scale - 0.5;
-    case Coord::kPytorchHalfPixel: return len_resized > 1 ? (xd + 0.5) / scale - 0.5 : 0.0;
+    case Coord::kHalfPixel:
+      return (xd + 0.5) / scale - 0.5;
+    case Coord::kPytorchHalfPixel:
+      return len_resized > 1 ? (xd + 0.5) / scale - 0.5 : 0.0;
     case Coord::kAlignCorners:
       return len_resized == 1 ? 0.0 : xd * (len_in - 1) / (len_resized - 1);
-    case Coord::kAsymmetric: return xd / scale;
-    case Coord::kTfHalfPixelForNN: return (xd + 0.5) / scale;
+    case Coord::kAsymmetric:
+      return xd / scale;
+    case Coord::kTfHalfPixelForNN:
+      return (xd + 0.5) / scale;
     case Coord::kTfCropAndResize: {
       double v = len_resized == 1 ? (roi_end - roi_start) * (len_in - 1) / 2
                                   : xd * (roi_end - roi_start) * (len_in - 1) / (len_resized - 1);
@@ -169,8 +193,8 @@ std::array<double, 4> cubic_coeffs(double r, double A) {
           ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A};
 }
 
-Taps make_taps(const Parsed& p, const ResizeAttrs& a, int64_t len_in, int64_t len_out,
-               double scale, double len_resized, double roi_start, double roi_end) {
+Taps make_taps(const Parsed& p, const ResizeAttrs& a, int64_t len_in, int64_t len_out, double scale,
+               double len_resized, double roi_start, double roi_end) {
   Taps t;
   t.begin.reserve(len_out + 1);
   t.outside.assign(len_out, 0);
@@ -178,11 +202,15 @@ Taps make_taps(const Parsed& p, const ResizeAttrs& a, int64_t len_in, int64_t le
   for (int64_t o = 0; o < len_out; ++o) {
     t.begin.push_back(static_cast<int64_t>(t.idx.size()));
     double x = source_coord(p.coord, o, scale, len_resized, len_in, roi_start, roi_end);
-    if (p.coord == Coord::kTfCropAndResize && (x < 0 || x > len_in - 1)) {
+    bool crop = p.coord == Coord::kTfCropAndResize;
+    if (crop && !(x >= 0 && x <= len_in - 1)) {  // also a NaN from a NaN roi
       t.outside[o] = 1;
       t.identity = false;
       continue;
     }
+    // Beyond a few pixels outside, every neighbour is the edge one; clamping first keeps the
+    // integer conversion defined for extreme coordinates.
+    x = std::isnan(x) ? 0.0 : std::min(std::max(x, -4.0), static_cast<double>(len_in) + 4);
     double fl = std::floor(x);
     double r = x - fl;
     auto x0 = static_cast<int64_t>(fl);
@@ -191,10 +219,18 @@ Taps make_taps(const Parsed& p, const ResizeAttrs& a, int64_t len_in, int64_t le
       if (r != 0) {
         bool up = false;
         switch (p.nearest) {
-          case Nearest::kRoundPreferFloor: up = r > 0.5; break;
-          case Nearest::kRoundPreferCeil: up = r >= 0.5; break;
-          case Nearest::kFloor: up = false; break;
-          case Nearest::kCeil: up = true; break;
+          case Nearest::kRoundPreferFloor:
+            up = r > 0.5;
+            break;
+          case Nearest::kRoundPreferCeil:
+            up = r >= 0.5;
+            break;
+          case Nearest::kFloor:
+            up = false;
+            break;
+          case Nearest::kCeil:
+            up = true;
+            break;
         }
         if (up) ++i;
       }
@@ -267,20 +303,49 @@ void store(Tensor& out, int64_t i, double v) {
   if (dtype_is_float(t)) return out.set_f64(i, v);
   double lo = 0, hi = 0;
   switch (t) {
-    case DataType::kInt8: lo = -128; hi = 127; break;
-    case DataType::kUInt8: lo = 0; hi = 255; break;
-    case DataType::kInt16: lo = -32768; hi = 32767; break;
-    case DataType::kUInt16: lo = 0; hi = 65535; break;
-    case DataType::kInt32: lo = -2147483648.0; hi = 2147483647.0; break;
-    case DataType::kUInt32: lo = 0; hi = 4294967295.0; break;
-    case DataType::kInt64: lo = -9223372036854775808.0; hi = 9223372036854774784.0; break;
-    case DataType::kUInt64: lo = 0; hi = 18446744073709549568.0; break;
-    default: lo = 0; hi = 1; break;
+    case DataType::kInt8:
+      lo = -128;
+      hi = 127;
+      break;
+    case DataType::kUInt8:
+      lo = 0;
+      hi = 255;
+      break;
+    case DataType::kInt16:
+      lo = -32768;
+      hi = 32767;
+      break;
+    case DataType::kUInt16:
+      lo = 0;
+      hi = 65535;
+      break;
+    case DataType::kInt32:
+      lo = -2147483648.0;
+      hi = 2147483647.0;
+      break;
+    case DataType::kUInt32:
+      lo = 0;
+      hi = 4294967295.0;
+      break;
+    case DataType::kInt64:
+      lo = -9223372036854775808.0;
+      hi = 9223372036854774784.0;
+      break;
+    case DataType::kUInt64:
+      lo = 0;
+      hi = 18446744073709549568.0;
+      break;
+    default:
+      lo = 0;
+      hi = 1;
+      break;
   }
   if (std::isnan(v)) v = 0;
   v = std::min(std::max(std::nearbyint(v), lo), hi);
-  if (t == DataType::kUInt64) out.data<uint64_t>()[i] = static_cast<uint64_t>(v);
-  else out.set_i64(i, static_cast<int64_t>(v));
+  if (t == DataType::kUInt64)
+    out.data<uint64_t>()[i] = static_cast<uint64_t>(v);
+  else
+    out.set_i64(i, static_cast<int64_t>(v));
 }
 
 void compute(const ComputeArgs& args) {
@@ -293,9 +358,13 @@ void compute(const ComputeArgs& args) {
   const Tensor* scales = args.has(2) ? &args.in(2) : nullptr;
   const Tensor* sizes = args.has(3) ? &args.in(3) : nullptr;
   bool use_scales = given(scales);
-  if (use_scales) check_scales(*scales, rank, err);
-  else if (given(sizes)) check_sizes(*sizes, rank, err);
-  else err("needs either scales or sizes");
+  if (use_scales && given(sizes)) err("only one of scales and sizes may be given");
+  if (use_scales)
+    check_scales(*scales, rank, err);
+  else if (given(sizes))
+    check_sizes(*sizes, rank, err);
+  else
+    err("needs either scales or sizes");
   if (y.rank() != rank) err("output rank differs from the input's");
   std::vector<double> roi;
   if (p.coord == Coord::kTfCropAndResize) {
@@ -335,11 +404,16 @@ void compute(const ComputeArgs& args) {
       int64_t off = 0;
       for (size_t d = 0; d < rank; ++d) {
         const Taps& t = taps[d];
-        if (t.outside[pos[d]]) { outside = true; break; }
+        if (t.outside[pos[d]]) {
+          outside = true;
+          break;
+        }
         off += t.idx[t.begin[pos[d]]] * xstr[d];
       }
-      if (outside) store(y, i, a.extrapolation_value);
-      else copy_element(x, off, y, i);
+      if (outside)
+        store(y, i, a.extrapolation_value);
+      else
+        copy_element(x, off, y, i);
       for (size_t d = rank; d-- > 0;) {
         if (++pos[d] < y.dim(d)) break;
         pos[d] = 0;

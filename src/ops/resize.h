@@ -18,7 +18,8 @@ struct ResizeAttrs : AttrsOf<ResizeAttrs> {
   bool exclude_outside = false;
   double extrapolation_value = 0.0;  // tf_crop_and_resize: value outside the crop box
 
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("mode", mode);
     v("coordinate_transformation_mode", coordinate_transformation_mode);
     v("nearest_mode", nearest_mode);

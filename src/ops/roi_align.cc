@@ -119,10 +119,16 @@ void compute(const ComputeArgs& args) {
             sx = std::max(sx, 0.0);
             auto ylo = static_cast<int64_t>(sy), xlo = static_cast<int64_t>(sx);
             int64_t yhi, xhi;
-            if (ylo >= H - 1) { yhi = ylo = H - 1; sy = static_cast<double>(ylo); }
-            else yhi = ylo + 1;
-            if (xlo >= W - 1) { xhi = xlo = W - 1; sx = static_cast<double>(xlo); }
-            else xhi = xlo + 1;
+            if (ylo >= H - 1) {
+              yhi = ylo = H - 1;
+              sy = static_cast<double>(ylo);
+            } else
+              yhi = ylo + 1;
+            if (xlo >= W - 1) {
+              xhi = xlo = W - 1;
+              sx = static_cast<double>(xlo);
+            } else
+              xhi = xlo + 1;
             double ly = sy - ylo, lx = sx - xlo, hy = 1 - ly, hx = 1 - lx;
             Sample& s = samples[k];
             s.pos[0] = ylo * W + xlo;

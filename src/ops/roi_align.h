@@ -16,7 +16,8 @@ struct RoiAlignAttrs : AttrsOf<RoiAlignAttrs> {
   // half_pixel shifts roi corners by -0.5 (opset 16 default); output_half_pixel does not and
   // makes every roi at least 1x1 (the opset 10 behaviour).
   std::string coordinate_transformation_mode = "half_pixel";
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("mode", mode);
     v("output_height", output_height);
     v("output_width", output_width);

@@ -41,7 +41,8 @@ void infer(InferContext& ctx) {
   }
   if (ctx.has_input(2) && ctx.has_input(3) && ctx.shape(2).rank_known && fl.known() &&
       ctx.shape(2)[0].known() && ctx.shape(2)[0].value != fl.value)
-    ctx.error(cat("window has ", ctx.shape(2)[0].value, " elements but frame_length is ", fl.value));
+    ctx.error(
+        cat("window has ", ctx.shape(2)[0].value, " elements but frame_length is ", fl.value));
   Dim step = Dim::unknown();
   if (const Tensor* v = ctx.value(1)) {
     if (v->numel() != 1 || v->get_i64(0) < 1) ctx.error("frame_step must be a positive scalar");
@@ -86,7 +87,8 @@ void compute(const ComputeArgs& args) {
     for (int64_t f = 0; f < frames; ++f) {
       for (int64_t t = 0; t < fl; ++t) {
         int64_t base = (b * L + f * step + t) * comps;
-        frame[t] = std::complex<double>(x.get_f64(base), comps == 2 ? x.get_f64(base + 1) : 0.0) * w[t];
+        frame[t] =
+            std::complex<double>(x.get_f64(base), comps == 2 ? x.get_f64(base + 1) : 0.0) * w[t];
       }
       plan.run(frame.data(), fl, bins, res.data());
       for (int64_t k = 0; k < bins; ++k) {

@@ -9,7 +9,10 @@ namespace kiln {
 // frame_length / 2 + 1 when onesided, else frame_length.
 struct StftAttrs : AttrsOf<StftAttrs> {
   bool onesided = true;
-  template <class V> void reflect(V& v) { v("onesided", onesided); }
+  template <class V>
+  void reflect(V& v) {
+    v("onesided", onesided);
+  }
 };
 
 }  // namespace kiln

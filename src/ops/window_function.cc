@@ -12,9 +12,22 @@ namespace {
 
 bool coefficients(const std::string& kind, double& a0, double& a1, double& a2) {
   a2 = 0;
-  if (kind == "hann") { a0 = 0.5; a1 = 0.5; return true; }
-  if (kind == "hamming") { a0 = 25.0 / 46; a1 = 21.0 / 46; return true; }
-  if (kind == "blackman") { a0 = 0.42; a1 = 0.5; a2 = 0.08; return true; }
+  if (kind == "hann") {
+    a0 = 0.5;
+    a1 = 0.5;
+    return true;
+  }
+  if (kind == "hamming") {
+    a0 = 25.0 / 46;
+    a1 = 21.0 / 46;
+    return true;
+  }
+  if (kind == "blackman") {
+    a0 = 0.42;
+    a1 = 0.5;
+    a2 = 0.08;
+    return true;
+  }
   return false;
 }
 
@@ -37,6 +50,8 @@ void infer(InferContext& ctx) {
   if (const Tensor* v = ctx.value(0)) {
     if (v->numel() != 1) ctx.error("size must be a scalar");
     if (v->get_i64(0) < 0) ctx.error(cat("size must be >= 0, got ", v->get_i64(0)));
+    if (v->get_i64(0) > (int64_t{1} << 31))
+      ctx.error(cat("window size ", v->get_i64(0), " is implausibly large"));
     n = Dim(v->get_i64(0));
   }
   ctx.set_output(0, a.output_dtype, Shape({n}));
@@ -45,7 +60,8 @@ void infer(InferContext& ctx) {
 void compute(const ComputeArgs& args) {
   const auto& a = args.node.a<WindowFunctionAttrs>();
   const Tensor& size = args.in(0);
-  if (size.numel() != 1) fail(StatusCode::kInvalidArgument, "WindowFunction: size must be a scalar");
+  if (size.numel() != 1)
+    fail(StatusCode::kInvalidArgument, "WindowFunction: size must be a scalar");
   Tensor w = make_window(a.kind, size.get_i64(0), a.periodic, a.output_dtype);
   Tensor& y = args.out(0);
   if (y.numel() != w.numel())
@@ -69,7 +85,10 @@ Tensor make_window(const std::string& kind, int64_t size, bool periodic, DataTyp
   double N = static_cast<double>(periodic ? size : size - 1);
   for (int64_t n = 0; n < size; ++n) {
     // A symmetric window of one element would divide by zero; it is 1, as numpy's windows are.
-    if (N == 0) { t.set_f64(n, 1.0); continue; }
+    if (N == 0) {
+      t.set_f64(n, 1.0);
+      continue;
+    }
     double x = 2 * M_PI * static_cast<double>(n) / N;
     t.set_f64(n, a0 - a1 * std::cos(x) + a2 * std::cos(2 * x));
   }

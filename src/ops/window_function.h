@@ -13,7 +13,8 @@ struct WindowFunctionAttrs : AttrsOf<WindowFunctionAttrs> {
   std::string kind = "hann";  // hann | hamming | blackman
   bool periodic = true;       // false: symmetric (divides by size - 1)
   DataType output_dtype = DataType::kFloat;
-  template <class V> void reflect(V& v) {
+  template <class V>
+  void reflect(V& v) {
     v("kind", kind);
     v("periodic", periodic);
     v("output_dtype", output_dtype);

@@ -25,6 +25,9 @@ class Tactic {
   virtual ~Tactic() = default;
   virtual std::string_view id() const = 0;
   virtual Status supports(const Node& node) const = 0;
+  // Scratch memory the tactic needs per execution context (bytes); the CPU tactics allocate
+  // their own scratch per call and report 0.
+  virtual size_t workspace_size(const Node& node) const { return 0; }
   // Build time: transform weights, plan, compile. The returned bytes are stored in the plan.
   virtual std::string prepare(const Node& node) const { return {}; }
   // Engine creation: the kernel that runs the node, from the prepared state.

@@ -40,14 +40,18 @@ TEST(Det, NeedsPivotingAndBatches) {
 }
 
 TEST(Det, Errors) {
-  expect_error([] {
-    SingleNode n("Det", nullptr, {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6}))});
-    n.infer();
-  }, "square");
-  expect_error([] {
-    SingleNode n("Det", nullptr, {NodeInput::of(i64({2, 2}, {1, 2, 3, 4}))});
-    n.infer();
-  }, "float");
+  expect_error(
+      [] {
+        SingleNode n("Det", nullptr, {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6}))});
+        n.infer();
+      },
+      "square");
+  expect_error(
+      [] {
+        SingleNode n("Det", nullptr, {NodeInput::of(i64({2, 2}, {1, 2, 3, 4}))});
+        n.infer();
+      },
+      "float");
 }
 
 // --- DFT ---
@@ -67,10 +71,26 @@ TEST(DFT, RealFull) {
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[2,5,2]");
   expect_values(n.run()[0], {2, 5, 2},
-                {6.5, 0.0, -1.213525491562, 3.649090714747, 0.463525491562, 6.855409320788,
-                 0.463525491562, -6.855409320788, -1.213525491562, -3.649090714747, -1.25, 0.0,
-                 -1.158813728906, -1.327577921082, 3.033813728906, -4.763471618836,
-                 3.033813728906, 4.763471618836, -1.158813728906, 1.327577921082});
+                {6.5,
+                 0.0,
+                 -1.213525491562,
+                 3.649090714747,
+                 0.463525491562,
+                 6.855409320788,
+                 0.463525491562,
+                 -6.855409320788,
+                 -1.213525491562,
+                 -3.649090714747,
+                 -1.25,
+                 0.0,
+                 -1.158813728906,
+                 -1.327577921082,
+                 3.033813728906,
+                 -4.763471618836,
+                 3.033813728906,
+                 4.763471618836,
+                 -1.158813728906,
+                 1.327577921082});
 }
 
 TEST(DFT, ZeroPaddedOnesidedAndTruncated) {
@@ -96,31 +116,35 @@ TEST(DFT, ComplexInverseOnOuterAxis) {
   SingleNode n("DFT", dft(0, true), {NodeInput::of(c)});
   expect_values(n.run()[0], {3, 2, 2},
                 {2.0, 1.0, -1.666666666667, 0.5, 0.366025403784, 0.788675134595, 0.622008467928,
-                 1.154700538379, -1.366025403784, 0.211324865405, 0.044658198739,
-                 -1.154700538379},
+                 1.154700538379, -1.366025403784, 0.211324865405, 0.044658198739, -1.154700538379},
                 1e-9, 1e-9);
 }
 
 TEST(DFT, Errors) {
-  expect_error([] {
-    SingleNode n("DFT", dft(2), {NodeInput::of(real25())});
-    n.infer();
-  }, "axis cannot be the last");
-  expect_error([] {
-    SingleNode n("DFT", dft(1), {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6}))});
-    n.infer();
-  }, "1 (real) or 2 (complex)");
-  expect_error([] {
-    SingleNode n("DFT", dft(1), {NodeInput::of(real25()), NodeInput::constant_of(i64({}, {0}))});
-    n.infer();
-  }, "dft_length must be positive");
+  expect_error(
+      [] {
+        SingleNode n("DFT", dft(2), {NodeInput::of(real25())});
+        n.infer();
+      },
+      "axis cannot be the last");
+  expect_error(
+      [] {
+        SingleNode n("DFT", dft(1), {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6}))});
+        n.infer();
+      },
+      "1 (real) or 2 (complex)");
+  expect_error(
+      [] {
+        SingleNode n("DFT", dft(1),
+                     {NodeInput::of(real25()), NodeInput::constant_of(i64({}, {0}))});
+        n.infer();
+      },
+      "dft_length must be positive");
 }
 
 // --- STFT ---
 
-Tensor signal11() {
-  return f32({1, 11, 1}, {0.5f, 1, -2, 3, 0, 4, -1, 2.5f, 1.5f, -0.5f, 2});
-}
+Tensor signal11() { return f32({1, 11, 1}, {0.5f, 1, -2, 3, 0, 4, -1, 2.5f, 1.5f, -0.5f, 2}); }
 
 TEST(STFT, WindowedOnesided) {
   // frames = 1 + (11 - 4) / 3 = 3; periodic Hann window of 4 = 0, .5, 1, .5.
@@ -142,27 +166,33 @@ TEST(STFT, FrameLengthWithoutWindowTwoSided) {
                {NodeInput::of(signal11()), NodeInput::of(i64({}, {3})), NodeInput::none(),
                 NodeInput::of(i64({}, {4}))});
   expect_values(n.run()[0], {1, 3, 4, 2},
-                {2.5, 0.0, 2.5, 2.0, -5.5, 0.0, 2.5, -2.0, 6.0, 0.0, -1.0, -1.0, 8.0, 0.0, -1.0,
-                 1.0, 2.5, 0.0, -2.5, -3.0, -1.5, 0.0, -2.5, 3.0});
+                {2.5, 0.0, 2.5,  2.0, -5.5, 0.0, 2.5,  -2.0, 6.0,  0.0, -1.0, -1.0,
+                 8.0, 0.0, -1.0, 1.0, 2.5,  0.0, -2.5, -3.0, -1.5, 0.0, -2.5, 3.0});
 }
 
 TEST(STFT, Errors) {
-  expect_error([] {
-    SingleNode n("STFT", nullptr, {NodeInput::of(signal11()), NodeInput::of(i64({}, {3}))});
-    n.infer();
-  }, "needs a window or a frame_length");
-  expect_error([] {
-    SingleNode n("STFT", nullptr,
-                 {NodeInput::of(signal11()), NodeInput::constant_of(i64({}, {3})),
-                  NodeInput::of(f32({3}, {1, 1, 1})), NodeInput::constant_of(i64({}, {4}))});
-    n.infer();
-  }, "window has 3 elements but frame_length is 4");
-  expect_error([] {
-    SingleNode n("STFT", nullptr,
-                 {NodeInput::of(signal11()), NodeInput::constant_of(i64({}, {3})),
-                  NodeInput::none(), NodeInput::constant_of(i64({}, {12}))});
-    n.infer();
-  }, "shorter than frame_length");
+  expect_error(
+      [] {
+        SingleNode n("STFT", nullptr, {NodeInput::of(signal11()), NodeInput::of(i64({}, {3}))});
+        n.infer();
+      },
+      "needs a window or a frame_length");
+  expect_error(
+      [] {
+        SingleNode n("STFT", nullptr,
+                     {NodeInput::of(signal11()), NodeInput::constant_of(i64({}, {3})),
+                      NodeInput::of(f32({3}, {1, 1, 1})), NodeInput::constant_of(i64({}, {4}))});
+        n.infer();
+      },
+      "window has 3 elements but frame_length is 4");
+  expect_error(
+      [] {
+        SingleNode n("STFT", nullptr,
+                     {NodeInput::of(signal11()), NodeInput::constant_of(i64({}, {3})),
+                      NodeInput::none(), NodeInput::constant_of(i64({}, {12}))});
+        n.infer();
+      },
+      "shorter than frame_length");
 }
 
 // --- windows ---
@@ -173,15 +203,23 @@ TEST(WindowFunction, PeriodicAndSymmetric) {
     bool periodic;
     std::vector<double> want;
   } cases[] = {
-      {"hann", true, {0.0, 0.188255099071, 0.611260466978, 0.950484433951, 0.950484433951,
-                      0.611260466978, 0.188255099071}},
-      {"hamming", true, {0.086956521739, 0.258841612195, 0.645063904632, 0.954790135347,
-                         0.954790135347, 0.645063904632, 0.258841612195}},
-      {"blackman", true, {0.0, 0.090453424354, 0.459182957546, 0.9203636181, 0.9203636181,
-                          0.459182957546, 0.090453424354}},
+      {"hann",
+       true,
+       {0.0, 0.188255099071, 0.611260466978, 0.950484433951, 0.950484433951, 0.611260466978,
+        0.188255099071}},
+      {"hamming",
+       true,
+       {0.086956521739, 0.258841612195, 0.645063904632, 0.954790135347, 0.954790135347,
+        0.645063904632, 0.258841612195}},
+      {"blackman",
+       true,
+       {0.0, 0.090453424354, 0.459182957546, 0.9203636181, 0.9203636181, 0.459182957546,
+        0.090453424354}},
       {"hann", false, {0.0, 0.25, 0.75, 1.0, 0.75, 0.25, 0.0}},
-      {"hamming", false, {0.086956521739, 0.315217391304, 0.771739130435, 1.0, 0.771739130435,
-                          0.315217391304, 0.086956521739}},
+      {"hamming",
+       false,
+       {0.086956521739, 0.315217391304, 0.771739130435, 1.0, 0.771739130435, 0.315217391304,
+        0.086956521739}},
       {"blackman", false, {0.0, 0.13, 0.63, 1.0, 0.63, 0.13, 0.0}},
   };
   for (const Case& c : cases) {
@@ -214,19 +252,22 @@ TEST(WindowImport, KnownSizeFoldsUnknownSizeRuns) {
   // symmetric Hamming of 4: 25/46 - 21/46 cos(2 pi k / 3)
   expect_values(w[0], {4}, {0.086956521739, 0.771739130435, 0.771739130435, 0.086956521739});
 
-  auto dynamic = graph("g",
-                       {node("BlackmanWindow", {"n"}, {"w"},
-                             {attr_int("output_datatype", static_cast<int64_t>(DataType::kDouble))})},
-                       {value_info("n", DataType::kInt64, {})},
-                       {value_info("w", DataType::kDouble, {test::proto::Dim()})});
+  auto dynamic =
+      graph("g",
+            {node("BlackmanWindow", {"n"}, {"w"},
+                  {attr_int("output_datatype", static_cast<int64_t>(DataType::kDouble))})},
+            {value_info("n", DataType::kInt64, {})},
+            {value_info("w", DataType::kDouble, {test::proto::Dim()})});
   auto gd = testing::import_graph(dynamic, 17);
   bool has_op = false;
   for (const auto& n : gd->nodes()) has_op = has_op || n->op() == "WindowFunction";
   EXPECT_TRUE(has_op);
   auto wd = testing::run_graph(*gd, {i64({}, {7})});
   EXPECT_EQ(wd[0].dtype(), DataType::kDouble);
-  expect_values(wd[0], {7}, {0.0, 0.090453424354, 0.459182957546, 0.9203636181, 0.9203636181,
-                             0.459182957546, 0.090453424354}, 1e-10, 1e-12);
+  expect_values(wd[0], {7},
+                {0.0, 0.090453424354, 0.459182957546, 0.9203636181, 0.9203636181, 0.459182957546,
+                 0.090453424354},
+                1e-10, 1e-12);
 }
 
 // --- MelWeightMatrix ---
@@ -250,11 +291,10 @@ TEST(MelWeightMatrix, FoldedAndRunTimeAgreeWithReference) {
   set(10, {0, 0, 0, 0.25});
 
   auto inputs = [](bool as_initializers) {
-    std::vector<test::ProtoWriter> t = {
-        tensor_int32_data("bins", DataType::kInt32, {}, {4}),
-        tensor_int32_data("len", DataType::kInt32, {}, {40}),
-        tensor_int32_data("rate", DataType::kInt32, {}, {16000}),
-        tensor_f32("lo", {}, {100}), tensor_f32("hi", {}, {7000})};
+    std::vector<test::ProtoWriter> t = {tensor_int32_data("bins", DataType::kInt32, {}, {4}),
+                                        tensor_int32_data("len", DataType::kInt32, {}, {40}),
+                                        tensor_int32_data("rate", DataType::kInt32, {}, {16000}),
+                                        tensor_f32("lo", {}, {100}), tensor_f32("hi", {}, {7000})};
     return as_initializers ? t : std::vector<test::ProtoWriter>{};
   };
   auto n = node("MelWeightMatrix", {"bins", "len", "rate", "lo", "hi"}, {"m"});
@@ -263,13 +303,12 @@ TEST(MelWeightMatrix, FoldedAndRunTimeAgreeWithReference) {
   for (const auto& nd : g->nodes()) EXPECT_NE(nd->op(), "MelWeightMatrix");
   expect_values(testing::run_graph(*g, {})[0], {21, 4}, want);
 
-  auto dynamic = graph("g", {n},
-                       {value_info("bins", DataType::kInt32, {}),
-                        value_info("len", DataType::kInt32, {}),
-                        value_info("rate", DataType::kInt32, {}),
-                        value_info("lo", DataType::kFloat, {}),
-                        value_info("hi", DataType::kFloat, {})},
-                       {value_info("m", DataType::kFloat, {test::proto::Dim(), test::proto::Dim()})});
+  auto dynamic =
+      graph("g", {n},
+            {value_info("bins", DataType::kInt32, {}), value_info("len", DataType::kInt32, {}),
+             value_info("rate", DataType::kInt32, {}), value_info("lo", DataType::kFloat, {}),
+             value_info("hi", DataType::kFloat, {})},
+            {value_info("m", DataType::kFloat, {test::proto::Dim(), test::proto::Dim()})});
   auto gd = testing::import_graph(dynamic, 17);
   auto out = testing::run_graph(
       *gd, {i32({}, {4}), i32({}, {40}), i32({}, {16000}), f32({}, {100}), f32({}, {7000})});

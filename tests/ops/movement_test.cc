@@ -196,6 +196,21 @@ TEST(Concat, Errors) {
   expect_error([&] { SingleNode("Concat", cat_axis(2), {a, a}).infer(); }, "out of range");
 }
 
+TEST(Concat, BoolAndFloat16MoveBytesUnchanged) {
+  Tensor a = Tensor::from_vector<uint8_t>(DataType::kBool, {1, 2}, {1, 0});
+  Tensor b = Tensor::from_vector<uint8_t>(DataType::kBool, {1, 1}, {1});
+  Tensor y = run1("Concat", cat_axis(1), {NodeInput::of(a), NodeInput::of(b)});
+  EXPECT_EQ(y.dtype(), DataType::kBool);
+  expect_ints(y, {1, 3}, {1, 0, 1});
+  // float16 bits of 1.5, -2, 65504 (max) and a NaN must survive a transpose bit for bit.
+  Tensor h =
+      Tensor::from_vector<uint16_t>(DataType::kFloat16, {2, 2}, {0x3e00, 0xc000, 0x7bff, 0x7e01});
+  Tensor t = run1("Transpose", perm({}), {NodeInput::of(h)});
+  ASSERT_EQ(t.dtype(), DataType::kFloat16);
+  const uint16_t want[] = {0x3e00, 0x7bff, 0xc000, 0x7e01};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(t.data<uint16_t>()[i], want[i]);
+}
+
 // ---- Pad ----
 
 std::unique_ptr<PadAttrs> pad_mode(const std::string& m) {

@@ -102,9 +102,9 @@ TEST(DequantizeLinear, PerTensorAndPerAxis) {
 }
 
 TEST(DequantizeLinear, Int32WithoutZeroPointAndHalfScale) {
-  SingleNode n("DequantizeLinear", dqattrs(),
-               {NodeInput::of(i32({3}, {2147483647, -2147483647 - 1, 5})),
-                NodeInput::of(f32({}, {0.5f}))});
+  SingleNode n(
+      "DequantizeLinear", dqattrs(),
+      {NodeInput::of(i32({3}, {2147483647, -2147483647 - 1, 5})), NodeInput::of(f32({}, {0.5f}))});
   // float(2147483647) = 2^31, halved.
   expect_values(n.run()[0], {3}, {1073741824.0, -1073741824.0, 2.5}, 0, 0);
   Tensor h(DataType::kFloat16, {});
@@ -122,30 +122,44 @@ TEST(QuantizeLinear, Errors) {
     n.infer();
     n.run();
   };
-  expect_error([&] {
-    run_q(qattrs(DataType::kInt8), {NodeInput::of(f32({2}, {1, 2})), NodeInput::of(f32({}, {1})),
-                                    NodeInput::of(u8({}, {1}))});
-  }, "zero_point is uint8 but the output type is int8");
-  expect_error([&] {
-    run_q(qattrs(DataType::kUInt8), {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6})),
-                                     NodeInput::of(f32({2}, {1, 2}))});
-  }, "scale has 2 elements but x has 3 along axis 1");
-  expect_error([&] {
-    run_q(qattrs(DataType::kUInt8), {NodeInput::of(f32({2, 2}, {1, 2, 3, 4})),
-                                     NodeInput::of(f32({2, 2}, {1, 2, 3, 4}))});
-  }, "scalar or 1-D");
-  expect_error([&] {
-    run_q(qattrs(DataType::kFloat), {NodeInput::of(f32({1}, {1})), NodeInput::of(f32({}, {1}))});
-  }, "cannot quantize to float32");
-  expect_error([&] {
-    run_q(qattrs(DataType::kUInt8), {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6})),
-                                     NodeInput::of(f32({3}, {1, 2, 3})), NodeInput::of(u8({2}, {1, 2}))});
-  }, "zero_point has 2 elements");
-  expect_error([&] {
-    SingleNode n("DequantizeLinear", dqattrs(),
-                 {NodeInput::of(f32({1}, {1})), NodeInput::of(f32({}, {1}))});
-    n.infer();
-  }, "x must be int8");
+  expect_error(
+      [&] {
+        run_q(qattrs(DataType::kInt8), {NodeInput::of(f32({2}, {1, 2})),
+                                        NodeInput::of(f32({}, {1})), NodeInput::of(u8({}, {1}))});
+      },
+      "zero_point is uint8 but the output type is int8");
+  expect_error(
+      [&] {
+        run_q(qattrs(DataType::kUInt8),
+              {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6})), NodeInput::of(f32({2}, {1, 2}))});
+      },
+      "scale has 2 elements but x has 3 along axis 1");
+  expect_error(
+      [&] {
+        run_q(qattrs(DataType::kUInt8),
+              {NodeInput::of(f32({2, 2}, {1, 2, 3, 4})), NodeInput::of(f32({2, 2}, {1, 2, 3, 4}))});
+      },
+      "scalar or 1-D");
+  expect_error(
+      [&] {
+        run_q(qattrs(DataType::kFloat),
+              {NodeInput::of(f32({1}, {1})), NodeInput::of(f32({}, {1}))});
+      },
+      "cannot quantize to float32");
+  expect_error(
+      [&] {
+        run_q(qattrs(DataType::kUInt8),
+              {NodeInput::of(f32({2, 3}, {1, 2, 3, 4, 5, 6})), NodeInput::of(f32({3}, {1, 2, 3})),
+               NodeInput::of(u8({2}, {1, 2}))});
+      },
+      "zero_point has 2 elements");
+  expect_error(
+      [&] {
+        SingleNode n("DequantizeLinear", dqattrs(),
+                     {NodeInput::of(f32({1}, {1})), NodeInput::of(f32({}, {1}))});
+        n.infer();
+      },
+      "x must be int8");
 }
 
 // --- DynamicQuantizeLinear: lowered by the importer to Reduce + Pointwise ---

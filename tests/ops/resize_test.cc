@@ -2,10 +2,11 @@
 // exactness and rounding, shape inference with unknown values, errors, and the importers
 // (Resize-10/11, Upsample-7). Float expectations come from the ONNX reference
 // (onnx/backend/test/case/node/resize.py, interpolate_nd) run with numpy; the rest by hand.
+#include "ops/resize.h"
+
 #include <gtest/gtest.h>
 
 #include "onnx/importer.h"
-#include "ops/resize.h"
 #include "single_node.h"
 #include "unit/proto_builder.h"
 
@@ -29,9 +30,7 @@ std::unique_ptr<ResizeAttrs> attrs(const std::string& mode, const std::string& c
   return a;
 }
 
-Tensor x35() {
-  return f32({1, 1, 3, 5}, {3, -1, 4, 1.5, -5, 9, 2, -6, 5, 3, 5, -8, 9, 7, -9});
-}
+Tensor x35() { return f32({1, 1, 3, 5}, {3, -1, 4, 1.5, -5, 9, 2, -6, 5, 3, 5, -8, 9, 7, -9}); }
 
 std::vector<NodeInput> with_sizes(Tensor x, std::vector<int64_t> sizes) {
   int64_t n = static_cast<int64_t>(sizes.size());
@@ -47,12 +46,34 @@ TEST(Resize, LinearHalfPixelSizes) {
   SingleNode n("Resize", attrs("linear"), with_sizes(x35(), {1, 1, 4, 7}));
   auto y = n.run();
   expect_values(y[0], {1, 1, 4, 7},
-                {3.0, 0.7142857142857144, 0.42857142857142905, 4.0, 2.214285714285714,
-                 -1.2857142857142874, -5.0, 6.75, 3.392857142857143, -0.017857142857143155, -2.25,
-                 1.9910714285714293, 2.1071428571428563, 0.0, 7.5, 2.2142857142857144,
-                 -1.357142857142857, -0.375, 4.000000000000001, 2.642857142857141, -1.5, 5.0,
-                 -2.428571428571428, -3.1428571428571415, 9.0, 7.571428571428571,
-                 0.1428571428571388, -9.0});
+                {3.0,
+                 0.7142857142857144,
+                 0.42857142857142905,
+                 4.0,
+                 2.214285714285714,
+                 -1.2857142857142874,
+                 -5.0,
+                 6.75,
+                 3.392857142857143,
+                 -0.017857142857143155,
+                 -2.25,
+                 1.9910714285714293,
+                 2.1071428571428563,
+                 0.0,
+                 7.5,
+                 2.2142857142857144,
+                 -1.357142857142857,
+                 -0.375,
+                 4.000000000000001,
+                 2.642857142857141,
+                 -1.5,
+                 5.0,
+                 -2.428571428571428,
+                 -3.1428571428571415,
+                 9.0,
+                 7.571428571428571,
+                 0.1428571428571388,
+                 -9.0});
 }
 
 TEST(Resize, CubicAlignCornersNonIntegerScales) {
@@ -89,24 +110,63 @@ TEST(Resize, TfCropAndResizeExtrapolates) {
 }
 
 TEST(Resize, TrilinearAsymmetric3D) {
-  Tensor x = f32({2, 3, 4},
-                 {0.0f, 1.0f, 2.8284270763397217f, 5.196152687072754f, 8.0f, 11.180339813232422f,
-                  14.696938514709473f, 18.5202579498291f, 22.627416610717773f, 27.0f,
-                  31.62277603149414f, 36.482872009277344f, 41.56922149658203f, 46.87216567993164f,
-                  52.383201599121094f, 58.094749450683594f, 64.0f, 70.0927963256836f,
-                  76.3675308227539f, 82.81907653808594f, 89.44271850585938f, 96.23409271240234f,
-                  103.18914794921875f, 110.30412292480469f});
+  Tensor x = f32({2, 3, 4}, {0.0f,
+                             1.0f,
+                             2.8284270763397217f,
+                             5.196152687072754f,
+                             8.0f,
+                             11.180339813232422f,
+                             14.696938514709473f,
+                             18.5202579498291f,
+                             22.627416610717773f,
+                             27.0f,
+                             31.62277603149414f,
+                             36.482872009277344f,
+                             41.56922149658203f,
+                             46.87216567993164f,
+                             52.383201599121094f,
+                             58.094749450683594f,
+                             64.0f,
+                             70.0927963256836f,
+                             76.3675308227539f,
+                             82.81907653808594f,
+                             89.44271850585938f,
+                             96.23409271240234f,
+                             103.18914794921875f,
+                             110.30412292480469f});
   SingleNode n("Resize", attrs("linear", "asymmetric"), with_sizes(x, {3, 2, 5}));
   auto y = n.run();
-  expect_values(
-      y[0], {3, 2, 5},
-      {0.0, 0.8, 2.097056245803833, 3.775517320632934, 5.196152687072754, 15.313708305358887,
-       18.334877586364748, 21.531982326507567, 24.896540355682372, 27.501564979553223,
-       27.712814331054688, 30.80771789550781, 34.151543569564815, 37.70371960004171,
-       40.46188386281331, 56.25214227040608, 60.69497750600179, 65.26558173497517,
-       69.9599424680074, 73.54158814748128, 41.56922149658203, 45.81157684326172,
-       50.17878723144531, 54.66782073974609, 58.094749450683594, 76.72135925292969,
-       81.87502746582031, 87.13238143920898, 92.49164352416992, 96.56159973144531});
+  expect_values(y[0], {3, 2, 5},
+                {0.0,
+                 0.8,
+                 2.097056245803833,
+                 3.775517320632934,
+                 5.196152687072754,
+                 15.313708305358887,
+                 18.334877586364748,
+                 21.531982326507567,
+                 24.896540355682372,
+                 27.501564979553223,
+                 27.712814331054688,
+                 30.80771789550781,
+                 34.151543569564815,
+                 37.70371960004171,
+                 40.46188386281331,
+                 56.25214227040608,
+                 60.69497750600179,
+                 65.26558173497517,
+                 69.9599424680074,
+                 73.54158814748128,
+                 41.56922149658203,
+                 45.81157684326172,
+                 50.17878723144531,
+                 54.66782073974609,
+                 58.094749450683594,
+                 76.72135925292969,
+                 81.87502746582031,
+                 87.13238143920898,
+                 92.49164352416992,
+                 96.56159973144531});
 }
 
 TEST(Resize, NearestKeepsInt64Exact) {
@@ -188,10 +248,18 @@ TEST(Resize, InferUnknownAndSymbolic) {
   {  // constant sizes give exact dims whatever X's are
     SingleNode n("Resize", attrs("nearest"),
                  {NodeInput::shaped(DataType::kFloat, Shape({Dim::unknown(), Dim(2)})),
-                  NodeInput::none(), NodeInput::none(),
-                  NodeInput::constant_of(i64({2}, {6, 9}))});
+                  NodeInput::none(), NodeInput::none(), NodeInput::constant_of(i64({2}, {6, 9}))});
     n.infer();
     EXPECT_EQ(n.out(0).shape.str(), "[6,9]");
+  }
+  {  // constant sizes decide even while a run-time scales input (empty here) is unknown
+    SingleNode n("Resize", attrs("nearest"),
+                 {NodeInput::of(f32({2}, {1, 2})), NodeInput::none(), NodeInput::of(f32({0}, {})),
+                  NodeInput::constant_of(i64({1}, {3}))});
+    n.infer();
+    EXPECT_EQ(n.out(0).shape.str(), "[3]");
+    // half_pixel: x = -1/6, 1/2, 7/6; the tie at 1/2 goes down (round_prefer_floor).
+    expect_values(n.run()[0], {3}, {1, 1, 2});
   }
   {  // unknown rank stays unknown
     SingleNode n("Resize", attrs("nearest"),
@@ -208,44 +276,62 @@ TEST(Resize, Errors) {
     n.infer();
   };
   Tensor x = f32({1, 2}, {1, 2});
-  expect_error([&] {
-    infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(),
-                             NodeInput::constant_of(f32({2}, {1, 2})),
-                             NodeInput::constant_of(i64({2}, {1, 4}))});
-  }, "only one of scales and sizes");
-  expect_error([&] {
-    infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(),
-                             NodeInput::constant_of(f32({3}, {1, 2, 2}))});
-  }, "scales has 3 values but X has rank 2");
-  expect_error([&] {
-    infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(),
-                             NodeInput::constant_of(f32({2}, {1, 0}))});
-  }, "must be positive");
-  expect_error([&] {
-    infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(), NodeInput::none(),
-                             NodeInput::constant_of(i64({2}, {1, -3}))});
-  }, "negative");
-  expect_error([&] {
-    infer(attrs("bilinear"), {NodeInput::of(x), NodeInput::none(),
-                              NodeInput::constant_of(f32({2}, {1, 2}))});
-  }, "unknown mode 'bilinear'");
-  expect_error([&] {
-    infer(attrs("linear", "tf_crop_and_resize"),
-          {NodeInput::of(x), NodeInput::none(), NodeInput::constant_of(f32({2}, {1, 2}))});
-  }, "needs the roi input");
-  expect_error([&] {
-    infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(), NodeInput::none()});
-  }, "needs either scales or sizes");
-  expect_error([&] {
-    Tensor b = Tensor::from_vector(DataType::kBool, {2}, std::vector<uint8_t>{1, 0});
-    infer(attrs("linear"), {NodeInput::of(b), NodeInput::none(),
-                            NodeInput::constant_of(f32({1}, {2}))});
-  }, "bool");
+  expect_error(
+      [&] {
+        infer(attrs("nearest"),
+              {NodeInput::of(x), NodeInput::none(), NodeInput::constant_of(f32({2}, {1, 2})),
+               NodeInput::constant_of(i64({2}, {1, 4}))});
+      },
+      "only one of scales and sizes");
+  expect_error(
+      [&] {
+        infer(attrs("nearest"),
+              {NodeInput::of(x), NodeInput::none(), NodeInput::constant_of(f32({3}, {1, 2, 2}))});
+      },
+      "scales has 3 values but X has rank 2");
+  expect_error(
+      [&] {
+        infer(attrs("nearest"),
+              {NodeInput::of(x), NodeInput::none(), NodeInput::constant_of(f32({2}, {1, 0}))});
+      },
+      "must be positive");
+  expect_error(
+      [&] {
+        infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(), NodeInput::none(),
+                                 NodeInput::constant_of(i64({2}, {1, -3}))});
+      },
+      "negative");
+  expect_error(
+      [&] {
+        infer(attrs("bilinear"),
+              {NodeInput::of(x), NodeInput::none(), NodeInput::constant_of(f32({2}, {1, 2}))});
+      },
+      "unknown mode 'bilinear'");
+  expect_error(
+      [&] {
+        infer(attrs("linear", "tf_crop_and_resize"),
+              {NodeInput::of(x), NodeInput::none(), NodeInput::constant_of(f32({2}, {1, 2}))});
+      },
+      "needs the roi input");
+  expect_error(
+      [&] {
+        infer(attrs("nearest"), {NodeInput::of(x), NodeInput::none(), NodeInput::none()});
+      },
+      "needs either scales or sizes");
+  expect_error(
+      [&] {
+        Tensor b = Tensor::from_vector(DataType::kBool, {2}, std::vector<uint8_t>{1, 0});
+        infer(attrs("linear"),
+              {NodeInput::of(b), NodeInput::none(), NodeInput::constant_of(f32({1}, {2}))});
+      },
+      "bool");
   // Resizing an empty dimension to a non-empty one has nothing to interpolate from.
-  expect_error([&] {
-    SingleNode n("Resize", attrs("linear"), with_sizes(f32({0}, {}), {3}));
-    n.run();
-  }, "size 0");
+  expect_error(
+      [&] {
+        SingleNode n("Resize", attrs("linear"), with_sizes(f32({0}, {}), {3}));
+        n.run();
+      },
+      "size 0");
 }
 
 // --- importers ---

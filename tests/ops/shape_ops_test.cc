@@ -141,6 +141,25 @@ TEST(Reshape, SqueezeUnsqueezeFlattenForms) {
   expect_values(y, {2, 1, 2}, {1, 2, 3, 4});
 }
 
+TEST(Reshape, SqueezeAndUnsqueezeAxesGivenAtRunTime) {
+  auto axes = NodeInput::of(i64({2}, {0, -1}));
+  SingleNode n("Reshape", form("unsqueeze", {}), {NodeInput::of(f32({3}, {1, 2, 3})), axes});
+  n.infer();
+  EXPECT_EQ(n.out(0).shape.str(), "[?,?,?]");
+  expect_values(n.run()[0], {1, 3, 1}, {1, 2, 3});
+  SingleNode s("Reshape", form("squeeze", {}),
+               {NodeInput::of(f32({1, 3, 1}, {1, 2, 3})), NodeInput::of(i64({1}, {2}))});
+  s.infer();
+  EXPECT_EQ(s.out(0).shape.str(), "[?,?]");
+  expect_values(s.run()[0], {1, 3}, {1, 2, 3});
+  expect_error(
+      [] {
+        run1("Reshape", form("squeeze", {}),
+             {NodeInput::of(f32({1, 3}, {1, 2, 3})), NodeInput::of(i64({1}, {1}))});
+      },
+      "cannot squeeze axis 1");
+}
+
 // ---- Shape / Size ----
 
 std::unique_ptr<ShapeAttrs> shape_range(int64_t start, int64_t end) {

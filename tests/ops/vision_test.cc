@@ -24,8 +24,8 @@ using testing::SingleNode;
 // --- GridSample ---
 
 Tensor grid_x() {  // [1,2,3,4]: a 3x4 image and 0.5 * it + 1
-  return f64({1, 2, 3, 4}, {3.0, -1.0, 4.0, 1.5, 9.0, 2.0, -6.0, 5.0, 5.0, -8.0, 9.0, 7.0,
-                            2.5, 0.5, 3.0, 1.75, 5.5, 2.0, -2.0, 3.5, 3.5, -3.0, 5.5, 4.5});
+  return f64({1, 2, 3, 4}, {3.0, -1.0, 4.0, 1.5,  9.0, 2.0, -6.0, 5.0, 5.0, -8.0, 9.0, 7.0,
+                            2.5, 0.5,  3.0, 1.75, 5.5, 2.0, -2.0, 3.5, 3.5, -3.0, 5.5, 4.5});
 }
 Tensor grid_g() {  // [1,2,3,2], some points outside [-1, 1]
   return f64({1, 2, 3, 2}, {-1.0, -1.0, 0.3, -0.7, 1.2, 0.1, -1.4, 0.9, 0.05, 0.55, 0.99, 1.3});
@@ -63,20 +63,20 @@ TEST(GridSample, NearestReflection) {
               {3.0, 4.0, 5.0, 5.0, 9.0, 7.0, 2.5, 3.0, 3.5, 3.5, 5.5, 4.5});
 }
 TEST(GridSample, BicubicReflection) {
-  expect_list(grid_sample("bicubic", "reflection", false),
-              {2.51953125, 4.44369796875, 6.244381132812, -0.59992703125, 0.607913679688,
-               6.610153, 2.259765625, 3.221848984375, 4.122190566406, 0.700036484375,
-               1.303956839844, 4.3050765});
+  expect_list(
+      grid_sample("bicubic", "reflection", false),
+      {2.51953125, 4.44369796875, 6.244381132812, -0.59992703125, 0.607913679688, 6.610153,
+       2.259765625, 3.221848984375, 4.122190566406, 0.700036484375, 1.303956839844, 4.3050765});
 }
 TEST(GridSample, BilinearReflectionAlignCorners) {
-  expect_list(grid_sample("bilinear", "reflection", true),
-              {3.0, 0.945, 2.29, -2.04, -0.19375, 6.3715, 2.5, 1.4725, 2.145, -0.02, 0.903125,
-               4.18575});
+  expect_list(
+      grid_sample("bilinear", "reflection", true),
+      {3.0, 0.945, 2.29, -2.04, -0.19375, 6.3715, 2.5, 1.4725, 2.145, -0.02, 0.903125, 4.18575});
 }
 TEST(GridSample, BicubicZerosAlignCorners) {
   expect_list(grid_sample("bicubic", "zeros", true),
-              {3.0, 0.849820910156, 5.09476778125, 3.159729, -1.721894205383, 5.360317319711,
-               2.5, 1.535160455078, 3.273250640625, 1.9914355, 0.241146647308, 3.409028397387});
+              {3.0, 0.849820910156, 5.09476778125, 3.159729, -1.721894205383, 5.360317319711, 2.5,
+               1.535160455078, 3.273250640625, 1.9914355, 0.241146647308, 3.409028397387});
 }
 
 TEST(GridSample, Errors) {
@@ -89,12 +89,21 @@ TEST(GridSample, Errors) {
   };
   expect_error([&] { make("area", "zeros", grid_x(), grid_g()); }, "unknown mode 'area'");
   expect_error([&] { make("bilinear", "wrap", grid_x(), grid_g()); }, "unknown padding_mode");
-  expect_error([&] { make("bilinear", "zeros", grid_x(), f64({1, 2, 3}, {1, 2, 3, 4, 5, 6})); },
-               "grid must be 4-D");
-  expect_error([&] { make("bilinear", "zeros", grid_x(), f64({2, 1, 1, 2}, {0, 0, 0, 0})); },
-               "X has batch 1 but grid has 2");
-  expect_error([&] { make("bilinear", "zeros", grid_x(), f64({1, 1, 1, 3}, {0, 0, 0})); },
-               "last dimension must be 2");
+  expect_error(
+      [&] {
+        make("bilinear", "zeros", grid_x(), f64({1, 2, 3}, {1, 2, 3, 4, 5, 6}));
+      },
+      "grid must be 4-D");
+  expect_error(
+      [&] {
+        make("bilinear", "zeros", grid_x(), f64({2, 1, 1, 2}, {0, 0, 0, 0}));
+      },
+      "X has batch 1 but grid has 2");
+  expect_error(
+      [&] {
+        make("bilinear", "zeros", grid_x(), f64({1, 1, 1, 3}, {0, 0, 0}));
+      },
+      "last dimension must be 2");
 }
 
 // --- RoiAlign ---
@@ -129,8 +138,8 @@ TEST(RoiAlign, HalfPixelAverageIsBinCentre) {
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[1,2,2,3]");
   expect_values(n.run()[0], {1, 2, 2, 3},
-                {13.666667, 15.0, 16.333333, 28.666667, 30.0, 31.333333, 27.333333, 30.0,
-                 32.666667, 57.333333, 60.0, 62.666667},
+                {13.666667, 15.0, 16.333333, 28.666667, 30.0, 31.333333, 27.333333, 30.0, 32.666667,
+                 57.333333, 60.0, 62.666667},
                 1e-6, 1e-5);
 }
 
@@ -141,8 +150,8 @@ TEST(RoiAlign, OutputHalfPixelScaledAdaptiveSampling) {
                {NodeInput::of(ramp()), NodeInput::of(f32({1, 4}, {2, 2, 10, 8})),
                 NodeInput::of(i64({1}, {0}))});
   expect_values(n.run()[0], {1, 2, 2, 3},
-                {19.166667, 20.5, 21.833333, 34.166667, 35.5, 36.833333, 38.333333, 41.0,
-                 43.666667, 68.333333, 71.0, 73.666667},
+                {19.166667, 20.5, 21.833333, 34.166667, 35.5, 36.833333, 38.333333, 41.0, 43.666667,
+                 68.333333, 71.0, 73.666667},
                 1e-6, 1e-5);
 }
 
@@ -158,30 +167,38 @@ TEST(RoiAlign, MaxModeTakesLargestWeightedCorner) {
     SingleNode n("RoiAlign", std::move(a),
                  {NodeInput::of(x), NodeInput::of(rois), NodeInput::of(i64({2}, {0, 1}))});
     SCOPED_TRACE(mode);
-    if (std::string(mode) == "avg") expect_values(n.run()[0], {2, 1, 1, 1}, {2.5, 25});
-    else expect_values(n.run()[0], {2, 1, 1, 1}, {1, 10});
+    if (std::string(mode) == "avg")
+      expect_values(n.run()[0], {2, 1, 1, 1}, {2.5, 25});
+    else
+      expect_values(n.run()[0], {2, 1, 1, 1}, {1, 10});
   }
 }
 
 TEST(RoiAlign, Errors) {
-  expect_error([&] {
-    SingleNode n("RoiAlign", roi_attrs("half_pixel", 2),
-                 {NodeInput::of(ramp()), NodeInput::of(f32({1, 4}, {1, 1, 5, 4})),
-                  NodeInput::of(i64({1}, {1}))});
-    n.run();
-  }, "batch_indices[0] = 1 is outside [0, 1)");
-  expect_error([&] {
-    SingleNode n("RoiAlign", roi_attrs("half_pixel", 2),
-                 {NodeInput::of(ramp()), NodeInput::of(f32({1, 3}, {1, 1, 5})),
-                  NodeInput::of(i64({1}, {0}))});
-    n.infer();
-  }, "rois must have 4 columns");
-  expect_error([&] {
-    SingleNode n("RoiAlign", roi_attrs("corners", 2),
-                 {NodeInput::of(ramp()), NodeInput::of(f32({1, 4}, {1, 1, 5, 4})),
-                  NodeInput::of(i64({1}, {0}))});
-    n.infer();
-  }, "coordinate_transformation_mode");
+  expect_error(
+      [&] {
+        SingleNode n("RoiAlign", roi_attrs("half_pixel", 2),
+                     {NodeInput::of(ramp()), NodeInput::of(f32({1, 4}, {1, 1, 5, 4})),
+                      NodeInput::of(i64({1}, {1}))});
+        n.run();
+      },
+      "batch_indices[0] = 1 is outside [0, 1)");
+  expect_error(
+      [&] {
+        SingleNode n("RoiAlign", roi_attrs("half_pixel", 2),
+                     {NodeInput::of(ramp()), NodeInput::of(f32({1, 3}, {1, 1, 5})),
+                      NodeInput::of(i64({1}, {0}))});
+        n.infer();
+      },
+      "rois must have 4 columns");
+  expect_error(
+      [&] {
+        SingleNode n("RoiAlign", roi_attrs("corners", 2),
+                     {NodeInput::of(ramp()), NodeInput::of(f32({1, 4}, {1, 1, 5, 4})),
+                      NodeInput::of(i64({1}, {0}))});
+        n.infer();
+      },
+      "coordinate_transformation_mode");
 }
 
 // --- NonMaxSuppression ---
@@ -191,7 +208,8 @@ TEST(RoiAlign, Errors) {
 //   2: [0,20]-[10,30]  (no overlap)      3: [0,5]-[10,15] (IoU with 0: 50 / 150 = 0.33)
 //   4: [50,50]-[60,60]
 Tensor nms_boxes(int64_t batches = 1) {
-  std::vector<float> one = {0, 0, 10, 10, 11, 11, 1, 1, 0, 20, 10, 30, 0, 5, 10, 15, 50, 50, 60, 60};
+  std::vector<float> one = {0,  0,  10, 10, 11, 11, 1,  1,  0,  20,
+                            10, 30, 0,  5,  10, 15, 50, 50, 60, 60};
   std::vector<float> v;
   for (int64_t b = 0; b < batches; ++b) v.insert(v.end(), one.begin(), one.end());
   return f32({batches, 5, 4}, v);
@@ -242,17 +260,18 @@ TEST(NonMaxSuppression, BatchesClassesAndTies) {
   // suppressed), 2, 3, 4. Batch 1 class 0: box 4 first, then 3, 2, 1 (0 suppressed by 1).
   // Batch 1 class 1: only box 2 scores above 0.
   Tensor s = f32({2, 2, 5}, {0.9f, 0.8f, 0.85f, 0.7f, 0.3f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f,
-                             0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0, 0, 0.6f, 0, 0});
+                             0.1f, 0.2f, 0.3f,  0.4f, 0.5f, 0,    0,    0.6f, 0,    0});
   float t = 0.05f;
   expect_ints(nms(nms_inputs(nms_boxes(2), s, 10, 0.5f, &t)), {13, 3},
-              {0, 0, 0, 0, 0, 2, 0, 0, 3, 0, 0, 4,           //
-               0, 1, 0, 0, 1, 2, 0, 1, 3, 0, 1, 4,           //
+              {0, 0, 0, 0, 0, 2, 0, 0, 3, 0, 0, 4,  //
+               0, 1, 0, 0, 1, 2, 0, 1, 3, 0, 1, 4,  //
                1, 0, 4, 1, 0, 3, 1, 0, 2, 1, 0, 1, 1, 1, 2});
 }
 
 TEST(NonMaxSuppression, CenterPointFormat) {
   // The same boxes as (x_centre, y_centre, width, height).
-  Tensor b = f32({1, 5, 4}, {5, 5, 10, 10, 6, 6, 10, 10, 25, 5, 10, 10, 10, 5, 10, 10, 55, 55, 10, 10});
+  Tensor b =
+      f32({1, 5, 4}, {5, 5, 10, 10, 6, 6, 10, 10, 25, 5, 10, 10, 10, 5, 10, 10, 55, 55, 10, 10});
   expect_ints(nms(nms_inputs(b, scores1(), 10, 0.5f, nullptr), true), {4, 3},
               {0, 0, 0, 0, 0, 2, 0, 0, 3, 0, 0, 4});
 }
@@ -263,11 +282,13 @@ TEST(NonMaxSuppression, NothingSelectedAndErrors) {
   EXPECT_EQ(dims_to_string(none.dims()), "[0,3]");
   expect_error([&] { nms(nms_inputs(nms_boxes(), scores1(), 10, 1.5f, nullptr)); },
                "iou_threshold");
-  expect_error([&] {
-    SingleNode n("NonMaxSuppression", nullptr,
-                 {NodeInput::of(nms_boxes()), NodeInput::of(f32({1, 1, 4}, {1, 2, 3, 4}))});
-    n.infer();
-  }, "boxes has 5 boxes but scores has 4");
+  expect_error(
+      [&] {
+        SingleNode n("NonMaxSuppression", nullptr,
+                     {NodeInput::of(nms_boxes()), NodeInput::of(f32({1, 1, 4}, {1, 2, 3, 4}))});
+        n.infer();
+      },
+      "boxes has 5 boxes but scores has 4");
 }
 
 }  // namespace

@@ -16,10 +16,20 @@ namespace kiln::onnx {
 
 namespace {
 
-// Number of spatial axes, from W, X or kernel_shape (whichever is known), or -1.
+// A model naming more outputs than the op has is invalid (it would leave outputs unbound).
+void expect_outputs(ImportContext& c, size_t n) {
+  if (c.num_outputs() > n)
+    c.invalid(cat(c.proto().op_type, " has ", n, " output(s), the node names ", c.num_outputs()));
+}
+
+// Number of spatial axes, from W, X or kernel_shape (whichever is known), or -1 when none is.
 int64_t spatial_rank(ImportContext& c, Value* x, Value* w) {
-  if (w->shape.rank_known) return static_cast<int64_t>(w->shape.rank()) - 2;
-  if (x->shape.rank_known) return static_cast<int64_t>(x->shape.rank()) - 2;
+  for (Value* v : {w, x})
+    if (v->shape.rank_known) {
+      if (v->shape.rank() < 3)
+        c.invalid(cat("X and W need rank >= 3 (N or M, C, spatial...), got ", v->shape.str()));
+      return static_cast<int64_t>(v->shape.rank()) - 2;
+    }
   if (c.has_attr("kernel_shape")) return static_cast<int64_t>(c.attr_ints("kernel_shape").size());
   return -1;
 }
@@ -43,10 +53,7 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
     a->output_shape = c.attr_ints("output_shape");
   }
   int64_t nsp = spatial_rank(c, x, w);
-  if (nsp < 1) {
-    if (nsp == -1) return a;  // nothing known yet; Conv checks at run time
-    c.invalid(cat("X and W need at least one spatial axis (W is ", w->shape.str(), ")"));
-  }
+  if (nsp < 1) return a;  // nothing known yet; Conv checks at run time
   // output_shape may name all dims (N, C, spatial...) or only the spatial ones.
   if (a->output_shape.size() == static_cast<size_t>(nsp) + 2)
     a->output_shape.erase(a->output_shape.begin(), a->output_shape.begin() + 2);
@@ -87,6 +94,7 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
 }
 
 void imp_Conv(ImportContext& c) {
+  expect_outputs(c, 1);
   Value* x = c.input(0);
   Value* w = c.input(1);
   check_float(c, x, "X");
@@ -97,6 +105,7 @@ void imp_Conv(ImportContext& c) {
 }
 
 void imp_ConvTranspose(ImportContext& c) {
+  expect_outputs(c, 1);
   Value* x = c.input(0);
   Value* w = c.input(1);
   check_float(c, x, "X");
@@ -107,6 +116,7 @@ void imp_ConvTranspose(ImportContext& c) {
 }
 
 void imp_ConvInteger(ImportContext& c) {
+  expect_outputs(c, 1);
   Value* x = c.input(0);
   Value* w = c.input(1);
   for (Value* v : {x, w})
@@ -122,6 +132,7 @@ void imp_ConvInteger(ImportContext& c) {
 // QLinearConv: dequantize X and W (W per output channel), convolve in float64 with the int32 bias
 // dequantized by x_scale * w_scale, and requantize with round-half-even and saturation.
 void imp_QLinearConv(ImportContext& c) {
+  expect_outputs(c, 1);
   Value* x = c.input(0);
   Value* w = c.input(3);
   Value* y_zp = c.input_or_null(7);

@@ -97,6 +97,7 @@ void imp_IsInf(ImportContext& c) {
 
 void imp_Cast(ImportContext& c) {
   auto to = static_cast<DataType>(c.attr_int("to", 0));
+  if (to == DataType::kString) c.deliberately_unsupported("Cast to string");
   if (!dtype_is_supported(to)) c.unsupported(cat("Cast to ", dtype_name(to), " is not supported"));
   lower(c, [&](Program& p, const std::vector<int32_t>& r) { return p.unary(Op::kCast, r[0], to); });
 }

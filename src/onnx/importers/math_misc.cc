@@ -84,9 +84,9 @@ void imp_MelWeightMatrix(ImportContext& c) {
         dtype_is_float(k(0)->dtype()) || dtype_is_float(k(1)->dtype()) ||
         dtype_is_float(k(2)->dtype()))
       c.invalid("num_mel_bins, dft_length and sample_rate must be integers; the edges floats");
-    c.set_output(0, c.constant(make_mel_weight_matrix(k(0)->get_i64(0), k(1)->get_i64(0),
-                                                      k(2)->get_i64(0), k(3)->get_f64(0),
-                                                      k(4)->get_f64(0), a->output_dtype)));
+    c.set_output(
+        0, c.constant(make_mel_weight_matrix(k(0)->get_i64(0), k(1)->get_i64(0), k(2)->get_i64(0),
+                                             k(3)->get_f64(0), k(4)->get_f64(0), a->output_dtype)));
     return;
   }
   c.set_output(0, c.add1("MelWeightMatrix", ins, std::move(a)));

@@ -32,7 +32,7 @@ void emit(ImportContext& c, std::unique_ptr<NormalizationAttrs> a, std::vector<V
 
 void imp_BatchNormalization(ImportContext& c) {
   if (c.opset() >= 14 && c.attr_int("training_mode", 0) != 0)
-    c.unsupported(
+    c.deliberately_unsupported(
         "BatchNormalization with training_mode=1 updates statistics; kiln runs inference only");
   if (c.opset() < 7 && c.attr_int("is_test", 0) == 0 && c.num_outputs() > 1)
     c.unsupported("BatchNormalization in training mode (is_test=0); kiln runs inference only");

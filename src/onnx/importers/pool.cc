@@ -1,16 +1,21 @@
-// Pooling: MaxPool (with Indices), AveragePool, LpPool, their Global forms, MaxUnpool, and Einsum
-// (the contraction family kept with the reduction-like ops). auto_pad becomes explicit pads when
-// the input's spatial dims are known; with symbolic dims Pool resolves it at run time.
+// Pooling: MaxPool (with Indices), AveragePool, LpPool, their Global forms and MaxUnpool. auto_pad
+// becomes explicit pads when the input's spatial dims are known; with symbolic dims Pool resolves
+// it at run time.
 #include "ops/pool.h"
 
 #include "onnx/importer.h"
-#include "ops/einsum.h"
 #include "ops/max_unpool.h"
 #include "ops/window.h"
 
 namespace kiln::onnx {
 
 namespace {
+
+// A model naming more outputs than the op has is invalid (it would leave outputs unbound).
+void expect_outputs(ImportContext& c, size_t n) {
+  if (c.num_outputs() > n)
+    c.invalid(cat(c.proto().op_type, " has ", n, " output(s), the node names ", c.num_outputs()));
+}
 
 std::unique_ptr<PoolAttrs> pool_attrs(ImportContext& c, const std::string& kind) {
   auto a = std::make_unique<PoolAttrs>();
@@ -57,6 +62,7 @@ void check_input(ImportContext& c, bool allow_int8) {
 }
 
 void imp_MaxPool(ImportContext& c) {
+  expect_outputs(c, 2);
   check_input(c, c.opset() >= 12);
   auto a = pool_attrs(c, "max");
   a->storage_order = c.attr_int("storage_order", 0);
@@ -67,6 +73,7 @@ void imp_MaxPool(ImportContext& c) {
 }
 
 void imp_AveragePool(ImportContext& c) {
+  expect_outputs(c, 1);
   check_input(c, false);
   auto a = pool_attrs(c, "avg");
   a->count_include_pad = c.attr_int("count_include_pad", 0) != 0;
@@ -82,6 +89,7 @@ double lp_order(ImportContext& c) {
 }
 
 void imp_LpPool(ImportContext& c) {
+  expect_outputs(c, 1);
   check_input(c, false);
   auto a = pool_attrs(c, "lp");
   a->p = lp_order(c);
@@ -89,6 +97,7 @@ void imp_LpPool(ImportContext& c) {
 }
 
 void global_pool(ImportContext& c, const char* kind) {
+  expect_outputs(c, 1);
   check_input(c, false);
   auto a = std::make_unique<PoolAttrs>();
   a->kind = kind;
@@ -101,6 +110,7 @@ void imp_GlobalAveragePool(ImportContext& c) { global_pool(c, "avg"); }
 void imp_GlobalLpPool(ImportContext& c) { global_pool(c, "lp"); }
 
 void imp_MaxUnpool(ImportContext& c) {
+  expect_outputs(c, 1);
   auto a = std::make_unique<MaxUnpoolAttrs>();
   if (!c.has_attr("kernel_shape")) c.invalid("kernel_shape is required");
   a->kernel = c.attr_ints("kernel_shape");
@@ -109,15 +119,6 @@ void imp_MaxUnpool(ImportContext& c) {
   std::vector<Value*> ins = {c.input(0), c.input(1)};
   if (c.has_input(2)) ins.push_back(c.input(2));
   c.set_output(0, c.add1("MaxUnpool", ins, std::move(a)));
-}
-
-void imp_Einsum(ImportContext& c) {
-  auto a = std::make_unique<EinsumAttrs>();
-  if (!c.has_attr("equation")) c.invalid("equation is required");
-  a->equation = c.attr_string("equation", "");
-  std::vector<Value*> ins;
-  for (size_t i = 0; i < c.num_inputs(); ++i) ins.push_back(c.input(i));
-  c.set_output(0, c.add1("Einsum", ins, std::move(a)));
 }
 
 }  // namespace
@@ -131,7 +132,6 @@ const ImporterList& kiln_import_pool() {
       {"GlobalAveragePool", imp_GlobalAveragePool},
       {"GlobalLpPool", imp_GlobalLpPool},
       {"MaxUnpool", imp_MaxUnpool, 9},
-      {"Einsum", imp_Einsum, 12},
   }};
   return l;
 }

@@ -1,7 +1,7 @@
 // QuantizeLinear, DequantizeLinear (opsets 10..17; per-axis from 13) and DynamicQuantizeLinear.
 #include "onnx/importer.h"
-#include "ops/op.h"
 #include "ops/dequantize_linear.h"
+#include "ops/op.h"
 #include "ops/pointwise.h"
 #include "ops/quantize_linear.h"
 #include "ops/reduce.h"
@@ -60,7 +60,8 @@ void imp_DynamicQuantizeLinear(ImportContext& c) {
   int32_t lo = p.binary(Op::kMin, p.input(0), p.constant(F, 0));  // the range includes 0
   int32_t hi = p.binary(Op::kMax, p.input(1), p.constant(F, 0));
   int32_t scale = p.binary(Op::kDiv, p.binary(Op::kSub, hi, lo), p.constant(F, 255));
-  int32_t zpf = p.unary(Op::kRound, p.binary(Op::kDiv, p.binary(Op::kSub, p.constant(F, 0), lo), scale));
+  int32_t zpf =
+      p.unary(Op::kRound, p.binary(Op::kDiv, p.binary(Op::kSub, p.constant(F, 0), lo), scale));
   // An all-zero x gives scale 0: zero point 0 instead of 0/0.
   zpf = p.select(p.binary(Op::kEq, scale, p.constant(F, 0)), p.constant(F, 0), clamp255(p, zpf));
   p.outputs = {scale, p.cast(zpf, U8)};

@@ -1,6 +1,7 @@
 // Resize (opsets 10..17) and Upsample (7..9): all lower to the canonical Resize op.
-#include "onnx/importer.h"
 #include "ops/resize.h"
+
+#include "onnx/importer.h"
 
 namespace kiln::onnx {
 
