@@ -4,10 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 scripts/build.sh
-data=build/data/fashion-mnist
-mkdir -p "$data"
-for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-  [[ -f "$data/$f" ]] || gzip -dc "/usr/share/datasets/fashion-mnist/$f.gz" > "$data/$f"
-done
+scripts/prepare_data.sh
 cd build
 ctest --output-on-failure -j"$(nproc 2>/dev/null || echo 2)" "$@"

@@ -307,16 +307,31 @@ std::string summary(const kiln::Tensor& t) {
   return s + "]";
 }
 
-int cmd_run(const Args& a) {
-  if (a.positional.size() != 1) return usage();
+// What run and bench share: a plan (loaded or built for the given inputs), an engine, one
+// context, and the inputs (from files or random).
+struct Session {
+  std::shared_ptr<kiln::Engine> engine;
+  std::unique_ptr<kiln::ExecutionContext> ctx;
+  std::map<std::string, kiln::Tensor> inputs;
+};
+
+Session open_session(const Args& a) {
+  Session s;
   auto given = read_input_files(a);
   auto plan = obtain_plan(a, a.positional[0], given);
-  std::shared_ptr<kiln::Engine> engine;
-  check(kiln::Engine::create(plan, engine));
-  std::unique_ptr<kiln::ExecutionContext> ctx;
-  check(engine->create_context(ctx));
+  check(kiln::Engine::create(plan, s.engine));
+  check(s.engine->create_context(s.ctx));
+  s.inputs = make_inputs(a, *s.engine, given);
+  return s;
+}
+
+int cmd_run(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  Session session = open_session(a);
+  auto& engine = session.engine;
+  auto& ctx = session.ctx;
+  auto& inputs = session.inputs;
   ctx->set_profiling(a.profile);
-  auto inputs = make_inputs(a, *engine, given);
   std::map<std::string, kiln::Tensor> outputs;
   auto t0 = std::chrono::steady_clock::now();
   check(ctx->run(inputs, outputs));
@@ -351,13 +366,10 @@ double percentile(std::vector<double> v, double p) {
 
 int cmd_bench(const Args& a) {
   if (a.positional.size() != 1) return usage();
-  auto given = read_input_files(a);
-  auto plan = obtain_plan(a, a.positional[0], given);
-  std::shared_ptr<kiln::Engine> engine;
-  check(kiln::Engine::create(plan, engine));
-  std::unique_ptr<kiln::ExecutionContext> ctx;
-  check(engine->create_context(ctx));
-  auto inputs = make_inputs(a, *engine, given);
+  Session session = open_session(a);
+  auto& engine = session.engine;
+  auto& ctx = session.ctx;
+  auto& inputs = session.inputs;
   int64_t batch = 1;
   for (auto& [n, t] : inputs)
     if (t.rank() > 0) { batch = t.dim(0); break; }
