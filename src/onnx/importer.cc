@@ -23,6 +23,12 @@ Value* ImportContext::input(size_t i) const {
   return inputs_[i];
 }
 
+void ImportContext::check_input_types() const {
+  for (size_t i = 0; i < num_inputs(); ++i)
+    if (has_input(i) && !dtype_is_supported(inputs_[i]->dtype))
+      unsupported(cat("input ", i, " has unsupported type ", dtype_name(inputs_[i]->dtype)));
+}
+
 const Tensor* ImportContext::constant_input(size_t i) const {
   if (!has_input(i) || !inputs_[i]->is_constant()) return nullptr;
   return &inputs_[i]->data;

@@ -28,6 +28,8 @@ class ImportContext {
   Value* input_or_null(size_t i) const { return has_input(i) ? inputs_[i] : nullptr; }
   // The constant tensor of input i, or nullptr when it is not a constant.
   const Tensor* constant_input(size_t i) const;
+  // Reports kUnsupported for the first present input whose type kiln does not support.
+  void check_input_types() const;
   size_t num_outputs() const { return node_.output.size(); }
   bool wants_output(size_t i) const { return i < node_.output.size() && !node_.output[i].empty(); }
 

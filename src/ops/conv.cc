@@ -139,95 +139,62 @@ void infer(InferContext& ctx) {
   ctx.set_output(0, t, std::move(out));
 }
 
-// Forward convolution of one image: x [C, in...], y [M, out...] (accumulated into).
-template <class Acc>
-void conv_forward_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
-                        int64_t groups, const ConvGeometry& g) {
-  size_t nsp = g.in.size(), last = nsp - 1;
-  int64_t in_vol = dims_volume(g.in), out_vol = dims_volume(g.out), k_vol = dims_volume(g.kernel);
-  int64_t il = g.in[last], ol = g.out[last], sl = g.strides[last];
-  int64_t rows = out_vol / ol;
-  Ints in_str = strides_of(g.in), k_str = strides_of(g.kernel), out_str = strides_of(g.out);
-  // Per kernel tap: the valid output range along the last axis, the input offset along it, and
-  // the input row offset of every output row (-1 where the row lies in the padding).
-  std::vector<int64_t> lo(k_vol), hi(k_vol), off(k_vol), row_off(k_vol * rows);
+// Per kernel tap, the loop bounds of one image: the loop runs over the positions of `from` (rows
+// of its leading axes, then its last axis) and touches `to` at position * stride + tap offset.
+// The forward convolution runs over the output and reads the input; the transposed one runs over
+// the input and scatters into the output, so both use the same tables with the roles swapped.
+struct TapTable {
+  int64_t rows = 0;              // rows of `from`: its volume over its last axis
+  std::vector<int64_t> lo, hi;   // valid range along the last axis of `from`
+  std::vector<int64_t> off;      // `to` offset along its last axis: from_pos * stride + off
+  std::vector<int64_t> row_off;  // [tap * rows + row]: offset of the `to` row; -1 where it lies
+                                 // in the padding
+};
+
+TapTable tap_table(const Ints& from, const Ints& to, const ConvGeometry& g) {
+  size_t last = from.size() - 1;
+  int64_t k_vol = dims_volume(g.kernel);
+  int64_t fl = from[last], tl = to[last], sl = g.strides[last];
+  Ints from_str = strides_of(from), k_str = strides_of(g.kernel), to_str = strides_of(to);
+  TapTable t;
+  t.rows = dims_volume(from) / fl;
+  t.lo.resize(k_vol);
+  t.hi.resize(k_vol);
+  t.off.resize(k_vol);
+  t.row_off.resize(k_vol * t.rows);
   for (int64_t kk = 0; kk < k_vol; ++kk) {
     int64_t kl = kk % g.kernel[last];
-    off[kk] = kl * g.dilations[last] - g.pad_begin[last];
-    lo[kk] = std::max<int64_t>(0, ceil_div(-off[kk], sl));
-    hi[kk] = std::min<int64_t>(ol, floor_div(il - 1 - off[kk], sl) + 1);
-    for (int64_t r = 0; r < rows; ++r) {
+    t.off[kk] = kl * g.dilations[last] - g.pad_begin[last];
+    t.lo[kk] = std::max<int64_t>(0, ceil_div(-t.off[kk], sl));
+    t.hi[kk] = std::min<int64_t>(fl, floor_div(tl - 1 - t.off[kk], sl) + 1);
+    for (int64_t r = 0; r < t.rows; ++r) {
       int64_t o = 0;
       for (size_t j = 0; j < last; ++j) {
-        int64_t oj = (r * ol / out_str[j]) % g.out[j];
+        int64_t fj = (r * fl / from_str[j]) % from[j];
         int64_t kj = (kk / k_str[j]) % g.kernel[j];
-        int64_t ij = oj * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
-        if (ij < 0 || ij >= g.in[j]) {
+        int64_t tj = fj * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
+        if (tj < 0 || tj >= to[j]) {
           o = -1;
           break;
         }
-        o += ij * in_str[j];
+        o += tj * to_str[j];
       }
-      row_off[kk * rows + r] = o;
+      t.row_off[kk * t.rows + r] = o;
     }
   }
-  int64_t cg = c_total / groups, mg = m_total / groups;
-  for (int64_t m = 0; m < m_total; ++m) {
-    Acc* yp = y + m * out_vol;
-    int64_t gi = m / mg;
-    for (int64_t c = 0; c < cg; ++c) {
-      const Acc* xp = x + (gi * cg + c) * in_vol;
-      const Acc* wp = w + (m * cg + c) * k_vol;
-      for (int64_t kk = 0; kk < k_vol; ++kk) {
-        const Acc wv = wp[kk];
-        const int64_t a = lo[kk], b = hi[kk], d = off[kk];
-        if (a >= b) continue;
-        const int64_t* ro = &row_off[kk * rows];
-        for (int64_t r = 0; r < rows; ++r) {
-          if (ro[r] < 0) continue;
-          Acc* yr = yp + r * ol;
-          const Acc* xr = xp + ro[r];
-          if (sl == 1) {
-            for (int64_t o = a; o < b; ++o) yr[o] += wv * xr[o + d];
-          } else {
-            for (int64_t o = a; o < b; ++o) yr[o] += wv * xr[o * sl + d];
-          }
-        }
-      }
-    }
-  }
+  return t;
 }
 
-// Transposed convolution of one image: every input element scatters a kernel-sized patch.
-template <class Acc>
-void conv_transposed_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
-                           int64_t groups, const ConvGeometry& g) {
-  size_t nsp = g.in.size(), last = nsp - 1;
+// One image: x [C, in...] into y [M, out...] (accumulated into). The forward convolution runs
+// over the output and gathers from the input; the transposed one runs over the input and every
+// element scatters a kernel-sized patch into the output.
+template <bool kTransposed, class Acc>
+void conv_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_total,
+                int64_t groups, const ConvGeometry& g) {
   int64_t in_vol = dims_volume(g.in), out_vol = dims_volume(g.out), k_vol = dims_volume(g.kernel);
-  int64_t il = g.in[last], ol = g.out[last], sl = g.strides[last];
-  int64_t rows = in_vol / il;
-  Ints in_str = strides_of(g.in), k_str = strides_of(g.kernel), out_str = strides_of(g.out);
-  std::vector<int64_t> lo(k_vol), hi(k_vol), off(k_vol), row_off(k_vol * rows);
-  for (int64_t kk = 0; kk < k_vol; ++kk) {
-    int64_t kl = kk % g.kernel[last];
-    off[kk] = kl * g.dilations[last] - g.pad_begin[last];  // o = i * sl + off
-    lo[kk] = std::max<int64_t>(0, ceil_div(-off[kk], sl));
-    hi[kk] = std::min<int64_t>(il, floor_div(ol - 1 - off[kk], sl) + 1);
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t o = 0;
-      for (size_t j = 0; j < last; ++j) {
-        int64_t ij = (r * il / in_str[j]) % g.in[j];
-        int64_t kj = (kk / k_str[j]) % g.kernel[j];
-        int64_t oj = ij * g.strides[j] + kj * g.dilations[j] - g.pad_begin[j];
-        if (oj < 0 || oj >= g.out[j]) {
-          o = -1;
-          break;
-        }
-        o += oj * out_str[j];
-      }
-      row_off[kk * rows + r] = o;
-    }
-  }
+  int64_t il = g.in.back(), ol = g.out.back(), sl = g.strides.back();
+  const TapTable t = kTransposed ? tap_table(g.in, g.out, g) : tap_table(g.out, g.in, g);
+  const int64_t rows = t.rows;
   int64_t cg = c_total / groups, mg = m_total / groups;
   for (int64_t m = 0; m < m_total; ++m) {
     Acc* yp = y + m * out_vol;
@@ -235,17 +202,28 @@ void conv_transposed_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, 
     for (int64_t c = 0; c < cg; ++c) {
       int64_t ci = gi * cg + c;
       const Acc* xp = x + ci * in_vol;
-      const Acc* wp = w + (ci * mg + ml) * k_vol;
+      // W is [M, C/group, kernel...], or [C, M/group, kernel...] when transposed.
+      const Acc* wp = w + (kTransposed ? ci * mg + ml : m * cg + c) * k_vol;
       for (int64_t kk = 0; kk < k_vol; ++kk) {
         const Acc wv = wp[kk];
-        const int64_t a = lo[kk], b = hi[kk], d = off[kk];
+        const int64_t a = t.lo[kk], b = t.hi[kk], d = t.off[kk];
         if (a >= b) continue;
-        const int64_t* ro = &row_off[kk * rows];
+        const int64_t* ro = &t.row_off[kk * rows];
         for (int64_t r = 0; r < rows; ++r) {
           if (ro[r] < 0) continue;
-          Acc* yr = yp + ro[r];
-          const Acc* xr = xp + r * il;
-          for (int64_t i = a; i < b; ++i) yr[i * sl + d] += wv * xr[i];
+          if constexpr (kTransposed) {
+            Acc* yr = yp + ro[r];
+            const Acc* xr = xp + r * il;
+            for (int64_t i = a; i < b; ++i) yr[i * sl + d] += wv * xr[i];
+          } else {
+            Acc* yr = yp + r * ol;
+            const Acc* xr = xp + ro[r];
+            if (sl == 1) {
+              for (int64_t o = a; o < b; ++o) yr[o] += wv * xr[o + d];
+            } else {
+              for (int64_t o = a; o < b; ++o) yr[o] += wv * xr[o * sl + d];
+            }
+          }
         }
       }
     }
@@ -287,9 +265,9 @@ void compute(const ComputeArgs& args) {
       if (in_vol == 0 || out_vol == 0) {
         // Nothing to accumulate (an empty spatial axis); only the bias remains.
       } else if (a.transposed)
-        conv_transposed_image(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
+        conv_image<true>(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
       else
-        conv_forward_image(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
+        conv_image<false>(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
       if (!bias.empty())
         for (int64_t j = 0; j < m; ++j)
           for (int64_t o = 0; o < out_vol; ++o) yv[j * out_vol + o] += bias[j];

@@ -2,6 +2,7 @@
 // zero_point, checked once for infer() and compute().
 #pragma once
 #include <cmath>
+#include <vector>
 
 #include "ops/op_util.h"
 
@@ -31,6 +32,20 @@ inline int64_t check_quant_param(InferContext& ctx, size_t i, const char* what, 
   return p[0].known() ? p[0].value : -1;
 }
 
+// Checks scale (input 1) and the optional zero_point (input 2) against x and each other. The zero
+// point must have type `zp_type`, the type of `zp_type_of` ("x", "the output type").
+inline void check_scale_and_zero_point(InferContext& ctx, int64_t axis, DataType zp_type,
+                                       const char* zp_type_of) {
+  int64_t n_scale = check_quant_param(ctx, 1, "scale", axis);
+  if (!ctx.has_input(2)) return;
+  if (ctx.dtype(2) != zp_type)
+    ctx.error(cat("zero_point is ", dtype_name(ctx.dtype(2)), " but ", zp_type_of, " is ",
+                  dtype_name(zp_type)));
+  int64_t n_zp = check_quant_param(ctx, 2, "zero_point", axis);
+  if (n_scale > 0 && n_zp > 0 && n_scale != n_zp)
+    ctx.error(cat("scale has ", n_scale, " elements but zero_point has ", n_zp));
+}
+
 inline QuantAxis quant_axis(const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis,
                             const char* op) {
   QuantAxis q;
@@ -49,6 +64,34 @@ inline QuantAxis quant_axis(const Tensor& x, const Tensor& scale, const Tensor* 
     fail(StatusCode::kInvalidArgument, op, ": zero_point has ", zp->numel(),
          " elements but scale has ", scale.numel());
   return q;
+}
+
+// Reads scale (input 1) and the optional zero point (input 2) of a (De)QuantizeLinear node and
+// calls f(i, scale, zero_point) for every flat element i of x, the scale as F: float unless the
+// scale is double. Frameworks quantize and dequantize float tensors with one float32 divide or
+// multiply, and a rounding-mode function must see the same quotient to give the same integer.
+template <class Fn>
+void for_each_quant_element(const ComputeArgs& args, int64_t axis, const char* op, Fn&& f) {
+  const Tensor& x = args.in(0);
+  const Tensor& scale = args.in(1);
+  const Tensor* zp = args.has(2) ? &args.in(2) : nullptr;
+  QuantAxis q = quant_axis(x, scale, zp, axis, op);
+  auto run = [&]<class F>() {
+    std::vector<F> s(scale.numel());
+    std::vector<int64_t> z(scale.numel(), 0);
+    for (int64_t c = 0; c < scale.numel(); ++c) {
+      s[c] = static_cast<F>(scale.get_f64(c));
+      if (zp) z[c] = zp->get_i64(c);
+    }
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      int64_t c = q.channel_of(i);
+      f(i, s[c], z[c]);
+    }
+  };
+  if (scale.dtype() == DataType::kDouble)
+    run.template operator()<double>();
+  else
+    run.template operator()<float>();
 }
 
 // Inclusive range of a quantized integer type.

@@ -6,22 +6,9 @@
 #include "common/error.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
 
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::NodeInput;
-using testing::SingleNode;
-
-// v[i] = ((i * a) % m - o) * s: small exact float32 values with no simple structure.
-Tensor pattern(Dims d, int a, int m, int o, float s) {
-  std::vector<float> v(dims_volume(d));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((int(i) * a) % m - o) * s;
-  return f32(std::move(d), v);
-}
 Tensor xs(Dims d) { return pattern(std::move(d), 7, 11, 5, 0.25f); }
 Tensor ws(Dims d) { return pattern(std::move(d), 5, 7, 3, 0.5f); }
 
@@ -35,9 +22,7 @@ std::unique_ptr<ConvAttrs> attrs(Ints strides, Ints pads, Ints dilations = {}, i
 }
 
 Tensor run(std::unique_ptr<ConvAttrs> a, std::vector<NodeInput> ins) {
-  SingleNode n("Conv", std::move(a), std::move(ins));
-  n.infer();
-  return n.run()[0];
+  return run_node1("Conv", std::move(a), std::move(ins));
 }
 
 TEST(Conv, ThreeGroupsStride2AsymmetricPadsBias) {
@@ -216,4 +201,4 @@ TEST(Conv, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

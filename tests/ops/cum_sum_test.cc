@@ -4,17 +4,8 @@
 
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f64;
-using testing::i32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 std::unique_ptr<CumSumAttrs> attrs(bool exclusive = false, bool reverse = false) {
   auto a = std::make_unique<CumSumAttrs>();
@@ -24,10 +15,8 @@ std::unique_ptr<CumSumAttrs> attrs(bool exclusive = false, bool reverse = false)
 }
 
 Tensor run1(std::unique_ptr<CumSumAttrs> a, Tensor x, Tensor axis) {
-  SingleNode n("CumSum", std::move(a),
-               {NodeInput::of(std::move(x)), NodeInput::of(std::move(axis))});
-  n.infer();
-  return n.run()[0];
+  return run_node1("CumSum", std::move(a),
+                   {NodeInput::of(std::move(x)), NodeInput::of(std::move(axis))});
 }
 
 Tensor a23() { return f64({2, 3}, {1, 2, 3, 4, 5, 6}); }
@@ -79,4 +68,4 @@ TEST(CumSum, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -9,29 +9,8 @@
 #include "ops/scatter_nd.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using optest::expect_error;
-using optest::expect_ints;
-using optest::expect_values;
-using optest::f32;
-using optest::i32;
-using optest::i64;
-using optest::NodeInput;
-using optest::SingleNode;
-
-Tensor run1(const std::string& op, std::unique_ptr<Attrs> a, std::vector<NodeInput> ins) {
-  SingleNode n(op, std::move(a), std::move(ins));
-  n.infer();
-  return n.run()[0];
-}
-
-std::vector<float> iota_f(int n, float scale = 1, float offset = 0) {
-  std::vector<float> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i * scale + offset;
-  return v;
-}
 
 template <class A>
 std::unique_ptr<A> axis_attrs(int64_t axis) {
@@ -43,7 +22,7 @@ std::unique_ptr<A> axis_attrs(int64_t axis) {
 // ---- Gather ----
 
 TEST(Gather, Axis1With2DNegativeIndices) {
-  Tensor y = run1(
+  Tensor y = run_node1(
       "Gather", axis_attrs<GatherAttrs>(1),
       {NodeInput::of(f32({3, 4}, iota_f(12, 1.5f))), NodeInput::of(i64({2, 2}, {0, -1, 2, 1}))});
   expect_values(y, {3, 2, 2}, {0, 4.5, 3, 1.5, 6, 10.5, 9, 7.5, 12, 16.5, 15, 13.5});
@@ -52,14 +31,14 @@ TEST(Gather, Axis1With2DNegativeIndices) {
 TEST(Gather, Axis0Int32IndicesInt64Data) {
   std::vector<int64_t> x(20);
   for (int i = 0; i < 20; ++i) x[i] = i - 7;
-  Tensor y = run1("Gather", axis_attrs<GatherAttrs>(0),
-                  {NodeInput::of(i64({5, 4}, x)), NodeInput::of(i32({3}, {4, -5, 2}))});
+  Tensor y = run_node1("Gather", axis_attrs<GatherAttrs>(0),
+                       {NodeInput::of(i64({5, 4}, x)), NodeInput::of(i32({3}, {4, -5, 2}))});
   expect_ints(y, {3, 4}, {9, 10, 11, 12, -7, -6, -5, -4, 1, 2, 3, 4});
 }
 
 TEST(Gather, ScalarIndexDropsTheAxis) {
-  Tensor y = run1("Gather", axis_attrs<GatherAttrs>(-1),
-                  {NodeInput::of(f32({2, 3}, iota_f(6))), NodeInput::of(i64({}, {-2}))});
+  Tensor y = run_node1("Gather", axis_attrs<GatherAttrs>(-1),
+                       {NodeInput::of(f32({2, 3}, iota_f(6))), NodeInput::of(i64({}, {-2}))});
   expect_values(y, {2}, {1, 4});
 }
 
@@ -86,8 +65,8 @@ TEST(Gather, OutOfRangeIndexIsAClearRunTimeError) {
   }
   expect_error(
       [&] {
-        run1("Gather", axis_attrs<GatherAttrs>(0),
-             {NodeInput::of(f32({3}, {1, 2, 3})), NodeInput::of(i64({1}, {-4}))});
+        run_node1("Gather", axis_attrs<GatherAttrs>(0),
+                  {NodeInput::of(f32({3}, {1, 2, 3})), NodeInput::of(i64({1}, {-4}))});
       },
       "index -4 is out of range");
   // A constant index is checked at build time already.
@@ -104,14 +83,14 @@ TEST(Gather, OutOfRangeIndexIsAClearRunTimeError) {
 // ---- GatherElements / GatherND ----
 
 TEST(GatherElements, Axis1NegativeIndicesSmallerThanData) {
-  Tensor y = run1(
+  Tensor y = run_node1(
       "GatherElements", axis_attrs<GatherElementsAttrs>(1),
       {NodeInput::of(f32({3, 4}, iota_f(12))), NodeInput::of(i64({2, 3}, {3, -1, 0, 1, 2, -4}))});
   expect_values(y, {2, 3}, {3, 3, 0, 5, 6, 4});
   expect_error(
       [&] {
-        run1("GatherElements", axis_attrs<GatherElementsAttrs>(0),
-             {NodeInput::of(f32({2, 2}, iota_f(4))), NodeInput::of(i64({1, 2}, {0, 2}))});
+        run_node1("GatherElements", axis_attrs<GatherElementsAttrs>(0),
+                  {NodeInput::of(f32({2, 2}, iota_f(4))), NodeInput::of(i64({1, 2}, {0, 2}))});
       },
       "index 2 is out of range for axis 0");
 }
@@ -132,14 +111,14 @@ TEST(GatherND, PairsOfCoordinates) {
 }
 
 TEST(GatherND, BatchDims1) {
-  Tensor y = run1(
+  Tensor y = run_node1(
       "GatherND", batch(1),
       {NodeInput::of(f32({2, 3, 4}, iota_f(24))), NodeInput::of(i64({2, 2, 1}, {2, 0, 1, 1}))});
   expect_values(y, {2, 2, 4}, {8, 9, 10, 11, 0, 1, 2, 3, 16, 17, 18, 19, 16, 17, 18, 19});
   expect_error(
       [&] {
-        run1("GatherND", batch(1),
-             {NodeInput::of(f32({2, 3, 4}, iota_f(24))), NodeInput::of(i64({2, 1}, {0, 3}))});
+        run_node1("GatherND", batch(1),
+                  {NodeInput::of(f32({2, 3, 4}, iota_f(24))), NodeInput::of(i64({2, 1}, {0, 3}))});
       },
       "index 3 is out of range for axis 1");
 }
@@ -154,8 +133,9 @@ std::unique_ptr<ScatterElementsAttrs> se(int64_t axis, const std::string& red) {
 }
 
 Tensor se_run(int64_t axis, const std::string& red, Tensor ind, Tensor upd) {
-  return run1("ScatterElements", se(axis, red),
-              {NodeInput::of(f32({3, 4}, iota_f(12))), NodeInput::of(ind), NodeInput::of(upd)});
+  return run_node1(
+      "ScatterElements", se(axis, red),
+      {NodeInput::of(f32({3, 4}, iota_f(12))), NodeInput::of(ind), NodeInput::of(upd)});
 }
 
 TEST(ScatterElements, ReductionsWithDuplicates) {
@@ -203,9 +183,9 @@ TEST(ScatterND, SlicesWithReductions) {
   std::vector<int64_t> u(18);
   for (int i = 0; i < 18; ++i) u[i] = 100 + i;
   auto run = [&](const std::string& red) {
-    return run1("ScatterND", snd(red),
-                {NodeInput::of(snd_data()), NodeInput::of(i64({3, 1}, {1, 3, 1})),
-                 NodeInput::of(i64({3, 3, 2}, u))});
+    return run_node1("ScatterND", snd(red),
+                     {NodeInput::of(snd_data()), NodeInput::of(i64({3, 1}, {1, 3, 1})),
+                      NodeInput::of(i64({3, 3, 2}, u))});
   };
   expect_ints(run("none"), {4, 3, 2}, {0,  1,  2,  3,  4,  5,  112, 113, 114, 115, 116, 117,
                                        12, 13, 14, 15, 16, 17, 106, 107, 108, 109, 110, 111});
@@ -217,23 +197,23 @@ TEST(ScatterND, SlicesWithReductions) {
 }
 
 TEST(ScatterND, TwoCoordinateTuplesAndErrors) {
-  Tensor y = run1("ScatterND", snd("none"),
-                  {NodeInput::of(snd_data()), NodeInput::of(i64({2, 2}, {0, 2, -1, 0})),
-                   NodeInput::of(i64({2, 2}, {7, 8, 9, 10}))});
+  Tensor y = run_node1("ScatterND", snd("none"),
+                       {NodeInput::of(snd_data()), NodeInput::of(i64({2, 2}, {0, 2, -1, 0})),
+                        NodeInput::of(i64({2, 2}, {7, 8, 9, 10}))});
   expect_ints(y, {4, 3, 2}, {0,  1,  2,  3,  7,  8,  6, 7,  8,  9,  10, 11,
                              12, 13, 14, 15, 16, 17, 9, 10, 20, 21, 22, 23});
   expect_error(
       [&] {
-        run1("ScatterND", snd("none"),
-             {NodeInput::of(snd_data()), NodeInput::of(i64({1, 2}, {4, 0})),
-              NodeInput::of(i64({1, 2}, {1, 1}))});
+        run_node1("ScatterND", snd("none"),
+                  {NodeInput::of(snd_data()), NodeInput::of(i64({1, 2}, {4, 0})),
+                   NodeInput::of(i64({1, 2}, {1, 1}))});
       },
       "index 4 is out of range for axis 0");
   expect_error(
       [&] {
-        run1("ScatterND", snd("none"),
-             {NodeInput::of(snd_data()), NodeInput::of(i64({1, 2}, {0, 0})),
-              NodeInput::of(i64({1, 3}, {1, 1, 1}))});
+        run_node1("ScatterND", snd("none"),
+                  {NodeInput::of(snd_data()), NodeInput::of(i64({1, 2}, {0, 0})),
+                   NodeInput::of(i64({1, 3}, {1, 1, 1}))});
       },
       "do not fit");
 }
@@ -253,9 +233,9 @@ TEST(OneHot, Axis1NegativeAndOutOfRangeIndices) {
 }
 
 TEST(OneHot, DefaultAxisFloatIndicesAndUnknownDepth) {
-  Tensor y = run1("OneHot", axis_attrs<OneHotAttrs>(-1),
-                  {NodeInput::of(f32({2}, {1.0f, 2.0f})), NodeInput::of(f32({}, {3.0f})),
-                   NodeInput::of(i32({2}, {0, 9}))});
+  Tensor y = run_node1("OneHot", axis_attrs<OneHotAttrs>(-1),
+                       {NodeInput::of(f32({2}, {1.0f, 2.0f})), NodeInput::of(f32({}, {3.0f})),
+                        NodeInput::of(i32({2}, {0, 9}))});
   expect_ints(y, {2, 3}, {0, 9, 0, 0, 0, 9});
   SingleNode n("OneHot", axis_attrs<OneHotAttrs>(0),
                {NodeInput::shaped(DataType::kInt64, Shape({Dim::sym("N")})),
@@ -266,4 +246,4 @@ TEST(OneHot, DefaultAxisFloatIndicesAndUnknownDepth) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -10,17 +10,8 @@
 #include "run_graph.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_values;
-using testing::f32;
-using testing::f64;
-using testing::i32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 // --- Det ---
 
@@ -326,4 +317,4 @@ TEST(MelWeightMatrix, RejectsBadEdges) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

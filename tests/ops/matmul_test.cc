@@ -6,21 +6,9 @@
 #include "ops/mat_mul.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
 
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::NodeInput;
-using testing::SingleNode;
-
-Tensor pattern(Dims d, int a, int m, int o, float s) {
-  std::vector<float> v(dims_volume(d));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((int(i) * a) % m - o) * s;
-  return f32(std::move(d), v);
-}
 Tensor xs(Dims d) { return pattern(std::move(d), 7, 11, 5, 0.25f); }
 Tensor ws(Dims d) { return pattern(std::move(d), 5, 7, 3, 0.5f); }
 
@@ -35,9 +23,7 @@ std::unique_ptr<MatMulAttrs> attrs(bool ta = false, bool tb = false, double alph
 Tensor run(std::unique_ptr<Attrs> a, std::vector<Tensor> ins, const char* op = "MatMul") {
   std::vector<NodeInput> n_ins;
   for (auto& t : ins) n_ins.push_back(NodeInput::of(t));
-  SingleNode n(op, std::move(a), std::move(n_ins));
-  n.infer();
-  return n.run()[0];
+  return run_node1(op, std::move(a), std::move(n_ins));
 }
 
 TEST(MatMul, FiveBySevenTimesSevenByThree) {
@@ -159,4 +145,4 @@ TEST(Einsum, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -12,32 +12,11 @@
 #include "ops/trilu.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using optest::expect_error;
-using optest::expect_ints;
-using optest::expect_values;
-using optest::f32;
-using optest::i32;
-using optest::i64;
-using optest::NodeInput;
-using optest::SingleNode;
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-
-Tensor run1(const std::string& op, std::unique_ptr<Attrs> a, std::vector<NodeInput> ins) {
-  SingleNode n(op, std::move(a), std::move(ins));
-  n.infer();
-  return n.run()[0];
-}
-
-std::vector<float> iota_f(int n, float scale = 1, float offset = 0) {
-  std::vector<float> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i * scale + offset;
-  return v;
-}
 
 std::unique_ptr<TransposeAttrs> perm(Ints p) {
   auto a = std::make_unique<TransposeAttrs>();
@@ -50,8 +29,8 @@ Shape sym(std::vector<Dim> d) { return Shape(std::move(d)); }
 // ---- Transpose ----
 
 TEST(Transpose, Perm120) {
-  Tensor y =
-      run1("Transpose", perm({1, 2, 0}), {NodeInput::of(f32({2, 3, 4}, iota_f(24, 0.5f, -3)))});
+  Tensor y = run_node1("Transpose", perm({1, 2, 0}),
+                       {NodeInput::of(f32({2, 3, 4}, iota_f(24, 0.5f, -3)))});
   expect_values(y, {3, 4, 2}, {-3.0, 3.0, -2.5, 3.5, -2.0, 4.0, -1.5, 4.5, -1.0, 5.0, -0.5, 5.5,
                                0.0,  6.0, 0.5,  6.5, 1.0,  7.0, 1.5,  7.5, 2.0,  8.0, 2.5,  8.5});
 }
@@ -59,7 +38,7 @@ TEST(Transpose, Perm120) {
 TEST(Transpose, DefaultReversesInt32) {
   Tensor x = i32({2, 3, 5}, {-4, 3,  -1, 6, 2,  -2, 5, 1,  -3, 4,  0, -4, 3,  -1, 6,
                              2,  -2, 5,  1, -3, 4,  0, -4, 3,  -1, 6, 2,  -2, 5,  1});
-  Tensor y = run1("Transpose", perm({}), {NodeInput::of(x)});
+  Tensor y = run_node1("Transpose", perm({}), {NodeInput::of(x)});
   EXPECT_EQ(y.dtype(), DataType::kInt32);
   expect_ints(y, {5, 3, 2}, {-4, 2, -2, 4, 0, 6,  3, -2, 5, 0, -4, 2, -1, 5, 1,
                              -4, 3, -2, 6, 1, -3, 3, -1, 5, 2, -3, 4, -1, 6, 1});
@@ -81,28 +60,25 @@ TEST(Transpose, BadPermIsAnError) {
 
 // ---- Slice ----
 
-NodeInput c64(std::vector<int64_t> v) {
-  return NodeInput::constant_of(i64({static_cast<int64_t>(v.size())}, v));
-}
-
 TEST(Slice, NegativeStepsAndOpenEnds) {
   // numpy: x[4::-2, 1::3]
-  Tensor y = run1("Slice", nullptr,
-                  {NodeInput::of(f32({5, 7}, iota_f(35))), c64({-1, 1}), c64({kMin, 100}),
-                   c64({0, 1}), c64({-2, 3})});
+  Tensor y = run_node1("Slice", nullptr,
+                       {NodeInput::of(f32({5, 7}, iota_f(35))), c64({-1, 1}), c64({kMin, 100}),
+                        c64({0, 1}), c64({-2, 3})});
   expect_values(y, {3, 2}, {29, 32, 15, 18, 1, 4});
 }
 
 TEST(Slice, NegativeStartsClampAndEndsExclusive) {
   // numpy: x[-2:-6:-1, -1:-8:-3] (axes given in reverse order)
-  Tensor y = run1("Slice", nullptr,
-                  {NodeInput::of(f32({5, 7}, iota_f(35))), c64({-1, -2}), c64({-8, -6}),
-                   c64({-1, 0}), c64({-3, -1})});
+  Tensor y = run_node1("Slice", nullptr,
+                       {NodeInput::of(f32({5, 7}, iota_f(35))), c64({-1, -2}), c64({-8, -6}),
+                        c64({-1, 0}), c64({-3, -1})});
   expect_values(y, {4, 3}, {27, 24, 21, 20, 17, 14, 13, 10, 7, 6, 3, 0});
 }
 
 TEST(Slice, StartPastTheEndGivesEmpty) {
-  Tensor y = run1("Slice", nullptr, {NodeInput::of(f32({5, 7}, iota_f(35))), c64({10}), c64({20})});
+  Tensor y =
+      run_node1("Slice", nullptr, {NodeInput::of(f32({5, 7}, iota_f(35))), c64({10}), c64({20})});
   EXPECT_EQ(dims_to_string(y.dims()), "[0,7]");
 }
 
@@ -157,9 +133,9 @@ TEST(Concat, ThreeInputsNegativeAxis) {
   for (int i = 0; i < 6; ++i) a[i] = i;
   for (int i = 0; i < 12; ++i) b[i] = 100 + i;
   for (int i = 0; i < 18; ++i) c[i] = 200 + i;
-  Tensor y = run1("Concat", cat_axis(-2),
-                  {NodeInput::of(i64({2, 1, 3}, a)), NodeInput::of(i64({2, 2, 3}, b)),
-                   NodeInput::of(i64({2, 3, 3}, c))});
+  Tensor y = run_node1("Concat", cat_axis(-2),
+                       {NodeInput::of(i64({2, 1, 3}, a)), NodeInput::of(i64({2, 2, 3}, b)),
+                        NodeInput::of(i64({2, 3, 3}, c))});
   expect_ints(y, {2, 6, 3},
               {0, 1, 2, 100, 101, 102, 103, 104, 105, 200, 201, 202, 203, 204, 205, 206, 207, 208,
                3, 4, 5, 106, 107, 108, 109, 110, 111, 209, 210, 211, 212, 213, 214, 215, 216, 217});
@@ -199,13 +175,13 @@ TEST(Concat, Errors) {
 TEST(Concat, BoolAndFloat16MoveBytesUnchanged) {
   Tensor a = Tensor::from_vector<uint8_t>(DataType::kBool, {1, 2}, {1, 0});
   Tensor b = Tensor::from_vector<uint8_t>(DataType::kBool, {1, 1}, {1});
-  Tensor y = run1("Concat", cat_axis(1), {NodeInput::of(a), NodeInput::of(b)});
+  Tensor y = run_node1("Concat", cat_axis(1), {NodeInput::of(a), NodeInput::of(b)});
   EXPECT_EQ(y.dtype(), DataType::kBool);
   expect_ints(y, {1, 3}, {1, 0, 1});
   // float16 bits of 1.5, -2, 65504 (max) and a NaN must survive a transpose bit for bit.
   Tensor h =
       Tensor::from_vector<uint16_t>(DataType::kFloat16, {2, 2}, {0x3e00, 0xc000, 0x7bff, 0x7e01});
-  Tensor t = run1("Transpose", perm({}), {NodeInput::of(h)});
+  Tensor t = run_node1("Transpose", perm({}), {NodeInput::of(h)});
   ASSERT_EQ(t.dtype(), DataType::kFloat16);
   const uint16_t want[] = {0x3e00, 0x7bff, 0xc000, 0x7e01};
   for (int i = 0; i < 4; ++i) EXPECT_EQ(t.data<uint16_t>()[i], want[i]);
@@ -221,7 +197,7 @@ std::unique_ptr<PadAttrs> pad_mode(const std::string& m) {
 
 TEST(Pad, ConstantWithCropping) {
   // numpy: np.pad(x[:, :3], ((1, 2), (0, 0)), constant_values=9.5)
-  Tensor y = run1(
+  Tensor y = run_node1(
       "Pad", pad_mode("constant"),
       {NodeInput::of(f32({3, 4}, iota_f(12))), c64({1, 0, 2, -1}), NodeInput::of(f32({}, {9.5f}))});
   expect_values(y, {6, 3},
@@ -229,29 +205,30 @@ TEST(Pad, ConstantWithCropping) {
 }
 
 TEST(Pad, Reflect) {
-  Tensor y =
-      run1("Pad", pad_mode("reflect"), {NodeInput::of(f32({2, 5}, iota_f(10))), c64({0, 3, 0, 4})});
+  Tensor y = run_node1("Pad", pad_mode("reflect"),
+                       {NodeInput::of(f32({2, 5}, iota_f(10))), c64({0, 3, 0, 4})});
   expect_values(y, {2, 12},
                 {3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0, 8, 7, 6, 5, 6, 7, 8, 9, 8, 7, 6, 5});
 }
 
 TEST(Pad, ReflectWiderThanTheInputRepeatsTheMirror) {
-  Tensor y = run1("Pad", pad_mode("reflect"), {NodeInput::of(f32({3}, iota_f(3))), c64({5, 5})});
+  Tensor y =
+      run_node1("Pad", pad_mode("reflect"), {NodeInput::of(f32({3}, iota_f(3))), c64({5, 5})});
   expect_values(y, {13}, {1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1});
 }
 
 TEST(Pad, Edge) {
-  Tensor y =
-      run1("Pad", pad_mode("edge"), {NodeInput::of(f32({3, 2}, iota_f(6))), c64({2, 1, 1, 3})});
+  Tensor y = run_node1("Pad", pad_mode("edge"),
+                       {NodeInput::of(f32({3, 2}, iota_f(6))), c64({2, 1, 1, 3})});
   expect_values(y, {6, 6}, {0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1,
                             2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 5, 5, 4, 4, 5, 5, 5, 5});
 }
 
 TEST(Pad, AxesInputAndUnknownPads) {
   // Pads only the last axis (axes = [-1]): int64 data, constant 0.
-  Tensor y =
-      run1("Pad", pad_mode("constant"),
-           {NodeInput::of(i64({2, 2}, {1, 2, 3, 4})), c64({1, 2}), NodeInput::none(), c64({-1})});
+  Tensor y = run_node1(
+      "Pad", pad_mode("constant"),
+      {NodeInput::of(i64({2, 2}, {1, 2, 3, 4})), c64({1, 2}), NodeInput::none(), c64({-1})});
   expect_ints(y, {2, 5}, {0, 1, 2, 0, 0, 0, 3, 4, 0, 0});
   SingleNode n("Pad", pad_mode("constant"),
                {NodeInput::shaped(DataType::kFloat, sym({Dim::sym("N"), 4})), c64({0, 1, 0, 1})});
@@ -281,13 +258,14 @@ TEST(Pad, Errors) {
 // ---- Tile / Expand ----
 
 TEST(Tile, RepeatsBothAxes) {
-  Tensor y = run1("Tile", nullptr, {NodeInput::of(i64({2, 3}, {1, 2, 3, 4, 5, 6})), c64({3, 2})});
+  Tensor y =
+      run_node1("Tile", nullptr, {NodeInput::of(i64({2, 3}, {1, 2, 3, 4, 5, 6})), c64({3, 2})});
   expect_ints(y, {6, 6}, {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3,
                           4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6});
 }
 
 TEST(Expand, BidirectionalBroadcast) {
-  Tensor y = run1("Expand", nullptr, {NodeInput::of(f32({3, 1}, {1, 2, 3})), c64({2, 1, 4})});
+  Tensor y = run_node1("Expand", nullptr, {NodeInput::of(f32({3, 1}, {1, 2, 3})), c64({2, 1, 4})});
   expect_values(y, {2, 3, 4},
                 {1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3});
 }
@@ -316,8 +294,9 @@ std::unique_ptr<TriluAttrs> tri(bool upper) {
 }
 
 TEST(Trilu, UpperBatchedWithK) {
-  Tensor y = run1("Trilu", tri(true),
-                  {NodeInput::of(f32({2, 3, 4}, iota_f(24, 1, 1))), NodeInput::of(i64({}, {1}))});
+  Tensor y =
+      run_node1("Trilu", tri(true),
+                {NodeInput::of(f32({2, 3, 4}, iota_f(24, 1, 1))), NodeInput::of(i64({}, {1}))});
   expect_values(y, {2, 3, 4},
                 {0, 2, 3, 4, 0, 0, 7, 8, 0, 0, 0, 12, 0, 14, 15, 16, 0, 0, 19, 20, 0, 0, 0, 24});
 }
@@ -326,14 +305,14 @@ TEST(Trilu, LowerAndExtremeK) {
   std::vector<int32_t> v(12);
   for (int i = 0; i < 12; ++i) v[i] = i + 1;
   Tensor x = i32({4, 3}, v);
-  expect_ints(run1("Trilu", tri(false), {NodeInput::of(x), NodeInput::of(i64({}, {-1}))}), {4, 3},
-              {0, 0, 0, 4, 0, 0, 7, 8, 0, 10, 11, 12});
-  expect_ints(run1("Trilu", tri(false), {NodeInput::of(x), NodeInput::of(i64({}, {5}))}), {4, 3},
-              {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
-  expect_ints(run1("Trilu", tri(true), {NodeInput::of(x), NodeInput::of(i64({}, {5}))}), {4, 3},
-              {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
-  expect_ints(run1("Trilu", tri(true), {NodeInput::of(x), NodeInput::of(i64({}, {kMin}))}), {4, 3},
-              {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  expect_ints(run_node1("Trilu", tri(false), {NodeInput::of(x), NodeInput::of(i64({}, {-1}))}),
+              {4, 3}, {0, 0, 0, 4, 0, 0, 7, 8, 0, 10, 11, 12});
+  expect_ints(run_node1("Trilu", tri(false), {NodeInput::of(x), NodeInput::of(i64({}, {5}))}),
+              {4, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  expect_ints(run_node1("Trilu", tri(true), {NodeInput::of(x), NodeInput::of(i64({}, {5}))}),
+              {4, 3}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  expect_ints(run_node1("Trilu", tri(true), {NodeInput::of(x), NodeInput::of(i64({}, {kMin}))}),
+              {4, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
 }
 
 // ---- Compress / NonZero ----
@@ -356,14 +335,14 @@ TEST(Compress, AlongAxisAndFlattened) {
   EXPECT_EQ(n.out(0).shape.str(), "[2,?]");
   expect_values(n.run()[0], {2, 2}, {0, 2, 3, 5});
   // Shorter condition than the flattened input: the rest is dropped.
-  Tensor y = run1(
+  Tensor y = run_node1(
       "Compress", compress_axis(false),
       {NodeInput::of(f32({3, 4}, iota_f(12, 1, -2))), NodeInput::of(bools({0, 1, 1, 0, 0, 1, 1}))});
   expect_values(y, {4}, {-1, 0, 3, 4});
   expect_error(
       [&] {
-        run1("Compress", compress_axis(true, 0),
-             {NodeInput::of(f32({2}, {1, 2})), NodeInput::of(bools({0, 0, 1}))});
+        run_node1("Compress", compress_axis(true, 0),
+                  {NodeInput::of(f32({2}, {1, 2})), NodeInput::of(bools({0, 0, 1}))});
       },
       "position 2");
 }
@@ -377,7 +356,7 @@ TEST(NonZero, TwoAndThreeDims) {
   v[3] = 5;   // [0,1,1]
   v[6] = -1;  // [1,0,0]
   v[11] = 7;  // [1,2,1]
-  Tensor y = run1("NonZero", nullptr, {NodeInput::of(i32({2, 3, 2}, v))});
+  Tensor y = run_node1("NonZero", nullptr, {NodeInput::of(i32({2, 3, 2}, v))});
   expect_ints(y, {3, 3}, {0, 1, 1, 1, 0, 2, 1, 0, 1});
 }
 
@@ -391,21 +370,22 @@ std::unique_ptr<ReverseSequenceAttrs> revseq(int64_t batch, int64_t time) {
 }
 
 TEST(ReverseSequence, TimeMajorAndBatchMajor) {
-  expect_values(run1("ReverseSequence", revseq(1, 0),
-                     {NodeInput::of(f32({4, 3}, iota_f(12))), NodeInput::of(i64({3}, {4, 2, 1}))}),
-                {4, 3}, {9, 4, 2, 6, 1, 5, 3, 7, 8, 0, 10, 11});
+  expect_values(
+      run_node1("ReverseSequence", revseq(1, 0),
+                {NodeInput::of(f32({4, 3}, iota_f(12))), NodeInput::of(i64({3}, {4, 2, 1}))}),
+      {4, 3}, {9, 4, 2, 6, 1, 5, 3, 7, 8, 0, 10, 11});
   std::vector<int64_t> v(15);
   for (int i = 0; i < 15; ++i) v[i] = i;
-  expect_ints(run1("ReverseSequence", revseq(0, 1),
-                   {NodeInput::of(i64({3, 5}, v)), NodeInput::of(i64({3}, {5, 3, 0}))}),
+  expect_ints(run_node1("ReverseSequence", revseq(0, 1),
+                        {NodeInput::of(i64({3, 5}, v)), NodeInput::of(i64({3}, {5, 3, 0}))}),
               {3, 5}, {4, 3, 2, 1, 0, 7, 6, 5, 8, 9, 10, 11, 12, 13, 14});
   expect_error(
       [&] {
-        run1("ReverseSequence", revseq(0, 1),
-             {NodeInput::of(i64({3, 5}, v)), NodeInput::of(i64({3}, {6, 1, 1}))});
+        run_node1("ReverseSequence", revseq(0, 1),
+                  {NodeInput::of(i64({3, 5}, v)), NodeInput::of(i64({3}, {6, 1, 1}))});
       },
       "sequence length 6");
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

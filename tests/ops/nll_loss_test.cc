@@ -4,15 +4,8 @@
 
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_values;
-using testing::f32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 std::unique_ptr<NllLossAttrs> attrs(const std::string& reduction, bool ignore = false,
                                     int64_t ii = 0) {
@@ -29,9 +22,7 @@ Tensor input() {
 }
 
 Tensor run1(std::unique_ptr<NllLossAttrs> a, std::vector<NodeInput> ins) {
-  SingleNode n("NllLoss", std::move(a), std::move(ins));
-  n.infer();
-  return n.run()[0];
+  return run_node1("NllLoss", std::move(a), std::move(ins));
 }
 
 TEST(NllLoss, WeightedWithIgnoreIndex) {
@@ -95,4 +86,4 @@ TEST(NllLoss, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

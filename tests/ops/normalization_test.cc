@@ -6,22 +6,8 @@
 
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_values;
-using testing::f32;
-using testing::NodeInput;
-using testing::SingleNode;
-
-// ((i * a) % m - off) * s, as the numpy generator that produced the expectations.
-Tensor gen(Dims d, int a, int m, int off, float s) {
-  std::vector<float> v(static_cast<size_t>(dims_volume(d)));
-  for (size_t i = 0; i < v.size(); ++i)
-    v[i] = static_cast<float>(static_cast<int>(i) * a % m - off) * s;
-  return f32(d, v);
-}
 
 std::unique_ptr<NormalizationAttrs> attrs(const std::string& kind, double eps = 1e-5) {
   auto a = std::make_unique<NormalizationAttrs>();
@@ -32,15 +18,13 @@ std::unique_ptr<NormalizationAttrs> attrs(const std::string& kind, double eps = 
 
 std::vector<Tensor> run(std::unique_ptr<NormalizationAttrs> a, std::vector<NodeInput> ins,
                         size_t n_out = 1) {
-  SingleNode n("Normalization", std::move(a), std::move(ins), n_out);
-  n.infer();
-  return n.run();
+  return run_node("Normalization", std::move(a), std::move(ins), n_out);
 }
 
 TEST(Normalization, Batch) {
   auto y =
       run(attrs("batch", 1e-3),
-          {NodeInput::of(gen({2, 3, 2}, 5, 7, 3, 0.5f)), NodeInput::of(f32({3}, {0.5f, -1, 2})),
+          {NodeInput::of(pattern({2, 3, 2}, 5, 7, 3, 0.5f)), NodeInput::of(f32({3}, {0.5f, -1, 2})),
            NodeInput::of(f32({3}, {0.1f, 0.2f, -0.3f})), NodeInput::of(f32({3}, {0.25f, -0.5f, 1})),
            NodeInput::of(f32({3}, {1, 0.5f, 2.25f}))});
   expect_values(
@@ -61,7 +45,7 @@ TEST(Normalization, BatchSpatialParameters) {
 
 TEST(Normalization, Instance) {
   auto y = run(attrs("instance"),
-               {NodeInput::of(gen({2, 3, 5}, 3, 11, 5, 0.25f)),
+               {NodeInput::of(pattern({2, 3, 5}, 3, 11, 5, 0.25f)),
                 NodeInput::of(f32({3}, {1.5f, -0.5f, 2})), NodeInput::of(f32({3}, {0, 1, -1}))});
   expect_values(
       y[0], {2, 3, 5},
@@ -74,7 +58,7 @@ TEST(Normalization, Instance) {
 }
 
 TEST(Normalization, GroupPerChannelAndPerGroup) {
-  Tensor x = gen({2, 4, 3}, 3, 11, 5, 0.25f);
+  Tensor x = pattern({2, 4, 3}, 3, 11, 5, 0.25f);
   auto a = attrs("group");
   a->num_groups = 2;
   auto y = run(std::move(a), {NodeInput::of(x), NodeInput::of(f32({4}, {1, 2, -1, 0.5f})),
@@ -104,7 +88,7 @@ TEST(Normalization, LayerWithStatistics) {
   a->axis = 1;
   auto y =
       run(std::move(a),
-          {NodeInput::of(gen({3, 2, 5}, 3, 11, 5, 0.25f)),
+          {NodeInput::of(pattern({3, 2, 5}, 3, 11, 5, 0.25f)),
            NodeInput::of(f32({2, 5}, {0, 1, 2, 0.5f, 1.5f, 0, 1, 2, 0.5f, 1.5f})),
            NodeInput::of(f32({2, 5}, {-0.1f, 0.2f, 0.1f, 0, -0.1f, 0.2f, 0.1f, 0, -0.1f, 0.2f}))},
           3);
@@ -137,7 +121,7 @@ TEST(Normalization, LayerStatisticsShapeAndStashType) {
 TEST(Normalization, Rms) {
   auto a = attrs("rms", 1e-6);
   a->axis = -1;
-  auto y = run(std::move(a), {NodeInput::of(gen({2, 5}, 3, 11, 5, 0.25f)),
+  auto y = run(std::move(a), {NodeInput::of(pattern({2, 5}, 3, 11, 5, 0.25f)),
                               NodeInput::of(f32({5}, {1, 2, 0.5f, -1, 1.5f}))});
   expect_values(y[0], {2, 5},
                 {-1.4199036696, -1.1359229356, 0.141990367, -1.1359229356, -1.7038844035,
@@ -145,7 +129,7 @@ TEST(Normalization, Rms) {
 }
 
 TEST(Normalization, LrnOddAndEvenSize) {
-  Tensor x = gen({1, 5, 2}, 3, 11, 5, 0.25f);
+  Tensor x = pattern({1, 5, 2}, 3, 11, 5, 0.25f);
   auto a = attrs("lrn");
   a->size = 3;
   a->alpha = 0.2;
@@ -166,7 +150,7 @@ TEST(Normalization, LrnOddAndEvenSize) {
 }
 
 TEST(Normalization, Errors) {
-  Tensor x = gen({2, 3, 4}, 3, 11, 5, 0.25f);
+  Tensor x = pattern({2, 3, 4}, 3, 11, 5, 0.25f);
   expect_error(
       [&] {
         auto a = attrs("layer");
@@ -212,4 +196,4 @@ TEST(Normalization, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

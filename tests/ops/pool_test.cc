@@ -8,23 +8,11 @@
 #include "ops/max_unpool.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
 
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
-
 // v[i] = ((i * 13) % 17 - 8) / 2: values in [-4, 4] with ties inside most windows.
-Tensor xs(Dims d) {
-  std::vector<float> v(dims_volume(d));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((int(i) * 13) % 17 - 8) * 0.5f;
-  return f32(std::move(d), v);
-}
+Tensor xs(Dims d) { return pattern(std::move(d), 13, 17, 8, 0.5f); }
 
 std::unique_ptr<PoolAttrs> attrs(const std::string& kind, Ints kernel, Ints strides = {},
                                  Ints pads = {}, Ints dilations = {}) {
@@ -38,9 +26,7 @@ std::unique_ptr<PoolAttrs> attrs(const std::string& kind, Ints kernel, Ints stri
 }
 
 std::vector<Tensor> run(std::unique_ptr<PoolAttrs> a, Tensor x, size_t n_out = 1) {
-  SingleNode n("Pool", std::move(a), {NodeInput::of(std::move(x))}, n_out);
-  n.infer();
-  return n.run();
+  return run_node("Pool", std::move(a), {NodeInput::of(std::move(x))}, n_out);
 }
 
 TEST(Pool, MaxWithIndicesStride2AsymmetricPads) {
@@ -286,4 +272,4 @@ TEST(MaxUnpool, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -9,20 +9,8 @@
 #include "run_graph.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::f64;
-using testing::i32;
-using testing::NodeInput;
-using testing::SingleNode;
-
-Tensor u8(Dims d, std::vector<uint8_t> v) { return Tensor::from_vector(DataType::kUInt8, d, v); }
-Tensor s8(Dims d, std::vector<int8_t> v) { return Tensor::from_vector(DataType::kInt8, d, v); }
 
 std::unique_ptr<QuantizeLinearAttrs> qattrs(DataType out, int64_t axis = 1) {
   auto a = std::make_unique<QuantizeLinearAttrs>();
@@ -203,4 +191,4 @@ TEST(DynamicQuantizeLinear, RejectsNonFloat) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -7,16 +7,8 @@
 
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 std::unique_ptr<ReduceAttrs> attrs(const std::string& kind, Ints axes, bool keepdims = true) {
   auto a = std::make_unique<ReduceAttrs>();
@@ -27,16 +19,10 @@ std::unique_ptr<ReduceAttrs> attrs(const std::string& kind, Ints axes, bool keep
 }
 
 // x[3,5,7] = ((i * 7) % 11 - 5) / 4, exact in float32.
-Tensor x357() {
-  std::vector<float> v(105);
-  for (int i = 0; i < 105; ++i) v[i] = static_cast<float>((i * 7) % 11 - 5) * 0.25f;
-  return f32({3, 5, 7}, v);
-}
+Tensor x357() { return pattern({3, 5, 7}, 7, 11, 5, 0.25f); }
 
 Tensor run1(std::unique_ptr<ReduceAttrs> a, std::vector<NodeInput> ins) {
-  SingleNode n("Reduce", std::move(a), std::move(ins));
-  n.infer();
-  return n.run()[0];
+  return run_node1("Reduce", std::move(a), std::move(ins));
 }
 
 TEST(Reduce, SumOverTwoAxesKeepDims) {
@@ -271,4 +257,4 @@ TEST(Reduce, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

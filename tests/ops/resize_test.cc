@@ -7,19 +7,12 @@
 #include <gtest/gtest.h>
 
 #include "onnx/importer.h"
+#include "run_graph.h"
 #include "single_node.h"
 #include "unit/proto_builder.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 std::unique_ptr<ResizeAttrs> attrs(const std::string& mode, const std::string& coord = "half_pixel",
                                    const std::string& nearest = "round_prefer_floor") {
@@ -338,11 +331,6 @@ TEST(Resize, Errors) {
 
 using namespace kiln::test::proto;
 
-std::unique_ptr<Graph> import(const test::ProtoWriter& g, int64_t opset) {
-  onnx::ModelProto m = parse_bytes(model(g, opset).str());
-  return onnx::import_model_or_throw(m);
-}
-
 const Node* only(const Graph& g, const std::string& op) {
   const Node* found = nullptr;
   for (const auto& n : g.nodes())
@@ -363,7 +351,7 @@ TEST(ResizeImport, Opset11EmptyRoiAndScalesAreDropped) {
                  {value_info("y", DataType::kFloat, {1, 1, 3, 2})},
                  {tensor_f32("roi", {0}, {}), tensor_f32("scales", {0}, {}),
                   tensor_i64("sizes", {4}, {1, 1, 3, 2})});
-  auto gr = import(g, 11);
+  auto gr = import_graph(g, 11);
   const Node* r = only(*gr, "Resize");
   ASSERT_GE(r->inputs.size(), 4u);
   EXPECT_EQ(r->inputs[1], nullptr);
@@ -378,7 +366,7 @@ TEST(ResizeImport, Upsample7AndResize10AreAsymmetricFloor) {
                         {attr_string("mode", "nearest"), attr_floats("scales", {1, 1, 2, 3})})},
                   {value_info("x", DataType::kFloat, {1, 1, 2, 2})},
                   {value_info("y", DataType::kFloat, {1, 1, 4, 6})});
-  auto gr = import(g7, 7);
+  auto gr = import_graph(g7, 7);
   const Node* r = only(*gr, "Resize");
   EXPECT_EQ(r->a<ResizeAttrs>().coordinate_transformation_mode, "asymmetric");
   EXPECT_EQ(r->a<ResizeAttrs>().nearest_mode, "floor");
@@ -388,7 +376,7 @@ TEST(ResizeImport, Upsample7AndResize10AreAsymmetricFloor) {
                    {value_info("x", DataType::kFloat, {1, 1, 2, 2})},
                    {value_info("y", DataType::kFloat, {1, 1, 4, 4})},
                    {tensor_f32("s", {4}, {1, 1, 2, 2})});
-  auto gr10 = import(g10, 10);
+  auto gr10 = import_graph(g10, 10);
   const Node* r10 = only(*gr10, "Resize");
   EXPECT_EQ(r10->a<ResizeAttrs>().mode, "linear");
   EXPECT_EQ(r10->a<ResizeAttrs>().coordinate_transformation_mode, "asymmetric");
@@ -399,8 +387,8 @@ TEST(ResizeImport, InvalidModeIsReported) {
   auto g = graph("g", {node("Resize", {"x", "", "s"}, {"y"}, {attr_string("mode", "area")})},
                  {value_info("x", DataType::kFloat, {1, 2})},
                  {value_info("y", DataType::kFloat, {1, 4})}, {tensor_f32("s", {2}, {1, 2})});
-  expect_error([&] { import(g, 13); }, "unknown mode 'area'");
+  expect_error([&] { import_graph(g, 13); }, "unknown mode 'area'");
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

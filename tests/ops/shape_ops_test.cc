@@ -13,33 +13,8 @@
 #include "single_node.h"
 #include "unit/proto_builder.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using optest::expect_error;
-using optest::expect_ints;
-using optest::expect_values;
-using optest::f32;
-using optest::i32;
-using optest::i64;
-using optest::NodeInput;
-using optest::SingleNode;
-
-Tensor run1(const std::string& op, std::unique_ptr<Attrs> a, std::vector<NodeInput> ins) {
-  SingleNode n(op, std::move(a), std::move(ins));
-  n.infer();
-  return n.run()[0];
-}
-
-std::vector<float> iota_f(int n, float scale = 1, float offset = 0) {
-  std::vector<float> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i * scale + offset;
-  return v;
-}
-
-NodeInput c64(std::vector<int64_t> v) {
-  return NodeInput::constant_of(i64({static_cast<int64_t>(v.size())}, v));
-}
 
 std::unique_ptr<ReshapeAttrs> plain(bool allowzero = false) {
   auto a = std::make_unique<ReshapeAttrs>();
@@ -68,16 +43,17 @@ NodeInput sym_in(std::vector<Dim> d, DataType t = DataType::kFloat) {
 // ---- Reshape ----
 
 TEST(Reshape, ZeroCopiesAndMinusOneInfers) {
-  Tensor y = run1("Reshape", plain(), {NodeInput::of(f32({2, 3, 4}, iota_f(24))), c64({0, -1})});
+  Tensor y =
+      run_node1("Reshape", plain(), {NodeInput::of(f32({2, 3, 4}, iota_f(24))), c64({0, -1})});
   ASSERT_EQ(dims_to_string(y.dims()), "[2,12]");
   for (int i = 0; i < 24; ++i) EXPECT_EQ(y.data<float>()[i], i);
   Tensor z =
-      run1("Reshape", plain(), {NodeInput::of(i64({6}, {1, 2, 3, 4, 5, 6})), c64({3, -1, 1})});
+      run_node1("Reshape", plain(), {NodeInput::of(i64({6}, {1, 2, 3, 4, 5, 6})), c64({3, -1, 1})});
   expect_ints(z, {3, 2, 1}, {1, 2, 3, 4, 5, 6});
 }
 
 TEST(Reshape, AllowZeroMakesRealZeros) {
-  Tensor y = run1("Reshape", plain(true), {NodeInput::of(f32({0, 3}, {})), c64({3, 0})});
+  Tensor y = run_node1("Reshape", plain(true), {NodeInput::of(f32({0, 3}, {})), c64({3, 0})});
   EXPECT_EQ(dims_to_string(y.dims()), "[3,0]");
   // Without allowzero the 0 copies dim 1 (3): [3,3] needs 9 elements, not 0.
   expect_error(
@@ -137,7 +113,8 @@ TEST(Reshape, SqueezeUnsqueezeFlattenForms) {
   expect_error([&] { inferred(form("unsqueeze", {4}), {sym_in({n, 3})}); }, "out of range");
   expect_error([&] { inferred(form("unsqueeze", {1, 1}), {sym_in({n, 3})}); }, "repeated");
   // Run time: the form's dims come from the concrete input.
-  Tensor y = run1("Reshape", form("unsqueeze", {1}), {NodeInput::of(f32({2, 2}, {1, 2, 3, 4}))});
+  Tensor y =
+      run_node1("Reshape", form("unsqueeze", {1}), {NodeInput::of(f32({2, 2}, {1, 2, 3, 4}))});
   expect_values(y, {2, 1, 2}, {1, 2, 3, 4});
 }
 
@@ -154,8 +131,8 @@ TEST(Reshape, SqueezeAndUnsqueezeAxesGivenAtRunTime) {
   expect_values(s.run()[0], {1, 3}, {1, 2, 3});
   expect_error(
       [] {
-        run1("Reshape", form("squeeze", {}),
-             {NodeInput::of(f32({1, 3}, {1, 2, 3})), NodeInput::of(i64({1}, {1}))});
+        run_node1("Reshape", form("squeeze", {}),
+                  {NodeInput::of(f32({1, 3}, {1, 2, 3})), NodeInput::of(i64({1}, {1}))});
       },
       "cannot squeeze axis 1");
 }
@@ -171,18 +148,19 @@ std::unique_ptr<ShapeAttrs> shape_range(int64_t start, int64_t end) {
 
 TEST(Shape, StartEndClampAndSymbolic) {
   auto x = NodeInput::of(Tensor(DataType::kFloat, {2, 3, 5, 7}));
-  expect_ints(run1("Shape", shape_range(0, std::numeric_limits<int64_t>::max()), {x}), {4},
+  expect_ints(run_node1("Shape", shape_range(0, std::numeric_limits<int64_t>::max()), {x}), {4},
               {2, 3, 5, 7});
-  expect_ints(run1("Shape", shape_range(1, -1), {x}), {2}, {3, 5});
-  expect_ints(run1("Shape", shape_range(-10, 10), {x}), {4}, {2, 3, 5, 7});
-  expect_ints(run1("Shape", shape_range(3, 1), {x}), {0}, {});
+  expect_ints(run_node1("Shape", shape_range(1, -1), {x}), {2}, {3, 5});
+  expect_ints(run_node1("Shape", shape_range(-10, 10), {x}), {4}, {2, 3, 5, 7});
+  expect_ints(run_node1("Shape", shape_range(3, 1), {x}), {0}, {});
   EXPECT_EQ(inferred(shape_range(-2, 100), {sym_in({Dim::sym("N"), 3, 5})}, "Shape"), "[2]");
 }
 
 TEST(Size, CountsElements) {
-  expect_ints(run1("Size", nullptr, {NodeInput::of(Tensor(DataType::kInt8, {3, 0, 2}))}), {}, {0});
-  expect_ints(run1("Size", nullptr, {NodeInput::of(Tensor(DataType::kFloat16, {3, 5, 2}))}), {},
-              {30});
+  expect_ints(run_node1("Size", nullptr, {NodeInput::of(Tensor(DataType::kInt8, {3, 0, 2}))}), {},
+              {0});
+  expect_ints(run_node1("Size", nullptr, {NodeInput::of(Tensor(DataType::kFloat16, {3, 5, 2}))}),
+              {}, {30});
 }
 
 // ---- Range / ConstantOfShape ----
@@ -194,19 +172,19 @@ TEST(Range, IntAndFloat) {
   n.infer();
   EXPECT_EQ(n.out(0).shape.str(), "[?]");
   expect_ints(n.run()[0], {4}, {10, 6, 2, -2});
-  Tensor y = run1("Range", nullptr,
-                  {NodeInput::constant_of(f32({}, {1})), NodeInput::constant_of(f32({}, {2})),
-                   NodeInput::constant_of(f32({}, {0.3f}))});
+  Tensor y = run_node1("Range", nullptr,
+                       {NodeInput::constant_of(f32({}, {1})), NodeInput::constant_of(f32({}, {2})),
+                        NodeInput::constant_of(f32({}, {0.3f}))});
   expect_values(y, {4}, {1.0, 1.2999999523, 1.5999999046, 1.8999998569});
-  expect_ints(
-      run1("Range", nullptr,
-           {NodeInput::of(i32({}, {5})), NodeInput::of(i32({}, {1})), NodeInput::of(i32({}, {2}))}),
-      {0}, {});
+  expect_ints(run_node1("Range", nullptr,
+                        {NodeInput::of(i32({}, {5})), NodeInput::of(i32({}, {1})),
+                         NodeInput::of(i32({}, {2}))}),
+              {0}, {});
   expect_error(
       [] {
-        run1("Range", nullptr,
-             {NodeInput::of(i64({}, {0})), NodeInput::of(i64({}, {4})),
-              NodeInput::of(i64({}, {0}))});
+        run_node1("Range", nullptr,
+                  {NodeInput::of(i64({}, {0})), NodeInput::of(i64({}, {4})),
+                   NodeInput::of(i64({}, {0}))});
       },
       "delta must not be 0");
 }
@@ -214,20 +192,21 @@ TEST(Range, IntAndFloat) {
 TEST(ConstantOfShape, ValueTypesAndEmpty) {
   auto a = std::make_unique<ConstantOfShapeAttrs>();
   a->value = i32({}, {7});
-  expect_ints(run1("ConstantOfShape", std::move(a), {NodeInput::of(i64({2}, {2, 3}))}), {2, 3},
+  expect_ints(run_node1("ConstantOfShape", std::move(a), {NodeInput::of(i64({2}, {2, 3}))}), {2, 3},
               {7, 7, 7, 7, 7, 7});
-  Tensor z = run1("ConstantOfShape", nullptr, {NodeInput::of(i64({1}, {3}))});
+  Tensor z = run_node1("ConstantOfShape", nullptr, {NodeInput::of(i64({1}, {3}))});
   EXPECT_EQ(z.dtype(), DataType::kFloat);
   expect_values(z, {3}, {0, 0, 0});
   auto b = std::make_unique<ConstantOfShapeAttrs>();
   b->value = f32({1}, {1.5f});
-  EXPECT_EQ(dims_to_string(
-                run1("ConstantOfShape", std::move(b), {NodeInput::of(i64({2}, {4, 0}))}).dims()),
-            "[4,0]");
+  EXPECT_EQ(
+      dims_to_string(
+          run_node1("ConstantOfShape", std::move(b), {NodeInput::of(i64({2}, {4, 0}))}).dims()),
+      "[4,0]");
   EXPECT_EQ(inferred(nullptr, {sym_in({2}, DataType::kInt64)}, "ConstantOfShape"), "[?,?]");
   expect_error(
       [] {
-        run1("ConstantOfShape", nullptr, {NodeInput::of(i64({2}, {2, -1}))});
+        run_node1("ConstantOfShape", nullptr, {NodeInput::of(i64({2}, {2, -1}))});
       },
       "negative");
 }
@@ -294,16 +273,23 @@ TEST(ShapeImport, KnownDimsBecomeConstantShapes) {
   EXPECT_EQ(output(r)->shape.str(), "[1,2,0,1]");
 }
 
-TEST(ShapeImport, ShapeSubgraphFoldsWhileImporting) {
-  // y = Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) with x static [2,3,4].
-  auto g = graph(
+// y = Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])): a shape subgraph as exporters
+// write them, with x and y described by `x_info` and `y_info`.
+ProtoWriter shape_subgraph(ProtoWriter x_info, ProtoWriter y_info) {
+  return graph(
       "g",
       {node("Shape", {"x"}, {"s"}), node("Gather", {"s", "zero"}, {"d0"}),
        node("Unsqueeze", {"d0", "axes"}, {"d0v"}),
        node("Concat", {"d0v", "minus1"}, {"shape"}, {attr_int("axis", 0)}),
        node("Reshape", {"x", "shape"}, {"y"})},
-      {value_info("x", DataType::kFloat, {2, 3, 4})}, {value_info("y", DataType::kFloat, {2, 12})},
+      {std::move(x_info)}, {std::move(y_info)},
       {tensor_i64("zero", {}, {0}), tensor_i64("axes", {1}, {0}), tensor_i64("minus1", {1}, {-1})});
+}
+
+TEST(ShapeImport, ShapeSubgraphFoldsWhileImporting) {
+  // With x static [2,3,4] the whole subgraph folds into one Reshape.
+  auto g = shape_subgraph(value_info("x", DataType::kFloat, {2, 3, 4}),
+                          value_info("y", DataType::kFloat, {2, 12}));
   auto r = import(g);
   ASSERT_TRUE(r.problems.empty()) << onnx::format_problems(r.problems);
   ASSERT_EQ(r.graph->nodes().size(), 1u);
@@ -312,15 +298,8 @@ TEST(ShapeImport, ShapeSubgraphFoldsWhileImporting) {
 }
 
 TEST(ShapeImport, SymbolicShapeSubgraphRunsAtRunTime) {
-  auto g = graph(
-      "g",
-      {node("Shape", {"x"}, {"s"}), node("Gather", {"s", "zero"}, {"d0"}),
-       node("Unsqueeze", {"d0", "axes"}, {"d0v"}),
-       node("Concat", {"d0v", "minus1"}, {"shape"}, {attr_int("axis", 0)}),
-       node("Reshape", {"x", "shape"}, {"y"})},
-      {value_info("x", DataType::kFloat, {"N", 3, 4})},
-      {value_info("y", DataType::kFloat, {"N", 12})},
-      {tensor_i64("zero", {}, {0}), tensor_i64("axes", {1}, {0}), tensor_i64("minus1", {1}, {-1})});
+  auto g = shape_subgraph(value_info("x", DataType::kFloat, {"N", 3, 4}),
+                          value_info("y", DataType::kFloat, {"N", 12}));
   auto r = import(g);
   ASSERT_TRUE(r.problems.empty()) << onnx::format_problems(r.problems);
   EXPECT_EQ(output(r)->shape.str(), "[?,?]");  // the shape tensor's length is known
@@ -446,4 +425,4 @@ TEST(IndexingImport, GatherOutOfRangeAtRunTimeIsAStatus) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -1,15 +1,16 @@
 // Test helper: one canonical node in a graph of its own, inferred and computed the way the runtime
-// does (infer() again with every input value known, allocate outputs, compute()).
+// does (infer() again with every input value known, allocate outputs, compute()). With it come the
+// shared helpers of test_util.h.
 #pragma once
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "common/error.h"
 #include "ops/infer.h"
 #include "ops/op.h"
+#include "test_util.h"
 
 namespace kiln::testing {
 
@@ -84,54 +85,22 @@ class SingleNode {
   std::vector<NodeInput> inputs_;
 };
 
-inline Tensor f32(Dims d, std::vector<float> v) {
-  return Tensor::from_vector(DataType::kFloat, d, v);
+// Infers (as at build time) then runs (as at run time) one node; returns its outputs.
+inline std::vector<Tensor> run_node(const std::string& op, std::unique_ptr<Attrs> attrs,
+                                    std::vector<NodeInput> inputs, size_t n_outputs = 1) {
+  SingleNode n(op, std::move(attrs), std::move(inputs), n_outputs);
+  n.infer();
+  return n.run();
 }
-inline Tensor f64(Dims d, std::vector<double> v) {
-  return Tensor::from_vector(DataType::kDouble, d, v);
-}
-inline Tensor i64(Dims d, std::vector<int64_t> v) {
-  return Tensor::from_vector(DataType::kInt64, d, v);
-}
-inline Tensor i32(Dims d, std::vector<int32_t> v) {
-  return Tensor::from_vector(DataType::kInt32, d, v);
-}
-
-// Compares any numeric tensor with expected values (as double), relative + absolute tolerance.
-inline void expect_values(const Tensor& t, const Dims& dims, const std::vector<double>& want,
-                          double rtol = 1e-5, double atol = 1e-6) {
-  ASSERT_EQ(dims_to_string(t.dims()), dims_to_string(dims));
-  ASSERT_EQ(static_cast<size_t>(t.numel()), want.size());
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    double got = t.get_f64(i), w = want[i];
-    if (std::isnan(w)) {
-      EXPECT_TRUE(std::isnan(got)) << "element " << i;
-      continue;
-    }
-    if (std::isinf(w)) {
-      EXPECT_EQ(got, w) << "element " << i;
-      continue;
-    }
-    EXPECT_NEAR(got, w, atol + rtol * std::fabs(w)) << "element " << i;
-  }
-}
-// Exact comparison through int64 (integer outputs).
-inline void expect_ints(const Tensor& t, const Dims& dims, const std::vector<int64_t>& want) {
-  ASSERT_EQ(dims_to_string(t.dims()), dims_to_string(dims));
-  ASSERT_EQ(static_cast<size_t>(t.numel()), want.size());
-  for (int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(t.get_i64(i), want[i]) << "element " << i;
+// The same, for the first (or only) output.
+inline Tensor run_node1(const std::string& op, std::unique_ptr<Attrs> attrs,
+                        std::vector<NodeInput> inputs) {
+  return run_node(op, std::move(attrs), std::move(inputs))[0];
 }
 
-// Expects a kiln::Error whose message contains `needle`.
-template <class F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    std::string full = e.node() + ": " + e.message();
-    EXPECT_NE(full.find(needle), std::string::npos) << full;
-  }
+// A constant 1-D int64 input (axes, starts, shapes...).
+inline NodeInput c64(std::vector<int64_t> v) {
+  return NodeInput::constant_of(i64({static_cast<int64_t>(v.size())}, v));
 }
 
 }  // namespace kiln::testing

@@ -6,14 +6,8 @@
 
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_values;
-using testing::f32;
-using testing::NodeInput;
-using testing::SingleNode;
 
 std::unique_ptr<SoftmaxAttrs> attrs(const std::string& mode, int64_t axis, bool legacy = false) {
   auto a = std::make_unique<SoftmaxAttrs>();
@@ -24,16 +18,10 @@ std::unique_ptr<SoftmaxAttrs> attrs(const std::string& mode, int64_t axis, bool 
 }
 
 // x[2,3,4] = ((i * 5) % 7 - 3) / 2
-Tensor x234() {
-  std::vector<float> v(24);
-  for (int i = 0; i < 24; ++i) v[i] = static_cast<float>((i * 5) % 7 - 3) * 0.5f;
-  return f32({2, 3, 4}, v);
-}
+Tensor x234() { return pattern({2, 3, 4}, 5, 7, 3, 0.5f); }
 
 Tensor run1(std::unique_ptr<SoftmaxAttrs> a, Tensor x) {
-  SingleNode n("Softmax", std::move(a), {NodeInput::of(std::move(x))});
-  n.infer();
-  return n.run()[0];
+  return run_node1("Softmax", std::move(a), {NodeInput::of(std::move(x))});
 }
 
 TEST(Softmax, MiddleAxis) {
@@ -131,4 +119,4 @@ TEST(Softmax, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

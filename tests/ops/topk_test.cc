@@ -6,16 +6,8 @@
 #include "ops/top_k.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 std::unique_ptr<TopKAttrs> attrs(int64_t axis, bool largest = true) {
   auto a = std::make_unique<TopKAttrs>();
@@ -125,4 +117,4 @@ TEST(TopK, Errors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

@@ -9,17 +9,8 @@
 #include "ops/roi_align.h"
 #include "single_node.h"
 
-namespace kiln {
+namespace kiln::testing {
 namespace {
-
-using testing::expect_error;
-using testing::expect_ints;
-using testing::expect_values;
-using testing::f32;
-using testing::f64;
-using testing::i64;
-using testing::NodeInput;
-using testing::SingleNode;
 
 // --- GridSample ---
 
@@ -292,4 +283,4 @@ TEST(NonMaxSuppression, NothingSelectedAndErrors) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::testing

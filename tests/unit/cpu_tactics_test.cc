@@ -9,17 +9,13 @@
 #include "ops/infer.h"
 #include "ops/mat_mul.h"
 #include "ops/normalization.h"
+#include "ops/test_util.h"
 #include "runtime/backend.h"
 
 namespace kiln {
 namespace {
 
-Tensor random_tensor(Dims d, std::mt19937& rng, float lo = -1, float hi = 1) {
-  Tensor t(DataType::kFloat, d);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
+using testing::random_tensor;
 
 // Runs one node with the named tactic and with the reference; returns max relative error
 // (|a-b| / (1 + |b|)) over the first output. Also checks every output element was written.

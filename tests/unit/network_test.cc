@@ -7,16 +7,12 @@
 #include <random>
 
 #include "kiln/kiln.h"
+#include "ops/test_util.h"
 
 namespace kiln {
 namespace {
 
-Tensor random_tensor(Dims d, std::mt19937& rng, float lo = -1, float hi = 1) {
-  Tensor t(DataType::kFloat, d);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
+using testing::random_tensor;
 
 TEST(Network, HandBuiltCnnMatchesDirectComputation) {
   std::mt19937 rng(42);

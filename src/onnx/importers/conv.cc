@@ -93,27 +93,19 @@ std::unique_ptr<ConvAttrs> conv_attrs(ImportContext& c, Value* x, Value* w, bool
   return a;
 }
 
-void imp_Conv(ImportContext& c) {
+// Conv and ConvTranspose: X, W and the optional bias B, all of one float type.
+void float_conv(ImportContext& c, bool transposed) {
   expect_outputs(c, 1);
   Value* x = c.input(0);
   Value* w = c.input(1);
   check_float(c, x, "X");
-  auto a = conv_attrs(c, x, w, false);
+  auto a = conv_attrs(c, x, w, transposed);
   std::vector<Value*> ins = {x, w};
   if (c.has_input(2)) ins.push_back(c.input(2));
   c.set_output(0, c.add1("Conv", ins, std::move(a)));
 }
-
-void imp_ConvTranspose(ImportContext& c) {
-  expect_outputs(c, 1);
-  Value* x = c.input(0);
-  Value* w = c.input(1);
-  check_float(c, x, "X");
-  auto a = conv_attrs(c, x, w, true);
-  std::vector<Value*> ins = {x, w};
-  if (c.has_input(2)) ins.push_back(c.input(2));
-  c.set_output(0, c.add1("Conv", ins, std::move(a)));
-}
+void imp_Conv(ImportContext& c) { float_conv(c, false); }
+void imp_ConvTranspose(ImportContext& c) { float_conv(c, true); }
 
 void imp_ConvInteger(ImportContext& c) {
   expect_outputs(c, 1);

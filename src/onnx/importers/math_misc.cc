@@ -10,12 +10,6 @@ namespace kiln::onnx {
 
 namespace {
 
-void check_types(ImportContext& c) {
-  for (size_t i = 0; i < c.num_inputs(); ++i)
-    if (c.has_input(i) && !dtype_is_supported(c.input(i)->dtype))
-      c.unsupported(cat("input ", i, " has unsupported type ", dtype_name(c.input(i)->dtype)));
-}
-
 DataType output_datatype(ImportContext& c) {
   auto t = static_cast<DataType>(c.attr_int("output_datatype", 1));
   if (!dtype_is_supported(t) || t == DataType::kBool)
@@ -24,12 +18,12 @@ DataType output_datatype(ImportContext& c) {
 }
 
 void imp_Det(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   c.set_output(0, c.add1("Det", {c.input(0)}));
 }
 
 void window(ImportContext& c, const char* kind) {
-  check_types(c);
+  c.check_input_types();
   auto a = std::make_unique<WindowFunctionAttrs>();
   a->kind = kind;
   a->periodic = c.attr_int("periodic", 1) != 0;
@@ -49,7 +43,7 @@ void imp_HammingWindow(ImportContext& c) { window(c, "hamming"); }
 void imp_BlackmanWindow(ImportContext& c) { window(c, "blackman"); }
 
 void imp_DFT(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   auto a = std::make_unique<DftAttrs>();
   a->axis = c.attr_int("axis", 1);
   a->inverse = c.attr_int("inverse", 0) != 0;
@@ -60,7 +54,7 @@ void imp_DFT(ImportContext& c) {
 }
 
 void imp_STFT(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   auto a = std::make_unique<StftAttrs>();
   a->onesided = c.attr_int("onesided", 1) != 0;
   std::vector<Value*> ins = {c.input(0), c.input(1), c.input_or_null(2)};
@@ -69,7 +63,7 @@ void imp_STFT(ImportContext& c) {
 }
 
 void imp_MelWeightMatrix(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   auto a = std::make_unique<MelWeightMatrixAttrs>();
   a->output_dtype = output_datatype(c);
   std::vector<Value*> ins;

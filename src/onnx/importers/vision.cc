@@ -8,12 +8,6 @@ namespace kiln::onnx {
 
 namespace {
 
-void check_types(ImportContext& c) {
-  for (size_t i = 0; i < c.num_inputs(); ++i)
-    if (c.has_input(i) && !dtype_is_supported(c.input(i)->dtype))
-      c.unsupported(cat("input ", i, " has unsupported type ", dtype_name(c.input(i)->dtype)));
-}
-
 std::vector<Value*> present_inputs(ImportContext& c) {
   std::vector<Value*> v;
   for (size_t i = 0; i < c.num_inputs(); ++i) v.push_back(c.input_or_null(i));
@@ -22,7 +16,7 @@ std::vector<Value*> present_inputs(ImportContext& c) {
 }
 
 void imp_GridSample(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   auto a = std::make_unique<GridSampleAttrs>();
   a->mode = c.attr_string("mode", "bilinear");
   a->padding_mode = c.attr_string("padding_mode", "zeros");
@@ -31,7 +25,7 @@ void imp_GridSample(ImportContext& c) {
 }
 
 void imp_RoiAlign(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   auto a = std::make_unique<RoiAlignAttrs>();
   a->mode = c.attr_string("mode", "avg");
   a->output_height = c.attr_int("output_height", 1);
@@ -46,7 +40,7 @@ void imp_RoiAlign(ImportContext& c) {
 }
 
 void imp_NonMaxSuppression(ImportContext& c) {
-  check_types(c);
+  c.check_input_types();
   int64_t cpb = c.attr_int("center_point_box", 0);
   if (cpb != 0 && cpb != 1) c.invalid(cat("center_point_box must be 0 or 1, got ", cpb));
   auto a = std::make_unique<NonMaxSuppressionAttrs>();
