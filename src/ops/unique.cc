@@ -20,7 +20,7 @@ constexpr size_t kMaxOutputs = 4;  // Y, indices, inverse_indices, counts
 // flattened).
 struct SliceView {
   int64_t outer = 1, n = 0, inner = 1;
-  int64_t axis = 0;   // normalised; unused when flattened
+  int64_t axis = 0;  // normalised; unused when flattened
 };
 
 template <class T>
@@ -73,8 +73,7 @@ std::vector<Group> group_slices(const Tensor& x, const SliceView& v, bool sorted
                      [&](int64_t i, int64_t j) { return cmp(i, j) < 0; });
     std::vector<Group> groups;
     for (size_t s = 0; s < order.size(); ++s) {
-      if (s == 0 || cmp(order[s - 1], order[s]) != 0)
-        groups.push_back({order[s], 0});
+      if (s == 0 || cmp(order[s - 1], order[s]) != 0) groups.push_back({order[s], 0});
       ++groups.back().count;
       inverse[order[s]] = static_cast<int64_t>(groups.size()) - 1;
     }
@@ -107,7 +106,7 @@ void infer(InferContext& ctx) {
     ctx.error(cat("Unique has 1 to ", kMaxOutputs, " outputs, not ", n_out));
   Shape in = known_shape(ctx, 0);
   Shape y;
-  Dim n = Dim::unknown();   // slices of X: the length of inverse_indices
+  Dim n = Dim::unknown();  // slices of X: the length of inverse_indices
   if (!at.has_axis) {
     y = Shape({Dim::unknown()});
     if (auto v = in.volume()) n = Dim(*v);

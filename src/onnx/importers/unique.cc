@@ -1,8 +1,9 @@
 // ONNX Unique (opset 11), lowered to the canonical Unique op with as many outputs as the model
 // asks for (Y, indices, inverse_indices, counts).
+#include "ops/unique.h"
+
 #include "onnx/importer.h"
 #include "onnx/importers/shape_helpers.h"
-#include "ops/unique.h"
 
 namespace kiln::onnx {
 
