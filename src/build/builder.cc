@@ -4,6 +4,7 @@
 
 #include "common/api_guard.h"
 #include "common/file.h"
+#include "common/log.h"
 #include "kiln/builder.h"
 #include "kiln/network.h"
 #include "onnx/importer.h"
@@ -60,6 +61,7 @@ void apply_input_shapes(Graph& g, const BuildOptions& o) {
 std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOptions& o) {
   auto report = [&](const std::string& s) {
     if (o.progress) o.progress(s);
+    log(LogLevel::kInfo, "build: ", s);
   };
   std::string device = resolve_device(o.device);
   const Backend& backend = *find_backend(device);

@@ -10,7 +10,5 @@ std::string log_level();
 std::string dump_after();
 // KILN_VERIFY=0|1: run the graph verifier after every pass (default 1; it is cheap).
 bool verify_passes();
-// KILN_NUM_THREADS=<n>: CPU backend worker threads (default: hardware concurrency).
-int num_threads();
 
 }  // namespace kiln::env

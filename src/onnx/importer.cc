@@ -305,7 +305,7 @@ ImportResult import_model(const ModelProto& model) {
       if (e.code() == StatusCode::kInternal) throw;
       std::string msg = e.node().empty() ? e.message() : e.node() + ": " + e.message();
       bool skipped = e.message().rfind(kDeliberately, 0) == 0;
-      res.problems.push_back({label, np.op_type, dver, msg, skipped});
+      res.problems.push_back({label, np.op_type, dver, msg, skipped, e.code()});
       bind_unknown_outputs();
       continue;
     }
@@ -362,11 +362,11 @@ std::string format_problems(const std::vector<ImportProblem>& problems) {
 std::unique_ptr<Graph> import_model_or_throw(const ModelProto& model) {
   ImportResult r = import_model(model);
   if (!r.problems.empty()) {
-    bool any_invalid = false;
+    // An invalid node makes the model invalid; otherwise kiln merely lacks support.
+    StatusCode code = StatusCode::kUnsupported;
     for (auto& p : r.problems)
-      if (p.reason.find("invalid") != std::string::npos) any_invalid = true;
-    (void)any_invalid;
-    fail(StatusCode::kUnsupported, format_problems(r.problems));
+      if (p.code == StatusCode::kInvalidModel) code = StatusCode::kInvalidModel;
+    fail(code, format_problems(r.problems));
   }
   return std::move(r.graph);
 }

@@ -100,6 +100,7 @@ struct ImportProblem {
   int64_t opset = 0;
   std::string reason;
   bool skipped = false;   // deliberately unsupported op family
+  StatusCode code = StatusCode::kUnsupported;   // kInvalidModel for a malformed node
 };
 
 struct ImportResult {

@@ -1,4 +1,4 @@
-#include "common/log.h"
+#include "common/error.h"
 #include "ops/infer.h"
 #include "ops/op.h"
 #include "passes/pass.h"

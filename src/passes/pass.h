@@ -15,9 +15,7 @@ struct PassContext {
   int opt_level = 1;
   std::function<void(const std::string&)> progress;
   std::map<std::string, int64_t> stats;   // "fold_constants.folded" -> 12
-  void report(const std::string& line) const {
-    if (progress) progress(line);
-  }
+  void report(const std::string& line) const;  // to the progress callback and the info log
 };
 
 // Runs the pipeline of passes for ctx.opt_level over g. After every pass the manager runs dead

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "common/env.h"
+#include "common/log.h"
 #include "ops/infer.h"
 #include "passes/pass.h"
 
@@ -21,6 +22,11 @@ void run_pass(const P& pass, Graph& g, PassContext& ctx) {
 }
 
 }  // namespace
+
+void PassContext::report(const std::string& line) const {
+  if (progress) progress(line);
+  log(LogLevel::kInfo, "pass: ", line);
+}
 
 void run_pipeline(Graph& g, PassContext& ctx) {
   infer_graph(g);
