@@ -13,8 +13,10 @@ using expr::Program;
 
 // Builds a program over all node inputs; `body` receives the input registers and returns the
 // output register.
+// `required`: how many leading inputs must be present (body may index them unchecked).
 template <class F>
-void lower(ImportContext& c, F&& body) {
+void lower(ImportContext& c, F&& body, size_t required = 1) {
+  for (size_t i = 0; i < required; ++i) c.input(i);  // throws "input i is required but missing"
   Program p;
   std::vector<Value*> ins;
   std::vector<int32_t> regs;
@@ -38,7 +40,7 @@ void binary_op(ImportContext& c, Op op) {
   if (c.input(0)->dtype != c.input(1)->dtype && op != Op::kShl && op != Op::kShr)
     c.invalid(cat("operand types differ: ", dtype_name(c.input(0)->dtype), " and ",
                   dtype_name(c.input(1)->dtype)));
-  lower(c, [&](Program& p, const std::vector<int32_t>& r) { return p.binary(op, r[0], r[1]); });
+  lower(c, [&](Program& p, const std::vector<int32_t>& r) { return p.binary(op, r[0], r[1]); }, 2);
 }
 
 #define UNARY(NAME, OP) \
@@ -68,7 +70,7 @@ void imp_Pow(ImportContext& c) {
     if (dtype_is_float(t) && !dtype_is_float(p.type_of(e))) e = p.cast(e, t);
     if (dtype_is_float(t) && p.type_of(e) != t) e = p.cast(e, DataType::kDouble);
     return p.binary(Op::kPow, r[0], e, t);
-  });
+  }, 2);
 }
 
 void imp_Mod(ImportContext& c) {
@@ -111,7 +113,7 @@ void imp_CastLike(ImportContext& c) {
 }
 
 void imp_Where(ImportContext& c) {
-  lower(c, [&](Program& p, const std::vector<int32_t>& r) { return p.select(r[0], r[1], r[2]); });
+  lower(c, [&](Program& p, const std::vector<int32_t>& r) { return p.select(r[0], r[1], r[2]); }, 3);
 }
 
 void imp_Clip(ImportContext& c) {
@@ -162,7 +164,7 @@ void imp_PRelu(ImportContext& c) {
   lower(c, [&](Program& p, const std::vector<int32_t>& r) {
     int32_t zero = p.constant(p.type_of(r[0]), 0);
     return p.select(p.binary(Op::kLt, r[0], zero), p.binary(Op::kMul, r[0], r[1]), r[0]);
-  });
+  }, 2);
 }
 
 void imp_Elu(ImportContext& c) {
