@@ -9,6 +9,7 @@
 
 #include "onnx/importer.h"
 #include "ops/concat.h"
+#include "ops/fold.h"
 #include "ops/gather.h"
 #include "ops/op.h"
 #include "ops/reshape.h"
@@ -20,39 +21,13 @@ namespace kiln::onnx {
 // Import-time folding is for shape-sized tensors only; the fold_constants pass does the rest.
 constexpr size_t kImportFoldBytes = 16 << 10;
 
-// When every input of the node producing outs is constant and its outputs are small, computes them
-// with the reference and turns the outputs into constants (removing the node). Shape subgraphs
-// (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) then resolve while importing, so later
-// importers see exact shapes and constant operands.
+// Folds the node producing outs when its inputs are constant and its outputs small (ops/fold.h).
+// Shape subgraphs (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) then resolve while
+// importing, so later importers see exact shapes and constant operands.
 inline void fold_if_constant(ImportContext& c, const std::vector<Value*>& outs) {
   if (outs.empty() || !outs[0]->producer) return;
   Node* n = outs[0]->producer;
-  std::vector<Tensor> ins;
-  for (Value* v : n->inputs) {
-    if (v && !v->is_constant()) return;
-    ins.push_back(v ? v->data : Tensor());
-  }
-  bool dd = n->def->data_dependent_shape;
-  std::vector<Tensor> res(n->outputs.size());
-  for (size_t k = 0; k < n->outputs.size(); ++k) {
-    Value* o = n->outputs[k];
-    if (!o->shape.fully_known()) {
-      if (!dd) return;
-      continue;
-    }
-    if (static_cast<size_t>(*o->shape.volume()) * dtype_size(o->dtype) > kImportFoldBytes) return;
-    if (!dd) res[k] = Tensor(o->dtype, o->shape.concrete());
-  }
-  n->def->compute(ComputeArgs{*n, ins, res});
-  for (const Tensor& t : res)
-    if (t.nbytes() > kImportFoldBytes) return;  // a data-dependent output came out large
-  for (size_t k = 0; k < n->outputs.size(); ++k) {
-    Value* o = n->outputs[k];
-    o->data = std::move(res[k]);
-    o->dtype = o->data.dtype();
-    o->shape = Shape::from(o->data.dims());
-  }
-  c.graph().remove_node(n);
+  if (fold_node(*n, kImportFoldBytes)) c.graph().remove_node(n);
 }
 
 // ImportContext::add, then fold_if_constant.
