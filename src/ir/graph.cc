@@ -25,7 +25,7 @@ std::string Graph::unique_name(const std::string& hint) {
   }
 }
 
-void Graph::rename(Value* v, const std::string& name) {
+void Graph::rename(Value* v, std::string name) {
   if (v->name == name) return;
   Value* other = find_value(name);
   if (other && other != v) {

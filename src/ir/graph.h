@@ -57,7 +57,7 @@ class Graph {
   Value* find_value(const std::string& name) const;
   std::string unique_name(const std::string& hint);
   // Renames v; a value already holding `name` is renamed out of the way first.
-  void rename(Value* v, const std::string& name);
+  void rename(Value* v, std::string name);  // by value: callers pass other values' names
 
   // Nodes are kept in a valid topological order by the passes (see toposort()).
   Node* add_node(const std::string& op, std::vector<Value*> inputs, std::vector<Value*> outputs,
