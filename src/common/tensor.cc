@@ -91,7 +91,14 @@ Tensor::Tensor(DataType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)
   for (int64_t d : dims_)
     KILN_EXPECT(d >= 0, StatusCode::kInvalidArgument, "negative dimension in tensor shape ",
                 dims_to_string(dims_));
-  numel_ = dims_volume(dims_);
+  // Checked volume: a hostile model can ask for dims whose product overflows int64, which would
+  // otherwise allocate a small buffer for a huge tensor.
+  numel_ = 1;
+  for (int64_t d : dims_) {
+    KILN_EXPECT(d == 0 || numel_ <= (int64_t(1) << 50) / d, StatusCode::kInvalidArgument,
+                "tensor shape ", dims_to_string(dims_), " is too large to allocate");
+    numel_ *= d;
+  }
   size_t es = dtype_size(dtype);
   KILN_EXPECT(es > 0 || numel_ == 0, StatusCode::kUnsupported, "cannot hold tensors of type ",
               dtype_name(dtype));

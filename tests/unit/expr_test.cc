@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "common/error.h"
 #include "expr/eval.h"
 #include "expr/program.h"
 
@@ -134,3 +135,21 @@ TEST(Expr, ProgramPrintsItsCode) {
 
 }  // namespace
 }  // namespace kiln::expr
+
+namespace kiln {
+namespace {
+
+TEST(Tensor, OverflowingShapeIsAnErrorNotASmallBuffer) {
+  // 2^32 * 2^32 overflows to 0 in int64 arithmetic; the constructor must refuse it.
+  try {
+    Tensor t(DataType::kFloat, {int64_t(1) << 32, int64_t(1) << 32});
+    FAIL() << "allocated " << t.numel() << " elements";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("too large"), std::string::npos) << e.message();
+  }
+  Tensor empty(DataType::kFloat, {int64_t(1) << 40, 0});
+  EXPECT_EQ(empty.numel(), 0);
+}
+
+}  // namespace
+}  // namespace kiln
