@@ -15,7 +15,7 @@ Status guard(F&& f) {
   } catch (const Error& e) {
     return e.to_status();
   } catch (const std::bad_alloc&) {
-    return Status(StatusCode::kInternal, "out of memory");
+    return Status(StatusCode::kInvalidArgument, "out of memory: a tensor is larger than this machine can allocate");
   } catch (const std::exception& e) {
     return Status(StatusCode::kInternal, e.what());
   }

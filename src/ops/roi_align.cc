@@ -24,6 +24,8 @@ void check_attrs(const RoiAlignAttrs& a, const Err& err) {
     err(cat("output_height and output_width must be positive, got ", a.output_height, "x",
             a.output_width));
   if (a.sampling_ratio < 0) err(cat("sampling_ratio must be >= 0, got ", a.sampling_ratio));
+  // The same bound as adaptive sampling: samples per bin side are allocated per roi.
+  if (a.sampling_ratio > 65536) err(cat("sampling_ratio ", a.sampling_ratio, " is too large"));
 }
 
 void infer(InferContext& ctx) {

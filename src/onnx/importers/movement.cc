@@ -178,6 +178,8 @@ int64_t block_size(ImportContext& c, Value* x) {
   require_supported(c, x);
   int64_t b = c.attr_int("blocksize", 0);
   if (b <= 0) c.invalid(cat("blocksize must be positive, not ", b));
+  // b*b must not overflow (a hostile blocksize once made the divisibility check divide by 0).
+  if (b > (int64_t(1) << 20)) c.invalid(cat("blocksize ", b, " is too large"));
   if (!x->shape.rank_known) c.unsupported("needs an input of known rank (4-D)");
   if (x->shape.rank() != 4) c.invalid(cat("input ", x->shape.str(), " must be 4-D"));
   return b;
