@@ -116,7 +116,8 @@ void compute(const ComputeArgs& args) {
           for (int64_t ix = 0; ix < gw; ++ix, ++k) {
             double xx = x1 + pw * bw + (ix + 0.5) * bw / static_cast<double>(gw);
             double sy = yy, sx = xx;
-            if (sy < -1.0 || sy > H || sx < -1.0 || sx > W) continue;  // contributes 0
+            // Outside the image (or NaN, from a NaN roi or scale): contributes 0.
+            if (!(sy >= -1.0 && sy <= H && sx >= -1.0 && sx <= W)) continue;
             sy = std::max(sy, 0.0);
             sx = std::max(sx, 0.0);
             auto ylo = static_cast<int64_t>(sy), xlo = static_cast<int64_t>(sx);
