@@ -1,6 +1,7 @@
 // Helpers shared by the reference implementations of the canonical ops.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -49,6 +50,16 @@ inline void copy_element(const Tensor& src, int64_t src_i, Tensor& dst, int64_t 
 // on a tensor's contents.
 const Tensor* value_or_unknown(InferContext& ctx, size_t i, DataType out_dtype,
                                size_t out_index = 0);
+
+// The value to order elements by: float16/bfloat16 as float, every other type as itself (so 64-bit
+// integers stay exact).
+template <class T>
+auto sort_key(T v) {
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
+    return to_float(v);
+  else
+    return v;
+}
 
 // Integer attribute list with a given length and default fill.
 Ints ints_or(const Ints& v, size_t n, int64_t fill);

@@ -49,14 +49,6 @@ void infer(InferContext& ctx) {
   ctx.set_output(1, DataType::kInt64, out);
 }
 
-template <class T>
-auto key(T v) {
-  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
-    return to_float(v);
-  else
-    return v;
-}
-
 // Total order in which NaN is larger than every number.
 template <class K>
 bool less(K a, K b) {
@@ -92,7 +84,7 @@ void compute(const ComputeArgs& args) {
         const T* row = xp + o * n * inner + in;
         std::iota(order.begin(), order.end(), 0);
         auto cmp = [&](int64_t i, int64_t j) {
-          auto ki = key(row[i * inner]), kj = key(row[j * inner]);
+          auto ki = sort_key(row[i * inner]), kj = sort_key(row[j * inner]);
           if (a.largest ? less(kj, ki) : less(ki, kj)) return true;
           if (less(ki, kj) || less(kj, ki)) return false;
           return i < j;  // equal: smaller index first

@@ -23,19 +23,11 @@ struct SliceView {
   int64_t axis = 0;  // normalised; unused when flattened
 };
 
-template <class T>
-auto key(T v) {
-  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
-    return to_float(v);
-  else
-    return v;
-}
-
 // Three-way comparison in numpy's sort order: NaN above every number and equal to other NaNs;
 // -0.0 equals 0.0. Integers compare in their own type, so 64-bit values stay exact.
 template <class T>
 int compare(T a, T b) {
-  auto ka = key(a), kb = key(b);
+  auto ka = sort_key(a), kb = sort_key(b);
   if constexpr (std::is_floating_point_v<decltype(ka)>) {
     bool na = std::isnan(ka), nb = std::isnan(kb);
     if (na || nb) return na == nb ? 0 : (na ? 1 : -1);
