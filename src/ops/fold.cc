@@ -7,10 +7,6 @@
 
 namespace kiln {
 
-namespace {
-bool is_shape_only_op(const Node& n) { return n.op() == "Shape" || n.op() == "Size"; }
-}  // namespace
-
 bool fold_node(Node& n, size_t max_bytes) {
   std::vector<Tensor> ins(n.inputs.size());
   for (size_t i = 0; i < n.inputs.size(); ++i) {
@@ -18,8 +14,8 @@ bool fold_node(Node& n, size_t max_bytes) {
     if (!v) continue;
     if (v->is_constant()) {
       ins[i] = v->data;
-    } else if (i == 0 && is_shape_only_op(n) && v->shape.fully_known()) {
-      // Shape and Size read only the dims: give them a tensor without data.
+    } else if (n.def->reads_only_dims && v->shape.fully_known()) {
+      // The op reads only the dims: give it a tensor without data.
       ins[i] = Tensor::borrow(v->dtype, v->shape.concrete(), nullptr, nullptr);
     } else {
       return false;

@@ -7,8 +7,7 @@
 
 namespace kiln {
 
-// When every present input of n is constant (or n is Shape/Size and its input's shape is fully
-// known) and no output exceeds max_bytes, computes n with the reference compute and makes its
+// When every present input of n is constant (or known in shape, for ops that read only dims) and no output exceeds max_bytes, computes n with the reference compute and makes its
 // outputs constant values. Returns true when it did; the caller then removes n from the graph.
 // Errors of the compute (e.g. an out-of-range constant index) propagate, naming the node.
 bool fold_node(Node& n, size_t max_bytes);

@@ -52,6 +52,4 @@ const OpDef& op_def(std::string_view name) {
   return *d;
 }
 
-std::vector<const OpDef*> all_ops() { return generated_op_defs(); }
-
 }  // namespace kiln

@@ -51,11 +51,13 @@ struct OpDef {
   void (*compute)(const ComputeArgs&) = nullptr;
   // Output shapes depend on input values that may only be known at run time.
   bool data_dependent_shape = false;
+  // compute() reads only the dims of its inputs, never their data (Shape, Size): such a node
+  // folds at build time as soon as its input's shape is known.
+  bool reads_only_dims = false;
 };
 
 const OpDef* find_op(std::string_view name);   // nullptr when unknown
 const OpDef& op_def(std::string_view name);    // throws kInternal when unknown
-std::vector<const OpDef*> all_ops();
 
 template <class T>
 std::unique_ptr<Attrs> make_attrs_of() { return std::make_unique<T>(); }

@@ -26,9 +26,4 @@ const Tensor* value_or_unknown(InferContext& ctx, size_t i, DataType out_dtype, 
   return t;
 }
 
-Ints ints_or(const Ints& v, size_t n, int64_t fill) {
-  if (v.size() == n) return v;
-  return Ints(n, fill);
-}
-
 }  // namespace kiln

@@ -61,7 +61,4 @@ auto sort_key(T v) {
     return v;
 }
 
-// Integer attribute list with a given length and default fill.
-Ints ints_or(const Ints& v, size_t n, int64_t fill);
-
 }  // namespace kiln

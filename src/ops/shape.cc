@@ -35,7 +35,8 @@ void compute(const ComputeArgs& a) {
 }  // namespace
 
 const OpDef& kiln_op_shape() {
-  static const OpDef d{"Shape", make_attrs_of<ShapeAttrs>, infer, compute};
+  static const OpDef d{"Shape", make_attrs_of<ShapeAttrs>, infer, compute,
+                       /*data_dependent_shape=*/false, /*reads_only_dims=*/true};
   return d;
 }
 

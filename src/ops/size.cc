@@ -20,7 +20,8 @@ void compute(const ComputeArgs& a) {
 }  // namespace
 
 const OpDef& kiln_op_size() {
-  static const OpDef d{"Size", make_attrs_of<SizeAttrs>, infer, compute};
+  static const OpDef d{"Size", make_attrs_of<SizeAttrs>, infer, compute,
+                       /*data_dependent_shape=*/false, /*reads_only_dims=*/true};
   return d;
 }
 

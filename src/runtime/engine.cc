@@ -164,7 +164,6 @@ void ContextImpl::run(const std::map<std::string, Tensor>& inputs,
       ins[i] = slots[index[n.inputs[i]]];
       KILN_CHECK(ins[i].defined(), "input '", n.inputs[i]->name, "' of ", n.label(),
                  " was not computed");
-      n.inputs[i]->shape = Shape::from(ins[i].dims());
       known[i] = &ins[i];
     }
     InferContext ictx(n, known);
@@ -188,6 +187,8 @@ void ContextImpl::run(const std::map<std::string, Tensor>& inputs,
     }
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       KILN_CHECK(outs[k].defined(), n.label(), " did not produce output ", k);
+      // Data-dependent outputs learn their shape only now; consumers' infer() reads it.
+      n.outputs[k]->shape = Shape::from(outs[k].dims());
       slots[index[n.outputs[k]]] = std::move(outs[k]);
     }
     // Release what no later step reads.

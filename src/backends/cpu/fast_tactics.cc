@@ -45,20 +45,21 @@ class ConvKernel : public Kernel {
     const bool pointwise = kh == 1 && kw == 1 && g.strides[0] == 1 && g.strides[1] == 1 &&
                            g.pad_begin[0] == 0 && g.pad_begin[1] == 0 && g.pad_end[0] == 0 &&
                            g.pad_end[1] == 0;
-    if (!pointwise) col_.resize(static_cast<size_t>(kdim * ohw));
+    // Scratch per call: kernels are shared by every context of an engine, so they hold no state.
+    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(kdim * ohw));
     const float* xd = x.data<float>();
     const float* wdp = w.data<float>();
     float* yd = y.data<float>();
     for (int64_t b = 0; b < n; ++b)
       for (int64_t gi = 0; gi < groups; ++gi) {
         const float* xin = xd + (b * c + gi * cg) * h * wd;
-        const float* col = xin;
+        const float* b_mat = xin;
         if (!pointwise) {
-          im2col(xin, cg, h, wd, g);
-          col = col_.data();
+          im2col(xin, cg, h, wd, g, col.data());
+          b_mat = col.data();
         }
         float* yout = yd + (b * m + gi * mg) * ohw;
-        cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, col, ohw, yout, ohw, false);
+        cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, b_mat, ohw, yout, ohw, false);
       }
     if (args.has(2)) {
       const Tensor& bias = args.in(2);
@@ -74,11 +75,11 @@ class ConvKernel : public Kernel {
   }
 
  private:
-  void im2col(const float* x, int64_t c, int64_t h, int64_t w, const ConvGeometry& g) {
+  static void im2col(const float* x, int64_t c, int64_t h, int64_t w, const ConvGeometry& g,
+                     float* out) {
     const int64_t kh = g.kernel[0], kw = g.kernel[1], oh = g.out[0], ow = g.out[1];
     const int64_t sh = g.strides[0], sw = g.strides[1], dh = g.dilations[0], dw = g.dilations[1];
     const int64_t ph = g.pad_begin[0], pw = g.pad_begin[1];
-    float* out = col_.data();
     for (int64_t ci = 0; ci < c; ++ci)
       for (int64_t ki = 0; ki < kh; ++ki)
         for (int64_t kj = 0; kj < kw; ++kj) {
@@ -97,17 +98,6 @@ class ConvKernel : public Kernel {
           }
           out += oh * ow;
         }
-  }
-  std::vector<float> col_;  // scratch; a kernel instance belongs to one engine, see below
-};
-
-// Kernels are shared by every context of an engine, so per-run scratch must not live in them.
-// The tactic therefore hands out a small stateless wrapper that allocates scratch per call.
-class ConvKernelShared : public Kernel {
- public:
-  void run(const ComputeArgs& args) override {
-    ConvKernel k;  // scratch lives for this call only
-    k.run(args);
   }
 };
 
@@ -128,7 +118,7 @@ class ConvIm2colTactic : public Tactic {
     return Status::ok();
   }
   std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
-    return std::make_unique<ConvKernelShared>();
+    return std::make_unique<ConvKernel>();
   }
 };
 
