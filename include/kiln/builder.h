@@ -31,6 +31,11 @@ struct BuildOptions {
   // Optimisation level: 0 = import only (no graph rewriting), 1 = fold constants and shapes,
   // remove dead and identity nodes.
   int opt_level = 1;
+  // Precision. FP32 by default (no TF32). fp16: activations and weights of the ops that support it
+  // are stored in float16 and accumulated in float32; graph inputs and outputs keep their types.
+  bool fp16 = false;
+  // Allows TF32 tensor-core math for float32 convolutions and matrix products (GPU only).
+  bool tf32 = false;
   // Fixes the shapes of named inputs (overrides the model's dims; may fix symbolic ones).
   std::map<std::string, std::vector<int64_t>> input_shapes;
   // Called with progress lines during long builds ("[3/7] fold constants: 112 nodes folded").

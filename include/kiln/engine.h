@@ -48,9 +48,22 @@ class ExecutionContext {
   // dtype and a shape that matches the declared dims (dynamic dims may take any size).
   // Outputs are (re)allocated by kiln and returned by name.
   Status run(const std::map<std::string, Tensor>& inputs, std::map<std::string, Tensor>& outputs);
-  // Per-step wall times of the last run() when profiling is on.
+  // Per-step times of the last run() or enqueue() when profiling is on (device engines: GPU time
+  // measured with CUDA events, which makes that run synchronous).
   void set_profiling(bool on);
   const std::vector<StepTiming>& last_profile() const;
+
+  // Device engines (cuda): asynchronous execution with device buffers on the caller's stream, as
+  // in TensorRT. Set every input's shape and every input's and output's device address, then
+  // enqueue(). Buffers must stay valid until the stream has finished the work. Output shapes
+  // follow from the input shapes (output_dims); an engine whose output shapes depend on the
+  // data (NonZero, Unique...) can only use run().
+  Status set_input_shape(const std::string& name, const Dims& dims);
+  Status output_dims(const std::string& name, Dims& out);
+  Status set_tensor_address(const std::string& name, void* device_ptr);
+  Status enqueue(void* cuda_stream);
+  // Replays the steps as one CUDA graph once the shapes and addresses repeat (default on).
+  void set_cuda_graphs(bool on);
 
  private:
   friend class Engine;

@@ -14,6 +14,7 @@ enum class StatusCode {
   kIncompatible,      // the plan was built for another machine/version
   kIoError,           // file system
   kInternal,          // a bug in kiln
+  kDeviceError,       // the GPU or a CUDA library reported an error (out of memory among them)
 };
 
 const char* status_code_name(StatusCode code);

@@ -2,6 +2,7 @@
 #include <map>
 #include <set>
 
+#include "build/build_plan.h"
 #include "common/api_guard.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -22,9 +23,9 @@ std::string resolve_device(const std::string& requested) {
   if (requested.empty()) return find_backend("cuda") ? "cuda" : "cpu";
   KILN_EXPECT(requested == "cpu" || requested == "cuda", StatusCode::kInvalidArgument,
               "unknown device '", requested, "' (use cpu or cuda)");
-  KILN_EXPECT(find_backend(requested) != nullptr, StatusCode::kInvalidArgument, "device '",
-              requested, "' is not available: this build of kiln has no CUDA backend or no GPU ",
-              "was found");
+  if (requested == "cuda")
+    KILN_EXPECT(find_backend("cuda") != nullptr, StatusCode::kInvalidArgument,
+                "device 'cuda' is not available: ", cuda_unavailable_reason());
   return requested;
 }
 
@@ -72,16 +73,32 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   PassContext pc;
   pc.opt_level = o.opt_level;
   pc.progress = o.progress;
+  pc.device = device;
+  pc.fp16 = o.fp16;
+  pc.tf32 = o.tf32;
   run_pipeline(*g, pc);
   verify_graph(*g);
   report(cat("optimized: ", before, " -> ", g->nodes().size(), " nodes"));
 
   auto plan = std::make_unique<PlanData>();
   size_t i = 0;
+  const size_t total = g->nodes().size();
+  auto last_report = std::chrono::steady_clock::now();
   for (auto& n : g->nodes()) {
     const Tactic& t = backend.choose(*n);
-    plan->steps.push_back({i, std::string(t.id()), t.prepare(*n)});
+    try {
+      plan->steps.push_back({i, std::string(t.id()), t.prepare(*n)});
+    } catch (const Error& e) {
+      if (!e.node().empty()) throw;
+      throw Error(e.code(), e.message(), n->label());
+    }
     ++i;
+    // Preparing GPU steps compiles kernels: say how far along the build is every few seconds.
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_report > std::chrono::seconds(2) && i < total) {
+      report(cat("prepared ", i, "/", total, " steps"));
+      last_report = now;
+    }
   }
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -89,6 +106,16 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
              static_cast<int64_t>(ms), " ms"));
   plan->info.kiln_version = KILN_VERSION;
   plan->info.device = device;
+  if (const DeviceApi* d = backend.device()) {
+    DeviceInfo di = d->info();
+    plan->info.gpu_name = di.gpu_name;
+    plan->info.compute_capability = di.compute_capability;
+    plan->info.cuda_version = di.cuda_version;
+    plan->info.cudnn_version = di.cudnn_version;
+    plan->info.cublaslt_version = di.cublaslt_version;
+  }
+  if (o.fp16) plan->info.extra["precision"] = "fp16";
+  if (o.tf32) plan->info.extra["tf32"] = "on";
   plan->graph = std::move(g);
   return plan;
 }

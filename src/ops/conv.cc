@@ -7,7 +7,10 @@
 // the double accumulators stay small even for a large batch.
 #include "ops/conv.h"
 
+#include <cmath>
+
 #include "ops/accumulate.h"
+#include "ops/layout_util.h"
 #include "ops/op_util.h"
 #include "ops/window.h"
 
@@ -68,6 +71,30 @@ int64_t axis_output(const ConvAttrs& a, size_t nsp, size_t i, int64_t in, int64_
 
 Dim dim_at(const Shape& s, size_t i) { return s.rank_known ? s[i] : Dim::unknown(); }
 
+// Shapes of Y and Z must agree where both are known.
+bool shapes_conflict(const Shape& a, const Shape& b) {
+  if (!a.rank_known || !b.rank_known) return false;
+  if (a.rank() != b.rank()) return true;
+  for (size_t i = 0; i < a.rank(); ++i)
+    if (a[i].known() && b[i].known() && a[i].value != b[i].value) return true;
+  return false;
+}
+
+void check_epilogue(InferContext& ctx, const ConvAttrs& a, DataType t, const Shape& y) {
+  if (!a.activation.empty() && a.activation != "relu")
+    ctx.error(cat("activation '", a.activation, "' is not one of \"\" (none) and relu"));
+  if (!a.activation.empty() && !dtype_is_float(t))
+    ctx.error(cat("a fused activation needs a floating-point type, got ", dtype_name(t)));
+  if (ctx.num_inputs() > 4) ctx.error(cat("Conv takes at most 4 inputs (X, W, B, Z), got ",
+                                          ctx.num_inputs()));
+  if (!ctx.has_input(3)) return;
+  if (ctx.dtype(3) != t)
+    ctx.error(cat("the residual Z is ", dtype_name(ctx.dtype(3)), " but X is ", dtype_name(t)));
+  if (shapes_conflict(ctx.shape(3), y))
+    ctx.error(cat("the residual Z ", ctx.shape(3).str(), " does not have the output's shape ",
+                  y.str()));
+}
+
 void infer(InferContext& ctx) {
   const auto& a = ctx.node().a<ConvAttrs>();
   DataType t = ctx.dtype(0);
@@ -78,7 +105,8 @@ void infer(InferContext& ctx) {
   bool has_b = ctx.has_input(2);
   if (has_b && ctx.dtype(2) != t)
     ctx.error(cat("B is ", dtype_name(ctx.dtype(2)), " but X is ", dtype_name(t)));
-  const Shape& xs = ctx.shape(0);
+  // Channels-last X is checked and inferred through its channels-first view.
+  const Shape xs = a.channels_last ? channels_first_shape(ctx.shape(0)) : ctx.shape(0);
   const Shape& ws = ctx.shape(1);
   if (xs.rank_known && xs.rank() < 3)
     ctx.error(cat("X must have rank >= 3 ([N, C, spatial...]), got ", xs.str()));
@@ -89,6 +117,7 @@ void infer(InferContext& ctx) {
                   xs.str(), " has rank ", xs.rank(),
                   "; W must have one kernel axis per spatial axis of X"));
   if (!xs.rank_known && !ws.rank_known) {
+    check_epilogue(ctx, a, t, Shape::unknown_rank());
     ctx.set_output(0, t, Shape::unknown_rank());
     return;
   }
@@ -136,6 +165,8 @@ void infer(InferContext& ctx) {
       out.dims.push_back(Dim::unknown());
     }
   }
+  if (a.channels_last) out = channels_last_shape(out);
+  check_epilogue(ctx, a, t, out);
   ctx.set_output(0, t, std::move(out));
 }
 
@@ -230,11 +261,20 @@ void conv_image(const Acc* x, const Acc* w, Acc* y, int64_t c_total, int64_t m_t
   }
 }
 
-void compute(const ComputeArgs& args) {
-  const auto& a = args.node.a<ConvAttrs>();
-  const Tensor& x = args.in(0);
-  const Tensor& w = args.in(1);
-  Tensor& y = args.out(0);
+// The fused activation on an accumulator (float types only: infer() rejects it for integers).
+// NaN passes through, as the Pointwise Relu it replaces does.
+template <class Acc>
+Acc relu(Acc v) {
+  if constexpr (std::is_floating_point_v<Acc>)
+    return v > 0 ? v : (std::isnan(v) ? v : Acc(0));
+  else
+    return v;
+}
+
+// The channels-first convolution with its epilogue: y = act(conv(x, w) + b + z). b and z may be
+// undefined.
+void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, const Tensor& bt,
+                         const Tensor& z, Tensor& y) {
   KILN_EXPECT(x.rank() >= 3 && w.rank() == x.rank(), StatusCode::kInvalidArgument, "Conv: X ",
               dims_to_string(x.dims()), " and W ", dims_to_string(w.dims()),
               " do not have matching ranks >= 3");
@@ -249,16 +289,23 @@ void compute(const ComputeArgs& args) {
   KILN_EXPECT(c == (a.transposed ? w.dim(0) : w.dim(1) * groups), StatusCode::kInvalidArgument,
               "Conv: X ", dims_to_string(x.dims()), " does not match W ", dims_to_string(w.dims()),
               " with group ", groups);
+  if (z.defined())
+    KILN_EXPECT(z.dims() == want, StatusCode::kInvalidArgument, "Conv: the residual Z ",
+                dims_to_string(z.dims()), " does not have the output's shape ",
+                dims_to_string(want));
+  KILN_EXPECT(a.activation.empty() || a.activation == "relu", StatusCode::kInvalidModel,
+              "Conv: activation '", a.activation, "' is not supported");
+  const bool act = a.activation == "relu";
   int64_t in_vol = dims_volume(geo.in), out_vol = dims_volume(geo.out);
   dispatch_acc(x.dtype(), [&]<class Acc>() {
     std::vector<Acc> wv = load_acc<Acc>(w);
     std::vector<Acc> bias;
-    if (args.has(2)) {
-      KILN_EXPECT(args.in(2).numel() == m, StatusCode::kInvalidArgument, "Conv: B has ",
-                  args.in(2).numel(), " elements but there are ", m, " output channels");
-      bias = load_acc<Acc>(args.in(2));
+    if (bt.defined()) {
+      KILN_EXPECT(bt.numel() == m, StatusCode::kInvalidArgument, "Conv: B has ", bt.numel(),
+                  " elements but there are ", m, " output channels");
+      bias = load_acc<Acc>(bt);
     }
-    std::vector<Acc> xv(c * in_vol), yv(m * out_vol);
+    std::vector<Acc> xv(c * in_vol), yv(m * out_vol), zv(z.defined() ? m * out_vol : 0);
     for (int64_t b = 0; b < n; ++b) {
       load_acc(x, b * c * in_vol, c * in_vol, xv.data());
       std::fill(yv.begin(), yv.end(), Acc(0));
@@ -271,9 +318,44 @@ void compute(const ComputeArgs& args) {
       if (!bias.empty())
         for (int64_t j = 0; j < m; ++j)
           for (int64_t o = 0; o < out_vol; ++o) yv[j * out_vol + o] += bias[j];
+      if (z.defined()) {
+        load_acc(z, b * m * out_vol, m * out_vol, zv.data());
+        for (int64_t i = 0; i < m * out_vol; ++i) yv[i] += zv[i];
+      }
+      if (act)
+        for (Acc& v : yv) v = relu(v);
       store_acc(yv.data(), y, b * m * out_vol, m * out_vol);
     }
   });
+}
+
+// Channels-last tensors are transposed to channels-first around the channels-first compute: the
+// reference favours one obviously correct loop nest over speed.
+void compute(const ComputeArgs& args) {
+  const auto& a = args.node.a<ConvAttrs>();
+  const Tensor& x = args.in(0);
+  const Tensor& w = args.in(1);
+  Tensor none;
+  const Tensor& b = args.has(2) ? args.in(2) : none;
+  const Tensor& z = args.has(3) ? args.in(3) : none;
+  Tensor& y = args.out(0);
+  if (!a.channels_last) {
+    conv_channels_first(a, x, w, b, z, y);
+    return;
+  }
+  KILN_EXPECT(x.rank() >= 3 && y.rank() == x.rank(), StatusCode::kInvalidArgument,
+              "Conv: channels-last X ", dims_to_string(x.dims()), " must have rank >= 3");
+  const Ints to_first = channels_first_perm(x.rank());
+  Tensor zc;
+  if (z.defined()) {
+    KILN_EXPECT(z.rank() == x.rank(), StatusCode::kInvalidArgument, "Conv: the residual Z ",
+                dims_to_string(z.dims()), " does not have the output's shape ",
+                dims_to_string(y.dims()));
+    zc = permuted(z, to_first);
+  }
+  Tensor yc(y.dtype(), permuted_shape(Shape::from(y.dims()), to_first).concrete());
+  conv_channels_first(a, permuted(x, to_first), w, b, zc, yc);
+  permute_into(yc, channels_last_perm(y.rank()), y);
 }
 
 }  // namespace

@@ -20,6 +20,15 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
   // spatial dims are known; it stays here only for symbolic shapes and is resolved by infer() and
   // compute() from the actual dims.
   std::string auto_pad = "NOTSET";
+  // NHWC: X [N, D1..Dk, C] and Y [N, O1..Ok, M]; W keeps its ONNX layout (tactics reorder it).
+  // Set by the layout pass, never by importers.
+  bool channels_last = false;
+  // Fused epilogue, set by the epilogue-fusion pass: Y = act(conv(X, W) + B + Z), where Z is the
+  // optional input 3 (a residual of Y's shape) and act is "" (none) or "relu".
+  std::string activation;
+  // Set by the precision pass when the build allows TF32: float32 convolutions may then use
+  // TF32 tensor cores. Off, they keep full float32 products.
+  bool allow_tf32 = false;
 
   template <class V>
   void reflect(V& v) {
@@ -31,6 +40,9 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
     v("output_padding", output_padding);
     v("output_shape", output_shape);
     v("auto_pad", auto_pad);
+    v("channels_last", channels_last);
+    v("activation", activation);
+    v("allow_tf32", allow_tf32);
   }
 };
 

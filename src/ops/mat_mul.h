@@ -11,11 +11,15 @@ struct MatMulAttrs : AttrsOf<MatMulAttrs> {
   bool trans_a = false;  // ignored for a 1-D A
   bool trans_b = false;  // ignored for a 1-D B
   Float alpha = 1.0;     // integer types require 1
+  // Set by the precision pass when the build allows TF32: float32 products may then use TF32
+  // tensor cores. Off, they keep full float32 products.
+  bool allow_tf32 = false;
   template <class V>
   void reflect(V& v) {
     v("trans_a", trans_a);
     v("trans_b", trans_b);
     v("alpha", alpha);
+    v("allow_tf32", allow_tf32);
   }
 };
 

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "ops/accumulate.h"
+#include "ops/layout_util.h"
 #include "ops/op_util.h"
 #include "ops/window.h"
 
@@ -55,9 +56,12 @@ void infer(InferContext& ctx) {
   if (!dtype_is_supported(t)) ctx.error(cat("X has unsupported type ", dtype_name(t)));
   if (a.kind != "max" && !dtype_is_float(t))
     ctx.error(cat(a.kind, " pooling needs a floating-point input, got ", dtype_name(t)));
-  if (a.kind != "max" && ctx.node().outputs.size() > 1 && ctx.node().outputs[1])
-    ctx.error("only max pooling has an Indices output");
-  const Shape& xs = ctx.shape(0);
+  const bool has_indices = ctx.node().outputs.size() > 1 && ctx.node().outputs[1];
+  if (a.kind != "max" && has_indices) ctx.error("only max pooling has an Indices output");
+  // Indices are positions in the channels-first tensor (ONNX); a channels-last pool has none.
+  if (a.channels_last && has_indices) ctx.error("a channels-last pool has no Indices output");
+  // Channels-last X is checked and inferred through its channels-first view.
+  const Shape xs = a.channels_last ? channels_first_shape(ctx.shape(0)) : ctx.shape(0);
   if (!xs.rank_known) {
     check_attrs(a, a.kernel.size());
     ctx.set_output(0, t, Shape::unknown_rank());
@@ -80,6 +84,7 @@ void infer(InferContext& ctx) {
       out.dims.push_back(Dim::unknown());
     }
   }
+  if (a.channels_last) out = channels_last_shape(out);
   ctx.set_output(0, t, out);
   ctx.set_output(1, DataType::kInt64, out);
 }
@@ -208,11 +213,7 @@ struct PlaneKernel {
 };
 
 template <class Acc>
-void run_pool(const ComputeArgs& args, const PoolGeometry& g) {
-  const auto& a = args.node.a<PoolAttrs>();
-  const Tensor& x = args.in(0);
-  Tensor& y = args.out(0);
-  Tensor* ind = args.outputs.size() > 1 && args.out(1).defined() ? &args.out(1) : nullptr;
+void run_pool(const PoolAttrs& a, const Tensor& x, Tensor& y, Tensor* ind, const PoolGeometry& g) {
   PlaneKernel<Acc> k(g, a);
   int64_t planes = x.dim(0) * x.dim(1);
   std::vector<Acc> xp(k.in_vol), yp(k.out_vol);
@@ -223,19 +224,38 @@ void run_pool(const ComputeArgs& args, const PoolGeometry& g) {
   }
 }
 
-void compute(const ComputeArgs& args) {
-  const auto& a = args.node.a<PoolAttrs>();
-  const Tensor& x = args.in(0);
+// x and y channels-first.
+void pool_channels_first(const PoolAttrs& a, const Tensor& x, Tensor& y, Tensor* ind) {
   KILN_EXPECT(x.rank() >= 3, StatusCode::kInvalidArgument, "Pool: X must have rank >= 3, got ",
               dims_to_string(x.dims()));
   PoolGeometry g = pool_geometry(a, Ints(x.dims().begin() + 2, x.dims().end()));
   DataType t = x.dtype();
   if (dtype_is_float(t))
-    run_pool<double>(args, g);
+    run_pool<double>(a, x, y, ind, g);
   else if (dtype_is_signed_int(t))
-    run_pool<int64_t>(args, g);
+    run_pool<int64_t>(a, x, y, ind, g);
   else
-    run_pool<uint64_t>(args, g);
+    run_pool<uint64_t>(a, x, y, ind, g);
+}
+
+// Channels-last tensors are transposed to channels-first around the channels-first compute.
+void compute(const ComputeArgs& args) {
+  const auto& a = args.node.a<PoolAttrs>();
+  const Tensor& x = args.in(0);
+  Tensor& y = args.out(0);
+  Tensor* ind = args.outputs.size() > 1 && args.out(1).defined() ? &args.out(1) : nullptr;
+  if (!a.channels_last) {
+    pool_channels_first(a, x, y, ind);
+    return;
+  }
+  KILN_EXPECT(ind == nullptr, StatusCode::kInvalidModel,
+              "Pool: a channels-last pool has no Indices output");
+  KILN_EXPECT(x.rank() >= 3 && y.rank() == x.rank(), StatusCode::kInvalidArgument,
+              "Pool: channels-last X must have rank >= 3, got ", dims_to_string(x.dims()));
+  const Ints to_first = channels_first_perm(x.rank());
+  Tensor yc(y.dtype(), permuted_shape(Shape::from(y.dims()), to_first).concrete());
+  pool_channels_first(a, permuted(x, to_first), yc, nullptr);
+  permute_into(yc, channels_last_perm(y.rank()), y);
 }
 
 }  // namespace

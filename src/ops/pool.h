@@ -23,6 +23,8 @@ struct PoolAttrs : AttrsOf<PoolAttrs> {
   Int storage_order = 0;           // Indices: 0 row-major, 1 column-major
   // NOTSET, VALID, SAME_UPPER, SAME_LOWER; importers resolve it into pads when dims are known.
   std::string auto_pad = "NOTSET";
+  // NHWC: X [N, D1..Dk, C], Y [N, O1..Ok, C]. Set by the layout pass, never by importers.
+  bool channels_last = false;
 
   template <class V>
   void reflect(V& v) {
@@ -37,6 +39,7 @@ struct PoolAttrs : AttrsOf<PoolAttrs> {
     v("global", global);
     v("storage_order", storage_order);
     v("auto_pad", auto_pad);
+    v("channels_last", channels_last);
   }
 };
 

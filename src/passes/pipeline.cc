@@ -30,12 +30,25 @@ void PassContext::report(const std::string& line) const {
 
 void run_pipeline(Graph& g, PassContext& ctx) {
   infer_graph(g);
-  if (ctx.opt_level <= 0) return;
-  // Folding first: it resolves shape subgraphs, which every later pass wants to see as constants.
-  run_pass(FoldConstants{}, g, ctx);
-  // Identity removal after folding, because folding turns computed shapes into constants and
-  // can leave copies behind.
-  run_pass(EliminateIdentity{}, g, ctx);
+  if (ctx.opt_level >= 1) {
+    // Folding first: it resolves shape subgraphs, which every later pass wants to see as
+    // constants.
+    run_pass(FoldConstants{}, g, ctx);
+    // Identity removal after folding, because folding turns computed shapes into constants and
+    // can leave copies behind.
+    run_pass(EliminateIdentity{}, g, ctx);
+    // Epilogue fusion on every device (it changes float32 results only by rounding): after the
+    // identity removal, which may sit between a Conv and its Relu; before precision assignment,
+    // whose casts would hide the Pointwise programs its matchers look for, and before the layout
+    // choice, so that a residual Add is already an input of its Conv (one fewer node to keep in
+    // the NHWC region).
+    run_pass(FuseConvEpilogue{}, g, ctx);
+  }
+  // Precision is what the caller asked for, not an optimisation: it runs at every level. Before
+  // the layout choice, because NHWC pays only for float16/bfloat16 convolutions (the layout pass
+  // keys on the final dtypes), and the transposes it inserts then move half the bytes.
+  if (ctx.fp16 || ctx.tf32) run_pass(AssignPrecision{}, g, ctx);
+  if (ctx.opt_level >= 1) run_pass(ChooseLayout{}, g, ctx);
 }
 
 }  // namespace kiln

@@ -1,8 +1,14 @@
 // The Backend and Tactic interfaces. A Tactic is one implementation of one op on one backend:
 // it answers whether it supports a node (unsupported is an answer, not an error), prepares its
 // state at build time (serialised into the plan), and instantiates a Kernel at engine creation.
+//
+// Host backends (cpu) run kernels on host Tensors through Kernel::run(). Device backends (cuda)
+// expose a DeviceApi and run kernels through Kernel::enqueue() on device memory and a stream; the
+// runtime never includes a CUDA header, it only passes opaque stream and resource pointers.
 #pragma once
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,14 +16,53 @@
 #include "ir/graph.h"
 #include "kiln/status.h"
 #include "ops/op.h"
+#include "runtime/device.h"
 
 namespace kiln {
 
-// A runnable step on the CPU: reads and writes host tensors.
+// A tensor in device memory during one launch. An omitted optional input has dtype kUndefined
+// and data == nullptr. Row-major and dense, like Tensor.
+struct DeviceTensor {
+  void* data = nullptr;
+  DataType dtype = DataType::kUndefined;
+  Dims dims;
+  bool defined() const { return dtype != DataType::kUndefined; }
+  int64_t numel() const { return dims_volume(dims); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t rank() const { return dims.size(); }
+};
+
+// What a device kernel gets for one launch.
+struct LaunchArgs {
+  const Node& node;
+  std::span<const DeviceTensor> inputs;
+  // Allocated by the runtime with the inferred shapes, except the outputs of ops whose shape is
+  // data-dependent: those are undefined and the kernel calls allocate_output() once it knows.
+  std::span<DeviceTensor> outputs;
+  void* stream = nullptr;            // cudaStream_t: everything is enqueued here, asynchronously
+  void* workspace = nullptr;         // workspace_size() bytes, private to this context
+  size_t workspace_bytes = 0;
+  DeviceResources* resources = nullptr;  // per-context library handles (cuDNN, cuBLASLt)
+  std::function<void(size_t k, const Dims&)> allocate_output;
+  const DeviceTensor& in(size_t i) const { return inputs[i]; }
+  bool has(size_t i) const { return i < inputs.size() && inputs[i].defined(); }
+  DeviceTensor& out(size_t i) const { return outputs[i]; }
+};
+
+// A runnable step, made once per engine and shared by every execution context (so it keeps no
+// per-run state; anything it caches must be guarded for concurrent use).
 class Kernel {
  public:
   virtual ~Kernel() = default;
-  virtual void run(const ComputeArgs& args) = 0;
+  // Host backends: reads and writes host tensors.
+  virtual void run(const ComputeArgs& args);
+  // Device backends: enqueues the work on args.stream; must not synchronise unless the op's
+  // output shape is data-dependent.
+  virtual void enqueue(const LaunchArgs& args);
+  // Device workspace bytes for these concrete shapes (pointers are null when asked).
+  virtual size_t workspace_size(const LaunchArgs& shapes) const { return 0; }
+  // Whether enqueue() may be recorded into a CUDA graph (false when it synchronises).
+  virtual bool capturable() const { return true; }
 };
 
 class Tactic {
@@ -25,9 +70,6 @@ class Tactic {
   virtual ~Tactic() = default;
   virtual std::string_view id() const = 0;
   virtual Status supports(const Node& node) const = 0;
-  // Scratch memory the tactic needs per execution context (bytes); the CPU tactics allocate
-  // their own scratch per call and report 0.
-  virtual size_t workspace_size(const Node& node) const { return 0; }
   // Build time: transform weights, plan, compile. The returned bytes are stored in the plan.
   virtual std::string prepare(const Node& node) const { return {}; }
   // Engine creation: the kernel that runs the node, from the prepared state.
@@ -40,13 +82,18 @@ class Backend {
   virtual std::string_view name() const = 0;   // "cpu", "cuda"
   // In preference order: the heuristic picks the first that supports a node.
   virtual const std::vector<const Tactic*>& tactics() const = 0;
+  // Device memory, streams and library handles; nullptr for host backends.
+  virtual const DeviceApi* device() const { return nullptr; }
   const Tactic* find_tactic(std::string_view id) const;
   // First supporting tactic; throws kUnsupported listing each tactic's reason when none does.
   const Tactic& choose(const Node& node) const;
 };
 
 const Backend& cpu_backend();
-// The backend registered under `name`, or nullptr when this build lacks it.
+// The backend registered under `name`, or nullptr when this build or this machine lacks it
+// ("cuda" needs the CUDA backend compiled in and a usable GPU).
 const Backend* find_backend(std::string_view name);
+// Why find_backend("cuda") returns nullptr (empty when it does not).
+std::string cuda_unavailable_reason();
 
 }  // namespace kiln

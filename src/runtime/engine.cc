@@ -1,10 +1,14 @@
+// Engine and ExecutionContext. Host engines (cpu) run each step on host tensors. Device engines
+// (cuda) keep the weights on the device once per engine; each context owns a stream, library
+// handles and an activation arena planned from live ranges for the current input shapes, and
+// enqueues every step asynchronously (see device_context.cc).
 #include <chrono>
 #include <set>
 #include <unordered_map>
 
 #include "common/api_guard.h"
 #include "ops/op.h"
-#include "runtime/engine_impl.h"
+#include "runtime/context_impl.h"
 
 namespace kiln {
 
@@ -24,25 +28,81 @@ std::vector<TensorDesc> describe_values(const std::vector<Value*>& values) {
   return out;
 }
 
+EngineImpl::~EngineImpl() {
+  kernels.clear();  // kernels may own device memory: release it before the weights
+  if (device)
+    for (void* p : weights) device->free(p);
+}
+
 Engine::~Engine() = default;
+
+namespace {
+
+// The device a plan was built for must be the one it runs on: kernels compiled for one
+// architecture, algorithms tuned for one GPU, and library versions are all baked into the plan.
+void check_device_matches(const BuildInfo& b, const DeviceInfo& d) {
+  std::string diff;
+  auto cmp = [&](const char* what, const std::string& built, const std::string& here) {
+    if (built != here) diff += cat("\n  ", what, ": plan built with '", built, "', this machine has '", here, "'");
+  };
+  cmp("GPU", b.gpu_name, d.gpu_name);
+  cmp("compute capability", b.compute_capability, d.compute_capability);
+  cmp("CUDA runtime", b.cuda_version, d.cuda_version);
+  cmp("cuDNN", b.cudnn_version, d.cudnn_version);
+  cmp("cuBLASLt", b.cublaslt_version, d.cublaslt_version);
+  KILN_EXPECT(diff.empty(), StatusCode::kIncompatible,
+              "the plan was built for another GPU or library version; rebuild it on this machine:",
+              diff);
+}
+
+}  // namespace
 
 Status Engine::create(std::shared_ptr<const Plan> plan, std::shared_ptr<Engine>& out) {
   return guard([&] {
     KILN_EXPECT(plan != nullptr, StatusCode::kInvalidArgument, "Engine::create: plan is null");
     const PlanData& pd = plan->data();
     const Backend* b = find_backend(pd.info.device);
+    if (!b && pd.info.device == "cuda")
+      fail(StatusCode::kIncompatible, "the plan targets the GPU, which is not available: ",
+           cuda_unavailable_reason());
     KILN_EXPECT(b != nullptr, StatusCode::kIncompatible, "the plan targets device '",
                 pd.info.device, "', which this build of kiln or this machine does not provide");
     auto impl = std::make_shared<EngineImpl>();
     impl->plan = plan;
     impl->backend = b;
+    impl->device = b->device();
+    if (impl->device) check_device_matches(pd.info, impl->device->info());
+    const Graph& g = *pd.graph;
+    if (impl->device) {
+      // Weights: every constant a step reads, uploaded once, shared by all contexts.
+      std::unordered_map<const Value*, size_t> index;
+      for (size_t i = 0; i < g.values().size(); ++i) index[g.values()[i].get()] = i;
+      impl->weights.assign(g.values().size(), nullptr);
+      auto upload = [&](const Value* v) {
+        size_t i = index.at(v);
+        if (impl->weights[i] || !v->is_constant() || v->data.nbytes() == 0) return;
+        impl->weights[i] = impl->device->alloc(v->data.nbytes());
+        impl->device->copy_to_device(impl->weights[i], v->data.raw(), v->data.nbytes(), nullptr);
+        impl->weight_bytes += v->data.nbytes();
+      };
+      for (const auto& n : g.nodes())
+        for (const Value* v : n->inputs)
+          if (v) upload(v);
+      for (const Value* v : g.outputs) upload(v);
+      impl->device->synchronize(nullptr);
+    }
     for (const Step& s : pd.steps) {
-      const Node& n = *pd.graph->nodes()[s.node];
+      const Node& n = *g.nodes()[s.node];
       const Tactic* t = b->find_tactic(s.tactic);
       KILN_EXPECT(t != nullptr, StatusCode::kIncompatible, "step ", n.label(), " uses tactic '",
                   s.tactic, "', which this build of kiln does not have; rebuild the plan");
       impl->tactics.push_back(t);
-      impl->kernels.push_back(t->instantiate(n, s.state));
+      try {
+        impl->kernels.push_back(t->instantiate(n, s.state));
+      } catch (const Error& e) {
+        if (!e.node().empty()) throw;
+        throw Error(e.code(), e.message(), n.label());
+      }
     }
     std::shared_ptr<Engine> e(new Engine());
     e->impl_ = std::move(impl);
@@ -53,17 +113,6 @@ Status Engine::create(std::shared_ptr<const Plan> plan, std::shared_ptr<Engine>&
 std::vector<TensorDesc> Engine::inputs() const { return impl_->plan->inputs(); }
 std::vector<TensorDesc> Engine::outputs() const { return impl_->plan->outputs(); }
 std::string Engine::device() const { return impl_->plan->device(); }
-
-struct ContextImpl {
-  std::shared_ptr<const EngineImpl> engine;
-  std::unique_ptr<Graph> graph;                 // private copy: run-time shapes are inferred here
-  std::unordered_map<const Value*, size_t> index;
-  std::vector<size_t> last_use;                 // per value: last step that reads it
-  bool profiling = false;
-  std::vector<StepTiming> profile;
-
-  void run(const std::map<std::string, Tensor>& inputs, std::map<std::string, Tensor>& outputs);
-};
 
 Status Engine::create_context(std::unique_ptr<ExecutionContext>& out) const {
   return guard([&] {
@@ -77,6 +126,7 @@ Status Engine::create_context(std::unique_ptr<ExecutionContext>& out) const {
       for (Value* v : g.nodes()[s]->inputs)
         if (v) c->last_use[c->index[v]] = s;
     for (Value* v : g.outputs) c->last_use[c->index[v]] = SIZE_MAX;
+    if (impl_->device) c->init_device();
     std::unique_ptr<ExecutionContext> ctx(new ExecutionContext());
     ctx->impl_ = std::move(c);
     out = std::move(ctx);
@@ -87,10 +137,43 @@ ExecutionContext::~ExecutionContext() = default;
 
 void ExecutionContext::set_profiling(bool on) { impl_->profiling = on; }
 const std::vector<StepTiming>& ExecutionContext::last_profile() const { return impl_->profile; }
+void ExecutionContext::set_cuda_graphs(bool on) { impl_->use_graphs = on; }
 
 Status ExecutionContext::run(const std::map<std::string, Tensor>& inputs,
                              std::map<std::string, Tensor>& outputs) {
-  return guard([&] { impl_->run(inputs, outputs); });
+  return guard([&] {
+    if (impl_->engine->device)
+      impl_->run_device(inputs, outputs);
+    else
+      impl_->run_host(inputs, outputs);
+  });
+}
+
+Status ExecutionContext::set_input_shape(const std::string& name, const Dims& dims) {
+  return guard([&] {
+    impl_->find_input(name);
+    impl_->enqueue_shapes[name] = dims;
+  });
+}
+
+Status ExecutionContext::output_dims(const std::string& name, Dims& out) {
+  return guard([&] { out = impl_->output_dims(name); });
+}
+
+Status ExecutionContext::set_tensor_address(const std::string& name, void* ptr) {
+  return guard([&] {
+    const Graph& g = *impl_->graph;
+    bool found = false;
+    for (const Value* v : g.inputs) found |= v->name == name;
+    for (const Value* v : g.outputs) found |= v->name == name;
+    KILN_EXPECT(found, StatusCode::kInvalidArgument, "'", name,
+                "' is neither an input nor an output of the engine");
+    impl_->addresses[name] = ptr;
+  });
+}
+
+Status ExecutionContext::enqueue(void* stream) {
+  return guard([&] { impl_->enqueue(stream); });
 }
 
 namespace {
@@ -103,52 +186,62 @@ std::string names_of(const std::vector<Value*>& vs) {
 
 }  // namespace
 
-void ContextImpl::run(const std::map<std::string, Tensor>& inputs,
-                      std::map<std::string, Tensor>& outputs) {
-  Graph& g = *graph;
-  const PlanData& pd = engine->plan->data();
-  std::vector<Tensor> slots(g.values().size());
+Value* ContextImpl::find_input(const std::string& name) const {
+  for (Value* v : graph->inputs)
+    if (v->name == name) return v;
+  fail(StatusCode::kInvalidArgument, "unknown input '", name, "'; the engine's inputs are ",
+       names_of(graph->inputs));
+}
 
-  // Validate the inputs: names, dtypes, ranks, fixed dims, and consistent symbolic dims.
-  for (const auto& [name, t] : inputs) {
-    bool found = false;
-    for (Value* v : g.inputs) found |= v->name == name;
-    KILN_EXPECT(found, StatusCode::kInvalidArgument, "unknown input '", name,
-                "'; the engine's inputs are ", names_of(g.inputs));
-  }
+void ContextImpl::set_input_shapes(const std::map<std::string, std::pair<DataType, Dims>>& given) {
+  Graph& g = *graph;
+  for (const auto& [name, t] : given) find_input(name);
   std::map<std::string, int64_t> symbols;
-  const Graph& declared = *pd.graph;
+  const Graph& declared = *engine->plan->data().graph;
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     Value* v = g.inputs[i];
     const Value* decl = declared.inputs[i];
-    auto it = inputs.find(v->name);
-    KILN_EXPECT(it != inputs.end(), StatusCode::kInvalidArgument, "input '", v->name,
+    auto it = given.find(v->name);
+    KILN_EXPECT(it != given.end(), StatusCode::kInvalidArgument, "input '", v->name,
                 "' is missing; the engine's inputs are ", names_of(g.inputs));
-    const Tensor& t = it->second;
-    KILN_EXPECT(t.dtype() == decl->dtype, StatusCode::kInvalidArgument, "input '", v->name,
-                "' has type ", dtype_name(t.dtype()), " but the engine expects ",
-                dtype_name(decl->dtype));
+    const auto& [dtype, dims] = it->second;
+    if (dtype != DataType::kUndefined)
+      KILN_EXPECT(dtype == decl->dtype, StatusCode::kInvalidArgument, "input '", v->name,
+                  "' has type ", dtype_name(dtype), " but the engine expects ",
+                  dtype_name(decl->dtype));
+    for (int64_t d : dims)
+      KILN_EXPECT(d >= 0, StatusCode::kInvalidArgument, "input '", v->name,
+                  "' has a negative dimension: ", dims_to_string(dims));
     if (decl->shape.rank_known) {
-      KILN_EXPECT(t.rank() == decl->shape.rank(), StatusCode::kInvalidArgument, "input '",
-                  v->name, "' has shape ", dims_to_string(t.dims()), " but the engine expects ",
+      KILN_EXPECT(dims.size() == decl->shape.rank(), StatusCode::kInvalidArgument, "input '",
+                  v->name, "' has shape ", dims_to_string(dims), " but the engine expects ",
                   decl->shape.str());
-      for (size_t d = 0; d < t.rank(); ++d) {
+      for (size_t d = 0; d < dims.size(); ++d) {
         const Dim& dd = decl->shape.dims[d];
         if (dd.known()) {
-          KILN_EXPECT(t.dim(d) == dd.value, StatusCode::kInvalidArgument, "input '", v->name,
-                      "' has shape ", dims_to_string(t.dims()), " but the engine expects ",
+          KILN_EXPECT(dims[d] == dd.value, StatusCode::kInvalidArgument, "input '", v->name,
+                      "' has shape ", dims_to_string(dims), " but the engine expects ",
                       decl->shape.str(), " (dimension ", d, ")");
         } else if (!dd.symbol.empty()) {
-          auto [sit, inserted] = symbols.emplace(dd.symbol, t.dim(d));
-          KILN_EXPECT(inserted || sit->second == t.dim(d), StatusCode::kInvalidArgument,
+          auto [sit, inserted] = symbols.emplace(dd.symbol, dims[d]);
+          KILN_EXPECT(inserted || sit->second == dims[d], StatusCode::kInvalidArgument,
                       "dimension '", dd.symbol, "' is ", sit->second, " in one input and ",
-                      t.dim(d), " in input '", v->name, "'");
+                      dims[d], " in input '", v->name, "'");
         }
       }
     }
-    v->shape = Shape::from(t.dims());
-    slots[index[v]] = t;
+    v->shape = Shape::from(dims);
   }
+}
+
+void ContextImpl::run_host(const std::map<std::string, Tensor>& inputs,
+                           std::map<std::string, Tensor>& outputs) {
+  Graph& g = *graph;
+  std::vector<Tensor> slots(g.values().size());
+  std::map<std::string, std::pair<DataType, Dims>> given;
+  for (const auto& [name, t] : inputs) given[name] = {t.dtype(), t.dims()};
+  set_input_shapes(given);
+  for (Value* v : g.inputs) slots[index[v]] = inputs.at(v->name);
   for (auto& v : g.values())
     if (v->is_constant()) slots[index[v.get()]] = v->data;
 

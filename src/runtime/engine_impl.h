@@ -12,8 +12,14 @@ namespace kiln {
 struct EngineImpl {
   std::shared_ptr<const Plan> plan;
   const Backend* backend = nullptr;
-  std::vector<std::unique_ptr<Kernel>> kernels;   // one per step; stateless across contexts
+  const DeviceApi* device = nullptr;             // null for host backends
+  std::vector<std::unique_ptr<Kernel>> kernels;  // one per step; shared by every context
   std::vector<const Tactic*> tactics;
+  // Device engines: the device copy of each constant a step reads, by value index of the plan's
+  // graph (null for every other value). Uploaded once per engine.
+  std::vector<void*> weights;
+  size_t weight_bytes = 0;
+  ~EngineImpl();
 };
 
 std::vector<TensorDesc> describe_values(const std::vector<Value*>& values);

@@ -4,6 +4,7 @@
 #include "ops/conv.h"
 
 #include "common/error.h"
+#include "ops/layout_util.h"
 #include "single_node.h"
 
 namespace kiln::testing {
@@ -198,6 +199,142 @@ TEST(Conv, Errors) {
                    {NodeInput::shaped(DataType::kFloat, Shape::from({1, 3, 5, 5})),
                     NodeInput::shaped(DataType::kDouble, Shape::from({2, 3, 3, 3}))});
   expect_error([&] { types.infer(); }, "W is float64 but X is float32");
+}
+
+
+// Channels-last (NHWC) and the fused epilogue, both checked against the plain channels-first
+// compute: the NHWC output must be the NCHW one transposed, element for element.
+Tensor to_nhwc(const Tensor& t) { return permuted(t, channels_last_perm(t.rank())); }
+
+void expect_same(const Tensor& got, const Tensor& want, double rtol = 0, double atol = 0) {
+  ASSERT_EQ(dims_to_string(got.dims()), dims_to_string(want.dims()));
+  ASSERT_EQ(got.dtype(), want.dtype());
+  int nonzero = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double w = want.get_f64(i);
+    nonzero += w != 0;
+    EXPECT_NEAR(got.get_f64(i), w, atol + rtol * std::fabs(w)) << "element " << i;
+  }
+  EXPECT_GT(nonzero, 0);
+}
+
+TEST(Conv, ChannelsLastMatchesChannelsFirst) {
+  std::mt19937 rng(11);
+  struct Case {
+    Dims x, w;
+    Ints strides, pads, dilations;
+    int64_t group;
+    bool transposed;
+    Ints output_padding;
+  };
+  const Case cases[] = {
+      {{2, 6, 7, 5}, {4, 3, 3, 3}, {2, 1}, {1, 0, 1, 1}, {}, 2, false, {}},
+      {{1, 3, 9, 8}, {5, 3, 1, 1}, {}, {}, {}, 1, false, {}},
+      {{3, 4, 6, 6}, {4, 1, 3, 3}, {}, {1, 1, 1, 1}, {2, 2}, 4, false, {}},  // depthwise, dilated
+      {{2, 3, 11}, {2, 3, 4}, {2}, {2, 1}, {}, 1, false, {}},               // 1-D
+      {{1, 2, 3, 4, 5}, {3, 2, 2, 3, 2}, {1, 2, 2}, {}, {}, 1, false, {}},  // 3-D
+      {{2, 4, 5, 3}, {4, 3, 3, 2}, {2, 2}, {1, 0, 0, 1}, {}, 2, true, {1, 0}},  // transposed
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(dims_to_string(c.x) + " W " + dims_to_string(c.w));
+    auto make = [&](bool cl) {
+      auto a = attrs(c.strides, c.pads, c.dilations, c.group);
+      a->transposed = c.transposed;
+      a->output_padding = c.output_padding;
+      a->channels_last = cl;
+      return a;
+    };
+    Tensor x = random_tensor(c.x, rng), w = random_tensor(c.w, rng);
+    int64_t m = c.transposed ? c.w[1] * c.group : c.w[0];
+    Tensor b = random_tensor({m}, rng);
+    Tensor ref = run(make(false), {NodeInput::of(x), NodeInput::constant_of(w),
+                                   NodeInput::constant_of(b)});
+    SingleNode n("Conv", make(true), {NodeInput::of(to_nhwc(x)), NodeInput::constant_of(w),
+                                      NodeInput::constant_of(b)});
+    n.infer();
+    EXPECT_EQ(n.out(0).shape, Shape::from(to_nhwc(ref).dims()));
+    expect_same(n.run()[0], to_nhwc(ref));
+  }
+}
+
+TEST(Conv, ChannelsLastSymbolicBatchInfers) {
+  auto a = attrs({2, 2}, {1, 1, 1, 1});
+  a->channels_last = true;
+  SingleNode n("Conv", std::move(a),
+               {NodeInput::shaped(DataType::kFloat, Shape({Dim::sym("N"), Dim(9), Dim(7), Dim(3)})),
+                NodeInput::shaped(DataType::kFloat, Shape::from({8, 3, 3, 3}))});
+  n.infer();
+  EXPECT_EQ(n.out(0).shape.str(), "[N,5,4,8]");
+}
+
+TEST(Conv, FusedReluAndResidualMatchSeparateOps) {
+  std::mt19937 rng(12);
+  Tensor x = random_tensor({2, 3, 6, 5}, rng), w = random_tensor({4, 3, 3, 3}, rng);
+  Tensor b = random_tensor({4}, rng);
+  Tensor y = run(attrs({1, 1}, {1, 1, 1, 1}),
+                 {NodeInput::of(x), NodeInput::constant_of(w), NodeInput::constant_of(b)});
+  Tensor z = random_tensor(y.dims(), rng, -2, 2);
+  // The separate ops, in float32 as the unfused graph computes them.
+  Tensor add(DataType::kFloat, y.dims()), add_relu(DataType::kFloat, y.dims()),
+      relu(DataType::kFloat, y.dims());
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    float s = y.data<float>()[i] + z.data<float>()[i];
+    add.data<float>()[i] = s;
+    add_relu.data<float>()[i] = s > 0 ? s : 0;
+    relu.data<float>()[i] = std::max(y.data<float>()[i], 0.0f);
+  }
+  struct Case {
+    const char* act;
+    bool residual;
+    const Tensor& want;
+  };
+  const Case cases[] = {{"relu", false, relu}, {"", true, add}, {"relu", true, add_relu}};
+  for (const Case& c : cases)
+    for (bool cl : {false, true}) {
+      SCOPED_TRACE(std::string(c.act) + (c.residual ? " + residual" : "") + (cl ? " NHWC" : ""));
+      auto a = attrs({1, 1}, {1, 1, 1, 1});
+      a->activation = c.act;
+      a->channels_last = cl;
+      std::vector<NodeInput> ins{NodeInput::of(cl ? to_nhwc(x) : x), NodeInput::constant_of(w),
+                                 NodeInput::constant_of(b)};
+      if (c.residual) ins.push_back(NodeInput::of(cl ? to_nhwc(z) : z));
+      Tensor got = run(std::move(a), std::move(ins));
+      // The fused compute rounds once where the separate ops round twice.
+      expect_same(got, cl ? to_nhwc(c.want) : c.want, 1e-6, 1e-6);
+      int zeros = 0;
+      for (int64_t i = 0; i < got.numel(); ++i) zeros += got.get_f64(i) == 0;
+      if (std::string(c.act) == "relu") EXPECT_GT(zeros, 0);
+    }
+  // B may be omitted while Z is given: inputs X, W, none, Z.
+  auto a = attrs({1, 1}, {1, 1, 1, 1});
+  Tensor y0 = run(attrs({1, 1}, {1, 1, 1, 1}), {NodeInput::of(x), NodeInput::constant_of(w)});
+  Tensor got = run(std::move(a), {NodeInput::of(x), NodeInput::constant_of(w), NodeInput::none(),
+                                  NodeInput::of(z)});
+  for (int64_t i = 0; i < got.numel(); ++i)
+    EXPECT_NEAR(got.get_f64(i), y0.get_f64(i) + z.get_f64(i), 1e-5) << i;
+}
+
+TEST(Conv, EpilogueErrors) {
+  auto x = NodeInput::shaped(DataType::kFloat, Shape::from({1, 3, 5, 5}));
+  auto w = NodeInput::shaped(DataType::kFloat, Shape::from({2, 3, 3, 3}));
+  auto tanh = attrs({}, {});
+  tanh->activation = "tanh";
+  SingleNode act("Conv", std::move(tanh), {x, w});
+  expect_error([&] { act.infer(); }, "activation 'tanh'");
+  SingleNode shape("Conv", attrs({}, {}),
+                   {x, w, NodeInput::none(),
+                    NodeInput::shaped(DataType::kFloat, Shape::from({1, 2, 3, 4}))});
+  expect_error([&] { shape.infer(); }, "residual Z [1,2,3,4] does not have the output's shape");
+  SingleNode type("Conv", attrs({}, {}),
+                  {x, w, NodeInput::none(),
+                   NodeInput::shaped(DataType::kDouble, Shape::from({1, 2, 3, 3}))});
+  expect_error([&] { type.infer(); }, "residual Z is float64");
+  auto relu = attrs({}, {});
+  relu->activation = "relu";
+  SingleNode ints("Conv", std::move(relu),
+                  {NodeInput::shaped(DataType::kInt32, Shape::from({1, 3, 5, 5})),
+                   NodeInput::shaped(DataType::kInt32, Shape::from({2, 3, 3, 3}))});
+  expect_error([&] { ints.infer(); }, "needs a floating-point type");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "ops/pool.h"
 
 #include "common/error.h"
+#include "ops/layout_util.h"
 #include "ops/max_unpool.h"
 #include "single_node.h"
 
@@ -212,6 +213,50 @@ TEST(Pool, Errors) {
         infer(attrs("median", {2, 2}), DataType::kFloat, {1, 2, 5, 5});
       },
       "kind 'median'");
+}
+
+// Channels-last pools against the channels-first compute, transposed: every kind, padding in and
+// out of the divisor, ceil mode, dilation, global forms, 1-D and 3-D.
+TEST(Pool, ChannelsLastMatchesChannelsFirst) {
+  std::mt19937 rng(21);
+  struct Case {
+    std::unique_ptr<PoolAttrs> a;
+    Dims x;
+  };
+  std::vector<Case> cases;
+  cases.push_back({attrs("max", {3, 3}, {2, 2}, {1, 1, 1, 1}), {2, 5, 7, 6}});
+  cases.push_back({attrs("avg", {3, 2}, {2, 1}, {1, 0, 1, 1}), {1, 3, 5, 7}});
+  cases.push_back({attrs("avg", {2, 2}, {2, 2}, {1, 1, 0, 0}), {2, 4, 5, 5}});
+  cases.back().a->count_include_pad = true;
+  cases.back().a->ceil_mode = true;
+  cases.push_back({attrs("max", {2, 2}, {1, 1}, {}, {2, 2}), {1, 2, 6, 6}});
+  cases.push_back({attrs("lp", {2, 3}), {1, 3, 4, 5}});
+  cases.back().a->p = 3;
+  cases.push_back({attrs("avg", {}), {2, 6, 3, 4}});
+  cases.back().a->global = true;
+  cases.push_back({attrs("max", {}), {2, 6, 3, 4}});
+  cases.back().a->global = true;
+  cases.push_back({attrs("max", {3}, {2}), {2, 3, 9}});
+  cases.push_back({attrs("avg", {2, 2, 2}), {1, 2, 3, 4, 5}});
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.a->kind + " " + dims_to_string(c.x));
+    Tensor x = random_tensor(c.x, rng);
+    auto cl = std::make_unique<PoolAttrs>(*c.a);
+    cl->channels_last = true;
+    Tensor ref = run(std::move(c.a), x)[0];
+    Tensor want = permuted(ref, channels_last_perm(ref.rank()));
+    Tensor got = run(std::move(cl), permuted(x, channels_last_perm(x.rank())))[0];
+    ASSERT_EQ(dims_to_string(got.dims()), dims_to_string(want.dims()));
+    for (int64_t i = 0; i < want.numel(); ++i)
+      EXPECT_EQ(got.get_f64(i), want.get_f64(i)) << "element " << i;
+  }
+}
+
+TEST(Pool, ChannelsLastHasNoIndices) {
+  auto a = attrs("max", {2, 2});
+  a->channels_last = true;
+  SingleNode n("Pool", std::move(a), {NodeInput::of(xs({1, 4, 4, 2}))}, 2);
+  expect_error([&] { n.infer(); }, "a channels-last pool has no Indices output");
 }
 
 std::unique_ptr<MaxUnpoolAttrs> unpool_attrs(Ints kernel, Ints strides, Ints pads = {}) {

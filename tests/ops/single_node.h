@@ -31,6 +31,15 @@ struct NodeInput {
   static NodeInput none() { return {DataType::kUndefined, Shape(), Tensor(), false, true}; }
 };
 
+// When set (tests/gpu/op_mirror.cc sets it for KILN_TEST_DEVICE=cuda), every SingleNode::run()
+// also runs the node in a plan for that device and compares with the reference outputs.
+using DeviceMirror = void (*)(std::unique_ptr<Graph> graph, const std::vector<NodeInput>& inputs,
+                              const std::vector<Tensor>& reference);
+inline DeviceMirror& device_mirror() {
+  static DeviceMirror m = nullptr;
+  return m;
+}
+
 class SingleNode {
  public:
   SingleNode(const std::string& op, std::unique_ptr<Attrs> attrs, std::vector<NodeInput> inputs,
@@ -57,8 +66,22 @@ class SingleNode {
   void infer() { infer_node(*node_); }
   const Value& out(size_t i) const { return *node_->outputs[i]; }
 
+  // A copy of the graph with the node's outputs as graph outputs, as a plan build wants it.
+  std::unique_ptr<Graph> graph_for_build() const {
+    std::unique_ptr<Graph> g = g_.clone();
+    for (const Value* o : node_->outputs) g->outputs.push_back(g->find_value(o->name));
+    return g;
+  }
+
   // Run-time: every input value known, outputs allocated from the inferred shapes.
   std::vector<Tensor> run() {
+    std::unique_ptr<Graph> mirrored = device_mirror() ? graph_for_build() : nullptr;
+    std::vector<Tensor> outs = run_reference();
+    if (mirrored) device_mirror()(std::move(mirrored), inputs_, outs);
+    return outs;
+  }
+
+  std::vector<Tensor> run_reference() {
     std::vector<Tensor> ins(inputs_.size());
     std::vector<const Tensor*> known(inputs_.size(), nullptr);
     for (size_t i = 0; i < inputs_.size(); ++i) {

@@ -1,0 +1,143 @@
+// cuda.reduce: every Reduce kind on kiln's own kernels (reduce.cu). Float types take every kind;
+// int8/uint8/int32/int64 take sum, mean, prod, max, min, argmax and argmin (the real-valued
+// kinds on integers, other integer widths and bool go to the host fallback). The axes must be
+// known when the plan is built (the attribute, or a constant axes input).
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "backends/cuda/cuda_common.h"
+#include "backends/cuda/kernels/reduce.h"
+#include "ops/op_util.h"
+#include "ops/reduce.h"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+std::optional<rk::ReduceOp> op_of(std::string_view kind) {
+  static constexpr std::pair<std::string_view, rk::ReduceOp> kOps[] = {
+      {"sum", rk::ReduceOp::kSum},         {"mean", rk::ReduceOp::kMean},
+      {"max", rk::ReduceOp::kMax},         {"min", rk::ReduceOp::kMin},
+      {"prod", rk::ReduceOp::kProd},       {"l1", rk::ReduceOp::kL1},
+      {"l2", rk::ReduceOp::kL2},           {"log_sum", rk::ReduceOp::kLogSum},
+      {"log_sum_exp", rk::ReduceOp::kLogSumExp}, {"sum_square", rk::ReduceOp::kSumSquare},
+      {"argmax", rk::ReduceOp::kArgMax},   {"argmin", rk::ReduceOp::kArgMin},
+  };
+  for (const auto& [name, op] : kOps)
+    if (name == kind) return op;
+  return std::nullopt;
+}
+
+bool is_arg(rk::ReduceOp op) { return op == rk::ReduceOp::kArgMax || op == rk::ReduceOp::kArgMin; }
+
+// The axes of the node: the constant axes input when there is one, else the attribute.
+// nullopt when the axes input is only known at run time.
+std::optional<Ints> axes_of(const Node& n) {
+  const auto& a = n.a<ReduceAttrs>();
+  if (n.in(1) == nullptr) return a.axes;
+  if (!n.in(1)->is_constant()) return std::nullopt;
+  return to_int64s(n.in(1)->data);
+}
+
+Status supports(const Node& n) {
+  const auto& a = n.a<ReduceAttrs>();
+  auto op = op_of(a.kind);
+  if (!op) return unsupported("unknown reduce kind '" + a.kind + "'");
+  const Value* x = n.in(0);
+  if (!x) return unsupported("no input");
+  if (!rk::reduce_supported(static_cast<rk::DType>(static_cast<int>(x->dtype)), *op))
+    return unsupported(cat(a.kind, " on ", dtype_name(x->dtype), " inputs"));
+  if (!x->shape.rank_known) return unsupported("the input's rank is not known");
+  if (x->shape.rank() > static_cast<size_t>(rk::kMaxDims))
+    return unsupported(cat("rank ", x->shape.rank(), " > ", rk::kMaxDims));
+  auto axes = axes_of(n);
+  if (!axes) return unsupported("the axes are known only at run time");
+  if (is_arg(*op) && axes->size() != 1) return unsupported("arg reductions take one axis");
+  return Status::ok();
+}
+
+class ReduceKernel : public Kernel {
+ public:
+  explicit ReduceKernel(const Node& n) {
+    const auto& a = n.a<ReduceAttrs>();
+    op_ = *op_of(a.kind);
+    axes_ = *axes_of(n);
+    noop_ = a.noop_with_empty_axes;
+    last_ = a.select_last_index;
+  }
+
+  size_t workspace_size(const LaunchArgs& a) const override {
+    bool identity = false;
+    rk::ReduceProblem p = problem(a, identity);
+    return identity ? 0 : rk::reduce_workspace_size(p);
+  }
+
+  void enqueue(const LaunchArgs& a) override {
+    bool identity = false;
+    rk::ReduceProblem p = problem(a, identity);
+    cudaStream_t s = stream_of(a);
+    const DeviceTensor& x = a.in(0);
+    DeviceTensor& y = a.out(0);
+    if (identity) {
+      KILN_CHECK(y.nbytes() == x.nbytes());
+      if (x.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(y.data, x.data, x.nbytes(),
+                                                      cudaMemcpyDeviceToDevice, s));
+      return;
+    }
+    if (y.numel() == 0) return;
+    if (is_arg(op_) && x.numel() == 0)
+      fail(StatusCode::kInvalidArgument, a.node.a<ReduceAttrs>().kind,
+           " over an axis of size 0 has no answer");
+    rk::launch_reduce(p, a.workspace, a.workspace_bytes, a.stream);
+    check_launch("cuda.reduce");
+  }
+
+ private:
+  rk::ReduceProblem problem(const LaunchArgs& a, bool& identity) const {
+    const DeviceTensor& x = a.in(0);
+    const int64_t rank = static_cast<int64_t>(x.rank());
+    KILN_EXPECT(rank <= rk::kMaxDims, StatusCode::kUnsupported, "cuda.reduce: rank ", rank,
+                " > ", rk::kMaxDims);
+    rk::ReduceProblem p;
+    p.dtype = static_cast<rk::DType>(static_cast<int>(x.dtype));
+    p.op = op_;
+    p.select_last = last_;
+    p.x = x.data;
+    p.y = a.outputs[0].data;
+    p.rank = static_cast<int>(rank);
+    for (int64_t d = 0; d < rank; ++d) p.dims[d] = x.dims[d];
+    identity = false;
+    if (axes_.empty()) {
+      if (noop_) identity = true;
+      for (int64_t d = 0; d < rank; ++d) p.reduced[d] = true;
+      return p;
+    }
+    for (int64_t ax : axes_) {
+      int64_t d = normalize_axis(ax, rank, "reduce axis");
+      if (rank == 0) continue;  // a scalar has nothing to reduce
+      KILN_EXPECT(!p.reduced[d], StatusCode::kInvalidModel, "reduce axis ", ax,
+                  " is listed twice");
+      p.reduced[d] = true;
+    }
+    return p;
+  }
+
+  rk::ReduceOp op_ = rk::ReduceOp::kSum;
+  Ints axes_;
+  bool noop_ = false;
+  bool last_ = false;
+};
+
+std::unique_ptr<Kernel> make(const Node& n) { return std::make_unique<ReduceKernel>(n); }
+
+}  // namespace
+}  // namespace cuda
+
+const Tactic& kiln_cuda_tactic_reduce() {
+  static const cuda::SimpleTactic t("cuda.reduce", cuda::supports, cuda::make);
+  return t;
+}
+
+}  // namespace kiln

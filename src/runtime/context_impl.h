@@ -1,0 +1,79 @@
+// ExecutionContext internals: the host path (run_host) and the device path (device_context.cc).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/engine_impl.h"
+
+namespace kiln {
+
+// The device-side layout for one set of input shapes: every value's dims and, when every shape
+// is known before running (no data-dependent shapes), its offset in the context's arena.
+struct ShapePlan {
+  std::vector<std::pair<DataType, Dims>> key;   // the input dtypes and shapes planned for
+  bool is_static = false;                       // all shapes known: offsets valid, no syncs
+  std::vector<Dims> dims;                       // per value index
+  std::vector<size_t> offset;                   // per value index; kNoOffset when not in the arena
+  size_t arena_bytes = 0;
+  size_t workspace_bytes = 0;
+  size_t naive_bytes = 0;                       // sum of all activations (for reports)
+  static constexpr size_t kNoOffset = SIZE_MAX;
+};
+
+struct ContextImpl {
+  std::shared_ptr<const EngineImpl> engine;
+  std::unique_ptr<Graph> graph;                 // private copy: run-time shapes are inferred here
+  std::unordered_map<const Value*, size_t> index;
+  std::vector<size_t> last_use;                 // per value: last step that reads it
+  bool profiling = false;
+  std::vector<StepTiming> profile;
+
+  // enqueue() API state.
+  std::map<std::string, Dims> enqueue_shapes;
+  std::map<std::string, void*> addresses;
+
+  // Device state (device engines only).
+  const DeviceApi* dev = nullptr;
+  void* stream = nullptr;                       // the context's own stream, used by run()
+  std::unique_ptr<DeviceResources> resources;
+  ShapePlan shape_plan;
+  bool planned = false;
+  void* arena = nullptr;
+  size_t arena_capacity = 0;
+  void* workspace = nullptr;
+  size_t workspace_capacity = 0;
+  std::vector<void*> run_allocations;           // dynamic-shape runs: freed after the run
+  std::vector<void*> events;                    // profiling: two per step
+  bool use_graphs = true;
+  void* graph_exec = nullptr;                   // the captured steps
+  std::vector<void*> graph_key;                 // the addresses the graph was captured with
+  std::vector<void*> last_key;                  // the addresses of the previous enqueue
+  bool graph_failed = false;
+
+  ~ContextImpl();
+  void init_device();
+  Value* find_input(const std::string& name) const;
+  // Validates names, dtypes (kUndefined skips the dtype check), ranks, fixed dims and consistent
+  // symbolic dims, then sets the graph inputs' shapes.
+  void set_input_shapes(const std::map<std::string, std::pair<DataType, Dims>>& given);
+  void run_host(const std::map<std::string, Tensor>& inputs, std::map<std::string, Tensor>& outputs);
+  void run_device(const std::map<std::string, Tensor>& inputs,
+                  std::map<std::string, Tensor>& outputs);
+  void enqueue(void* stream);
+  Dims output_dims(const std::string& name);
+
+ private:
+  void plan_shapes(const std::map<std::string, std::pair<DataType, Dims>>& given);
+  // Runs every step on `s`. ptrs holds, per value index, the buffers already decided (inputs,
+  // user outputs); the rest come from the arena or, in dynamic runs, fresh allocations.
+  void execute(void* s, std::vector<void*>& ptrs);
+  void execute_static(void* s, std::vector<void*>& ptrs);
+  void execute_dynamic(void* s, std::vector<void*>& ptrs);
+  void launch_step(size_t step, void* s, std::vector<void*>& ptrs);
+  void release_run_allocations();
+};
+
+}  // namespace kiln

@@ -1,0 +1,471 @@
+// The device path of ExecutionContext. For each new set of input shapes the context infers every
+// value's shape once (shape planning). When all shapes are known without running (the usual
+// case) it places every activation in one arena by live range (largest first, first fit), asks
+// each kernel for its workspace, and from then on a run is pure enqueueing: no allocation, no
+// synchronisation, and after two identical runs a CUDA graph replays the steps. Models whose
+// shapes depend on data (NonZero, Unique...) run step by step instead, allocating as they go.
+#include <algorithm>
+#include <chrono>
+
+#include "common/error.h"
+#include "ops/op.h"
+#include "runtime/context_impl.h"
+
+namespace kiln {
+
+namespace {
+
+constexpr size_t kAlign = 256;
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+void rethrow_with_node(const Error& e, const Node& n) {
+  if (!e.node().empty()) throw e;
+  throw Error(e.code(), e.message(), n.label());
+}
+
+}  // namespace
+
+ContextImpl::~ContextImpl() {
+  if (!dev) return;
+  try {
+    if (stream) dev->synchronize(stream);
+  } catch (const Error&) {
+  }
+  dev->destroy_graph(graph_exec);
+  release_run_allocations();
+  dev->free(arena);
+  dev->free(workspace);
+  for (void* e : events) dev->destroy_event(e);
+  resources.reset();
+  dev->destroy_stream(stream);
+}
+
+void ContextImpl::init_device() {
+  dev = engine->device;
+  stream = dev->create_stream();
+  resources = dev->create_resources();
+}
+
+void ContextImpl::release_run_allocations() {
+  for (void* p : run_allocations) dev->free(p);
+  run_allocations.clear();
+}
+
+void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Dims>>& given) {
+  Graph& g = *graph;
+  std::vector<std::pair<DataType, Dims>> key;
+  for (const Value* v : g.inputs) key.push_back({v->dtype, v->shape.concrete()});
+  if (planned && shape_plan.key == key) return;
+  planned = false;
+  dev->destroy_graph(graph_exec);
+  graph_exec = nullptr;
+  graph_key.clear();
+  last_key.clear();
+
+  ShapePlan p;
+  p.key = key;
+  p.is_static = true;
+  const auto& nodes = g.nodes();
+  for (const auto& n : nodes) {
+    std::vector<const Tensor*> known(n->inputs.size(), nullptr);
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      if (n->inputs[i] && n->inputs[i]->is_constant()) known[i] = &n->inputs[i]->data;
+    InferContext ictx(*n, known);
+    try {
+      n->def->infer(ictx);
+    } catch (const Error& e) {
+      rethrow_with_node(e, *n);
+    }
+    bool ok = !n->def->data_dependent_shape;
+    for (const Value* o : n->outputs) ok &= o->shape.fully_known();
+    if (!ok) {
+      p.is_static = false;
+      break;
+    }
+  }
+  const auto& values = g.values();
+  p.dims.assign(values.size(), Dims());
+  p.offset.assign(values.size(), ShapePlan::kNoOffset);
+  if (p.is_static) {
+    for (size_t i = 0; i < values.size(); ++i)
+      if (values[i]->shape.fully_known()) p.dims[i] = values[i]->shape.concrete();
+    // Live ranges in steps: graph inputs from the start, other values from their producer, to
+    // their last reader (graph outputs: to the end).
+    struct Item { size_t v, bytes, begin, end, offset; };
+    std::vector<Item> items;
+    std::unordered_map<const Node*, size_t> step_of;
+    for (size_t s = 0; s < nodes.size(); ++s) step_of[nodes[s].get()] = s;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const Value* v = values[i].get();
+      if (v->is_constant()) continue;
+      bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+      if (!v->producer && !is_input) continue;
+      size_t bytes = align_up(static_cast<size_t>(dims_volume(p.dims[i])) * dtype_size(v->dtype));
+      size_t begin = v->producer ? step_of.at(v->producer) : 0;
+      size_t end = last_use[i] == SIZE_MAX ? nodes.size() : std::max(last_use[i], begin);
+      items.push_back({i, bytes, begin, end, 0});
+      p.naive_bytes += bytes;
+    }
+    std::vector<size_t> order(items.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return items[a].bytes > items[b].bytes; });
+    std::vector<size_t> placed;
+    for (size_t k : order) {
+      Item& it = items[k];
+      std::vector<std::pair<size_t, size_t>> busy;   // [offset, offset + bytes) overlapping in time
+      for (size_t q : placed) {
+        const Item& o = items[q];
+        if (o.begin <= it.end && it.begin <= o.end) busy.push_back({o.offset, o.offset + o.bytes});
+      }
+      std::sort(busy.begin(), busy.end());
+      size_t at = 0;
+      for (const auto& [lo, hi] : busy) {
+        if (at + it.bytes <= lo) break;
+        at = std::max(at, hi);
+      }
+      it.offset = at;
+      p.offset[it.v] = at;
+      p.arena_bytes = std::max(p.arena_bytes, at + it.bytes);
+      placed.push_back(k);
+    }
+    // Workspace: the largest any step asks for at these shapes.
+    for (size_t s = 0; s < nodes.size(); ++s) {
+      const Node& n = *nodes[s];
+      std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
+      for (size_t i = 0; i < n.inputs.size(); ++i)
+        if (n.inputs[i]) ins[i] = {nullptr, n.inputs[i]->dtype, p.dims[index.at(n.inputs[i])]};
+      for (size_t k = 0; k < n.outputs.size(); ++k)
+        outs[k] = {nullptr, n.outputs[k]->dtype, p.dims[index.at(n.outputs[k])]};
+      LaunchArgs a{n, ins, outs};
+      a.resources = resources.get();
+      try {
+        p.workspace_bytes = std::max(p.workspace_bytes, engine->kernels[s]->workspace_size(a));
+      } catch (const Error& e) {
+        rethrow_with_node(e, n);
+      }
+    }
+    if (p.arena_bytes > arena_capacity) {
+      dev->free(arena);
+      arena = nullptr;
+      arena_capacity = 0;
+      arena = dev->alloc(p.arena_bytes);
+      arena_capacity = p.arena_bytes;
+    }
+    if (p.workspace_bytes > workspace_capacity) {
+      dev->free(workspace);
+      workspace = nullptr;
+      workspace_capacity = 0;
+      workspace = dev->alloc(p.workspace_bytes);
+      workspace_capacity = p.workspace_bytes;
+    }
+  }
+  shape_plan = std::move(p);
+  planned = shape_plan.is_static;   // dynamic plans are redone step by step on every run
+}
+
+void ContextImpl::launch_step(size_t s, void* strm, std::vector<void*>& ptrs) {
+  const Node& n = *graph->nodes()[s];
+  std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const Value* v = n.inputs[i];
+    if (!v) continue;
+    size_t vi = index.at(v);
+    ins[i] = {ptrs[vi], v->dtype, shape_plan.dims[vi]};
+  }
+  for (size_t k = 0; k < n.outputs.size(); ++k) {
+    const Value* o = n.outputs[k];
+    size_t vi = index.at(o);
+    if (!n.def->data_dependent_shape) outs[k] = {ptrs[vi], o->dtype, shape_plan.dims[vi]};
+  }
+  LaunchArgs a{n, ins, outs};
+  a.stream = strm;
+  a.resources = resources.get();
+  a.workspace = workspace;
+  a.workspace_bytes = workspace_capacity;
+  a.allocate_output = [&](size_t k, const Dims& d) {
+    KILN_CHECK(!shape_plan.is_static, "a static plan has no data-dependent outputs");
+    const Value* o = n.outputs[k];
+    size_t bytes = static_cast<size_t>(dims_volume(d)) * dtype_size(o->dtype);
+    void* p = bytes ? dev->alloc(bytes) : nullptr;
+    if (p) run_allocations.push_back(p);
+    outs[k] = {p, o->dtype, d};
+  };
+  try {
+    engine->kernels[s]->enqueue(a);
+  } catch (const Error& e) {
+    rethrow_with_node(e, n);
+  }
+  for (size_t k = 0; k < n.outputs.size(); ++k) {
+    size_t vi = index.at(n.outputs[k]);
+    ptrs[vi] = outs[k].data;
+    shape_plan.dims[vi] = outs[k].dims;
+  }
+}
+
+void ContextImpl::execute(void* s, std::vector<void*>& ptrs) {
+  if (shape_plan.is_static)
+    execute_static(s, ptrs);
+  else
+    execute_dynamic(s, ptrs);
+}
+
+void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
+  const auto& values = graph->values();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (ptrs[i]) continue;
+    if (values[i]->is_constant())
+      ptrs[i] = engine->weights[i];
+    else if (shape_plan.offset[i] != ShapePlan::kNoOffset)
+      ptrs[i] = static_cast<char*>(arena) + shape_plan.offset[i];
+  }
+  const size_t n_steps = graph->nodes().size();
+  profile.clear();
+  if (profiling) {
+    while (events.size() < 2 * n_steps) events.push_back(dev->create_event());
+    for (size_t st = 0; st < n_steps; ++st) {
+      dev->record_event(events[2 * st], s);
+      launch_step(st, s, ptrs);
+      dev->record_event(events[2 * st + 1], s);
+    }
+    for (size_t st = 0; st < n_steps; ++st) {
+      const Node& n = *graph->nodes()[st];
+      profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[st]->id()),
+                         dev->elapsed_ms(events[2 * st], events[2 * st + 1])});
+    }
+    return;
+  }
+  // CUDA graphs: capture on the second run with the same buffers, replay from then on. Not on
+  // the legacy default stream (it cannot be captured), nor with a step that synchronises.
+  bool capturable = use_graphs && !graph_failed && s != nullptr;
+  for (const auto& k : engine->kernels) capturable &= k->capturable();
+  std::vector<void*> key;
+  if (capturable) {
+    key = ptrs;
+    key.push_back(workspace);
+    key.push_back(s);
+    if (graph_exec && key == graph_key) {
+      dev->launch_graph(graph_exec, s);
+      return;
+    }
+    if (key == last_key) {
+      dev->destroy_graph(graph_exec);
+      graph_exec = nullptr;
+      try {
+        dev->begin_capture(s);
+        try {
+          for (size_t st = 0; st < n_steps; ++st) launch_step(st, s, ptrs);
+        } catch (...) {
+          try { dev->destroy_graph(dev->end_capture(s)); } catch (const Error&) {}
+          throw;
+        }
+        graph_exec = dev->end_capture(s);
+        graph_key = key;
+        dev->launch_graph(graph_exec, s);
+        return;
+      } catch (const Error&) {
+        // A step that cannot be captured: run without graphs from now on.
+        graph_failed = true;
+        graph_exec = nullptr;
+      }
+    }
+    last_key = key;
+  }
+  for (size_t st = 0; st < n_steps; ++st) launch_step(st, s, ptrs);
+}
+
+void ContextImpl::execute_dynamic(void* s, std::vector<void*>& ptrs) {
+  Graph& g = *graph;
+  const auto& values = g.values();
+  shape_plan.dims.assign(values.size(), Dims());
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i]->is_constant()) ptrs[i] = engine->weights[i];
+    if (values[i]->shape.fully_known()) shape_plan.dims[i] = values[i]->shape.concrete();
+  }
+  for (const Value* v : g.inputs) shape_plan.dims[index.at(v)] = v->shape.concrete();
+  profile.clear();
+  const auto& nodes = g.nodes();
+  for (size_t st = 0; st < nodes.size(); ++st) {
+    Node& n = *nodes[st];
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<const Tensor*> known(n.inputs.size(), nullptr);
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (n.inputs[i] && n.inputs[i]->is_constant()) known[i] = &n.inputs[i]->data;
+    auto infer = [&] {
+      InferContext ictx(n, known);
+      try {
+        n.def->infer(ictx);
+      } catch (const Error& e) {
+        rethrow_with_node(e, n);
+      }
+    };
+    infer();
+    bool need_values = !n.def->data_dependent_shape;
+    if (need_values) {
+      bool all_known = true;
+      for (const Value* o : n.outputs) all_known &= o->shape.fully_known();
+      need_values = !all_known;
+    }
+    std::vector<Tensor> host(n.inputs.size());
+    if (need_values) {
+      // The output shape depends on an input's values (a computed shape, sizes, repeats): bring
+      // the small integer inputs to the host and infer again.
+      dev->synchronize(s);
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const Value* v = n.inputs[i];
+        if (!v || v->is_constant() || dtype_is_float(v->dtype)) continue;
+        size_t vi = index.at(v);
+        if (dims_volume(shape_plan.dims[vi]) > (1 << 20)) continue;
+        host[i] = Tensor(v->dtype, shape_plan.dims[vi]);
+        dev->copy_to_host(host[i].raw(), ptrs[vi], host[i].nbytes(), s);
+        known[i] = &host[i];
+      }
+      dev->synchronize(s);
+      infer();
+    }
+    for (const Value* o : n.outputs) {
+      size_t vi = index.at(o);
+      if (n.def->data_dependent_shape) continue;
+      KILN_EXPECT(o->shape.fully_known(), StatusCode::kUnsupported, "the shape of '", o->name,
+                  "' (", o->shape.str(), ") is not known at run time");
+      shape_plan.dims[vi] = o->shape.concrete();
+      size_t bytes = static_cast<size_t>(dims_volume(shape_plan.dims[vi])) * dtype_size(o->dtype);
+      ptrs[vi] = bytes ? dev->alloc(bytes) : nullptr;
+      if (ptrs[vi]) run_allocations.push_back(ptrs[vi]);
+    }
+    // Workspace for this step's shapes.
+    {
+      std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
+      for (size_t i = 0; i < n.inputs.size(); ++i)
+        if (n.inputs[i]) ins[i] = {nullptr, n.inputs[i]->dtype, shape_plan.dims[index.at(n.inputs[i])]};
+      for (size_t k = 0; k < n.outputs.size(); ++k)
+        outs[k] = {nullptr, n.outputs[k]->dtype, shape_plan.dims[index.at(n.outputs[k])]};
+      LaunchArgs a{n, ins, outs};
+      a.resources = resources.get();
+      size_t ws = 0;
+      try {
+        ws = engine->kernels[st]->workspace_size(a);
+      } catch (const Error& e) {
+        rethrow_with_node(e, n);
+      }
+      if (ws > workspace_capacity) {
+        // The old buffer may still be in use by enqueued work: free it after the run.
+        if (workspace) run_allocations.push_back(workspace);
+        workspace = nullptr;
+        workspace_capacity = 0;
+        workspace = dev->alloc(ws);
+        workspace_capacity = ws;
+      }
+    }
+    launch_step(st, s, ptrs);
+    for (size_t k = 0; k < n.outputs.size(); ++k)
+      n.outputs[k]->shape = Shape::from(shape_plan.dims[index.at(n.outputs[k])]);
+    if (profiling) {
+      dev->synchronize(s);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                      .count();
+      profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[st]->id()), ms});
+    }
+  }
+}
+
+void ContextImpl::run_device(const std::map<std::string, Tensor>& inputs,
+                             std::map<std::string, Tensor>& outputs) {
+  Graph& g = *graph;
+  std::map<std::string, std::pair<DataType, Dims>> given;
+  for (const auto& [name, t] : inputs) given[name] = {t.dtype(), t.dims()};
+  set_input_shapes(given);
+  plan_shapes(given);
+  std::vector<void*> ptrs(g.values().size(), nullptr);
+  try {
+    for (const Value* v : g.inputs) {
+      size_t vi = index.at(v);
+      const Tensor& t = inputs.at(v->name);
+      if (shape_plan.is_static) {
+        ptrs[vi] = static_cast<char*>(arena) + shape_plan.offset[vi];
+      } else {
+        ptrs[vi] = t.nbytes() ? dev->alloc(t.nbytes()) : nullptr;
+        if (ptrs[vi]) run_allocations.push_back(ptrs[vi]);
+      }
+      dev->copy_to_device(ptrs[vi], t.raw(), t.nbytes(), stream);
+    }
+    execute(stream, ptrs);
+    outputs.clear();
+    for (const Value* v : g.outputs) {
+      size_t vi = index.at(v);
+      const void* src = v->is_constant() ? engine->weights[vi] : ptrs[vi];
+      Tensor t(v->dtype, shape_plan.dims[vi]);
+      dev->copy_to_host(t.raw(), src, t.nbytes(), stream);
+      outputs[v->name] = t;
+    }
+    dev->synchronize(stream);
+  } catch (...) {
+    try {
+      dev->synchronize(stream);
+    } catch (const Error&) {
+    }
+    release_run_allocations();
+    throw;
+  }
+  release_run_allocations();
+}
+
+Dims ContextImpl::output_dims(const std::string& name) {
+  KILN_EXPECT(dev != nullptr, StatusCode::kUnsupported,
+              "output_dims() is for device engines; a CPU engine's run() returns its outputs");
+  const Graph& g = *graph;
+  std::map<std::string, std::pair<DataType, Dims>> given;
+  const Graph& declared = *engine->plan->data().graph;
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const std::string& in = g.inputs[i]->name;
+    auto it = enqueue_shapes.find(in);
+    if (it != enqueue_shapes.end())
+      given[in] = {DataType::kUndefined, it->second};
+    else if (declared.inputs[i]->shape.fully_known())   // fixed shapes need no set_input_shape()
+      given[in] = {DataType::kUndefined, declared.inputs[i]->shape.concrete()};
+  }
+  set_input_shapes(given);
+  plan_shapes(given);
+  for (const Value* v : g.outputs)
+    if (v->name == name) {
+      KILN_EXPECT(shape_plan.is_static, StatusCode::kUnsupported, "the shape of output '", name,
+                  "' depends on the input data; use run()");
+      return shape_plan.dims[index.at(v)];
+    }
+  fail(StatusCode::kInvalidArgument, "'", name, "' is not an output of the engine");
+}
+
+void ContextImpl::enqueue(void* s) {
+  KILN_EXPECT(dev != nullptr, StatusCode::kUnsupported,
+              "enqueue() is for device engines; a CPU engine runs with run()");
+  Graph& g = *graph;
+  for (const Value* v : g.outputs) output_dims(v->name);   // plans shapes, checks they are static
+  std::vector<void*> ptrs(g.values().size(), nullptr);
+  auto address = [&](const Value* v) -> void* {
+    auto it = addresses.find(v->name);
+    bool empty = dims_volume(shape_plan.dims[index.at(v)]) == 0;
+    KILN_EXPECT(it != addresses.end() || empty, StatusCode::kInvalidArgument, "no address set for '",
+                v->name, "'; call set_tensor_address() first");
+    return it == addresses.end() ? nullptr : it->second;
+  };
+  for (const Value* v : g.inputs) ptrs[index.at(v)] = address(v);
+  // Outputs that a step produces are written straight into the caller's buffer; the others
+  // (an input or a constant passed through) are copied after the steps.
+  std::vector<std::pair<const Value*, void*>> copies;
+  for (const Value* v : g.outputs) {
+    void* dst = address(v);
+    bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+    if (v->producer && !is_input)
+      ptrs[index.at(v)] = dst;
+    else
+      copies.push_back({v, dst});
+  }
+  execute(s, ptrs);
+  for (const auto& [v, dst] : copies) {
+    size_t vi = index.at(v);
+    const void* src = v->is_constant() ? engine->weights[vi] : ptrs[vi];
+    dev->copy_on_device(dst, src, dims_volume(shape_plan.dims[vi]) * dtype_size(v->dtype), s);
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,545 @@
+// The passes that prepare a graph for the GPU: conv epilogue fusion, precision assignment and the
+// NHWC layout choice. Each test checks the rewritten structure and that the rewritten graph
+// computes what the original computes on random inputs, with the CPU reference (float32 within
+// rounding, float16 within 1e-2 relative to the output's scale).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "ir/graph.h"
+#include "kiln/network.h"
+#include "ops/conv.h"
+#include "ops/infer.h"
+#include "ops/mat_mul.h"
+#include "ops/op.h"
+#include "ops/pointwise.h"
+#include "ops/pool.h"
+#include "ops/reduce.h"
+#include "ops/softmax.h"
+#include "passes/pass.h"
+
+namespace kiln {
+namespace {
+
+using expr::Op;
+
+Tensor random(Dims d, std::mt19937& rng, double scale = 1.0) {
+  Tensor t(DataType::kFloat, std::move(d));
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(u(rng) * scale);
+  return t;
+}
+
+// Runs g node by node with the reference computes (a clone, since inference writes shapes).
+std::vector<Tensor> run(const Graph& graph, const std::map<std::string, Tensor>& inputs) {
+  std::unique_ptr<Graph> g = graph.clone();
+  std::map<const Value*, Tensor> vals;
+  for (Value* v : g->inputs) vals[v] = inputs.at(v->name);
+  for (const auto& v : g->values())
+    if (v->is_constant()) vals[v.get()] = v->data;
+  for (const auto& n : g->nodes()) {
+    std::vector<Tensor> ins(n->inputs.size());
+    std::vector<const Tensor*> known(n->inputs.size(), nullptr);
+    for (size_t k = 0; k < n->inputs.size(); ++k) {
+      if (!n->inputs[k]) continue;
+      ins[k] = vals.at(n->inputs[k]);
+      known[k] = &ins[k];
+    }
+    InferContext ctx(*n, known);
+    n->def->infer(ctx);
+    std::vector<Tensor> outs(n->outputs.size());
+    for (size_t k = 0; k < outs.size(); ++k)
+      outs[k] = Tensor(n->outputs[k]->dtype, n->outputs[k]->shape.concrete());
+    n->def->compute(ComputeArgs{*n, ins, outs});
+    for (size_t k = 0; k < outs.size(); ++k) vals[n->outputs[k]] = outs[k];
+  }
+  std::vector<Tensor> res;
+  for (const Value* v : g->outputs) res.push_back(vals.at(v));
+  return res;
+}
+
+// Same outputs (names, types, shapes, values within rtol of the output's largest magnitude).
+void expect_same_outputs(const Graph& before, const Graph& after, double rtol,
+                         std::mt19937& rng) {
+  ASSERT_EQ(before.inputs.size(), after.inputs.size());
+  ASSERT_EQ(before.outputs.size(), after.outputs.size());
+  std::map<std::string, Tensor> in;
+  for (size_t i = 0; i < before.inputs.size(); ++i) {
+    EXPECT_EQ(before.inputs[i]->name, after.inputs[i]->name);
+    EXPECT_EQ(before.inputs[i]->dtype, after.inputs[i]->dtype);
+    in[before.inputs[i]->name] = random(before.inputs[i]->shape.concrete(), rng);
+  }
+  std::vector<Tensor> want = run(before, in), got = run(after, in);
+  for (size_t k = 0; k < want.size(); ++k) {
+    SCOPED_TRACE("output " + before.outputs[k]->name);
+    EXPECT_EQ(before.outputs[k]->name, after.outputs[k]->name);
+    ASSERT_EQ(got[k].dtype(), want[k].dtype());
+    ASSERT_EQ(dims_to_string(got[k].dims()), dims_to_string(want[k].dims()));
+    double scale = 0;
+    for (int64_t i = 0; i < want[k].numel(); ++i)
+      scale = std::max(scale, std::fabs(want[k].get_f64(i)));
+    ASSERT_GT(scale, 0) << "an all-zero output proves nothing";
+    for (int64_t i = 0; i < want[k].numel(); ++i)
+      EXPECT_NEAR(got[k].get_f64(i), want[k].get_f64(i), rtol * scale) << "element " << i;
+  }
+}
+
+// Runs one pass the way the pipeline does (dead-node elimination and the verifier after it).
+template <class P>
+void apply(const P& pass, Graph& g, PassContext& ctx) {
+  pass.run(g, ctx);
+  EliminateDead{}.run(g, ctx);
+  verify_graph(g);
+}
+
+std::vector<std::string> ops_of(const Graph& g) {
+  std::vector<std::string> v;
+  for (auto& n : g.nodes()) v.emplace_back(n->op());
+  return v;
+}
+int count_op(const Graph& g, std::string_view op) {
+  int c = 0;
+  for (auto& n : g.nodes()) c += n->op() == op;
+  return c;
+}
+const Node* first(const Graph& g, std::string_view op) {
+  for (auto& n : g.nodes())
+    if (n->op() == op) return n.get();
+  return nullptr;
+}
+bool is_cast(const Node& n) {
+  if (n.op() != "Pointwise") return false;
+  const auto& p = n.a<PointwiseAttrs>().program;
+  return p.code.size() == 2 && p.code[1].op == Op::kCast;
+}
+int count_casts(const Graph& g) {
+  int c = 0;
+  for (auto& n : g.nodes()) c += is_cast(*n);
+  return c;
+}
+
+// Small graphs through the Graph API.
+class G {
+ public:
+  G() : g(std::make_unique<Graph>()) {}
+  Value* input(const std::string& name, Dims d) {
+    Value* v = g->add_value(name, DataType::kFloat, Shape::from(d));
+    g->inputs.push_back(v);
+    return v;
+  }
+  Value* constant(const std::string& name, Tensor t) { return g->add_constant(name, std::move(t)); }
+  Value* conv(Value* x, int64_t m, int64_t k, bool bias = true, int64_t stride = 1,
+              bool transposed = false) {
+    int64_t c = x->shape[1].value;
+    auto a = std::make_unique<ConvAttrs>();
+    a->strides = {stride, stride};
+    if (!transposed) a->pads = {k / 2, k / 2, k / 2, k / 2};
+    a->transposed = transposed;
+    double s = 1.0 / std::sqrt(static_cast<double>(c * k * k));
+    Dims wd = transposed ? Dims{c, m, k, k} : Dims{m, c, k, k};
+    std::vector<Value*> ins{x, constant("w", random(wd, rng, s))};
+    if (bias) ins.push_back(constant("b", random({m}, rng, 0.5)));
+    return node("Conv", ins, std::move(a), "conv");
+  }
+  Value* unary(Op op, Value* x) {
+    auto a = std::make_unique<PointwiseAttrs>();
+    a->program.input_types = {x->dtype};
+    a->program.outputs = {a->program.unary(op, a->program.input(0))};
+    return node("Pointwise", {x}, std::move(a), expr::op_name(op));
+  }
+  Value* binary(Op op, Value* x, Value* y) {
+    auto a = std::make_unique<PointwiseAttrs>();
+    a->program.input_types = {x->dtype, y->dtype};
+    a->program.outputs = {a->program.binary(op, a->program.input(0), a->program.input(1))};
+    return node("Pointwise", {x, y}, std::move(a), expr::op_name(op));
+  }
+  Value* pool(const std::string& kind, Value* x, Ints kernel, Ints strides = {}, Ints pads = {}) {
+    auto a = std::make_unique<PoolAttrs>();
+    a->kind = kind;
+    a->global = kernel.empty();
+    a->kernel = std::move(kernel);
+    a->strides = std::move(strides);
+    a->pads = std::move(pads);
+    return node("Pool", {x}, std::move(a), "pool");
+  }
+  Value* node(const std::string& op, std::vector<Value*> ins, std::unique_ptr<Attrs> a,
+              const std::string& hint) {
+    Value* out = g->add_value(hint);
+    infer_node(*g->add_node(op, std::move(ins), {out}, std::move(a), g->unique_name(hint)));
+    return out;
+  }
+  void output(Value* v, const std::string& name) {
+    g->rename(v, name);
+    g->outputs.push_back(v);
+  }
+
+  std::unique_ptr<Graph> g;
+  std::mt19937 rng{17};
+};
+
+// ---------------------------------------------------------------------------------------------
+// FuseConvEpilogue
+
+TEST(FuseConvEpilogue, ConvRelu) {
+  G b;
+  Value* x = b.input("x", {2, 3, 9, 7});
+  b.output(b.unary(Op::kRelu, b.conv(x, 5, 3)), "y");
+  auto before = b.g->clone();
+  PassContext ctx;
+  apply(FuseConvEpilogue{}, *b.g, ctx);
+  ASSERT_EQ(ops_of(*b.g), std::vector<std::string>{"Conv"});
+  const Node* c = first(*b.g, "Conv");
+  EXPECT_EQ(c->a<ConvAttrs>().activation, "relu");
+  EXPECT_EQ(c->outputs[0]->name, "y");
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.relu"], 1);
+  expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+TEST(FuseConvEpilogue, BiasResidualAndReluFromALaterBranch) {
+  // y = relu((conv_a(x) + k) + conv_b(x)): conv_b comes after conv_a in node order, so fusing its
+  // output into conv_a as the residual needs a reorder.
+  G b;
+  Value* x = b.input("x", {2, 4, 6, 6});
+  Value* a = b.conv(x, 6, 3, /*bias=*/false);
+  Value* k = b.constant("k", random({1, 6, 1, 1}, b.rng));
+  Value* ab = b.binary(Op::kAdd, a, k);
+  Value* r = b.conv(x, 6, 1);
+  Value* sum = b.binary(Op::kAdd, r, ab);  // the Conv's chain is the second operand
+  b.output(b.unary(Op::kRelu, sum), "y");
+  auto before = b.g->clone();
+  PassContext ctx;
+  apply(FuseConvEpilogue{}, *b.g, ctx);
+  ASSERT_EQ(ops_of(*b.g), (std::vector<std::string>{"Conv", "Conv"}));
+  const Node* fused = b.g->nodes()[1].get();
+  EXPECT_EQ(fused->outputs[0]->name, "y");
+  EXPECT_EQ(fused->a<ConvAttrs>().activation, "relu");
+  ASSERT_EQ(fused->inputs.size(), 4u);
+  ASSERT_TRUE(fused->inputs[2] && fused->inputs[2]->is_constant());
+  EXPECT_EQ(fused->inputs[2]->shape.str(), "[6]");
+  EXPECT_EQ(fused->inputs[3], b.g->nodes()[0]->outputs[0]);
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.bias"], 1);
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.residual"], 1);
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.relu"], 1);
+  expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+TEST(FuseConvEpilogue, ChannelConstantWithoutLeadingOneFoldsIntoExistingBias) {
+  G b;
+  Value* x = b.input("x", {1, 3, 5, 5});
+  Value* c = b.conv(x, 4, 3);
+  Value* y = b.binary(Op::kAdd, b.constant("k", random({4, 1, 1}, b.rng)), c);
+  b.output(b.binary(Op::kAdd, y, b.constant("s", random({}, b.rng))), "y");
+  auto before = b.g->clone();
+  PassContext ctx;
+  apply(FuseConvEpilogue{}, *b.g, ctx);
+  EXPECT_EQ(ops_of(*b.g), std::vector<std::string>{"Conv"});
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.bias"], 2);
+  expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+TEST(FuseConvEpilogue, LeavesWhatItMustNotFuse) {
+  G b;
+  Value* x = b.input("x", {1, 3, 6, 6});
+  // The Conv's output is a graph output.
+  Value* c1 = b.conv(x, 3, 3);
+  b.output(c1, "c1");
+  b.output(b.unary(Op::kRelu, c1), "r1");
+  // Two consumers.
+  Value* c2 = b.conv(x, 3, 3);
+  b.output(b.unary(Op::kRelu, c2), "r2");
+  b.output(b.unary(Op::kExp, c2), "e2");
+  // The Add broadcasts a computed [1,3,1,1] tensor: not a residual of the output's shape.
+  Value* m = b.pool("avg", x, {});
+  b.output(b.binary(Op::kAdd, b.conv(x, 3, 3), m), "a3");
+  // A transposed convolution.
+  b.output(b.unary(Op::kRelu, b.conv(x, 2, 2, true, 2, /*transposed=*/true)), "r4");
+  // Relu then Add: the Add comes after the activation, so it cannot join the epilogue.
+  Value* c5 = b.unary(Op::kRelu, b.conv(x, 3, 3));
+  b.output(b.binary(Op::kAdd, c5, x), "a5");
+  auto before = b.g->clone();
+  PassContext ctx;
+  apply(FuseConvEpilogue{}, *b.g, ctx);
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.residual"], 0);
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.relu"], 1);  // only c5's
+  EXPECT_EQ(count_op(*b.g, "Pointwise"), count_op(*before, "Pointwise") - 1);
+  expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small ResNet through the Network API: conv 7x7/2 + relu, max pool, a basic block, a
+// downsampling block, global average pool, flatten, fully connected.
+
+std::unique_ptr<Graph> resnet_like(std::mt19937& rng) {
+  Network net;
+  auto conv = [&](Network::Ref x, int64_t c, int64_t m, int64_t k, int64_t s) {
+    ConvParams p;
+    p.strides = {s, s};
+    p.pads = {k / 2, k / 2, k / 2, k / 2};
+    return net.add_conv(x, random({m, c, k, k}, rng, 1.0 / std::sqrt(double(c * k * k))),
+                        random({m}, rng, 0.2), p);
+  };
+  auto relu = [&](Network::Ref x) { return net.add_activation(x, Activation::kRelu); };
+  auto x = net.add_input("image", DataType::kFloat, {2, 3, 32, 32});
+  auto y = relu(conv(x, 3, 8, 7, 2));
+  y = net.add_pool(y, {PoolKind::kMax, {3, 3}, {2, 2}, {1, 1, 1, 1}});
+  // Basic block.
+  auto t = relu(conv(y, 8, 8, 3, 1));
+  y = relu(net.add_elementwise(conv(t, 8, 8, 3, 1), y, ElementwiseOp::kAdd));
+  // Downsampling block.
+  t = relu(conv(y, 8, 16, 3, 2));
+  auto shortcut = conv(y, 8, 16, 1, 2);
+  y = relu(net.add_elementwise(conv(t, 16, 16, 3, 1), shortcut, ElementwiseOp::kAdd));
+  y = net.add_pool(y, {PoolKind::kAverage, {}});
+  y = net.add_reshape(y, {0, -1});
+  y = net.add_fully_connected(y, random({10, 16}, rng, 0.25), random({10}, rng, 0.1));
+  net.mark_output(y, "logits");
+  EXPECT_EQ(net.first_error(), "");
+  return net.graph().clone();
+}
+
+TEST(FuseConvEpilogue, ResNetBlocksBecomeConvsOnly) {
+  std::mt19937 rng(3);
+  auto g = resnet_like(rng);
+  auto before = g->clone();
+  PassContext ctx;
+  run_pipeline(*g, ctx);
+  // Every Relu and residual Add went into a Conv.
+  EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Conv", "Pool", "Conv", "Conv", "Conv", "Conv",
+                                                  "Conv", "Pool", "Reshape", "MatMul",
+                                                  "Pointwise"}));
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.residual"], 2);
+  EXPECT_EQ(ctx.stats["fuse_conv_epilogue.relu"], 5);
+  EXPECT_EQ(count_op(*g, "Transpose"), 0);  // the CPU keeps NCHW
+  expect_same_outputs(*before, *g, 1e-5, rng);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AssignPrecision
+
+TEST(AssignPrecision, Float16RegionWithCastsAtItsEdges) {
+  G b;
+  Value* x = b.input("x", {2, 3, 8, 8});
+  Value* c1 = b.conv(x, 4, 3);
+  b.output(c1, "feat");  // a graph output computed in float16: a Cast writes it
+  Value* r = b.unary(Op::kRelu, c1);
+  Value* p = b.pool("max", r, {2, 2}, {2, 2});
+  Value* c2 = b.conv(p, 4, 3);
+  // A reduction that stays float32: a Cast back in front of it.
+  auto sum = std::make_unique<ReduceAttrs>();
+  sum->kind = "sum";
+  sum->axes = {2, 3};
+  b.output(b.node("Reduce", {c2}, std::move(sum), "sum"), "sum");
+  // The first conv's weights, also read by a float32 reduction: duplicated, not converted.
+  Value* w1 = b.g->nodes()[0]->inputs[1];
+  auto wsum = std::make_unique<ReduceAttrs>();
+  wsum->kind = "sum";
+  b.output(b.node("Reduce", {w1, }, std::move(wsum), "wsum"), "wsum");
+  // Pointwise on the graph input: reads float32, writes float16 (no Cast node needed).
+  Value* scaled = b.binary(Op::kMul, x, b.constant("half", random({}, b.rng)));
+  Value* c3 = b.conv(scaled, 4, 1);
+  // Softmax over channels of c2 + c3, then a float32 graph output straight from a Pointwise.
+  auto sm = std::make_unique<SoftmaxAttrs>();
+  sm->axis = 1;
+  Value* s = b.node("Softmax", {b.binary(Op::kAdd, c2, b.pool("max", c3, {2, 2}, {2, 2}))},
+                    std::move(sm), "softmax");
+  b.output(b.unary(Op::kNeg, s), "y");
+  auto before = b.g->clone();
+
+  PassContext ctx;
+  ctx.fp16 = true;
+  apply(AssignPrecision{}, *b.g, ctx);
+  const Graph& g = *b.g;
+  for (Value* v : g.inputs) EXPECT_EQ(v->dtype, DataType::kFloat) << v->name;
+  for (Value* v : g.outputs) EXPECT_EQ(v->dtype, DataType::kFloat) << v->name;
+  int convs = 0;
+  for (auto& n : g.nodes()) {
+    if (n->op() == "Conv" || n->op() == "Pool" || n->op() == "Softmax") {
+      ++convs;
+      for (Value* v : n->inputs)
+        if (v) EXPECT_EQ(v->dtype, DataType::kFloat16) << n->label() << " reads " << v->str();
+      EXPECT_EQ(n->outputs[0]->dtype, DataType::kFloat16) << n->label();
+    }
+    if (n->op() == "Reduce") {
+      EXPECT_EQ(n->inputs[0]->dtype, DataType::kFloat) << n->label();
+    }
+  }
+  EXPECT_EQ(convs, 7);
+  // Casts: x into conv 1, feat out, c2 back to float32 for the sum. The Mul on x is its own cast;
+  // the Neg writes the float32 output itself.
+  EXPECT_EQ(count_casts(g), 3);
+  EXPECT_EQ(ctx.stats["assign_precision.casts"], 3);
+  EXPECT_EQ(g.find_value("feat")->producer->op(), "Pointwise");
+  EXPECT_TRUE(is_cast(*g.find_value("feat")->producer));
+  // The shared weight: the float32 original for the reduction, a float16 copy for the conv.
+  EXPECT_EQ(w1->dtype, DataType::kFloat);
+  EXPECT_EQ(w1->consumers.size(), 1u);
+  EXPECT_EQ(w1->consumers[0]->op(), "Reduce");
+  // The Mul reads float32 x and a float32 scalar constant, and stores float16.
+  const Node* mul = g.find_value("x")->consumers[0]->op() == "Pointwise" &&
+                            !is_cast(*g.find_value("x")->consumers[0])
+                        ? g.find_value("x")->consumers[0]
+                        : g.find_value("x")->consumers[1];
+  const auto& prog = mul->a<PointwiseAttrs>().program;
+  EXPECT_EQ(prog.input_types, (std::vector<DataType>{DataType::kFloat, DataType::kFloat}));
+  EXPECT_EQ(prog.type_of(prog.outputs[0]), DataType::kFloat16);
+  expect_same_outputs(*before, g, 1e-2, b.rng);
+}
+
+TEST(AssignPrecision, MovementFollowsItsDataAndPointwiseComputesInFloat32) {
+  // exp(x) is float16 in the region; the Reshape of it follows; the Reshape of the float32 input
+  // does not; the MatMul switches. Inside the Exp program the math stays float32.
+  Network net;
+  std::mt19937 rng(9);
+  auto x = net.add_input("x", DataType::kFloat, {4, 6});
+  auto e = net.add_activation(net.add_reshape(x, {4, 6}), Activation::kSigmoid);
+  auto r = net.add_reshape(e, {6, 4});
+  auto m = net.add_matmul(r, net.add_constant(random({4, 5}, rng)));
+  net.mark_output(m, "y");
+  auto g = net.graph().clone();
+  auto before = g->clone();
+  PassContext ctx;
+  ctx.fp16 = true;
+  apply(AssignPrecision{}, *g, ctx);
+  EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Reshape", "Pointwise", "Reshape", "MatMul",
+                                                  "Pointwise"}));
+  EXPECT_EQ(g->nodes()[0]->outputs[0]->dtype, DataType::kFloat);
+  EXPECT_EQ(g->nodes()[2]->outputs[0]->dtype, DataType::kFloat16);
+  EXPECT_EQ(g->nodes()[3]->inputs[1]->dtype, DataType::kFloat16);
+  const auto& p = g->nodes()[1]->a<PointwiseAttrs>().program;
+  EXPECT_EQ(p.str(), "in(float32); r0:float32=input 0; r1:float32=sigmoid r0; "
+                     "r2:float16=cast r1; out(r2)");
+  EXPECT_TRUE(is_cast(*g->nodes()[4]));
+  expect_same_outputs(*before, *g, 1e-2, rng);
+}
+
+TEST(AssignPrecision, Tf32MarksFloat32ConvAndMatMul) {
+  std::mt19937 rng(4);
+  auto g = resnet_like(rng);
+  PassContext ctx;
+  ctx.tf32 = true;
+  run_pipeline(*g, ctx);
+  int marked = 0;
+  for (auto& n : g->nodes()) {
+    if (n->op() == "Conv") marked += n->a<ConvAttrs>().allow_tf32;
+    if (n->op() == "MatMul") marked += n->a<MatMulAttrs>().allow_tf32;
+  }
+  EXPECT_EQ(marked, 7);
+  EXPECT_EQ(count_casts(*g), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChooseLayout
+
+TEST(ChooseLayout, ResNetGetsOneTransposeInAndOneBeforeFlatten) {
+  std::mt19937 rng(5);
+  auto g = resnet_like(rng);
+  auto before = g->clone();
+  PassContext ctx;
+  ctx.force_channels_last = true;
+  run_pipeline(*g, ctx);
+  EXPECT_EQ(count_op(*g, "Transpose"), 2);
+  for (auto& n : g->nodes()) {
+    if (n->op() == "Conv") EXPECT_TRUE(n->a<ConvAttrs>().channels_last) << n->label();
+    if (n->op() == "Pool") EXPECT_TRUE(n->a<PoolAttrs>().channels_last) << n->label();
+  }
+  // The input's Transpose feeds the first Conv; the other one feeds the Reshape (Flatten).
+  const Node* t0 = g->find_value("image")->consumers.at(0);
+  EXPECT_EQ(t0->op(), "Transpose");
+  EXPECT_EQ(t0->outputs[0]->shape.str(), "[2,32,32,3]");
+  const Node* flatten = first(*g, "Reshape");
+  EXPECT_EQ(flatten->inputs[0]->producer->op(), "Transpose");
+  EXPECT_EQ(flatten->inputs[0]->shape.str(), "[2,16,1,1]");
+  EXPECT_EQ(ctx.stats["choose_layout.transposes"], 2);
+  expect_same_outputs(*before, *g, 1e-5, rng);
+}
+
+TEST(ChooseLayout, ResNetInFloat16OnCuda) {
+  // The real condition: float16 2-D convolutions on the CUDA backend (no forcing).
+  std::mt19937 rng(6);
+  auto g = resnet_like(rng);
+  auto before = g->clone();
+  PassContext ctx;
+  ctx.device = "cuda";
+  ctx.fp16 = true;
+  run_pipeline(*g, ctx);
+  EXPECT_EQ(count_op(*g, "Transpose"), 2);
+  // x -> Cast -> Transpose -> Conv ... Pool -> Transpose -> Reshape -> MatMul -> bias Add (writes
+  // the float32 output itself).
+  EXPECT_EQ(count_casts(*g), 1);
+  for (auto& n : g->nodes())
+    if (n->op() == "Conv") {
+      EXPECT_TRUE(n->a<ConvAttrs>().channels_last);
+      EXPECT_EQ(n->inputs[0]->dtype, DataType::kFloat16);
+    }
+  EXPECT_EQ(g->outputs[0]->dtype, DataType::kFloat);
+  expect_same_outputs(*before, *g, 1e-2, rng);
+  // Float32 on CUDA, or float16 on the CPU, keeps NCHW.
+  for (auto [device, fp16] : {std::pair{"cuda", false}, std::pair{"cpu", true}}) {
+    auto h = resnet_like(rng);
+    PassContext c2;
+    c2.device = device;
+    c2.fp16 = fp16;
+    run_pipeline(*h, c2);
+    EXPECT_EQ(count_op(*h, "Transpose"), 0) << device;
+  }
+}
+
+TEST(ChooseLayout, PointwiseWithChannelConstantsJoinsTheRegion) {
+  G b;
+  Value* x = b.input("x", {2, 4, 5, 6});
+  Value* c = b.conv(x, 3, 3);
+  Value* m = b.binary(Op::kMul, c, b.constant("scale", random({1, 3, 1, 1}, b.rng)));
+  Value* a = b.binary(Op::kAdd, b.constant("shift", random({3, 1, 1}, b.rng)), m);
+  Value* w = b.binary(Op::kSub, a, b.constant("row", random({6}, b.rng)));  // per column
+  b.output(m, "mid");  // read outside the region: one Transpose back
+  Value* y = b.conv(b.unary(Op::kSigmoid, w), 5, 1);
+  b.output(y, "y");  // a region conv writes a graph output: one Transpose back
+  // A consumer that is not layout-agnostic (Softmax over channels): one Transpose back.
+  auto sm = std::make_unique<SoftmaxAttrs>();
+  sm->axis = 1;
+  b.output(b.node("Softmax", {a}, std::move(sm), "softmax"), "s");
+  auto before = b.g->clone();
+  PassContext ctx;
+  ctx.force_channels_last = true;
+  ctx.opt_level = 1;
+  apply(ChooseLayout{}, *b.g, ctx);
+  const Graph& g = *b.g;
+  EXPECT_EQ(count_op(g, "Transpose"), 4);  // x in; mid, y and the Softmax's input out
+  EXPECT_EQ(ctx.stats["choose_layout.nhwc_nodes"], 6);
+  for (auto& n : g.nodes())
+    if (n->op() == "Pointwise")
+      for (Value* v : n->inputs)
+        if (v->is_constant() && v->data.rank() > 0)
+          EXPECT_TRUE(v->shape.str() == "[1,1,1,3]" || v->shape.str() == "[1,1,6,1]") << v->str();
+  EXPECT_EQ(g.find_value("y")->producer->op(), "Transpose");
+  EXPECT_EQ(g.find_value("y")->shape.str(), "[2,5,5,6]");
+  EXPECT_EQ(g.find_value("mid")->producer->op(), "Transpose");
+  expect_same_outputs(*before, g, 1e-6, b.rng);
+}
+
+TEST(ChooseLayout, PoolWithIndicesStaysOutside) {
+  G b;
+  Value* x = b.input("x", {1, 2, 6, 6});
+  Value* c = b.conv(x, 3, 3);
+  auto a = std::make_unique<PoolAttrs>();
+  a->kind = "max";
+  a->kernel = {2, 2};
+  a->strides = {2, 2};
+  Value* y = b.g->add_value("pool_y");
+  Value* idx = b.g->add_value("pool_i");
+  infer_node(*b.g->add_node("Pool", {c}, {y, idx}, std::move(a), "pool"));
+  b.output(y, "y");
+  b.output(idx, "i");
+  auto before = b.g->clone();
+  PassContext ctx;
+  ctx.force_channels_last = true;
+  apply(ChooseLayout{}, *b.g, ctx);
+  EXPECT_FALSE(first(*b.g, "Pool")->a<PoolAttrs>().channels_last);
+  EXPECT_EQ(count_op(*b.g, "Transpose"), 2);
+  expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+}  // namespace
+}  // namespace kiln
