@@ -32,6 +32,9 @@ class DeviceApi {
   virtual DeviceInfo info() const = 0;
   virtual void* alloc(size_t bytes) const = 0;   // kDeviceError naming the size when it fails
   virtual void free(void* p) const = 0;          // never throws
+  // Page-locked host memory: transfers from it are asynchronous and run at full speed.
+  virtual void* alloc_host(size_t bytes) const = 0;
+  virtual void free_host(void* p) const = 0;
   virtual void copy_to_device(void* dst, const void* src, size_t bytes, void* stream) const = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes, void* stream) const = 0;
   virtual void copy_on_device(void* dst, const void* src, size_t bytes, void* stream) const = 0;

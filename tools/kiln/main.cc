@@ -14,6 +14,7 @@
 #include "common/file.h"
 #include "common/npy.h"
 #include "kiln/kiln.h"
+#include "runtime/engine_impl.h"
 
 namespace {
 
@@ -41,6 +42,10 @@ int usage() {
       "  --warmup N                 bench: warm-up runs (default 3)\n"
       "  --iterations N             bench: at least N timed runs (default 20)\n"
       "  --duration S               bench: run at least S seconds (default 0)\n"
+      "  --fp16                     build: store activations and weights in float16 where ops allow\n"
+      "  --tf32                     build: allow TF32 tensor cores for float32 Conv/MatMul\n"
+      "  --json FILE                bench: also write the results as JSON\n"
+      "  --no-cuda-graph            run/bench: enqueue every step instead of replaying a CUDA graph\n"
       "  --profile                  run/bench: per-step times, slowest first\n"
       "  --quiet                    less progress output\n",
       kiln::version().c_str());
@@ -59,6 +64,8 @@ struct Args {
   int warmup = 3, iterations = 20;
   double duration = 0;
   bool profile = false, quiet = false;
+  bool fp16 = false, tf32 = false, cuda_graph = true;
+  std::string json;
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -112,6 +119,10 @@ Args parse(int argc, char** argv) {
     else if (s == "--batch") a.batch = number(value());
     else if (s == "--duration") a.duration = std::atof(value().c_str());
     else if (s == "--profile") a.profile = true;
+    else if (s == "--fp16") a.fp16 = true;
+    else if (s == "--tf32") a.tf32 = true;
+    else if (s == "--no-cuda-graph") a.cuda_graph = false;
+    else if (s == "--json") a.json = value();
     else if (s == "--quiet" || s == "-q") a.quiet = true;
     else if (s == "--shapes") {
       std::string v = value();
@@ -160,6 +171,8 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.device = a.device;
   o.opt_level = a.opt_level;
   o.input_shapes = a.shapes;
+  o.fp16 = a.fp16;
+  o.tf32 = a.tf32;
   if (!a.quiet) o.progress = [](const std::string& s) { std::fprintf(stderr, "kiln: %s\n", s.c_str()); };
   if (a.batch > 0 || a.command == "run" || a.command == "bench") {
     kiln::ModelInfo info;
@@ -321,6 +334,7 @@ Session open_session(const Args& a) {
   auto plan = obtain_plan(a, a.positional[0], given);
   check(kiln::Engine::create(plan, s.engine));
   check(s.engine->create_context(s.ctx));
+  s.ctx->set_cuda_graphs(a.cuda_graph);
   s.inputs = make_inputs(a, *s.engine, given);
   return s;
 }
@@ -364,15 +378,68 @@ double percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
 }
 
-int cmd_bench(const Args& a) {
-  if (a.positional.size() != 1) return usage();
-  Session session = open_session(a);
+struct Stats {
+  double min = 0, mean = 0, median = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+};
+
+Stats stats_of(const std::vector<double>& v) {
+  Stats s;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  s.min = percentile(v, 0);
+  s.median = percentile(v, 50);
+  s.p90 = percentile(v, 90);
+  s.p95 = percentile(v, 95);
+  s.p99 = percentile(v, 99);
+  s.max = percentile(v, 100);
+  return s;
+}
+
+void print_stats(const char* what, const Stats& s) {
+  std::printf("%-16s min %.4f  mean %.4f  median %.4f  p90 %.4f  p95 %.4f  p99 %.4f  max %.4f\n",
+              what, s.min, s.mean, s.median, s.p90, s.p95, s.p99, s.max);
+}
+
+std::string json_stats(const Stats& s) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "{\"min\": %.6f, \"mean\": %.6f, \"median\": %.6f, \"p90\": %.6f, \"p95\": %.6f, "
+                "\"p99\": %.6f, \"max\": %.6f}",
+                s.min, s.mean, s.median, s.p90, s.p95, s.p99, s.max);
+  return buf;
+}
+
+std::string json_escape(const std::string& x) {
+  std::string o;
+  for (char c : x) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) { o += ' '; continue; }
+    o += c;
+  }
+  return o;
+}
+
+void write_json(const Args& a, const std::string& body) {
+  if (a.json.empty()) return;
+  std::FILE* f = std::fopen(a.json.c_str(), "w");
+  if (!f) die("cannot write " + a.json);
+  std::fputs(body.c_str(), f);
+  std::fclose(f);
+  std::printf("wrote %s\n", a.json.c_str());
+}
+
+std::vector<kiln::StepTiming> add_profiles(std::vector<kiln::StepTiming> sum,
+                                           const std::vector<kiln::StepTiming>& p) {
+  if (sum.empty()) return p;
+  for (size_t i = 0; i < p.size() && i < sum.size(); ++i) sum[i].ms += p[i].ms;
+  return sum;
+}
+
+int bench_host(const Args& a, Session& session, int64_t batch) {
   auto& engine = session.engine;
   auto& ctx = session.ctx;
   auto& inputs = session.inputs;
-  int64_t batch = 1;
-  for (auto& [n, t] : inputs)
-    if (t.rank() > 0) { batch = t.dim(0); break; }
   std::map<std::string, kiln::Tensor> outputs;
   for (int i = 0; i < a.warmup; ++i) check(ctx->run(inputs, outputs));
   std::vector<double> lat;
@@ -384,30 +451,154 @@ int cmd_bench(const Args& a) {
     check(ctx->run(inputs, outputs));
     auto t1 = std::chrono::steady_clock::now();
     lat.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    if (a.profile) {
-      const auto& p = ctx->last_profile();
-      if (prof_sum.empty()) prof_sum = p;
-      else for (size_t i = 0; i < p.size() && i < prof_sum.size(); ++i) prof_sum[i].ms += p[i].ms;
-    }
+    if (a.profile) prof_sum = add_profiles(prof_sum, ctx->last_profile());
     double elapsed = std::chrono::duration<double>(t1 - start).count();
     if (static_cast<int>(lat.size()) >= a.iterations && elapsed >= a.duration) break;
   }
   double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  double mean = 0;
-  for (double x : lat) mean += x;
-  mean /= static_cast<double>(lat.size());
+  Stats l = stats_of(lat);
+  double tput = lat.size() * static_cast<double>(batch) / total_s;
   std::printf("device: %s, batch %lld, %zu iterations in %.2f s\n", engine->device().c_str(),
               static_cast<long long>(batch), lat.size(), total_s);
-  std::printf("throughput: %.2f inferences/s (%.1f samples/s)\n", lat.size() / total_s,
-              lat.size() * static_cast<double>(batch) / total_s);
+  std::printf("throughput: %.2f inferences/s (%.1f samples/s)\n", lat.size() / total_s, tput);
   std::printf("latency ms: min %.3f  mean %.3f  median %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
-              percentile(lat, 0), mean, percentile(lat, 50), percentile(lat, 90), percentile(lat, 95),
-              percentile(lat, 99), percentile(lat, 100));
+              l.min, l.mean, l.median, l.p90, l.p95, l.p99, l.max);
+  write_json(a, kiln::cat("{\"device\": \"", engine->device(), "\", \"batch\": ", batch,
+                          ", \"iterations\": ", lat.size(), ", \"throughput_samples_per_s\": ", tput,
+                          ", \"latency_ms\": ", json_stats(l), "}\n"));
   if (a.profile) {
     for (auto& s : prof_sum) s.ms /= static_cast<double>(lat.size());
     print_profile(prof_sum, static_cast<int>(lat.size()));
   }
   return 0;
+}
+
+// The GPU benchmark, as trtexec measures: per iteration, inputs are copied from page-locked host
+// memory (H2D), the engine is enqueued on a stream (GPU compute), and outputs are copied back
+// (D2H), each span timed with CUDA events; latency is the host time of the whole iteration and
+// enqueue time the host time of the enqueue() call. A second loop enqueues back to back with the
+// data already on the device: that is the compute throughput that peers report.
+int bench_device(const Args& a, Session& session, int64_t batch) {
+  auto& engine = session.engine;
+  auto& ctx = session.ctx;
+  const kiln::DeviceApi& dev = *engine->impl().device;
+  void* stream = dev.create_stream();
+  struct Buf { std::string name; void* host = nullptr; void* dev = nullptr; size_t bytes = 0; };
+  std::vector<Buf> ins, outs;
+  for (const auto& d : engine->inputs()) {
+    const kiln::Tensor& t = session.inputs.at(d.name);
+    check(ctx->set_input_shape(d.name, t.dims()));
+    Buf b{d.name, dev.alloc_host(t.nbytes()), dev.alloc(t.nbytes()), t.nbytes()};
+    if (b.bytes) std::memcpy(b.host, t.raw(), b.bytes);
+    check(ctx->set_tensor_address(d.name, b.dev));
+    ins.push_back(b);
+  }
+  for (const auto& d : engine->outputs()) {
+    kiln::Dims dims;
+    check(ctx->output_dims(d.name, dims));
+    size_t bytes = static_cast<size_t>(kiln::dims_volume(dims)) * kiln::dtype_size(d.dtype);
+    Buf b{d.name, dev.alloc_host(bytes), dev.alloc(bytes), bytes};
+    check(ctx->set_tensor_address(d.name, b.dev));
+    outs.push_back(b);
+  }
+  void* ev[4];
+  for (auto& e : ev) e = dev.create_event();
+  auto iteration = [&](double* enqueue_ms) {
+    dev.record_event(ev[0], stream);
+    for (auto& b : ins) dev.copy_to_device(b.dev, b.host, b.bytes, stream);
+    dev.record_event(ev[1], stream);
+    auto t0 = std::chrono::steady_clock::now();
+    check(ctx->enqueue(stream));
+    auto t1 = std::chrono::steady_clock::now();
+    if (enqueue_ms) *enqueue_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    dev.record_event(ev[2], stream);
+    for (auto& b : outs) dev.copy_to_host(b.host, b.dev, b.bytes, stream);
+    dev.record_event(ev[3], stream);
+    dev.synchronize(stream);
+  };
+  for (int i = 0; i < std::max(a.warmup, 2); ++i) iteration(nullptr);   // 2: CUDA graph capture
+  std::vector<double> lat, h2d, compute, d2h, enq;
+  auto start = std::chrono::steady_clock::now();
+  while (true) {
+    auto t0 = std::chrono::steady_clock::now();
+    double e = 0;
+    iteration(&e);
+    auto t1 = std::chrono::steady_clock::now();
+    lat.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    enq.push_back(e);
+    h2d.push_back(dev.elapsed_ms(ev[0], ev[1]));
+    compute.push_back(dev.elapsed_ms(ev[1], ev[2]));
+    d2h.push_back(dev.elapsed_ms(ev[2], ev[3]));
+    double elapsed = std::chrono::duration<double>(t1 - start).count();
+    if (static_cast<int>(lat.size()) >= a.iterations && elapsed >= a.duration) break;
+  }
+  double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Back-to-back enqueues, data resident: GPU throughput without transfers. The median of 10
+  // event-timed loops.
+  int per_loop = std::max(5, a.iterations / 5);
+  std::vector<double> loops;
+  for (int r = 0; r < 10; ++r) {
+    dev.record_event(ev[0], stream);
+    for (int i = 0; i < per_loop; ++i) check(ctx->enqueue(stream));
+    dev.record_event(ev[1], stream);
+    loops.push_back(dev.elapsed_ms(ev[0], ev[1]) / per_loop);
+  }
+  double b2b_ms = percentile(loops, 50);
+  Stats L = stats_of(lat), H = stats_of(h2d), C = stats_of(compute), D = stats_of(d2h),
+        E = stats_of(enq);
+  double e2e_tput = lat.size() * static_cast<double>(batch) / total_s;
+  double compute_tput = static_cast<double>(batch) / (b2b_ms / 1000.0);
+  const kiln::BuildInfo& bi = engine->impl().plan->data().info;
+  std::printf("device: cuda (%s), batch %lld, %zu iterations in %.2f s%s\n", bi.gpu_name.c_str(),
+              static_cast<long long>(batch), lat.size(), total_s,
+              a.cuda_graph ? ", CUDA graphs on" : "");
+  std::printf("throughput: %.1f samples/s end to end (with transfers), %.1f samples/s GPU compute "
+              "(back-to-back enqueues, %.4f ms each)\n", e2e_tput, compute_tput, b2b_ms);
+  print_stats("latency ms:", L);
+  print_stats("GPU compute ms:", C);
+  print_stats("H2D ms:", H);
+  print_stats("D2H ms:", D);
+  print_stats("enqueue ms:", E);
+  std::string j = kiln::cat(
+      "{\"device\": \"cuda\", \"gpu\": \"", json_escape(bi.gpu_name), "\", \"batch\": ", batch,
+      ", \"iterations\": ", lat.size(), ", \"precision\": \"",
+      bi.extra.count("precision") ? bi.extra.at("precision") : std::string("fp32"),
+      "\", \"cuda_graphs\": ", a.cuda_graph ? "true" : "false",
+      ", \"throughput_samples_per_s\": ", e2e_tput,
+      ", \"compute_throughput_samples_per_s\": ", compute_tput, ", \"compute_ms_back_to_back\": ",
+      b2b_ms, ", \"latency_ms\": ", json_stats(L), ", \"gpu_compute_ms\": ", json_stats(C),
+      ", \"h2d_ms\": ", json_stats(H), ", \"d2h_ms\": ", json_stats(D), ", \"enqueue_ms\": ",
+      json_stats(E), "}\n");
+  write_json(a, j);
+  if (a.profile) {
+    ctx->set_profiling(true);
+    std::vector<kiln::StepTiming> prof_sum;
+    int runs = std::max(1, std::min(a.iterations, 20));
+    for (int i = 0; i < runs; ++i) {
+      check(ctx->enqueue(stream));
+      dev.synchronize(stream);
+      prof_sum = add_profiles(prof_sum, ctx->last_profile());
+    }
+    for (auto& s : prof_sum) s.ms /= runs;
+    print_profile(prof_sum, runs);
+  }
+  for (auto& b : ins) { dev.free(b.dev); dev.free_host(b.host); }
+  for (auto& b : outs) { dev.free(b.dev); dev.free_host(b.host); }
+  for (auto& e : ev) dev.destroy_event(e);
+  dev.destroy_stream(stream);
+  return 0;
+}
+
+int cmd_bench(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  Session session = open_session(a);
+  int64_t batch = 1;
+  for (const auto& d : session.engine->inputs()) {
+    const kiln::Tensor& t = session.inputs.at(d.name);
+    if (t.rank() > 0) { batch = t.dim(0); break; }
+  }
+  if (session.engine->impl().device) return bench_device(a, session, batch);
+  return bench_host(a, session, batch);
 }
 
 }  // namespace

@@ -37,6 +37,14 @@ class CudaDevice : public DeviceApi {
   void free(void* p) const override {
     if (p) cudaFree(p);
   }
+  void* alloc_host(size_t bytes) const override {
+    void* p = nullptr;
+    if (bytes) KILN_CUDA_CHECK(cudaMallocHost(&p, bytes));
+    return p;
+  }
+  void free_host(void* p) const override {
+    if (p) cudaFreeHost(p);
+  }
   void copy_to_device(void* dst, const void* src, size_t n, void* s) const override {
     if (n) KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, cs(s)));
   }
