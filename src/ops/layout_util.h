@@ -38,8 +38,7 @@ inline Shape channels_last_shape(const Shape& s) {
 
 // dst (allocated, dims = src's permuted) = src transposed by perm. Any element type.
 inline void permute_into(const Tensor& src, const Ints& perm, Tensor& dst) {
-  KILN_CHECK(src.rank() == perm.size() && dst.rank() == perm.size() &&
-             dst.dtype() == src.dtype());
+  KILN_CHECK(src.rank() == perm.size() && dst.rank() == perm.size() && dst.dtype() == src.dtype());
   Ints st = strides_of(src.dims());
   Dims od;
   Ints os;

@@ -6,9 +6,10 @@
 //  - movement ops follow their data input: a Reshape of a float32 graph input stays float32 and
 //    the Cast goes in front of the Conv that reads it, not in front of the Reshape;
 //  - Pointwise nodes need no Cast at all: their programs load whatever type their inputs have
-//    (float16 inputs are cast to float32 inside the program) and store float16 when they are part
-//    of the float16 region (some input is float16 or a graph input), so the first element-wise op
-//    after a graph input is also its Cast;
+//    (float16 inputs are cast to float32 inside the program) and store float16 when some input is
+//    a float tensor, so the first element-wise op after a graph input is also its Cast. Float math
+//    that starts from integers and constants only (shapes, indices, masks turned float) stays
+//    float32: float16 counts integers exactly only up to 2048;
 //  - everything else stays float32 and gets a Cast back in front of it.
 // Reductions that can leave the float16 range (sum, prod, norms, log-sum-exp) stay float32.
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/error.h"
 #include "ops/conv.h"
 #include "ops/infer.h"
 #include "ops/mat_mul.h"
@@ -33,11 +35,11 @@ constexpr DataType kF32 = DataType::kFloat;
 constexpr DataType kF16 = DataType::kFloat16;
 
 enum class Kind {
-  kStay,        // stays float32; float16 inputs get a Cast back
-  kCompute,     // switches to float16 whenever its operands are float32
-  kFollow,      // switches when its data input already is float16
-  kPointwise,   // adapts its program
-  kAnyType,     // reads only dims: any type will do
+  kStay,       // stays float32; float16 inputs get a Cast back
+  kCompute,    // switches to float16 whenever its operands are float32
+  kFollow,     // switches when its data input already is float16
+  kPointwise,  // adapts its program
+  kAnyType,    // reads only dims: any type will do
 };
 
 struct Rule {
@@ -87,8 +89,8 @@ class Rewriter {
     ctx_.stats["assign_precision.fp16_nodes"] += switched_;
     ctx_.stats["assign_precision.casts"] += casts_;
     ctx_.stats["assign_precision.saturated"] += saturated_;
-    ctx_.report(cat("assign_precision: ", switched_, " node(s) in float16, ", casts_,
-                    " cast(s) inserted"));
+    ctx_.report(
+        cat("assign_precision: ", switched_, " node(s) in float16, ", casts_, " cast(s) inserted"));
   }
 
  private:
@@ -97,11 +99,15 @@ class Rewriter {
   void visit(Node* n) {
     Rule r = rule_for(*n);
     switch (r.kind) {
-      case Kind::kAnyType: return;
-      case Kind::kPointwise: return pointwise(n);
-      case Kind::kStay: return cast_back(n);
+      case Kind::kAnyType:
+        return;
+      case Kind::kPointwise:
+        return pointwise(n);
+      case Kind::kStay:
+        return stay(n);
       case Kind::kCompute:
-      case Kind::kFollow: break;
+      case Kind::kFollow:
+        break;
     }
     bool ok = !r.output || (n->outputs.size() >= 1 && n->outputs[0]->dtype == kF32);
     bool data_half = false;
@@ -112,7 +118,12 @@ class Rewriter {
       if (is_half(v)) data_half = true;
     }
     if (r.kind == Kind::kFollow && !data_half) ok = false;
-    if (!ok) return cast_back(n);
+    if (!ok) {
+      if (r.kind == Kind::kFollow)
+        for (size_t i : r.slots)
+          if (n->in(i) && shape_like_.count(n->in(i))) shape_like_.insert(n->outputs[0]);
+      return cast_back(n);
+    }
     for (size_t i : r.slots) {
       Value* v = n->in(i);
       if (!v || is_half(v)) continue;
@@ -122,6 +133,20 @@ class Rewriter {
     cast_back(n, r.slots);
     if (r.output) to_half_output(n, 0);
     ++switched_;
+  }
+
+  // A float32 node. What it computes from no float data (ConstantOfShape, a CumSum of those, Range
+  // from scalars) is shape-like.
+  void stay(Node* n) {
+    bool from_data = false;
+    for (Value* v : n->inputs) {
+      if (!v || !dtype_is_float(v->dtype)) continue;
+      if (v->is_constant() ? v->data.numel() > 1 : !shape_like_.count(v)) from_data = true;
+    }
+    if (!from_data)
+      for (Value* o : n->outputs)
+        if (dtype_is_float(o->dtype)) shape_like_.insert(o);
+    cast_back(n);
   }
 
   // Inputs that became float16 but that this node reads as float32 (all but the `keep` slots).
@@ -139,7 +164,13 @@ class Rewriter {
       Value* v = n->inputs[i];
       if (!v) continue;
       in16[i] = is_half(v) && p.input_types[i] == kF32;
-      if (is_half(v) || (g_.is_graph_input(v) && v->dtype == kF32)) region = true;
+      if (!v->is_constant() && dtype_is_float(v->dtype) && !shape_like_.count(v)) region = true;
+    }
+    if (!region) {
+      // Float math on integers and constants only (a shape or an index turned float, a mask):
+      // it stays float32, and so does what is computed from it alone.
+      for (Value* o : n->outputs)
+        if (dtype_is_float(o->dtype)) shape_like_.insert(o);
     }
     bool any = std::find(in16.begin(), in16.end(), true) != in16.end();
     for (size_t k = 0; k < n->outputs.size(); ++k)
@@ -246,7 +277,8 @@ class Rewriter {
 
   Graph& g_;
   PassContext& ctx_;
-  std::unordered_set<const Value*> half_;  // values that are float16 because of this pass
+  std::unordered_set<const Value*> half_;        // values that are float16 because of this pass
+  std::unordered_set<const Value*> shape_like_;  // float values computed from no float tensor
   std::map<std::pair<Value*, DataType>, Value*> cache_;  // (value, type) -> its converted copy
   int64_t switched_ = 0, casts_ = 0, saturated_ = 0;
 };

@@ -1,15 +1,19 @@
 // ChooseLayout: NHWC regions around the convolutions that want it. See pass.h for the contract.
 //
-// The region grows forward in node order: a Conv that prefers NHWC starts or joins it; a Pool, or a
-// Pointwise node whose tensor inputs all come from the region (constants aside), joins it. Growing
-// only forward never adds a Transpose: a joining node reads region values that would otherwise
-// need one. Every value the region produces is then stored NHWC under a new name; the old
-// (channels-first) value survives only where something outside the region, or a graph output,
-// still reads it, as the output of one Transpose. Inputs the region reads from outside go through
-// one Transpose each (constants are permuted here instead).
+// The region grows forward in node order: a Conv that prefers NHWC starts or joins it; a Pool, a
+// Concat (its axis remapped), or a Pointwise node whose tensor inputs come from the region
+// (constants, and operands smaller than the output, aside), joins it. Growing only forward adds no
+// large Transpose: a joining node reads region values that would otherwise need one. Every value
+// the region produces is then stored NHWC under a new name; the old (channels-first) value survives
+// only where something outside the region, or a graph output, still reads it, as the output of one
+// Transpose. Inputs the region reads from outside go through one Transpose each (constants are
+// permuted here instead).
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/error.h"
+#include "ops/concat.h"
 #include "ops/conv.h"
 #include "ops/infer.h"
 #include "ops/layout_util.h"
@@ -41,19 +45,36 @@ bool can_join(const Node& n, const std::unordered_set<const Value*>& region_valu
     return !a.channels_last && n.outputs.size() == 1 && rank4(n.in(0)) &&
            region_values.count(n.in(0));
   }
-  if (n.op() != "Pointwise") return false;
+  if (n.op() == "Concat") {
+    // Joins along its axis remapped to NHWC; every operand must be 4-D.
+    bool fed = false;
+    for (Value* v : n.inputs) {
+      if (!rank4(v)) return false;
+      if (region_values.count(v))
+        fed = true;
+      else if (!v->is_constant())
+        return false;
+    }
+    return fed && rank4(n.outputs[0]);
+  }
+  if (n.op() != "Pointwise" || n.outputs.empty()) return false;
+  for (Value* o : n.outputs)
+    if (!rank4(o)) return false;
+  std::optional<int64_t> out_volume = n.outputs[0]->shape.volume();
   bool fed = false;
   for (Value* v : n.inputs) {
     if (!v) return false;
     if (v->is_constant()) {
       if (v->data.rank() > kRank) return false;
-      continue;
+    } else if (region_values.count(v)) {
+      fed = true;
+    } else {
+      // A smaller operand from outside (a [N,C,1,1] gate, as in squeeze-and-excitation) enters
+      // through its own, cheap Transpose instead of sending the large region operand out.
+      std::optional<int64_t> vol = v->shape.volume();
+      if (!rank4(v) || !vol || !out_volume || *vol >= *out_volume) return false;
     }
-    if (!region_values.count(v)) return false;
-    fed = true;
   }
-  for (Value* o : n.outputs)
-    if (!rank4(o)) return false;
   return fed;
 }
 
@@ -72,21 +93,22 @@ Tensor nhwc_constant(const Tensor& t) {
 bool conv_prefers_channels_last(const Node& conv, const PassContext& ctx) {
   if (conv.op() != "Conv" || conv.a<ConvAttrs>().channels_last) return false;
   const Value* x = conv.in(0);
-  if (!rank4(x) || conv.outputs.size() != 1) return false;
+  // The CUDA tactic reorders a channels-last W once, when it instantiates: W must be a constant.
+  if (!rank4(x) || conv.outputs.size() != 1 || !conv.in(1) || !conv.in(1)->is_constant())
+    return false;
   if (ctx.force_channels_last) return true;
-  return ctx.device == "cuda" && (x->dtype == DataType::kFloat16 || x->dtype == DataType::kBFloat16);
+  return ctx.device == "cuda" &&
+         (x->dtype == DataType::kFloat16 || x->dtype == DataType::kBFloat16);
 }
 
 void ChooseLayout::run(Graph& g, PassContext& ctx) const {
   std::vector<Node*> region;
-  std::unordered_set<const Node*> in_region;
   std::unordered_set<const Value*> region_values;
   for (auto& np : g.nodes()) {
     Node& n = *np;
     if (!conv_prefers_channels_last(n, ctx) && (region.empty() || !can_join(n, region_values)))
       continue;
     region.push_back(&n);
-    in_region.insert(&n);
     for (Value* o : n.outputs) region_values.insert(o);
   }
   if (region.empty()) return;
@@ -106,6 +128,13 @@ void ChooseLayout::run(Graph& g, PassContext& ctx) const {
   for (Node* n : region) {
     if (n->op() == "Conv") n->a<ConvAttrs>().channels_last = true;
     if (n->op() == "Pool") n->a<PoolAttrs>().channels_last = true;
+    if (n->op() == "Concat") {
+      // NHWC axis i holds NCHW axis to_nhwc[i].
+      int64_t& axis = n->a<ConcatAttrs>().axis;
+      int64_t old_axis = normalize_axis(axis, kRank, "Concat axis");
+      for (size_t i = 0; i < kRank; ++i)
+        if (to_nhwc[i] == old_axis) axis = static_cast<int64_t>(i);
+    }
     for (Value*& o : n->outputs) {
       Value* t = g.add_value(o->name + "/nhwc", o->dtype, permuted_shape(o->shape, to_nhwc));
       o->producer = nullptr;
@@ -147,8 +176,8 @@ void ChooseLayout::run(Graph& g, PassContext& ctx) const {
   infer_graph(g);
   ctx.stats["choose_layout.nhwc_nodes"] += static_cast<int64_t>(region.size());
   ctx.stats["choose_layout.transposes"] += transposes;
-  ctx.report(cat("choose_layout: ", region.size(), " node(s) in NHWC, ", transposes,
-                 " transpose(s)"));
+  ctx.report(
+      cat("choose_layout: ", region.size(), " node(s) in NHWC, ", transposes, " transpose(s)"));
 }
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 // memory instead of three. See pass.h for the contract.
 #include <cmath>
 
+#include "common/error.h"
 #include "ops/conv.h"
 #include "ops/infer.h"
 #include "ops/pointwise.h"
@@ -61,7 +62,8 @@ bool same_shape(const Shape& a, const Shape& b) {
   if (!a.rank_known || !b.rank_known || a.rank() != b.rank()) return false;
   for (size_t i = 0; i < a.rank(); ++i) {
     if (a[i].known() != b[i].known()) return false;
-    if (a[i].known() ? a[i].value != b[i].value : (a[i].symbol.empty() || a[i].symbol != b[i].symbol))
+    if (a[i].known() ? a[i].value != b[i].value
+                     : (a[i].symbol.empty() || a[i].symbol != b[i].symbol))
       return false;
   }
   return true;
@@ -104,7 +106,7 @@ void FuseConvEpilogue::run(Graph& g, PassContext& ctx) const {
     if (n->op() == "Conv") convs.push_back(n.get());
   for (Node* conv : convs) {
     auto& a = conv->a<ConvAttrs>();
-    if (a.transposed || a.channels_last || conv->outputs.size() != 1 || !conv->inputs[0]) continue;
+    if (a.channels_last || conv->outputs.size() != 1 || !conv->inputs[0]) continue;
     DataType t = conv->outputs[0]->dtype;
     if (!dtype_is_float(t)) continue;
     for (;;) {
@@ -113,7 +115,8 @@ void FuseConvEpilogue::run(Graph& g, PassContext& ctx) const {
       Node* next = y->consumers[0];
       const bool has_z = conv->in(3) != nullptr;
       int other = has_z ? -1 : add_other_operand(*next, y);
-      if (other >= 0 && next->outputs[0]->dtype == t && same_shape(next->outputs[0]->shape, y->shape)) {
+      if (other >= 0 && next->outputs[0]->dtype == t &&
+          same_shape(next->outputs[0]->shape, y->shape)) {
         Value* v = next->inputs[other];
         const Shape& ys = y->shape;
         int64_t m = ys.rank_known && ys.rank() >= 2 && ys[1].known() ? ys[1].value : -1;

@@ -54,7 +54,7 @@ struct EliminateDead {
 };
 
 struct FuseConvEpilogue {
-  // Expects: shapes inferred. Guarantees: a Conv (not transposed, float type, no epilogue yet)
+  // Expects: shapes inferred. Guarantees: a Conv (float type, channels-first, no epilogue yet)
   // absorbs the chain that follows it when every intermediate value has that one consumer and is
   // not a graph output, in this order: an Add of a per-channel constant ([M,1,..], [1,M,1,..])
   // folds into B; an Add of another tensor of the output's shape and dtype becomes the residual
@@ -65,15 +65,19 @@ struct FuseConvEpilogue {
 };
 
 struct AssignPrecision {
-  // Runs when ctx.fp16 (any device, so the CPU reference can check it) or ctx.tf32.
-  // Expects: shapes inferred. Guarantees (fp16): float32 tensors computed by ops whose fp16 path
-  // keeps accuracy (Conv, MatMul, Pool, Normalization, Softmax, Resize, mean/max/min/arg Reduce)
-  // become float16, and layout-agnostic ops (movement, Pointwise) follow their data inputs; their
-  // float32 constant operands are converted (duplicated when an fp32 consumer also reads them,
-  // saturated to the float16 range). Graph inputs and outputs keep their types; Cast Pointwise
-  // nodes sit at the edges and before consumers that stay float32. Pointwise programs read float16
-  // inputs, cast them to float32, run their float32 math unchanged and cast the results to
-  // float16. (tf32) Conv and MatMul get allow_tf32.
+  // Runs when ctx.fp16 or ctx.tf32, on any device (the CPU reference runs the result) and at every
+  // opt level (precision is what the caller asked for). Expects: shapes inferred.
+  // Guarantees (fp16): float32 tensors computed by ops whose float16 path keeps accuracy (Conv,
+  // MatMul, Pool, Normalization's X, Softmax, Resize's X, mean/max/min/arg Reduce) become
+  // float16; movement ops (Reshape, Transpose, Slice, Gather, Tile, Expand, Pad, Concat) follow
+  // their data input; Pointwise nodes write float16 when they read a float tensor (not float math
+  // on integers or constants only) and read float16 inputs by casting them to float32 inside the
+  // program, whose math stays float32. Float32 constant operands of converted ops are converted
+  // (a copy when a float32 consumer also reads them; finite values saturate to the float16
+  // range). Graph inputs and outputs keep their types and names: Cast Pointwise nodes (as the
+  // importer builds them) sit at the edges, unless a Pointwise node there does the cast itself,
+  // and in front of consumers that stay float32.
+  // (tf32) Conv and MatMul nodes still in float32 get allow_tf32.
   std::string_view name() const { return "assign_precision"; }
   void run(Graph& g, PassContext& ctx) const;
 };
@@ -81,16 +85,18 @@ struct AssignPrecision {
 struct ChooseLayout {
   // Expects: shapes inferred; runs after AssignPrecision (it keys on the final dtypes).
   // Guarantees: 2-D convolutions that prefer NHWC (conv_prefers_channels_last) become
-  // channels_last, together with the Pools and Pointwise nodes fed only by such a region; 4-D
-  // values inside the region are stored NHWC; Transpose nodes appear only at the region's edges
-  // (one per value crossing it); per-channel constants of region Pointwise nodes are permuted at
-  // build time. Graph inputs and outputs keep their layouts and names.
+  // channels_last, together with the Pools, Concats (axis remapped) and Pointwise nodes fed by
+  // such a region (other Pointwise operands: constants, or 4-D tensors smaller than the output).
+  // 4-D values inside the region are stored NHWC; Transpose nodes appear only at the region's
+  // edges (one per value crossing it); constants of region nodes are permuted at build time.
+  // Graph inputs and outputs keep their layouts and names.
   std::string_view name() const { return "choose_layout"; }
   void run(Graph& g, PassContext& ctx) const;
 };
 
-// Whether ChooseLayout puts this Conv in NHWC: a 2-D convolution whose data is float16/bfloat16 on
-// the CUDA backend (what tensor cores want), or any 2-D convolution when ctx.force_channels_last.
+// Whether ChooseLayout puts this Conv in NHWC: a 2-D convolution with constant weights whose data
+// is float16/bfloat16 on the CUDA backend (what tensor cores want), or any such 2-D convolution
+// when ctx.force_channels_last.
 bool conv_prefers_channels_last(const Node& conv, const PassContext& ctx);
 
 }  // namespace kiln

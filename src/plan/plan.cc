@@ -60,7 +60,11 @@ std::string Plan::describe() const {
   std::ostringstream os;
   const BuildInfo& b = data_->info;
   os << "kiln plan: built by kiln " << b.kiln_version << " for " << b.device;
-  if (!b.gpu_name.empty()) os << " (" << b.gpu_name << ", sm " << b.compute_capability << ")";
+  if (!b.gpu_name.empty())
+    os << " (" << b.gpu_name << ", compute capability " << b.compute_capability << ", CUDA "
+       << b.cuda_version << ", cuDNN " << b.cudnn_version << ", cuBLASLt " << b.cublaslt_version
+       << ")";
+  for (const auto& [k, v] : b.extra) os << ", " << k << " " << v;
   os << "\n";
   for (const auto& d : inputs()) os << "  input  " << d.str() << "\n";
   for (const auto& d : outputs()) os << "  output " << d.str() << "\n";

@@ -303,7 +303,9 @@ TEST(Conv, FusedReluAndResidualMatchSeparateOps) {
       expect_same(got, cl ? to_nhwc(c.want) : c.want, 1e-6, 1e-6);
       int zeros = 0;
       for (int64_t i = 0; i < got.numel(); ++i) zeros += got.get_f64(i) == 0;
-      if (std::string(c.act) == "relu") EXPECT_GT(zeros, 0);
+      if (std::string(c.act) == "relu") {
+        EXPECT_GT(zeros, 0);
+      }
     }
   // B may be omitted while Z is given: inputs X, W, none, Z.
   auto a = attrs({1, 1}, {1, 1, 1, 1});

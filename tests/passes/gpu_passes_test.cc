@@ -9,16 +9,26 @@
 #include <random>
 
 #include "ir/graph.h"
+#include "kiln/kiln.h"
 #include "kiln/network.h"
+#include "ops/concat.h"
 #include "ops/conv.h"
+#include "ops/expand.h"
+#include "ops/gather.h"
 #include "ops/infer.h"
 #include "ops/mat_mul.h"
+#include "ops/normalization.h"
 #include "ops/op.h"
+#include "ops/pad.h"
 #include "ops/pointwise.h"
 #include "ops/pool.h"
 #include "ops/reduce.h"
 #include "ops/reshape.h"
+#include "ops/resize.h"
+#include "ops/slice.h"
 #include "ops/softmax.h"
+#include "ops/tile.h"
+#include "ops/transpose.h"
 #include "passes/pass.h"
 
 namespace kiln {
@@ -62,8 +72,7 @@ std::vector<Tensor> run(const Graph& graph, const std::map<std::string, Tensor>&
 }
 
 // Same outputs (names, types, shapes, values within rtol of the output's largest magnitude).
-void expect_same_outputs(const Graph& before, const Graph& after, double rtol,
-                         std::mt19937& rng) {
+void expect_same_outputs(const Graph& before, const Graph& after, double rtol, std::mt19937& rng) {
   ASSERT_EQ(before.inputs.size(), after.inputs.size());
   ASSERT_EQ(before.outputs.size(), after.outputs.size());
   std::map<std::string, Tensor> in;
@@ -308,9 +317,9 @@ TEST(FuseConvEpilogue, ResNetBlocksBecomeConvsOnly) {
   PassContext ctx;
   run_pipeline(*g, ctx);
   // Every Relu and residual Add went into a Conv.
-  EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Conv", "Pool", "Conv", "Conv", "Conv", "Conv",
-                                                  "Conv", "Pool", "Reshape", "MatMul",
-                                                  "Pointwise"}));
+  EXPECT_EQ(ops_of(*g),
+            (std::vector<std::string>{"Conv", "Pool", "Conv", "Conv", "Conv", "Conv", "Conv",
+                                      "Pool", "Reshape", "MatMul", "Pointwise"}));
   EXPECT_EQ(ctx.stats["fuse_conv_epilogue.residual"], 2);
   EXPECT_EQ(ctx.stats["fuse_conv_epilogue.relu"], 5);
   EXPECT_EQ(count_op(*g, "Transpose"), 0);  // the CPU keeps NCHW
@@ -360,7 +369,9 @@ TEST(AssignPrecision, Float16RegionWithCastsAtItsEdges) {
     if (n->op() == "Conv" || n->op() == "Pool" || n->op() == "Softmax") {
       ++convs;
       for (Value* v : n->inputs)
-        if (v) EXPECT_EQ(v->dtype, DataType::kFloat16) << n->label() << " reads " << v->str();
+        if (v) {
+          EXPECT_EQ(v->dtype, DataType::kFloat16) << n->label() << " reads " << v->str();
+        }
       EXPECT_EQ(n->outputs[0]->dtype, DataType::kFloat16) << n->label();
     }
     if (n->op() == "Reduce") {
@@ -404,14 +415,15 @@ TEST(AssignPrecision, MovementFollowsItsDataAndPointwiseComputesInFloat32) {
   PassContext ctx;
   ctx.fp16 = true;
   apply(AssignPrecision{}, *g, ctx);
-  EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Reshape", "Pointwise", "Reshape", "MatMul",
-                                                  "Pointwise"}));
+  EXPECT_EQ(ops_of(*g),
+            (std::vector<std::string>{"Reshape", "Pointwise", "Reshape", "MatMul", "Pointwise"}));
   EXPECT_EQ(g->nodes()[0]->outputs[0]->dtype, DataType::kFloat);
   EXPECT_EQ(g->nodes()[2]->outputs[0]->dtype, DataType::kFloat16);
   EXPECT_EQ(g->nodes()[3]->inputs[1]->dtype, DataType::kFloat16);
   const auto& p = g->nodes()[1]->a<PointwiseAttrs>().program;
-  EXPECT_EQ(p.str(), "in(float32); r0:float32=input 0; r1:float32=sigmoid r0; "
-                     "r2:float16=cast r1; out(r2)");
+  EXPECT_EQ(p.str(),
+            "in(float32); r0:float32=input 0; r1:float32=sigmoid r0; "
+            "r2:float16=cast r1; out(r2)");
   EXPECT_TRUE(is_cast(*g->nodes()[4]));
   expect_same_outputs(*before, *g, 1e-2, rng);
 }
@@ -431,6 +443,146 @@ TEST(AssignPrecision, Tf32MarksFloat32ConvAndMatMul) {
   EXPECT_EQ(count_casts(*g), 0);
 }
 
+TEST(AssignPrecision, EveryListedOpRunsInFloat16OnTheReference) {
+  // A chain through every op the pass switches or lets follow, checked against float32.
+  G b;
+  auto i64c = [&](const std::string& name, std::vector<int64_t> v) {
+    return b.constant(
+        name, Tensor::from_vector<int64_t>(DataType::kInt64, {static_cast<int64_t>(v.size())}, v));
+  };
+  Value* x = b.input("x", {2, 4, 6});
+  Value* m = b.node("MatMul", {x, b.constant("w", random({6, 6}, b.rng))},
+                    std::make_unique<MatMulAttrs>(), "matmul");
+  auto ln = std::make_unique<NormalizationAttrs>();
+  ln->kind = "layer";
+  Value* n =
+      b.node("Normalization",
+             {m, b.constant("gamma", random({6}, b.rng)), b.constant("beta", random({6}, b.rng))},
+             std::move(ln), "layernorm");
+  Value* s = b.node("Softmax", {n}, std::make_unique<SoftmaxAttrs>(), "softmax");
+  auto tp = std::make_unique<TransposeAttrs>();
+  tp->perm = {0, 2, 1};
+  Value* t = b.node("Transpose", {s}, std::move(tp), "transpose");  // [2,6,4]
+  Value* sl = b.node("Slice", {t, i64c("starts", {0}), i64c("ends", {3}), i64c("axes", {2})},
+                     std::make_unique<SliceAttrs>(), "slice");  // [2,6,3]
+  auto ca = std::make_unique<ConcatAttrs>();
+  ca->axis = 2;
+  Value* c = b.node("Concat", {sl, t}, std::move(ca), "concat");  // [2,6,7]
+  Value* pd = b.node("Pad",
+                     {c, i64c("pads", {0, 0, 1, 0, 0, 1}),
+                      b.constant("fill", Tensor::from_vector<float>(DataType::kFloat, {}, {0.5f}))},
+                     std::make_unique<PadAttrs>(), "pad");  // [2,6,9]
+  auto ga = std::make_unique<GatherAttrs>();
+  ga->axis = 1;
+  Value* gt = b.node("Gather", {pd, i64c("idx", {0, 2, 5})}, std::move(ga), "gather");  // [2,3,9]
+  Value* tl = b.node("Tile", {gt, i64c("reps", {1, 2, 1})}, std::make_unique<TileAttrs>(),
+                     "tile");  // [2,6,9]
+  Value* ex = b.node("Expand", {tl, i64c("shape", {2, 2, 6, 9})}, std::make_unique<ExpandAttrs>(),
+                     "expand");
+  auto ra = std::make_unique<ResizeAttrs>();
+  ra->mode = "linear";
+  Value* rs = b.node(
+      "Resize",
+      {ex, nullptr,
+       b.constant("scales", Tensor::from_vector<float>(DataType::kFloat, {4}, {1, 1, 2, 1.5f}))},
+      std::move(ra), "resize");
+  auto mean = std::make_unique<ReduceAttrs>();
+  mean->kind = "mean";
+  mean->axes = {3};
+  b.output(b.node("Reduce", {rs}, std::move(mean), "mean"), "mean");
+  auto mx = std::make_unique<ReduceAttrs>();
+  mx->kind = "max";
+  b.output(b.node("Reduce", {rs}, std::move(mx), "max"), "max");
+  auto am = std::make_unique<ReduceAttrs>();
+  am->kind = "argmax";
+  am->axes = {2};
+  b.output(b.node("Reduce", {x}, std::move(am), "argmax"), "argmax");
+  auto before = b.g->clone();
+  PassContext ctx;
+  ctx.fp16 = true;
+  apply(AssignPrecision{}, *b.g, ctx);
+  for (auto& node : b.g->nodes()) {
+    if (is_cast(*node)) continue;
+    EXPECT_EQ(node->inputs[0]->dtype, DataType::kFloat16) << node->label();
+    if (node->op() != "Reduce") {
+      EXPECT_EQ(node->outputs[0]->dtype, DataType::kFloat16) << node->label();
+    }
+  }
+  // x into the MatMul and the argmax (one shared Cast), mean and max out.
+  EXPECT_EQ(count_casts(*b.g), 3);
+  // LayerNorm's scale and bias, Resize's scales stay float32; Pad's fill follows the data.
+  EXPECT_EQ(b.g->find_value("gamma")->consumers.size(), 1u);
+  EXPECT_EQ(b.g->find_value("scales")->dtype, DataType::kFloat);
+  EXPECT_EQ(first(*b.g, "Pad")->inputs[2]->dtype, DataType::kFloat16);
+  expect_same_outputs(*before, *b.g, 1e-2, b.rng);
+}
+
+TEST(AssignPrecision, FloatMathOnIntegersStaysFloat32) {
+  // pos = float(idx) * 1.0 + 0.5 is computed from integers only (positions up to 3000 are not
+  // exact in float16) and stays float32; h = x * 2 switches, and so does h + pos.
+  G b;
+  Value* x = b.input("x", {4, 3});
+  Value* idx = b.g->add_value("idx", DataType::kInt64, Shape::from({4, 1}));
+  b.g->inputs.push_back(idx);
+  auto cast = std::make_unique<PointwiseAttrs>();
+  cast->program.input_types = {DataType::kInt64};
+  cast->program.outputs = {cast->program.cast(cast->program.input(0), DataType::kFloat)};
+  Value* f = b.node("Pointwise", {idx}, std::move(cast), "to_float");
+  Value* pos = b.binary(
+      Op::kAdd, f, b.constant("half", Tensor::from_vector<float>(DataType::kFloat, {}, {0.5f})));
+  Value* h = b.binary(Op::kMul, x,
+                      b.constant("two", Tensor::from_vector<float>(DataType::kFloat, {}, {2.f})));
+  Value* sum = b.binary(Op::kAdd, h, pos);
+  b.output(b.node("Softmax", {sum}, std::make_unique<SoftmaxAttrs>(), "softmax"), "y");
+  PassContext ctx;
+  ctx.fp16 = true;
+  apply(AssignPrecision{}, *b.g, ctx);
+  EXPECT_EQ(f->dtype, DataType::kFloat);
+  EXPECT_EQ(pos->dtype, DataType::kFloat);
+  EXPECT_EQ(h->dtype, DataType::kFloat16);
+  EXPECT_EQ(sum->dtype, DataType::kFloat16);
+  EXPECT_EQ(count_casts(*b.g), 2);  // the importer-style int64 -> float32 Cast, and y out
+}
+
+TEST(AssignPrecision, BuilderRunsTheDemoModelInFloat16OnTheCpu) {
+  // End to end through the Builder and the CPU backend: float16 logits agree with float32 ones,
+  // at every opt level (precision is a request, not an optimisation).
+  std::mt19937 rng(8);
+  Tensor x = random({3, 1, 28, 28}, rng);
+  for (int i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.5f + 0.5f * x.data<float>()[i];
+  auto logits = [&](bool fp16, int level) {
+    BuildOptions o;
+    o.device = "cpu";
+    o.fp16 = fp16;
+    o.opt_level = level;
+    o.input_shapes["image"] = {3, 1, 28, 28};
+    std::shared_ptr<Plan> plan;
+    Status s = Builder(o).build_from_onnx(KILN_SOURCE_DIR "/models/fashion_cnn.onnx", plan);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    std::shared_ptr<Engine> e;
+    EXPECT_TRUE(Engine::create(plan, e).is_ok());
+    std::unique_ptr<ExecutionContext> ctx;
+    EXPECT_TRUE(e->create_context(ctx).is_ok());
+    std::map<std::string, Tensor> out;
+    EXPECT_TRUE(ctx->run({{"image", x}}, out).is_ok());
+    return out.at("logits");
+  };
+  Tensor want = logits(false, 1);
+  double scale = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get_f64(i)));
+  ASSERT_GT(scale, 0);
+  for (int level : {0, 1}) {
+    Tensor got = logits(true, level);
+    ASSERT_EQ(got.dtype(), DataType::kFloat);
+    ASSERT_EQ(dims_to_string(got.dims()), dims_to_string(want.dims()));
+    double worst = 0;
+    for (int64_t i = 0; i < want.numel(); ++i)
+      worst = std::max(worst, std::fabs(got.get_f64(i) - want.get_f64(i)));
+    EXPECT_LT(worst, 1e-2 * scale) << "level " << level;
+    EXPECT_GT(worst, 0) << "level " << level << ": float16 should differ somewhere";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ChooseLayout
 
@@ -443,8 +595,12 @@ TEST(ChooseLayout, ResNetGetsOneTransposeInAndOneBeforeFlatten) {
   run_pipeline(*g, ctx);
   EXPECT_EQ(count_op(*g, "Transpose"), 2);
   for (auto& n : g->nodes()) {
-    if (n->op() == "Conv") EXPECT_TRUE(n->a<ConvAttrs>().channels_last) << n->label();
-    if (n->op() == "Pool") EXPECT_TRUE(n->a<PoolAttrs>().channels_last) << n->label();
+    if (n->op() == "Conv") {
+      EXPECT_TRUE(n->a<ConvAttrs>().channels_last) << n->label();
+    }
+    if (n->op() == "Pool") {
+      EXPECT_TRUE(n->a<PoolAttrs>().channels_last) << n->label();
+    }
   }
   // The input's Transpose feeds the first Conv; the other one feeds the Reshape (Flatten).
   const Node* t0 = g->find_value("image")->consumers.at(0);
@@ -512,8 +668,9 @@ TEST(ChooseLayout, PointwiseWithChannelConstantsJoinsTheRegion) {
   for (auto& n : g.nodes())
     if (n->op() == "Pointwise")
       for (Value* v : n->inputs)
-        if (v->is_constant() && v->data.rank() > 0)
+        if (v->is_constant() && v->data.rank() > 0) {
           EXPECT_TRUE(v->shape.str() == "[1,1,1,3]" || v->shape.str() == "[1,1,6,1]") << v->str();
+        }
   EXPECT_EQ(g.find_value("y")->producer->op(), "Transpose");
   EXPECT_EQ(g.find_value("y")->shape.str(), "[2,5,5,6]");
   EXPECT_EQ(g.find_value("mid")->producer->op(), "Transpose");
@@ -528,22 +685,49 @@ TEST(ChooseLayout, SqueezeExcitationGateEntersTheRegion) {
   Value* x = b.input("x", {2, 3, 6, 6});
   Value* c = b.conv(x, 4, 3);
   Value* gap = b.pool("avg", c, {});
-  Value* flat = b.node("Reshape", {gap, b.constant("shape", Tensor::from_vector<int64_t>(
-                                                               DataType::kInt64, {2}, {2, 4}))},
-                       std::make_unique<ReshapeAttrs>(), "flatten");
+  Value* flat = b.node(
+      "Reshape",
+      {gap, b.constant("shape", Tensor::from_vector<int64_t>(DataType::kInt64, {2}, {2, 4}))},
+      std::make_unique<ReshapeAttrs>(), "flatten");
   Value* fc = b.node("MatMul", {flat, b.constant("fc", random({4, 4}, b.rng))},
                      std::make_unique<MatMulAttrs>(), "fc");
-  Value* gate = b.node("Reshape", {b.unary(Op::kSigmoid, fc),
-                                   b.constant("shape4", Tensor::from_vector<int64_t>(
-                                                            DataType::kInt64, {4}, {2, 4, 1, 1}))},
-                       std::make_unique<ReshapeAttrs>(), "unflatten");
+  Value* gate = b.node(
+      "Reshape",
+      {b.unary(Op::kSigmoid, fc),
+       b.constant("shape4", Tensor::from_vector<int64_t>(DataType::kInt64, {4}, {2, 4, 1, 1}))},
+      std::make_unique<ReshapeAttrs>(), "unflatten");
   b.output(b.conv(b.binary(Op::kMul, c, gate), 2, 1), "y");
   auto before = b.g->clone();
   PassContext ctx;
   ctx.force_channels_last = true;
   apply(ChooseLayout{}, *b.g, ctx);
-  EXPECT_EQ(count_op(*b.g, "Transpose"), 4);  // x in, gap out, gate in, y out
+  EXPECT_EQ(count_op(*b.g, "Transpose"), 4);            // x in, gap out, gate in, y out
   EXPECT_EQ(ctx.stats["choose_layout.nhwc_nodes"], 4);  // conv, pool, mul, conv
+  expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+TEST(ChooseLayout, ConcatOnChannelsJoinsWithItsAxisRemapped) {
+  G b;
+  Value* x = b.input("x", {2, 3, 5, 5});
+  Value* c1 = b.conv(x, 4, 3);
+  Value* c2 = b.conv(x, 2, 1);
+  auto cat_c = std::make_unique<ConcatAttrs>();
+  cat_c->axis = 1;
+  Value* joined = b.node("Concat", {c1, c2, b.constant("extra", random({2, 1, 5, 5}, b.rng))},
+                         std::move(cat_c), "concat");
+  auto cat_h = std::make_unique<ConcatAttrs>();
+  cat_h->axis = -2;  // along H
+  Value* tall = b.node("Concat", {joined, joined}, std::move(cat_h), "concat_h");
+  b.output(b.conv(tall, 3, 3), "y");
+  auto before = b.g->clone();
+  PassContext ctx;
+  ctx.force_channels_last = true;
+  apply(ChooseLayout{}, *b.g, ctx);
+  EXPECT_EQ(count_op(*b.g, "Transpose"), 2);
+  std::vector<int64_t> axes;
+  for (auto& n : b.g->nodes())
+    if (n->op() == "Concat") axes.push_back(n->a<ConcatAttrs>().axis);
+  EXPECT_EQ(axes, (std::vector<int64_t>{3, 1}));
   expect_same_outputs(*before, *b.g, 1e-6, b.rng);
 }
 

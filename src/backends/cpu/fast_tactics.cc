@@ -72,6 +72,17 @@ class ConvKernel : public Kernel {
           for (int64_t o = 0; o < ohw; ++o) row[o] += bv;
         }
     }
+    // The fused epilogue (FuseConvEpilogue): residual Z of Y's shape, then the activation.
+    const int64_t total = n * m * ohw;
+    if (args.has(3)) {
+      const Tensor& z = args.in(3);
+      KILN_EXPECT(z.numel() == total, StatusCode::kInvalidArgument, "Conv: the residual Z ",
+                  dims_to_string(z.dims()), " does not have the output's shape");
+      const float* zd = z.data<float>();
+      for (int64_t i = 0; i < total; ++i) yd[i] += zd[i];
+    }
+    if (a.activation == "relu")
+      for (int64_t i = 0; i < total; ++i) yd[i] = yd[i] > 0 || std::isnan(yd[i]) ? yd[i] : 0.0f;
   }
 
  private:
@@ -108,6 +119,9 @@ class ConvIm2colTactic : public Tactic {
     if (n.op() != "Conv") return Status(StatusCode::kUnsupported, "not a Conv");
     const auto& a = n.a<ConvAttrs>();
     if (a.transposed) return Status(StatusCode::kUnsupported, "transposed convolution");
+    if (a.channels_last) return Status(StatusCode::kUnsupported, "channels-last layout");
+    if (!a.activation.empty() && a.activation != "relu")
+      return Status(StatusCode::kUnsupported, "activation " + a.activation);
     if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
     const Value* x = n.inputs[0];
     const Value* w = n.inputs[1];

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "common/error.h"
@@ -235,7 +236,8 @@ KILN_IO(u64, unsigned long long, unsigned long long, s, r)
 KILN_IO(b8, unsigned char, long long, (long long)(s != 0), (unsigned char)(r != 0))
 )";
 
-std::string reg(int32_t r) { return "r" + std::to_string(r); }
+// Built with cat(): GCC 12 at -O3 warns falsely (-Wrestrict) about "literal" + std::string&&.
+std::string reg(int32_t r) { return cat("r", r); }
 
 std::string hex64(uint64_t v) {
   char b[32];
@@ -458,7 +460,7 @@ class Generator {
     return kind_of(t) == Kind::kU ? "(" + e + ")" : "(long long)(" + e + ")";
   }
 
-  static std::string truth(int32_t x) { return "(" + reg(x) + " != 0)"; }
+  static std::string truth(int32_t x) { return cat("(r", x, " != 0)"); }
 
   // eval.cc apply_f_unary in float (f suffix) or double.
   static std::string f_unary(Op op, const std::string& x, bool dbl) {
@@ -757,6 +759,97 @@ int pointwise_vector_width(const Program& p) {
     if (o >= 0 && static_cast<size_t>(o) < p.code.size())
       widest = std::max(widest, dtype_size(p.code[o].dtype));
   return static_cast<int>(std::min<size_t>(8, 16 / widest));
+}
+
+PointwiseLaunch plan_pointwise_launch(const PointwiseParamLayout& layout, int vec,
+                                      const std::vector<size_t>& in_sizes,
+                                      const std::vector<size_t>& out_sizes,
+                                      const std::vector<Dims>& in_dims, const Dims& od,
+                                      const std::vector<const void*>& in_ptrs,
+                                      const std::vector<void*>& out_ptrs) {
+  const size_t nin = layout.inputs, nout = layout.outputs, R = layout.max_rank;
+  KILN_CHECK(in_sizes.size() == nin && in_dims.size() == nin && in_ptrs.size() == nin &&
+                 out_sizes.size() == nout && out_ptrs.size() == nout,
+             "pointwise launch with ", in_dims.size(), " inputs and ", out_ptrs.size(),
+             " outputs for a module of ", nin, " and ", nout);
+  PointwiseLaunch L;
+  const int64_t numel = dims_volume(od);
+  if (numel == 0) return L;
+  const size_t rank = od.size();
+
+  // Broadcast strides of each input in the output's index space (0 on broadcast dims).
+  std::vector<std::vector<int64_t>> st(nin, std::vector<int64_t>(rank, 0));
+  std::vector<int64_t> step(nin, 0);
+  bool flat = true;
+  for (size_t k = 0; k < nin; ++k) {
+    const Dims& d = in_dims[k];
+    KILN_CHECK(d.size() <= rank, "pointwise input ", k, " has a higher rank than its output");
+    KILN_CHECK(in_ptrs[k], "pointwise input ", k, " has no data");
+    int64_t s = 1;
+    for (size_t j = d.size(); j-- > 0;) {
+      size_t oj = j + rank - d.size();
+      KILN_CHECK(d[j] == od[oj] || d[j] == 1, "pointwise input ", k, " ", dims_to_string(d),
+                 " does not broadcast to ", dims_to_string(od));
+      st[k][oj] = d[j] == 1 ? 0 : s;
+      s *= d[j];
+    }
+    const int64_t n = dims_volume(d);
+    step[k] = n == numel ? 1 : 0;
+    flat &= n == numel || n == 1;
+  }
+  for (size_t k = 0; k < nout; ++k) KILN_CHECK(out_ptrs[k], "pointwise output ", k, " has no data");
+
+  std::vector<int64_t>& p = L.params;
+  p.assign(layout.slots(), 0);
+  p[layout.numel()] = numel;
+  for (size_t d = 0; d < R; ++d) p[layout.dim(d)] = 1;
+  for (size_t k = 0; k < nin; ++k) {
+    p[layout.step(k)] = step[k];
+    p[layout.in(k)] = static_cast<int64_t>(reinterpret_cast<intptr_t>(in_ptrs[k]));
+  }
+  for (size_t k = 0; k < nout; ++k)
+    p[layout.out(k)] = static_cast<int64_t>(reinterpret_cast<intptr_t>(out_ptrs[k]));
+
+  auto aligned = [](const void* ptr, size_t bytes) {
+    return reinterpret_cast<uintptr_t>(ptr) % bytes == 0;
+  };
+  if (flat) {
+    bool v = vec > 1 && numel >= vec;
+    for (size_t k = 0; k < nin && v; ++k)
+      if (step[k]) v = aligned(in_ptrs[k], in_sizes[k] * vec);
+    for (size_t k = 0; k < nout && v; ++k) v = aligned(out_ptrs[k], out_sizes[k] * vec);
+    L.kernel = v ? kPwVec : kPwFlat;
+    L.items = v ? (numel + vec - 1) / vec : numel;
+    return L;
+  }
+  // Coalesce: drop size-1 dims and merge neighbours that every input walks contiguously (outer
+  // stride == inner stride * inner size; both 0 when broadcast), so that a bias [1,C,1,1] over
+  // [N,C,H,W] becomes [N, C, H*W] and the per-element index math stays short.
+  std::vector<int64_t> cd;
+  std::vector<std::vector<int64_t>> cs(nin);
+  for (size_t j = 0; j < rank; ++j) {
+    if (od[j] == 1) continue;
+    bool merge = !cd.empty();
+    for (size_t k = 0; k < nin && merge; ++k) merge = cs[k].back() == st[k][j] * od[j];
+    if (merge) {
+      cd.back() *= od[j];
+      for (size_t k = 0; k < nin; ++k) cs[k].back() = st[k][j];
+      continue;
+    }
+    cd.push_back(od[j]);
+    for (size_t k = 0; k < nin; ++k) cs[k].push_back(st[k][j]);
+  }
+  KILN_CHECK(cd.size() <= R, "pointwise module compiled for rank ", R, " got rank ", cd.size());
+  const size_t first = R - cd.size();
+  p[layout.rank()] = static_cast<int64_t>(cd.size());
+  for (size_t i = 0; i < cd.size(); ++i) {
+    p[layout.dim(first + i)] = cd[i];
+    for (size_t k = 0; k < nin; ++k) p[layout.stride(k, first + i)] = cs[k][i];
+  }
+  L.rank = cd.size();
+  L.kernel = numel <= std::numeric_limits<int32_t>::max() ? kPwStrided32 : kPwStrided64;
+  L.items = numel;
+  return L;
 }
 
 std::string pointwise_codegen_unsupported(const Program& p, int rank) {

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "expr/program.h"
 
@@ -71,5 +72,26 @@ PointwiseSource generate_pointwise_source(const expr::Program& p, int rank);
 
 // Elements per thread of kiln_pw_vec for this program: 16 bytes of its widest operand, at most 8.
 int pointwise_vector_width(const expr::Program& p);
+
+// One launch of a generated module, planned on the host from the concrete shapes and pointers.
+struct PointwiseLaunch {
+  PointwiseKernelIndex kernel = kPwFlat;
+  int64_t items = 0;            // work items: elements, or vectors for kiln_pw_vec; 0: no launch
+  std::vector<int64_t> params;  // the parameter block (PointwiseParamLayout slots)
+  size_t rank = 0;              // the strided kernels' rank after coalescing
+};
+
+// Chooses the kernel and fills its parameters. Inputs of the output's element count or of one
+// element take the flat kernels (the vectorized one when every full operand is aligned to `vec`
+// of its elements and there are at least `vec` elements); any other broadcast takes the strided
+// kernels, over dims coalesced where every input walks them contiguously (size-1 dims dropped),
+// with 32-bit index math below 2^31 elements. Throws kInternal when the shapes do not broadcast
+// or the coalesced rank exceeds the layout's.
+PointwiseLaunch plan_pointwise_launch(const PointwiseParamLayout& layout, int vec,
+                                      const std::vector<size_t>& in_sizes,
+                                      const std::vector<size_t>& out_sizes,
+                                      const std::vector<Dims>& in_dims, const Dims& out_dims,
+                                      const std::vector<const void*>& in_ptrs,
+                                      const std::vector<void*>& out_ptrs);
 
 }  // namespace kiln::cuda

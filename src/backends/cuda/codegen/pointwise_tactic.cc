@@ -4,7 +4,6 @@
 #include <cuda.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "backends/cuda/codegen/nvrtc.h"
 #include "backends/cuda/codegen/pointwise_codegen.h"
@@ -156,102 +155,35 @@ class PointwiseKernel : public Kernel {
     KILN_CHECK(a.inputs.size() == nin && a.outputs.size() == nout,
                "pointwise kernel launched with ", a.inputs.size(), " inputs and ",
                a.outputs.size(), " outputs");
-    const Dims od = a.out(0).dims;
+    const Dims& od = a.out(0).dims;
     for (size_t k = 1; k < nout; ++k)
       KILN_CHECK(a.out(k).dims == od, "pointwise outputs differ in shape");
-    const int64_t numel = dims_volume(od);
-    if (numel == 0) return;
-    const size_t rank = od.size();
-    KILN_CHECK(rank <= static_cast<size_t>(kPointwiseMaxRank), "pointwise rank ", rank);
-
-    // Broadcast strides of each input in the output's index space (0 on broadcast dims).
-    std::vector<std::vector<int64_t>> st(nin, std::vector<int64_t>(rank, 0));
-    std::vector<int64_t> step(nin, 0);
-    bool flat = true;
+    std::vector<Dims> in_dims(nin);
+    std::vector<const void*> in_ptrs(nin);
+    std::vector<void*> out_ptrs(nout);
     for (size_t k = 0; k < nin; ++k) {
-      const DeviceTensor& t = a.in(k);
-      KILN_CHECK(t.defined() && t.data, "pointwise input ", k, " is missing");
-      const Dims& d = t.dims;
-      KILN_CHECK(d.size() <= rank, "pointwise input ", k, " has a higher rank than its output");
-      int64_t s = 1;
-      for (size_t j = d.size(); j-- > 0;) {
-        size_t oj = j + rank - d.size();
-        KILN_CHECK(d[j] == od[oj] || d[j] == 1, "pointwise input ", k, " ", dims_to_string(d),
-                   " does not broadcast to ", dims_to_string(od));
-        st[k][oj] = d[j] == 1 ? 0 : s;
-        s *= d[j];
-      }
-      const int64_t n = t.numel();
-      step[k] = n == numel ? 1 : 0;
-      flat &= n == numel || n == 1;
+      KILN_CHECK(a.in(k).defined(), "pointwise input ", k, " is missing");
+      in_dims[k] = a.in(k).dims;
+      in_ptrs[k] = a.in(k).data;
     }
-    for (size_t k = 0; k < nout; ++k) KILN_CHECK(a.out(k).data, "pointwise output ", k, " missing");
-
-    std::vector<int64_t> p(layout_.slots(), 0);
-    const size_t R = layout_.max_rank;
-    p[layout_.numel()] = numel;
-    for (size_t d = 0; d < R; ++d) p[layout_.dim(d)] = 1;
-    for (size_t k = 0; k < nin; ++k) {
-      p[layout_.step(k)] = step[k];
-      p[layout_.in(k)] = reinterpret_cast<intptr_t>(a.in(k).data);
-    }
-    for (size_t k = 0; k < nout; ++k) p[layout_.out(k)] = reinterpret_cast<intptr_t>(a.out(k).data);
-
-    CUfunction fn;
-    int64_t items = numel;
-    if (flat) {
-      bool vec = vec_ > 1 && numel >= vec_;
-      for (size_t k = 0; k < nin && vec; ++k)
-        if (step[k]) vec = aligned(a.in(k).data, in_size_[k] * vec_);
-      for (size_t k = 0; k < nout && vec; ++k) vec = aligned(a.out(k).data, out_size_[k] * vec_);
-      fn = vec ? fn_[kPwVec] : fn_[kPwFlat];
-      if (vec) items = (numel + vec_ - 1) / vec_;
-    } else {
-      // Coalesce: drop size-1 dims and merge neighbours that every input walks contiguously
-      // (outer stride == inner stride * inner size; both 0 when broadcast), so that a bias
-      // [1,C,1,1] over [N,C,H,W] becomes [N, C, H*W] and the index math stays short.
-      std::vector<int64_t> cd;
-      std::vector<std::vector<int64_t>> cs(nin);
-      for (size_t j = 0; j < rank; ++j) {
-        if (od[j] == 1) continue;
-        bool merge = !cd.empty();
-        for (size_t k = 0; k < nin && merge; ++k) merge = cs[k].back() == st[k][j] * od[j];
-        if (merge) {
-          cd.back() *= od[j];
-          for (size_t k = 0; k < nin; ++k) cs[k].back() = st[k][j];
-          continue;
-        }
-        cd.push_back(od[j]);
-        for (size_t k = 0; k < nin; ++k) cs[k].push_back(st[k][j]);
-      }
-      KILN_CHECK(cd.size() <= R, "pointwise kernel compiled for rank ", R, " got rank ",
-                 cd.size());
-      const size_t first = R - cd.size();
-      p[layout_.rank()] = static_cast<int64_t>(cd.size());
-      for (size_t i = 0; i < cd.size(); ++i) {
-        p[layout_.dim(first + i)] = cd[i];
-        for (size_t k = 0; k < nin; ++k) p[layout_.stride(k, first + i)] = cs[k][i];
-      }
-      fn = numel <= std::numeric_limits<int32_t>::max() ? fn_[kPwStrided32] : fn_[kPwStrided64];
-    }
+    for (size_t k = 0; k < nout; ++k) out_ptrs[k] = a.out(k).data;
+    PointwiseLaunch L = plan_pointwise_launch(layout_, vec_, in_size_, out_size_, in_dims, od,
+                                              in_ptrs, out_ptrs);
+    if (L.items == 0) return;  // empty output: nothing to launch
     const int64_t blocks =
-        std::min<int64_t>((items + kPointwiseBlock - 1) / kPointwiseBlock, max_blocks_);
+        std::min<int64_t>((L.items + kPointwiseBlock - 1) / kPointwiseBlock, max_blocks_);
 
     // Another thread's first CUDA call: make the primary context current (no-op otherwise).
     CUcontext ctx = nullptr;
     if (cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || !ctx) KILN_CUDA_CHECK(cudaFree(nullptr));
-    void* params[] = {p.data()};
-    check_cu(cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1, kPointwiseBlock, 1, 1, 0,
-                            static_cast<CUstream>(a.stream), params, nullptr),
+    void* params[] = {L.params.data()};
+    check_cu(cuLaunchKernel(fn_[L.kernel], static_cast<unsigned>(blocks), 1, 1, kPointwiseBlock,
+                            1, 1, 0, static_cast<CUstream>(a.stream), params, nullptr),
              "cuLaunchKernel (pointwise)");
     check_launch("pointwise kernel");
   }
 
  private:
-  static bool aligned(const void* p, size_t bytes) {
-    return reinterpret_cast<uintptr_t>(p) % bytes == 0;
-  }
-
   CUmodule module_ = nullptr;
   CUfunction fn_[4] = {};
   PointwiseParamLayout layout_;

@@ -28,10 +28,10 @@ namespace kiln::cuda {
 
 struct CudnnConvMapping {
   bool ok = false;
-  std::string why;            // when !ok
+  std::string why;  // when !ok
   bool transposed = false;
   bool channels_last = false;
-  int nsp = 0;                // cuDNN spatial axes: 2 or 3 (1-D convs get a leading H = 1)
+  int nsp = 0;  // cuDNN spatial axes: 2 or 3 (1-D convs get a leading H = 1)
   int groups = 1;
   // cuDNN's view in NCHW order (channels_last only changes the strides). For a forward conv
   // x is X and y the native output; for a transposed conv x is "dy" (kiln's X) and y "dx" (the
@@ -41,7 +41,7 @@ struct CudnnConvMapping {
   // kiln's output in the same NCHW-order form, and the window offsets per spatial axis.
   std::vector<int64_t> out_dims;
   std::vector<int64_t> offset;
-  bool direct = false;        // the native output is exactly kiln's Y: no window copy
+  bool direct = false;  // the native output is exactly kiln's Y: no window copy
   // True when there is nothing to convolve (an empty input or weight); Y is the bias alone.
   bool no_conv = false;
 
@@ -50,8 +50,7 @@ struct CudnnConvMapping {
 
 // x, w, y: the node's concrete dims (y as the runtime allocated it). Never throws: a shape or
 // attribute combination that cannot be mapped gives ok = false with a reason.
-CudnnConvMapping map_conv_to_cudnn(const ConvAttrs& a, const Dims& x, const Dims& w,
-                                   const Dims& y);
+CudnnConvMapping map_conv_to_cudnn(const ConvAttrs& a, const Dims& x, const Dims& w, const Dims& y);
 
 // W [A, B, k...] -> [A, k..., B] (the element bytes moved as they are): the KRSC filter layout that
 // cuDNN wants for channels-last convolutions.

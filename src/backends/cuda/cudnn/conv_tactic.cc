@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cudnn/conv_mapping.h"
@@ -53,17 +54,23 @@ bool conv_dtype_ok(DataType t) {
 
 cudnnDataType_t cudnn_type(DataType t) {
   switch (t) {
-    case DataType::kFloat16: return CUDNN_DATA_HALF;
-    case DataType::kBFloat16: return CUDNN_DATA_BFLOAT16;
-    default: return CUDNN_DATA_FLOAT;
+    case DataType::kFloat16:
+      return CUDNN_DATA_HALF;
+    case DataType::kBFloat16:
+      return CUDNN_DATA_BFLOAT16;
+    default:
+      return CUDNN_DATA_FLOAT;
   }
 }
 
 EpilogueType epilogue_type(DataType t) {
   switch (t) {
-    case DataType::kFloat16: return EpilogueType::kHalf;
-    case DataType::kBFloat16: return EpilogueType::kBFloat16;
-    default: return EpilogueType::kFloat;
+    case DataType::kFloat16:
+      return EpilogueType::kHalf;
+    case DataType::kBFloat16:
+      return EpilogueType::kBFloat16;
+    default:
+      return EpilogueType::kFloat;
   }
 }
 
@@ -100,7 +107,7 @@ bool bwd_algo_ok(cudnnConvolutionBwdDataAlgo_t a, const Precision& p) {
 
 // cuDNN's description of one mapped convolution.
 struct Descriptors {
-  TensorDesc x, y, bias;   // transposed: x is dy (kiln's X), y is dx (the native output)
+  TensorDesc x, y, bias;  // transposed: x is dy (kiln's X), y is dx (the native output)
   FilterDesc w;
   ConvDesc conv;
 };
@@ -125,15 +132,12 @@ void describe(const CudnnConvMapping& m, const Precision& p, Descriptors& d) {
 // Workspace of `algo` at the descriptor's current math type; false when cuDNN refuses the algo.
 bool algo_workspace(cudnnHandle_t h, const CudnnConvMapping& m, const Descriptors& d, int algo,
                     size_t& bytes) {
-  cudnnStatus_t s =
-      m.transposed
-          ? cudnnGetConvolutionBackwardDataWorkspaceSize(
-                h, d.w.get(), d.x.get(), d.conv.get(), d.y.get(),
-                static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &bytes)
-          : cudnnGetConvolutionForwardWorkspaceSize(h, d.x.get(), d.w.get(), d.conv.get(),
-                                                    d.y.get(),
-                                                    static_cast<cudnnConvolutionFwdAlgo_t>(algo),
-                                                    &bytes);
+  cudnnStatus_t s = m.transposed ? cudnnGetConvolutionBackwardDataWorkspaceSize(
+                                       h, d.w.get(), d.x.get(), d.conv.get(), d.y.get(),
+                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &bytes)
+                                 : cudnnGetConvolutionForwardWorkspaceSize(
+                                       h, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), &bytes);
   return s == CUDNN_STATUS_SUCCESS;
 }
 
@@ -180,8 +184,7 @@ Choice heuristic_choice(cudnnHandle_t h, const CudnnConvMapping& m, Descriptors&
   std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::max(max_count, 1));
   int got = 0;
   KILN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.get(), d.w.get(), d.conv.get(),
-                                                          d.y.get(), max_count, &got,
-                                                          perf.data()));
+                                                          d.y.get(), max_count, &got, perf.data()));
   return pick(h, m, d, perf.data(), got, p, limit, fwd_algo_ok);
 }
 
@@ -191,11 +194,11 @@ struct ConvPlan {
   Descriptors desc;
   int algo = 0;
   size_t algo_workspace = 0;
-  size_t native_offset = 0;   // of the native output in the workspace, when the map is not direct
+  size_t native_offset = 0;  // of the native output in the workspace, when the map is not direct
   size_t workspace = 0;
-  bool fused = false;         // cudnnConvolutionBiasActivationForward
-  bool identity = false;      // ... with the identity activation (IMPLICIT_PRECOMP_GEMM only)
-  DeviceBuffer zero_bias;     // the fused call's bias when the node has none
+  bool fused = false;      // cudnnConvolutionBiasActivationForward
+  bool identity = false;   // ... with the identity activation (IMPLICIT_PRECOMP_GEMM only)
+  DeviceBuffer zero_bias;  // the fused call's bias when the node has none
 };
 
 class CudnnConvKernel : public Kernel {
@@ -216,8 +219,8 @@ class CudnnConvKernel : public Kernel {
                   "cuda.cudnn_conv: a channels-last Conv needs a constant W");
       const Tensor& t = w->data;
       std::vector<char> host(t.nbytes());
-      if (t.numel() > 0) reorder_filter_channels_last(t.raw(), host.data(), t.dims(),
-                                                      dtype_size(t.dtype()));
+      if (t.numel() > 0)
+        reorder_filter_channels_last(t.raw(), host.data(), t.dims(), dtype_size(t.dtype()));
       filter_cl_ = std::make_unique<DeviceBuffer>(host.data(), host.size());
     }
   }
@@ -267,10 +270,10 @@ class CudnnConvKernel : public Kernel {
           p.identity ? identity_act_.get() : relu_act_.get(), p.desc.y.get(), y.data));
       return;
     } else {
-      KILN_CUDNN_CHECK(cudnnConvolutionForward(
-          h, &one, p.desc.x.get(), x, p.desc.w.get(), w, p.desc.conv.get(),
-          static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws, p.algo_workspace, &zero,
-          p.desc.y.get(), native));
+      KILN_CUDNN_CHECK(cudnnConvolutionForward(h, &one, p.desc.x.get(), x, p.desc.w.get(), w,
+                                               p.desc.conv.get(),
+                                               static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws,
+                                               p.algo_workspace, &zero, p.desc.y.get(), native));
     }
     if (m.direct && !bias && !z && !relu_) return;
     epilogue(p, y.data, native, bias, z, s);
@@ -387,8 +390,8 @@ class CudnnConvKernel : public Kernel {
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(std::max(max_count, 1));
       int got = 0;
       KILN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-          th.handle, p.desc.w.get(), wp, p.desc.x.get(), xp, p.desc.conv.get(), p.desc.y.get(),
-          yp, max_count, &got, perf.data(), ws, limit));
+          th.handle, p.desc.w.get(), wp, p.desc.x.get(), xp, p.desc.conv.get(), p.desc.y.get(), yp,
+          max_count, &got, perf.data(), ws, limit));
       KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
       c = pick(th.handle, m, p.desc, perf.data(), got, prec_, limit, bwd_algo_ok);
     } else {
@@ -396,8 +399,8 @@ class CudnnConvKernel : public Kernel {
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::max(max_count, 1));
       int got = 0;
       KILN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-          th.handle, p.desc.x.get(), xp, p.desc.w.get(), wp, p.desc.conv.get(), p.desc.y.get(),
-          yp, max_count, &got, perf.data(), ws, limit));
+          th.handle, p.desc.x.get(), xp, p.desc.w.get(), wp, p.desc.conv.get(), p.desc.y.get(), yp,
+          max_count, &got, perf.data(), ws, limit));
       KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
       c = pick(th.handle, m, p.desc, perf.data(), got, prec_, limit, fwd_algo_ok);
     }
@@ -432,7 +435,7 @@ class CudnnConvKernel : public Kernel {
   ConvAttrs attrs_;
   Precision prec_;
   bool has_bias_ = false, has_z_ = false, relu_ = false;
-  std::unique_ptr<DeviceBuffer> filter_cl_;   // KRSC copy of W for channels-last
+  std::unique_ptr<DeviceBuffer> filter_cl_;  // KRSC copy of W for channels-last
   ActivationDesc relu_act_, identity_act_;
   mutable std::mutex mu_;
   mutable std::map<std::vector<int64_t>, std::unique_ptr<ConvPlan>> plans_;
@@ -486,8 +489,8 @@ class CudnnConvTactic : public Tactic {
     if (z && z->shape.fully_known() && y->shape.fully_known() && !(z->shape == y->shape))
       return unsupported(cat("residual ", z->shape.str(), " is not Y's shape ", y->shape.str()));
     if (x->shape.fully_known() && w->shape.fully_known() && y->shape.fully_known()) {
-      CudnnConvMapping m = map_conv_to_cudnn(a, x->shape.concrete(), w->shape.concrete(),
-                                             y->shape.concrete());
+      CudnnConvMapping m =
+          map_conv_to_cudnn(a, x->shape.concrete(), w->shape.concrete(), y->shape.concrete());
       if (!m.ok) return unsupported(m.why);
       if (!m.no_conv) {
         Precision p;

@@ -32,14 +32,13 @@ using FilterDesc = CudnnDescriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDes
                                    cudnnDestroyFilterDescriptor>;
 using ConvDesc = CudnnDescriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
                                  cudnnDestroyConvolutionDescriptor>;
-using ActivationDesc = CudnnDescriptor<cudnnActivationDescriptor_t,
-                                       cudnnCreateActivationDescriptor,
+using ActivationDesc = CudnnDescriptor<cudnnActivationDescriptor_t, cudnnCreateActivationDescriptor,
                                        cudnnDestroyActivationDescriptor>;
 
 // Dense tensor of `dims` given in NCHW order (N, C, spatial...), laid out NCHW or, with
 // channels_last, NHWC / NDHWC (described through explicit strides).
-inline void set_tensor_nd(cudnnTensorDescriptor_t d, cudnnDataType_t t, const std::vector<int>& dims,
-                          bool channels_last) {
+inline void set_tensor_nd(cudnnTensorDescriptor_t d, cudnnDataType_t t,
+                          const std::vector<int>& dims, bool channels_last) {
   const int nb = static_cast<int>(dims.size());
   std::vector<int> strides(nb);
   if (!channels_last) {
@@ -50,9 +49,8 @@ inline void set_tensor_nd(cudnnTensorDescriptor_t d, cudnnDataType_t t, const st
     }
   } else {
     // Memory order: N, spatial..., C.
-    int64_t s = 1;
     strides[1] = 1;
-    s = dims[1];
+    int64_t s = dims[1];
     for (int i = nb - 1; i >= 2; --i) {
       strides[i] = static_cast<int>(s);
       s *= dims[i];

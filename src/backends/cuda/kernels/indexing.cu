@@ -1,10 +1,9 @@
 // Indexing kernels: gathers move elements by width (whole slices in units of up to 16 bytes
 // where rows line up, so an embedding lookup reads each row with full sectors); scatters combine
 // typed elements with atomics; OneHot compares indices of any numeric type.
-#include "backends/cuda/kernels/indexing.h"
-
 #include <cmath>
 
+#include "backends/cuda/kernels/indexing.h"
 #include "backends/cuda/kernels/movement_device.cuh"
 
 namespace kiln::cuda::mv {
@@ -29,12 +28,10 @@ int unit_width(int es, int64_t bytes, const void* a, const void* b) {
 // Embedding lookups are the hot case: rows of `inner` units (16 bytes each where they align),
 // consecutive threads on consecutive units of a row, and 32-bit fast division when it fits.
 template <class U, class I, bool k32>
-__global__ void __launch_bounds__(kThreads) gather_kernel(const U* __restrict__ data,
-                                                       const I* __restrict__ idx,
-                                                       U* __restrict__ out, int64_t outer,
-                                                       int64_t axis_len, int64_t n_idx,
-                                                       int64_t inner, FastDiv f_inner,
-                                                       FastDiv f_idx) {
+__global__ void __launch_bounds__(kThreads)
+    gather_kernel(const U* __restrict__ data, const I* __restrict__ idx, U* __restrict__ out,
+                  int64_t outer, int64_t axis_len, int64_t n_idx, int64_t inner, FastDiv f_inner,
+                  FastDiv f_idx) {
   const int64_t n = outer * n_idx * inner;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t e, j, o;
@@ -62,17 +59,17 @@ __global__ void __launch_bounds__(kThreads) gather_kernel(const U* __restrict__ 
 }
 
 template <class U, class I>
-void launch_gather_t(const U* d, const I* idx, U* o, int64_t outer, int64_t axis_len,
-                     int64_t n_idx, int64_t inner, cudaStream_t s) {
+void launch_gather_t(const U* d, const I* idx, U* o, int64_t outer, int64_t axis_len, int64_t n_idx,
+                     int64_t inner, cudaStream_t s) {
   const int64_t n = outer * n_idx * inner;
   unsigned g = grid_for(n);
   if (n < (int64_t{1} << 31))
-    gather_kernel<U, I, true><<<g, kThreads, 0, s>>>(
-        d, idx, o, outer, axis_len, n_idx, inner, FastDiv(static_cast<uint32_t>(inner)),
-        FastDiv(static_cast<uint32_t>(n_idx)));
+    gather_kernel<U, I, true><<<g, kThreads, 0, s>>>(d, idx, o, outer, axis_len, n_idx, inner,
+                                                     FastDiv(static_cast<uint32_t>(inner)),
+                                                     FastDiv(static_cast<uint32_t>(n_idx)));
   else
-    gather_kernel<U, I, false><<<g, kThreads, 0, s>>>(d, idx, o, outer, axis_len, n_idx, inner,
-                                                      FastDiv(), FastDiv());
+    gather_kernel<U, I, false>
+        <<<g, kThreads, 0, s>>>(d, idx, o, outer, axis_len, n_idx, inner, FastDiv(), FastDiv());
 }
 
 template <int W>
@@ -129,10 +126,9 @@ __device__ __forceinline__ int64_t elements_offset(const ElemKernelArgs& a, cons
 }
 
 template <class U, class I>
-__global__ void __launch_bounds__(kThreads) gather_elements_kernel(const U* __restrict__ data,
-                                                                const I* __restrict__ idx,
-                                                                U* __restrict__ out,
-                                                                ElemKernelArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    gather_elements_kernel(const U* __restrict__ data, const I* __restrict__ idx,
+                           U* __restrict__ out, ElemKernelArgs a) {
   for (int64_t i = global_thread(); i < a.n; i += grid_threads()) {
     int64_t off = elements_offset(a, idx, i);
     if (off >= 0) {
@@ -153,11 +149,11 @@ void launch_gather_elements(const void* data, const void* idx, bool is64, void* 
   auto* d = static_cast<const U*>(data);
   auto* o = static_cast<U*>(out);
   if (is64)
-    gather_elements_kernel<U, int64_t><<<g, kThreads, 0, s>>>(
-        d, static_cast<const int64_t*>(idx), o, a);
+    gather_elements_kernel<U, int64_t>
+        <<<g, kThreads, 0, s>>>(d, static_cast<const int64_t*>(idx), o, a);
   else
-    gather_elements_kernel<U, int32_t><<<g, kThreads, 0, s>>>(
-        d, static_cast<const int32_t*>(idx), o, a);
+    gather_elements_kernel<U, int32_t>
+        <<<g, kThreads, 0, s>>>(d, static_cast<const int32_t*>(idx), o, a);
 }
 
 // ---- scatter reductions ----
@@ -258,10 +254,9 @@ __device__ void atomic_combine(T* dst, T v, Reduction r, bool is_bool) {
 }
 
 template <class T, class I>
-__global__ void __launch_bounds__(kThreads) scatter_elements_kernel(T* out, const I* __restrict__ idx,
-                                                                 const T* __restrict__ upd,
-                                                                 ElemKernelArgs a, Reduction r,
-                                                                 bool is_bool) {
+__global__ void __launch_bounds__(kThreads)
+    scatter_elements_kernel(T* out, const I* __restrict__ idx, const T* __restrict__ upd,
+                            ElemKernelArgs a, Reduction r, bool is_bool) {
   for (int64_t i = global_thread(); i < a.n; i += grid_threads()) {
     int64_t off = elements_offset(a, idx, i);
     if (off < 0) continue;  // out of range: not diagnosed on the GPU
@@ -297,9 +292,9 @@ __device__ __forceinline__ int64_t tuple_offset(const NDKernelArgs& a, const int
 }
 
 template <class U>
-__global__ void __launch_bounds__(kThreads) gather_nd_kernel(const U* __restrict__ data,
-                                                          const int64_t* __restrict__ idx,
-                                                          U* __restrict__ out, NDKernelArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    gather_nd_kernel(const U* __restrict__ data, const int64_t* __restrict__ idx,
+                     U* __restrict__ out, NDKernelArgs a) {
   const int64_t n = a.batches * a.per_batch * a.slice;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t row = i / a.slice, e = i - row * a.slice;
@@ -315,10 +310,9 @@ __global__ void __launch_bounds__(kThreads) gather_nd_kernel(const U* __restrict
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) scatter_nd_kernel(T* out, const int64_t* __restrict__ idx,
-                                                           const T* __restrict__ upd,
-                                                           NDKernelArgs a, int64_t tuples,
-                                                           Reduction r, bool is_bool) {
+__global__ void __launch_bounds__(kThreads)
+    scatter_nd_kernel(T* out, const int64_t* __restrict__ idx, const T* __restrict__ upd,
+                      NDKernelArgs a, int64_t tuples, Reduction r, bool is_bool) {
   const int64_t n = tuples * a.slice;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t t = i / a.slice, e = i - t * a.slice;
@@ -353,10 +347,9 @@ __device__ __forceinline__ int64_t one_hot_index(I v, int64_t depth) {
 }
 
 template <class U, class I>
-__global__ void __launch_bounds__(kThreads) one_hot_kernel(const I* __restrict__ idx,
-                                                        const U* __restrict__ values,
-                                                        U* __restrict__ out, int64_t outer,
-                                                        int64_t depth, int64_t inner) {
+__global__ void __launch_bounds__(kThreads)
+    one_hot_kernel(const I* __restrict__ idx, const U* __restrict__ values, U* __restrict__ out,
+                   int64_t outer, int64_t depth, int64_t inner) {
   const int64_t n = outer * depth * inner;
   const U off_v = values[0], on_v = values[1];
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
@@ -381,7 +374,52 @@ void launch_one_hot(const void* idx, ElemType it, const void* values, void* out,
   });
 }
 
+// ---- max unpool ----
+
+template <class U>
+__global__ void __launch_bounds__(kThreads)
+    max_unpool_kernel(const U* __restrict__ x, const int64_t* __restrict__ idx, U* __restrict__ y,
+                      UnpoolArgs a) {
+  int64_t def_vol = 1;
+  for (int k = 0; k < a.rank; ++k) def_vol *= a.def_dims[k];
+  for (int64_t i = global_thread(); i < a.n; i += grid_threads()) {
+    int64_t v = idx[i];
+    if (v < 0 || v >= def_vol) continue;  // an error in the reference; not diagnosed here
+    int64_t off = 0;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      int64_t q = v / a.def_dims[k];
+      off += (v - q * a.def_dims[k]) * a.out_strides[k];
+      v = q;
+    }
+    y[off] = x[i];
+  }
+}
+
+template <int W>
+void launch_max_unpool(const void* x, const int64_t* idx, void* y, const UnpoolArgs& a,
+                       cudaStream_t s) {
+  using U = typename Unit<W>::T;
+  max_unpool_kernel<U>
+      <<<grid_for(a.n), kThreads, 0, s>>>(static_cast<const U*>(x), idx, static_cast<U*>(y), a);
+}
+
 }  // namespace
+
+void max_unpool(const void* x, const int64_t* idx, void* y, int elem_bytes, const UnpoolArgs& a,
+                void* stream) {
+  if (a.n == 0) return;
+  cudaStream_t s = as_stream(stream);
+  switch (elem_bytes) {
+    case 1:
+      return launch_max_unpool<1>(x, idx, y, a, s);
+    case 2:
+      return launch_max_unpool<2>(x, idx, y, a, s);
+    case 4:
+      return launch_max_unpool<4>(x, idx, y, a, s);
+    default:
+      return launch_max_unpool<8>(x, idx, y, a, s);
+  }
+}
 
 void gather(const void* data, const void* idx, bool idx_is64, void* out, int elem_bytes,
             int64_t outer, int64_t axis_len, int64_t n_idx, int64_t inner, void* stream) {
@@ -390,11 +428,16 @@ void gather(const void* data, const void* idx, bool idx_is64, void* out, int ele
   int w = unit_width(elem_bytes, inner * elem_bytes, data, out);
   int64_t units = inner * elem_bytes / w;
   switch (w) {
-    case 1: return launch_gather<1>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
-    case 2: return launch_gather<2>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
-    case 4: return launch_gather<4>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
-    case 8: return launch_gather<8>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
-    default: return launch_gather<16>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
+    case 1:
+      return launch_gather<1>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
+    case 2:
+      return launch_gather<2>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
+    case 4:
+      return launch_gather<4>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
+    case 8:
+      return launch_gather<8>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
+    default:
+      return launch_gather<16>(data, idx, idx_is64, out, outer, axis_len, n_idx, units, s);
   }
 }
 
@@ -404,10 +447,14 @@ void gather_elements(const void* data, const void* idx, bool idx_is64, void* out
   if (a.n == 0) return;
   cudaStream_t s = as_stream(stream);
   switch (elem_bytes) {
-    case 1: return launch_gather_elements<1>(data, idx, idx_is64, out, a, s);
-    case 2: return launch_gather_elements<2>(data, idx, idx_is64, out, a, s);
-    case 4: return launch_gather_elements<4>(data, idx, idx_is64, out, a, s);
-    default: return launch_gather_elements<8>(data, idx, idx_is64, out, a, s);
+    case 1:
+      return launch_gather_elements<1>(data, idx, idx_is64, out, a, s);
+    case 2:
+      return launch_gather_elements<2>(data, idx, idx_is64, out, a, s);
+    case 4:
+      return launch_gather_elements<4>(data, idx, idx_is64, out, a, s);
+    default:
+      return launch_gather_elements<8>(data, idx, idx_is64, out, a, s);
   }
 }
 
@@ -421,13 +468,13 @@ void scatter_elements(void* out, const void* idx, bool idx_is64, const void* upd
   dispatch_elem(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (idx_is64)
-      scatter_elements_kernel<T, int64_t><<<g, kThreads, 0, s>>>(
-          static_cast<T*>(out), static_cast<const int64_t*>(idx), static_cast<const T*>(updates),
-          a, r, is_bool);
+      scatter_elements_kernel<T, int64_t>
+          <<<g, kThreads, 0, s>>>(static_cast<T*>(out), static_cast<const int64_t*>(idx),
+                                  static_cast<const T*>(updates), a, r, is_bool);
     else
-      scatter_elements_kernel<T, int32_t><<<g, kThreads, 0, s>>>(
-          static_cast<T*>(out), static_cast<const int32_t*>(idx), static_cast<const T*>(updates),
-          a, r, is_bool);
+      scatter_elements_kernel<T, int32_t>
+          <<<g, kThreads, 0, s>>>(static_cast<T*>(out), static_cast<const int32_t*>(idx),
+                                  static_cast<const T*>(updates), a, r, is_bool);
   });
 }
 
@@ -449,11 +496,16 @@ void gather_nd(const void* data, const int64_t* idx, void* out, int elem_bytes,
     a.strides[k] = ga.strides[k] / f;
   }
   switch (w) {
-    case 1: return launch_gather_nd<1>(data, idx, out, a, s);
-    case 2: return launch_gather_nd<2>(data, idx, out, a, s);
-    case 4: return launch_gather_nd<4>(data, idx, out, a, s);
-    case 8: return launch_gather_nd<8>(data, idx, out, a, s);
-    default: return launch_gather_nd<16>(data, idx, out, a, s);
+    case 1:
+      return launch_gather_nd<1>(data, idx, out, a, s);
+    case 2:
+      return launch_gather_nd<2>(data, idx, out, a, s);
+    case 4:
+      return launch_gather_nd<4>(data, idx, out, a, s);
+    case 8:
+      return launch_gather_nd<8>(data, idx, out, a, s);
+    default:
+      return launch_gather_nd<16>(data, idx, out, a, s);
   }
 }
 
@@ -475,9 +527,8 @@ void scatter_nd(void* out, const int64_t* idx, const void* updates, ElemType t, 
   bool is_bool = t == ElemType::kBool;
   dispatch_elem(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    scatter_nd_kernel<T><<<g, kThreads, 0, s>>>(static_cast<T*>(out), idx,
-                                                static_cast<const T*>(updates), a, tuples, r,
-                                                is_bool);
+    scatter_nd_kernel<T><<<g, kThreads, 0, s>>>(
+        static_cast<T*>(out), idx, static_cast<const T*>(updates), a, tuples, r, is_bool);
   });
 }
 
@@ -486,12 +537,14 @@ void one_hot(const void* idx, ElemType idx_type, const void* values, void* out, 
   if (outer * depth * inner == 0) return;
   cudaStream_t s = as_stream(stream);
   switch (elem_bytes) {
-    case 1: return launch_one_hot<uint8_t>(idx, idx_type, values, out, outer, depth, inner, s);
-    case 2: return launch_one_hot<uint16_t>(idx, idx_type, values, out, outer, depth, inner, s);
-    case 4: return launch_one_hot<uint32_t>(idx, idx_type, values, out, outer, depth, inner, s);
+    case 1:
+      return launch_one_hot<uint8_t>(idx, idx_type, values, out, outer, depth, inner, s);
+    case 2:
+      return launch_one_hot<uint16_t>(idx, idx_type, values, out, outer, depth, inner, s);
+    case 4:
+      return launch_one_hot<uint32_t>(idx, idx_type, values, out, outer, depth, inner, s);
     default:
-      return launch_one_hot<unsigned long long>(idx, idx_type, values, out, outer, depth, inner,
-                                                s);
+      return launch_one_hot<unsigned long long>(idx, idx_type, values, out, outer, depth, inner, s);
   }
 }
 

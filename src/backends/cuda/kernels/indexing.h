@@ -58,4 +58,17 @@ void scatter_nd(void* out, const int64_t* idx, const void* updates, ElemType t, 
 void one_hot(const void* idx, ElemType idx_type, const void* values, void* out, int elem_bytes,
              int64_t outer, int64_t depth, int64_t inner, void* stream);
 
+// MaxUnpool: y (already zeroed) receives x[i] at the coordinates that flat index idx[i] has in
+// the default unpooled shape `def_dims`, placed at the origin of y (strides `out_strides`).
+// Indices outside the default shape are skipped (not diagnosed); with repeated indices the GPU
+// keeps an arbitrary one of the values, the reference the last.
+struct UnpoolArgs {
+  int rank = 0;
+  int64_t def_dims[kMaxDims] = {};
+  int64_t out_strides[kMaxDims] = {};
+  int64_t n = 0;  // elements of x
+};
+void max_unpool(const void* x, const int64_t* idx, void* y, int elem_bytes, const UnpoolArgs& a,
+                void* stream);
+
 }  // namespace kiln::cuda::mv

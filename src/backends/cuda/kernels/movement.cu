@@ -2,11 +2,10 @@
 // the innermost dim; a tiled shared-memory kernel serves the transposes that do not; Concat copies
 // all its inputs in one launch; Pad, Trilu and ReverseSequence have small kernels of their own.
 // Elements move by width (1..16 bytes); nothing here knows the element type.
-#include "backends/cuda/kernels/movement.h"
-
 #include <algorithm>
 #include <cstdlib>
 
+#include "backends/cuda/kernels/movement.h"
 #include "backends/cuda/kernels/movement_device.cuh"
 
 namespace kiln::cuda::mv {
@@ -28,8 +27,8 @@ struct CopyArgs {
 };
 
 template <class U, bool kDense, bool k32>
-__global__ void __launch_bounds__(kThreads) copy_kernel(const U* __restrict__ src, U* __restrict__ dst,
-                                                     CopyArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    copy_kernel(const U* __restrict__ src, U* __restrict__ dst, CopyArgs a) {
   __shared__ int64_t sh[kMaxDims + 1];
   if (a.dev_src) {
     // Device-resolved Slice: base and strides come from the resolve kernel (outermost-first).
@@ -89,11 +88,16 @@ void launch_copy(const void* src, void* dst, const CopyArgs& a, bool dense, cuda
 void dispatch_copy(int width, const void* src, void* dst, const CopyArgs& a, bool dense,
                    cudaStream_t s) {
   switch (width) {
-    case 1: return launch_copy<1>(src, dst, a, dense, s);
-    case 2: return launch_copy<2>(src, dst, a, dense, s);
-    case 4: return launch_copy<4>(src, dst, a, dense, s);
-    case 8: return launch_copy<8>(src, dst, a, dense, s);
-    default: return launch_copy<16>(src, dst, a, dense, s);
+    case 1:
+      return launch_copy<1>(src, dst, a, dense, s);
+    case 2:
+      return launch_copy<2>(src, dst, a, dense, s);
+    case 4:
+      return launch_copy<4>(src, dst, a, dense, s);
+    case 8:
+      return launch_copy<8>(src, dst, a, dense, s);
+    default:
+      return launch_copy<16>(src, dst, a, dense, s);
   }
 }
 
@@ -144,8 +148,8 @@ int widen(CopyPlan& p, int es, const void* src, const void* dst) {
   for (int w = 16; w > es; w /= 2) {
     if (w % es) continue;
     int64_t f = w / es;
-    bool ok = p.dims[r] % f == 0 && p.src_base % f == 0 && p.dst_base % f == 0 &&
-              aligned(src, w) && aligned(dst, w);
+    bool ok = p.dims[r] % f == 0 && p.src_base % f == 0 && p.dst_base % f == 0 && aligned(src, w) &&
+              aligned(dst, w);
     for (int k = 0; k < r && ok; ++k) ok = p.src_strides[k] % f == 0 && p.dst_strides[k] % f == 0;
     if (!ok) continue;
     p.dims[r] /= f;
@@ -190,16 +194,15 @@ constexpr int kTileRows = 8;
 struct TileArgs {
   int rank;
   int64_t dims[kMaxCopyDims];
-  int64_t ss[kMaxCopyDims];   // source strides per output dim
-  int64_t ds[kMaxCopyDims];   // destination (dense) strides per output dim
-  int p;                      // output dim with source stride 1
+  int64_t ss[kMaxCopyDims];  // source strides per output dim
+  int64_t ds[kMaxCopyDims];  // destination (dense) strides per output dim
+  int p;                     // output dim with source stride 1
   int64_t tiles_p, tiles_q, blocks;
 };
 
 template <class U>
-__global__ void __launch_bounds__(kTile* kTileRows) tile_transpose_kernel(const U* __restrict__ src,
-                                                                       U* __restrict__ dst,
-                                                                       TileArgs a) {
+__global__ void __launch_bounds__(kTile* kTileRows)
+    tile_transpose_kernel(const U* __restrict__ src, U* __restrict__ dst, TileArgs a) {
   __shared__ U tile[kTile][kTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t dim_p = a.dims[a.p], dim_q = a.dims[0];
@@ -289,8 +292,8 @@ constexpr int kMaxConcat = 32;
 
 struct ConcatArgs {
   const void* src[kMaxConcat];
-  int64_t row[kMaxConcat];     // units per row of input i
-  int64_t col0[kMaxConcat];    // first output column (units) of input i
+  int64_t row[kMaxConcat];   // units per row of input i
+  int64_t col0[kMaxConcat];  // first output column (units) of input i
   FastDiv frow[kMaxConcat];
   int64_t outer, out_row;
 };
@@ -337,8 +340,9 @@ struct PadKernelArgs {
 };
 
 template <class U, bool k32>
-__global__ void __launch_bounds__(kThreads) pad_kernel(const U* __restrict__ src, U* __restrict__ dst,
-                                                    const U* __restrict__ fill, PadKernelArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    pad_kernel(const U* __restrict__ src, U* __restrict__ dst, const U* __restrict__ fill,
+               PadKernelArgs a) {
   if (a.begin_dev) {
 #pragma unroll
     for (int k = 0; k < kMaxDims; ++k)
@@ -418,9 +422,9 @@ void launch_pad(const void* src, void* dst, const void* fill, const PadKernelArg
 // ---- trilu ----
 
 template <class U>
-__global__ void __launch_bounds__(kThreads) trilu_kernel(const U* __restrict__ src, U* __restrict__ dst,
-                                                      int64_t n, int64_t rows, int64_t cols,
-                                                      bool upper, const int64_t* k_dev) {
+__global__ void __launch_bounds__(kThreads)
+    trilu_kernel(const U* __restrict__ src, U* __restrict__ dst, int64_t n, int64_t rows,
+                 int64_t cols, bool upper, const int64_t* k_dev) {
   const int64_t k = k_dev ? *k_dev : 0;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t rc = i / cols;
@@ -441,9 +445,9 @@ __global__ void __launch_bounds__(kThreads) trilu_kernel(const U* __restrict__ s
 // ---- reverse sequence ----
 
 template <class U>
-__global__ void __launch_bounds__(kThreads) reverse_sequence_kernel(
-    const U* __restrict__ src, U* __restrict__ dst, int64_t d0, int64_t d1, int64_t inner,
-    int batch_axis, const int64_t* __restrict__ lens) {
+__global__ void __launch_bounds__(kThreads)
+    reverse_sequence_kernel(const U* __restrict__ src, U* __restrict__ dst, int64_t d0, int64_t d1,
+                            int64_t inner, int batch_axis, const int64_t* __restrict__ lens) {
   const int64_t n = d0 * d1 * inner;
   const int64_t time = batch_axis == 0 ? d1 : d0;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
@@ -465,7 +469,7 @@ void launch_trilu(const void* src, void* dst, int64_t n, int64_t rows, int64_t c
                   const int64_t* k_dev, cudaStream_t s) {
   using U = typename Unit<W>::T;
   trilu_kernel<U><<<grid_for(n), kThreads, 0, s>>>(static_cast<const U*>(src), static_cast<U*>(dst),
-                                                    n, rows, cols, upper, k_dev);
+                                                   n, rows, cols, upper, k_dev);
 }
 
 template <int W>
@@ -542,10 +546,14 @@ void transpose(const void* src, void* dst, int elem_bytes, int rank, const int64
     for (int k = 1; k < r; ++k)
       if (k != a.p) a.blocks *= a.dims[k];
     switch (elem_bytes) {
-      case 1: return launch_tile<1>(src, dst, a, st);
-      case 2: return launch_tile<2>(src, dst, a, st);
-      case 4: return launch_tile<4>(src, dst, a, st);
-      default: return launch_tile<8>(src, dst, a, st);
+      case 1:
+        return launch_tile<1>(src, dst, a, st);
+      case 2:
+        return launch_tile<2>(src, dst, a, st);
+      case 4:
+        return launch_tile<4>(src, dst, a, st);
+      default:
+        return launch_tile<8>(src, dst, a, st);
     }
   }
   int w = widen(p, elem_bytes, src, dst);
@@ -612,11 +620,21 @@ void concat(const ConcatInput* inputs, int n, void* dst, int elem_bytes, int64_t
     }
     if (max_units == 0) continue;
     switch (w) {
-      case 1: launch_concat<1>(dst, a, m, max_units, s); break;
-      case 2: launch_concat<2>(dst, a, m, max_units, s); break;
-      case 4: launch_concat<4>(dst, a, m, max_units, s); break;
-      case 8: launch_concat<8>(dst, a, m, max_units, s); break;
-      default: launch_concat<16>(dst, a, m, max_units, s); break;
+      case 1:
+        launch_concat<1>(dst, a, m, max_units, s);
+        break;
+      case 2:
+        launch_concat<2>(dst, a, m, max_units, s);
+        break;
+      case 4:
+        launch_concat<4>(dst, a, m, max_units, s);
+        break;
+      case 8:
+        launch_concat<8>(dst, a, m, max_units, s);
+        break;
+      default:
+        launch_concat<16>(dst, a, m, max_units, s);
+        break;
     }
   }
 }
@@ -648,10 +666,14 @@ void pad(const void* src, void* dst, int elem_bytes, const PadArgs& pa, const vo
     a.begin_dev = ws;
   }
   switch (elem_bytes) {
-    case 1: return launch_pad<1>(src, dst, fill, a, s);
-    case 2: return launch_pad<2>(src, dst, fill, a, s);
-    case 4: return launch_pad<4>(src, dst, fill, a, s);
-    default: return launch_pad<8>(src, dst, fill, a, s);
+    case 1:
+      return launch_pad<1>(src, dst, fill, a, s);
+    case 2:
+      return launch_pad<2>(src, dst, fill, a, s);
+    case 4:
+      return launch_pad<4>(src, dst, fill, a, s);
+    default:
+      return launch_pad<8>(src, dst, fill, a, s);
   }
 }
 
@@ -661,10 +683,14 @@ void trilu(const void* src, void* dst, int elem_bytes, int64_t mats, int64_t row
   if (n == 0) return;
   cudaStream_t s = as_stream(stream);
   switch (elem_bytes) {
-    case 1: return launch_trilu<1>(src, dst, n, rows, cols, upper, k_dev, s);
-    case 2: return launch_trilu<2>(src, dst, n, rows, cols, upper, k_dev, s);
-    case 4: return launch_trilu<4>(src, dst, n, rows, cols, upper, k_dev, s);
-    default: return launch_trilu<8>(src, dst, n, rows, cols, upper, k_dev, s);
+    case 1:
+      return launch_trilu<1>(src, dst, n, rows, cols, upper, k_dev, s);
+    case 2:
+      return launch_trilu<2>(src, dst, n, rows, cols, upper, k_dev, s);
+    case 4:
+      return launch_trilu<4>(src, dst, n, rows, cols, upper, k_dev, s);
+    default:
+      return launch_trilu<8>(src, dst, n, rows, cols, upper, k_dev, s);
   }
 }
 
@@ -675,11 +701,16 @@ void reverse_sequence(const void* src, void* dst, int elem_bytes, int64_t d0, in
   int w = row_width(elem_bytes, inner * elem_bytes, src, dst);
   int64_t in_units = inner * elem_bytes / w;
   switch (w) {
-    case 1: return launch_reverse<1>(src, dst, d0, d1, in_units, batch_axis, lens, s);
-    case 2: return launch_reverse<2>(src, dst, d0, d1, in_units, batch_axis, lens, s);
-    case 4: return launch_reverse<4>(src, dst, d0, d1, in_units, batch_axis, lens, s);
-    case 8: return launch_reverse<8>(src, dst, d0, d1, in_units, batch_axis, lens, s);
-    default: return launch_reverse<16>(src, dst, d0, d1, in_units, batch_axis, lens, s);
+    case 1:
+      return launch_reverse<1>(src, dst, d0, d1, in_units, batch_axis, lens, s);
+    case 2:
+      return launch_reverse<2>(src, dst, d0, d1, in_units, batch_axis, lens, s);
+    case 4:
+      return launch_reverse<4>(src, dst, d0, d1, in_units, batch_axis, lens, s);
+    case 8:
+      return launch_reverse<8>(src, dst, d0, d1, in_units, batch_axis, lens, s);
+    default:
+      return launch_reverse<16>(src, dst, d0, d1, in_units, batch_axis, lens, s);
   }
 }
 

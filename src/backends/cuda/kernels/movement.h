@@ -13,8 +13,19 @@ namespace kiln::cuda::mv {
 // Element types of the kernels that compute (scatter reductions, Resize, OneHot indices, Range,
 // quantization); the pure movers only need the element size. Bool is stored as one byte.
 enum class ElemType {
-  kFloat, kFloat16, kBFloat16, kDouble,
-  kInt8, kUInt8, kInt16, kUInt16, kInt32, kUInt32, kInt64, kUInt64, kBool
+  kFloat,
+  kFloat16,
+  kBFloat16,
+  kDouble,
+  kInt8,
+  kUInt8,
+  kInt16,
+  kUInt16,
+  kInt32,
+  kUInt32,
+  kInt64,
+  kUInt64,
+  kBool
 };
 
 // Tile views its output as [r0, d0, r1, d1, ...], so a copy may have twice the tensor rank.

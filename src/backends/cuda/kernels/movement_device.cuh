@@ -14,12 +14,28 @@
 namespace kiln::cuda::mv {
 
 // The type that moves `N` bytes in one load/store (N = 1, 2, 4, 8, 16).
-template <int N> struct Unit;
-template <> struct Unit<1> { using T = uint8_t; };
-template <> struct Unit<2> { using T = uint16_t; };
-template <> struct Unit<4> { using T = uint32_t; };
-template <> struct Unit<8> { using T = unsigned long long; };
-template <> struct Unit<16> { using T = uint4; };
+template <int N>
+struct Unit;
+template <>
+struct Unit<1> {
+  using T = uint8_t;
+};
+template <>
+struct Unit<2> {
+  using T = uint16_t;
+};
+template <>
+struct Unit<4> {
+  using T = uint32_t;
+};
+template <>
+struct Unit<8> {
+  using T = unsigned long long;
+};
+template <>
+struct Unit<16> {
+  using T = uint4;
+};
 
 // Division by a run-time constant d in [1, 2^31] for dividends n < 2^31 (Granlund-Montgomery
 // round-up method, as PyTorch's IntDivider): one mul.hi, one add and one shift instead of a ~20
@@ -64,24 +80,40 @@ inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 // ---- typed elements ----
 
 // The device storage type of each ElemType (bool is one byte, like uint8).
-template <class T> struct TypeTag { using type = T; };
+template <class T>
+struct TypeTag {
+  using type = T;
+};
 
 // Calls f(TypeTag<T>{}) with T the storage type of t.
 template <class F>
 void dispatch_elem(ElemType t, F&& f) {
   switch (t) {
-    case ElemType::kFloat: return f(TypeTag<float>{});
-    case ElemType::kFloat16: return f(TypeTag<__half>{});
-    case ElemType::kBFloat16: return f(TypeTag<__nv_bfloat16>{});
-    case ElemType::kDouble: return f(TypeTag<double>{});
-    case ElemType::kInt8: return f(TypeTag<int8_t>{});
-    case ElemType::kUInt8: case ElemType::kBool: return f(TypeTag<uint8_t>{});
-    case ElemType::kInt16: return f(TypeTag<int16_t>{});
-    case ElemType::kUInt16: return f(TypeTag<uint16_t>{});
-    case ElemType::kInt32: return f(TypeTag<int32_t>{});
-    case ElemType::kUInt32: return f(TypeTag<uint32_t>{});
-    case ElemType::kInt64: return f(TypeTag<int64_t>{});
-    case ElemType::kUInt64: return f(TypeTag<uint64_t>{});
+    case ElemType::kFloat:
+      return f(TypeTag<float>{});
+    case ElemType::kFloat16:
+      return f(TypeTag<__half>{});
+    case ElemType::kBFloat16:
+      return f(TypeTag<__nv_bfloat16>{});
+    case ElemType::kDouble:
+      return f(TypeTag<double>{});
+    case ElemType::kInt8:
+      return f(TypeTag<int8_t>{});
+    case ElemType::kUInt8:
+    case ElemType::kBool:
+      return f(TypeTag<uint8_t>{});
+    case ElemType::kInt16:
+      return f(TypeTag<int16_t>{});
+    case ElemType::kUInt16:
+      return f(TypeTag<uint16_t>{});
+    case ElemType::kInt32:
+      return f(TypeTag<int32_t>{});
+    case ElemType::kUInt32:
+      return f(TypeTag<uint32_t>{});
+    case ElemType::kInt64:
+      return f(TypeTag<int64_t>{});
+    case ElemType::kUInt64:
+      return f(TypeTag<uint64_t>{});
   }
 }
 

@@ -95,6 +95,33 @@ __device__ __forceinline__ V shfl_idx(V v, int src) {
   return __shfl_sync(0xffffffffu, v, src);
 }
 
+// A shuffle of any small trivially copyable struct, one 32-bit word at a time.
+template <class V>
+__device__ __forceinline__ V shfl_xor_any(const V& v, int mask) {
+  static_assert(sizeof(V) % 4 == 0, "shuffled structs are made of 32-bit words");
+  V r;
+  const int* src = reinterpret_cast<const int*>(&v);
+  int* dst = reinterpret_cast<int*>(&r);
+#pragma unroll
+  for (int k = 0; k < static_cast<int>(sizeof(V) / 4); ++k)
+    dst[k] = __shfl_xor_sync(0xffffffffu, src[k], mask);
+  return r;
+}
+
+// Block-wide combination of per-thread values through shared memory (blockDim.x <= 1024, a
+// multiple of 32). Every thread gets the result.
+template <class V, class F>
+__device__ V block_all_reduce(V v, F combine, V* smem /* 32 entries */) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  for (int off = 16; off > 0; off >>= 1) v = combine(v, shfl_xor_any(v, off));
+  __syncthreads();  // smem may still be read from the previous call
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  V r = smem[0];
+  for (int w = 1; w < nw; ++w) r = combine(r, smem[w]);
+  return r;
+}
+
 // A load of 16 bytes: elements [0, kN) of an aligned vector.
 template <class T>
 struct alignas(16) Pack {

@@ -1,0 +1,195 @@
+// The CUDA runtime end to end: plans built for the GPU against CPU plans of the same model, many
+// contexts on many threads, enqueue() on the caller's stream with device buffers (including CUDA
+// graph replay with new input data), dynamic batch, FP16 plans, and plans for another GPU being
+// refused. On a machine without a GPU only the "no GPU" behaviour is checked; the rest skip.
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "build/build_plan.h"
+#include "gpu/gpu_compare.h"
+#include "kiln/kiln.h"
+#include "runtime/engine_impl.h"
+
+namespace kiln::testing {
+namespace {
+
+const std::string kModel = std::string(KILN_SOURCE_DIR) + "/models/fashion_cnn.onnx";
+
+std::shared_ptr<Plan> build(const std::string& device, std::vector<int64_t> dims, bool fp16 = false) {
+  BuildOptions o;
+  o.device = device;
+  o.fp16 = fp16;
+  if (!dims.empty()) o.input_shapes["image"] = dims;
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(o).build_from_onnx(kModel, plan);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  return plan;
+}
+
+Tensor images(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  return random_tensor({n, 1, 28, 28}, rng, 0, 1);
+}
+
+Tensor run1(const std::shared_ptr<Plan>& plan, const Tensor& x) {
+  std::shared_ptr<Engine> e;
+  EXPECT_TRUE(Engine::create(plan, e).is_ok());
+  std::unique_ptr<ExecutionContext> c;
+  EXPECT_TRUE(e->create_context(c).is_ok());
+  std::map<std::string, Tensor> out;
+  Status s = c->run({{"image", x}}, out);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  return out["logits"];
+}
+
+double rel_norm_error(const Tensor& got, const Tensor& want) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double d = got.get_f64(i) - want.get_f64(i);
+    num += d * d;
+    den += want.get_f64(i) * want.get_f64(i);
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+TEST(GpuRuntime, WithoutGpuSaysSoAndDefaultsToCpu) {
+  if (gpu_available()) GTEST_SKIP() << "this machine has a GPU";
+  BuildOptions o;
+  o.device = "cuda";
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(o).build_from_onnx(kModel, plan);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'cuda' is not available"), std::string::npos) << s.message();
+  o.device = "";
+  ASSERT_TRUE(Builder(o).build_from_onnx(kModel, plan).is_ok());
+  EXPECT_EQ(plan->device(), "cpu");
+}
+
+TEST(GpuRuntime, MatchesCpuPlan) {
+  KILN_REQUIRE_GPU();
+  Tensor x = images(8, 1);
+  Tensor want = run1(build("cpu", {8, 1, 28, 28}), x);
+  auto plan = build("cuda", {8, 1, 28, 28});
+  EXPECT_EQ(plan->device(), "cuda");
+  expect_close(run1(plan, x), want, 1e-4, 1e-4, "logits");
+  // Through the plan file, as users load it.
+  std::shared_ptr<Plan> loaded;
+  ASSERT_TRUE(Plan::deserialize(plan->serialize(), loaded).is_ok());
+  expect_close(run1(loaded, x), want, 1e-4, 1e-4, "logits after a plan round trip");
+}
+
+TEST(GpuRuntime, Fp16PlanWithinTolerance) {
+  KILN_REQUIRE_GPU();
+  Tensor x = images(16, 2);
+  Tensor want = run1(build("cpu", {16, 1, 28, 28}), x);
+  Tensor got = run1(build("cuda", {16, 1, 28, 28}, true), x);
+  EXPECT_EQ(got.dtype(), DataType::kFloat);   // outputs keep the model's declared type
+  EXPECT_LT(rel_norm_error(got, want), 2e-2);
+}
+
+TEST(GpuRuntime, DynamicBatchReplans) {
+  KILN_REQUIRE_GPU();
+  auto cpu = build("cpu", {});
+  auto gpu = build("cuda", {});
+  std::shared_ptr<Engine> e;
+  ASSERT_TRUE(Engine::create(gpu, e).is_ok());
+  std::unique_ptr<ExecutionContext> c;
+  ASSERT_TRUE(e->create_context(c).is_ok());
+  for (int64_t n : {2, 5, 2, 1, 7}) {
+    Tensor x = images(n, static_cast<uint32_t>(n));
+    std::map<std::string, Tensor> out;
+    ASSERT_TRUE(c->run({{"image", x}}, out).is_ok());
+    expect_close(out["logits"], run1(cpu, x), 1e-4, 1e-4, "batch " + std::to_string(n));
+  }
+}
+
+TEST(GpuRuntime, ManyContextsOnManyThreads) {
+  KILN_REQUIRE_GPU();
+  auto cpu = build("cpu", {4, 1, 28, 28});
+  auto gpu = build("cuda", {4, 1, 28, 28});
+  std::shared_ptr<Engine> e;
+  ASSERT_TRUE(Engine::create(gpu, e).is_ok());
+  std::vector<Tensor> xs, want;
+  for (uint32_t t = 0; t < 4; ++t) {
+    xs.push_back(images(4, 100 + t));
+    want.push_back(run1(cpu, xs.back()));
+  }
+  std::vector<double> worst(4, 0);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::unique_ptr<ExecutionContext> c;
+      Status s = e->create_context(c);
+      for (int r = 0; s && r < 10; ++r) {
+        std::map<std::string, Tensor> out;
+        s = c->run({{"image", xs[t]}}, out);
+        if (s) worst[t] = std::max(worst[t], rel_norm_error(out["logits"], want[t]));
+      }
+      if (!s) errors[t] = s.to_string();
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_EQ(errors[t], "") << "thread " << t;
+    EXPECT_LT(worst[t], 1e-5) << "thread " << t;
+  }
+}
+
+TEST(GpuRuntime, EnqueueWithDeviceBuffersAndGraphReplay) {
+  KILN_REQUIRE_GPU();
+  auto cpu = build("cpu", {3, 1, 28, 28});
+  auto gpu = build("cuda", {3, 1, 28, 28});
+  std::shared_ptr<Engine> e;
+  ASSERT_TRUE(Engine::create(gpu, e).is_ok());
+  std::unique_ptr<ExecutionContext> c;
+  ASSERT_TRUE(e->create_context(c).is_ok());
+  const DeviceApi& dev = *e->impl().device;
+  Dims out_dims;
+  ASSERT_TRUE(c->output_dims("logits", out_dims).is_ok());
+  EXPECT_EQ(dims_to_string(out_dims), "[3,10]");
+  Tensor x0 = images(3, 7);
+  void* din = dev.alloc(x0.nbytes());
+  void* dout = dev.alloc(3 * 10 * sizeof(float));
+  void* stream = dev.create_stream();
+  ASSERT_TRUE(c->set_tensor_address("image", din).is_ok());
+  EXPECT_FALSE(c->enqueue(stream).is_ok());   // no output address yet
+  ASSERT_TRUE(c->set_tensor_address("logits", dout).is_ok());
+  EXPECT_EQ(c->set_tensor_address("nope", dout).code(), StatusCode::kInvalidArgument);
+  // Same buffers, new data each time: the third and later runs replay a CUDA graph.
+  for (uint32_t r = 0; r < 5; ++r) {
+    Tensor x = images(3, 50 + r);
+    dev.copy_to_device(din, x.raw(), x.nbytes(), stream);
+    ASSERT_TRUE(c->enqueue(stream).is_ok());
+    Tensor y(DataType::kFloat, {3, 10});
+    dev.copy_to_host(y.raw(), dout, y.nbytes(), stream);
+    dev.synchronize(stream);
+    expect_close(y, run1(cpu, x), 1e-4, 1e-4, "enqueue run " + std::to_string(r));
+  }
+  dev.destroy_stream(stream);
+  dev.free(din);
+  dev.free(dout);
+}
+
+TEST(GpuRuntime, RefusesPlanBuiltForAnotherGpu) {
+  KILN_REQUIRE_GPU();
+  auto plan = build("cuda", {1, 1, 28, 28});
+  std::string name = plan->data().info.gpu_name;
+  ASSERT_FALSE(name.empty());
+  // Rebuild the plan data with another GPU's name and cuDNN version.
+  auto pd = build_plan(plan->data().graph->clone(), [] {
+    BuildOptions o;
+    o.device = "cuda";
+    return o;
+  }());
+  pd->info.gpu_name = "NVIDIA Imaginary 9000";
+  pd->info.cudnn_version = "1.2.3";
+  std::shared_ptr<Engine> e;
+  Status s = Engine::create(PlanAccess::make(std::move(pd)), e);
+  EXPECT_EQ(s.code(), StatusCode::kIncompatible);
+  EXPECT_NE(s.message().find("NVIDIA Imaginary 9000"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("cuDNN"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace kiln::testing
