@@ -21,6 +21,7 @@ const Tactic* Backend::find_tactic(std::string_view id) const {
 const Tactic& Backend::choose(const Node& node) const {
   std::string reasons;
   for (const Tactic* t : tactics()) {
+    if (!t->op().empty() && t->op() != node.op()) continue;
     Status s = t->supports(node);
     if (s.is_ok()) return *t;
     reasons += cat("\n  ", t->id(), ": ", s.message());

@@ -69,6 +69,10 @@ class Tactic {
  public:
   virtual ~Tactic() = default;
   virtual std::string_view id() const = 0;
+  // The canonical op this tactic implements ("Conv"); empty for tactics that take any op (the
+  // reference and the host fallback). choose() asks supports() only of matching tactics, so
+  // supports() may read the node's attributes as that op's.
+  virtual std::string_view op() const { return {}; }
   virtual Status supports(const Node& node) const = 0;
   // Build time: transform weights, plan, compile. The returned bytes are stored in the plan.
   virtual std::string prepare(const Node& node) const { return {}; }

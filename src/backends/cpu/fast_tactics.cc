@@ -115,6 +115,7 @@ class ConvKernel : public Kernel {
 class ConvIm2colTactic : public Tactic {
  public:
   std::string_view id() const override { return "cpu.conv_im2col"; }
+  std::string_view op() const override { return "Conv"; }
   Status supports(const Node& n) const override {
     if (n.op() != "Conv") return Status(StatusCode::kUnsupported, "not a Conv");
     const auto& a = n.a<ConvAttrs>();
@@ -201,6 +202,7 @@ class MatMulKernel : public Kernel {
 class MatMulTactic : public Tactic {
  public:
   std::string_view id() const override { return "cpu.matmul_gemm"; }
+  std::string_view op() const override { return "MatMul"; }
   Status supports(const Node& n) const override {
     if (n.op() != "MatMul") return Status(StatusCode::kUnsupported, "not a MatMul");
     if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
@@ -251,6 +253,7 @@ class BatchNormKernel : public Kernel {
 class BatchNormTactic : public Tactic {
  public:
   std::string_view id() const override { return "cpu.batchnorm_f32"; }
+  std::string_view op() const override { return "Normalization"; }
   Status supports(const Node& n) const override {
     if (n.op() != "Normalization" || n.a<NormalizationAttrs>().kind != "batch")
       return Status(StatusCode::kUnsupported, "not a batch normalization");

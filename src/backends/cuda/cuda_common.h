@@ -60,15 +60,17 @@ class SimpleTactic : public Tactic {
  public:
   using Supports = Status (*)(const Node&);
   using Make = std::unique_ptr<Kernel> (*)(const Node&);
-  SimpleTactic(std::string id, Supports s, Make m) : id_(std::move(id)), s_(s), m_(m) {}
+  SimpleTactic(std::string id, std::string op, Supports s, Make m)
+      : id_(std::move(id)), op_(std::move(op)), s_(s), m_(m) {}
   std::string_view id() const override { return id_; }
+  std::string_view op() const override { return op_; }
   Status supports(const Node& n) const override { return s_(n); }
   std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view) const override {
     return m_(n);
   }
 
  private:
-  std::string id_;
+  std::string id_, op_;
   Supports s_;
   Make m_;
 };

@@ -10,7 +10,7 @@
 // (which computes in double and rounds); transcendental functions differ by an ulp or two.
 // Float constants are rounded to float32 once (the reference keeps them as double).
 //
-// The module holds four kernels over one parameter block (PointwiseParams below):
+// The module holds four kernels over one parameter block (PointwiseParamLayout below):
 //   kiln_pw_flat       every input has the output's element count or is a scalar: flat index
 //   kiln_pw_vec        the same with `vec` elements per thread and 16-byte-or-less vector loads
 //                      and stores; the launcher uses it when every full operand is aligned

@@ -1,7 +1,6 @@
 // cuda.pointwise_nvrtc: a Pointwise node's program compiled to a CUDA module with NVRTC at build
 // time (pointwise_codegen.h). The plan stores the CUBIN, so engines load it with the driver API
 // and need no compiler. A plan compiled for one GPU architecture is refused on another.
-#include <cuda.h>
 
 #include <algorithm>
 
@@ -17,16 +16,6 @@ namespace {
 
 constexpr uint32_t kStateMagic = 0x3157504b;  // "KPW1"
 constexpr uint32_t kStateVersion = 1;
-
-void check_cu(CUresult r, const char* what) {
-  if (r == CUDA_SUCCESS) return;
-  const char* name = nullptr;
-  const char* text = nullptr;
-  cuGetErrorName(r, &name);
-  cuGetErrorString(r, &text);
-  fail(StatusCode::kDeviceError, "CUDA driver error ", name ? name : "?", " (",
-       text ? text : "unknown", ") in ", what);
-}
 
 // What prepare() stores in the plan.
 struct State {
@@ -134,18 +123,20 @@ class PointwiseKernel : public Kernel {
     KILN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     // Enough resident blocks to fill every SM (2048 threads each); grid-stride loops do the rest.
     max_blocks_ = std::max(1, sms) * (2048 / kPointwiseBlock);
-    check_cu(cuModuleLoadData(&module_, s.cubin.data()), "cuModuleLoadData (pointwise CUBIN)");
+    // The runtime's library API (not the driver's cuModule*): kiln links only libcudart, so a
+    // build with the CUDA backend still starts on machines without the NVIDIA driver.
+    KILN_CUDA_CHECK(cudaLibraryLoadData(&library_, s.cubin.data(), nullptr, nullptr, 0, nullptr,
+                                        nullptr, 0));
     try {
       for (int i = 0; i < 4; ++i)
-        check_cu(cuModuleGetFunction(&fn_[i], module_, kPointwiseKernelNames[i]),
-                 "cuModuleGetFunction");
+        KILN_CUDA_CHECK(cudaLibraryGetKernel(&fn_[i], library_, kPointwiseKernelNames[i]));
     } catch (...) {
-      cuModuleUnload(module_);  // the destructor does not run for a throwing constructor
+      cudaLibraryUnload(library_);  // the destructor does not run for a throwing constructor
       throw;
     }
   }
   ~PointwiseKernel() override {
-    if (module_) cuModuleUnload(module_);  // fails harmlessly when the context is already gone
+    if (library_) cudaLibraryUnload(library_);
   }
   PointwiseKernel(const PointwiseKernel&) = delete;
   PointwiseKernel& operator=(const PointwiseKernel&) = delete;
@@ -173,19 +164,17 @@ class PointwiseKernel : public Kernel {
     const int64_t blocks =
         std::min<int64_t>((L.items + kPointwiseBlock - 1) / kPointwiseBlock, max_blocks_);
 
-    // Another thread's first CUDA call: make the primary context current (no-op otherwise).
-    CUcontext ctx = nullptr;
-    if (cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || !ctx) KILN_CUDA_CHECK(cudaFree(nullptr));
+    // A cudaKernel_t is launched through cudaLaunchKernel like a function symbol; the runtime
+    // makes the primary context current on any thread.
     void* params[] = {L.params.data()};
-    check_cu(cuLaunchKernel(fn_[L.kernel], static_cast<unsigned>(blocks), 1, 1, kPointwiseBlock,
-                            1, 1, 0, static_cast<CUstream>(a.stream), params, nullptr),
-             "cuLaunchKernel (pointwise)");
-    check_launch("pointwise kernel");
+    KILN_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(fn_[L.kernel]),
+                                     dim3(static_cast<unsigned>(blocks)), dim3(kPointwiseBlock),
+                                     params, 0, stream_of(a)));
   }
 
  private:
-  CUmodule module_ = nullptr;
-  CUfunction fn_[4] = {};
+  cudaLibrary_t library_ = nullptr;
+  cudaKernel_t fn_[4] = {};
   PointwiseParamLayout layout_;
   int vec_ = 1;
   std::vector<size_t> in_size_, out_size_;
@@ -195,6 +184,7 @@ class PointwiseKernel : public Kernel {
 class PointwiseTactic : public Tactic {
  public:
   std::string_view id() const override { return "cuda.pointwise_nvrtc"; }
+  std::string_view op() const override { return "Pointwise"; }
   Status supports(const Node& node) const override { return supports_pointwise(node); }
 
   std::string prepare(const Node& node) const override {

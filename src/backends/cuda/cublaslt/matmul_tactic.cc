@@ -372,6 +372,7 @@ class LtMatMulKernel : public Kernel {
 class LtMatMulTactic : public Tactic {
  public:
   std::string_view id() const override { return "cuda.cublaslt_matmul"; }
+  std::string_view op() const override { return "MatMul"; }
 
   Status supports(const Node& n) const override {
     if (n.op() != "MatMul") return unsupported("not a MatMul");

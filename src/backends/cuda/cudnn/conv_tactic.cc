@@ -465,6 +465,7 @@ Status probe(const CudnnConvMapping& m, const Precision& p) {
 class CudnnConvTactic : public Tactic {
  public:
   std::string_view id() const override { return "cuda.cudnn_conv"; }
+  std::string_view op() const override { return "Conv"; }
 
   Status supports(const Node& n) const override {
     if (n.op() != "Conv") return unsupported("not a Conv");

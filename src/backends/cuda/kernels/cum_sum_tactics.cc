@@ -57,7 +57,7 @@ std::unique_ptr<Kernel> make(const Node& n) { return std::make_unique<CumSumKern
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_cum_sum() {
-  static const cuda::SimpleTactic t("cuda.cum_sum", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.cum_sum", "CumSum", cuda::supports, cuda::make);
   return t;
 }
 

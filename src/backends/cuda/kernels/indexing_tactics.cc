@@ -284,37 +284,37 @@ void enqueue_max_unpool(const LaunchArgs& a) {
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_max_unpool() {
-  static const cuda::SimpleTactic t("cuda.max_unpool", cuda::supports_max_unpool,
+  static const cuda::SimpleTactic t("cuda.max_unpool", "MaxUnpool", cuda::supports_max_unpool,
                                     cuda::make_fn_kernel<cuda::enqueue_max_unpool>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_gather() {
-  static const cuda::SimpleTactic t("cuda.gather", cuda::supports_gather,
+  static const cuda::SimpleTactic t("cuda.gather", "Gather", cuda::supports_gather,
                                     cuda::make_fn_kernel<cuda::enqueue_gather>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_gather_elements() {
-  static const cuda::SimpleTactic t("cuda.gather_elements", cuda::supports_gather_elements,
+  static const cuda::SimpleTactic t("cuda.gather_elements", "GatherElements", cuda::supports_gather_elements,
                                     cuda::make_fn_kernel<cuda::enqueue_gather_elements>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_gather_nd() {
-  static const cuda::SimpleTactic t("cuda.gather_nd", cuda::supports_gather_nd,
+  static const cuda::SimpleTactic t("cuda.gather_nd", "GatherND", cuda::supports_gather_nd,
                                     cuda::make_fn_kernel<cuda::enqueue_gather_nd>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_scatter_elements() {
-  static const cuda::SimpleTactic t("cuda.scatter_elements", cuda::supports_scatter_elements,
+  static const cuda::SimpleTactic t("cuda.scatter_elements", "ScatterElements", cuda::supports_scatter_elements,
                                     cuda::make_fn_kernel<cuda::enqueue_scatter_elements>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_scatter_nd() {
-  static const cuda::SimpleTactic t("cuda.scatter_nd", cuda::supports_scatter_nd,
+  static const cuda::SimpleTactic t("cuda.scatter_nd", "ScatterND", cuda::supports_scatter_nd,
                                     cuda::make_fn_kernel<cuda::enqueue_scatter_nd>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_one_hot() {
-  static const cuda::SimpleTactic t("cuda.one_hot", cuda::supports_one_hot,
+  static const cuda::SimpleTactic t("cuda.one_hot", "OneHot", cuda::supports_one_hot,
                                     cuda::make_fn_kernel<cuda::enqueue_one_hot>);
   return t;
 }

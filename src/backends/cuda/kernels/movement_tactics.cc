@@ -350,48 +350,48 @@ void enqueue_reverse_sequence(const LaunchArgs& a) {
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_reshape() {
-  static const cuda::SimpleTactic t("cuda.reshape", cuda::supports_reshape,
+  static const cuda::SimpleTactic t("cuda.reshape", "Reshape", cuda::supports_reshape,
                                     cuda::make_fn_kernel<cuda::enqueue_reshape>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_transpose() {
-  static const cuda::SimpleTactic t("cuda.transpose", cuda::supports_transpose,
+  static const cuda::SimpleTactic t("cuda.transpose", "Transpose", cuda::supports_transpose,
                                     cuda::make_fn_kernel<cuda::enqueue_transpose>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_slice() {
   static const cuda::SimpleTactic t(
-      "cuda.slice", cuda::supports_slice,
+      "cuda.slice", "Slice", cuda::supports_slice,
       cuda::make_fn_kernel<cuda::enqueue_slice, cuda::slice_workspace>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_concat() {
-  static const cuda::SimpleTactic t("cuda.concat", cuda::supports_concat,
+  static const cuda::SimpleTactic t("cuda.concat", "Concat", cuda::supports_concat,
                                     cuda::make_fn_kernel<cuda::enqueue_concat>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_pad() {
-  static const cuda::SimpleTactic t("cuda.pad", cuda::supports_pad,
+  static const cuda::SimpleTactic t("cuda.pad", "Pad", cuda::supports_pad,
                                     cuda::make_fn_kernel<cuda::enqueue_pad, cuda::pad_workspace>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_tile() {
-  static const cuda::SimpleTactic t("cuda.tile", cuda::supports_tile,
+  static const cuda::SimpleTactic t("cuda.tile", "Tile", cuda::supports_tile,
                                     cuda::make_fn_kernel<cuda::enqueue_tile>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_expand() {
-  static const cuda::SimpleTactic t("cuda.expand", cuda::supports_expand,
+  static const cuda::SimpleTactic t("cuda.expand", "Expand", cuda::supports_expand,
                                     cuda::make_fn_kernel<cuda::enqueue_expand>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_trilu() {
-  static const cuda::SimpleTactic t("cuda.trilu", cuda::supports_trilu,
+  static const cuda::SimpleTactic t("cuda.trilu", "Trilu", cuda::supports_trilu,
                                     cuda::make_fn_kernel<cuda::enqueue_trilu>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_reverse_sequence() {
-  static const cuda::SimpleTactic t("cuda.reverse_sequence", cuda::supports_reverse_sequence,
+  static const cuda::SimpleTactic t("cuda.reverse_sequence", "ReverseSequence", cuda::supports_reverse_sequence,
                                     cuda::make_fn_kernel<cuda::enqueue_reverse_sequence>);
   return t;
 }

@@ -206,7 +206,7 @@ std::unique_ptr<Kernel> make(const Node&) { return std::make_unique<Normalizatio
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_normalization() {
-  static const cuda::SimpleTactic t("cuda.normalization", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.normalization", "Normalization", cuda::supports, cuda::make);
   return t;
 }
 

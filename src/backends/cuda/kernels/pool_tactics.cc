@@ -161,7 +161,7 @@ std::unique_ptr<Kernel> make(const Node&) { return std::make_unique<PoolKernel>(
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_pool() {
-  static const cuda::SimpleTactic t("cuda.pool", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.pool", "Pool", cuda::supports, cuda::make);
   return t;
 }
 

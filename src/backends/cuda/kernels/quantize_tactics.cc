@@ -97,12 +97,12 @@ void enqueue_dequantize(const LaunchArgs& a) {
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_quantize_linear() {
-  static const cuda::SimpleTactic t("cuda.quantize_linear", cuda::supports_quantize,
+  static const cuda::SimpleTactic t("cuda.quantize_linear", "QuantizeLinear", cuda::supports_quantize,
                                     cuda::make_fn_kernel<cuda::enqueue_quantize>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_dequantize_linear() {
-  static const cuda::SimpleTactic t("cuda.dequantize_linear", cuda::supports_dequantize,
+  static const cuda::SimpleTactic t("cuda.dequantize_linear", "DequantizeLinear", cuda::supports_dequantize,
                                     cuda::make_fn_kernel<cuda::enqueue_dequantize>);
   return t;
 }

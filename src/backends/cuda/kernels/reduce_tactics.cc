@@ -136,7 +136,7 @@ std::unique_ptr<Kernel> make(const Node& n) { return std::make_unique<ReduceKern
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_reduce() {
-  static const cuda::SimpleTactic t("cuda.reduce", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.reduce", "Reduce", cuda::supports, cuda::make);
   return t;
 }
 

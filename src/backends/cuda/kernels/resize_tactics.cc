@@ -127,7 +127,7 @@ void enqueue(const LaunchArgs& a) {
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_resize() {
-  static const cuda::SimpleTactic t("cuda.resize", cuda::supports,
+  static const cuda::SimpleTactic t("cuda.resize", "Resize", cuda::supports,
                                     cuda::make_fn_kernel<cuda::enqueue>);
   return t;
 }

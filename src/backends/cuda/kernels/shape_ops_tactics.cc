@@ -145,28 +145,28 @@ void enqueue_window_function(const LaunchArgs& a) {
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_window_function() {
-  static const cuda::SimpleTactic t("cuda.window_function", cuda::supports_window_function,
+  static const cuda::SimpleTactic t("cuda.window_function", "WindowFunction", cuda::supports_window_function,
                                     cuda::make_fn_kernel<cuda::enqueue_window_function>);
   return t;
 }
 
 const Tactic& kiln_cuda_tactic_shape() {
-  static const cuda::SimpleTactic t("cuda.shape", cuda::supports_shape,
+  static const cuda::SimpleTactic t("cuda.shape", "Shape", cuda::supports_shape,
                                     cuda::make_fn_kernel<cuda::enqueue_shape>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_size() {
-  static const cuda::SimpleTactic t("cuda.size", cuda::supports_size,
+  static const cuda::SimpleTactic t("cuda.size", "Size", cuda::supports_size,
                                     cuda::make_fn_kernel<cuda::enqueue_size>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_constant_of_shape() {
-  static const cuda::SimpleTactic t("cuda.constant_of_shape", cuda::supports_constant_of_shape,
+  static const cuda::SimpleTactic t("cuda.constant_of_shape", "ConstantOfShape", cuda::supports_constant_of_shape,
                                     cuda::make_fn_kernel<cuda::enqueue_constant_of_shape>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_range() {
-  static const cuda::SimpleTactic t("cuda.range", cuda::supports_range,
+  static const cuda::SimpleTactic t("cuda.range", "Range", cuda::supports_range,
                                     cuda::make_fn_kernel<cuda::enqueue_range>);
   return t;
 }

@@ -63,7 +63,7 @@ std::unique_ptr<Kernel> make(const Node&) { return std::make_unique<SoftmaxKerne
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_softmax() {
-  static const cuda::SimpleTactic t("cuda.softmax", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.softmax", "Softmax", cuda::supports, cuda::make);
   return t;
 }
 

@@ -70,7 +70,7 @@ std::unique_ptr<Kernel> make(const Node&) { return std::make_unique<TopKKernel>(
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_top_k() {
-  static const cuda::SimpleTactic t("cuda.top_k", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.top_k", "TopK", cuda::supports, cuda::make);
   return t;
 }
 
