@@ -308,14 +308,14 @@ void ContextImpl::execute_dynamic(void* s, std::vector<void*>& ptrs) {
     }
     std::vector<Tensor> host(n.inputs.size());
     if (need_values) {
-      // The output shape depends on an input's values (a computed shape, sizes, repeats): bring
-      // the small integer inputs to the host and infer again.
+      // The output shape depends on an input's values (a computed shape, scales, sizes,
+      // repeats, a depth): bring the small inputs to the host and infer again.
       dev->synchronize(s);
       for (size_t i = 0; i < n.inputs.size(); ++i) {
         const Value* v = n.inputs[i];
-        if (!v || v->is_constant() || dtype_is_float(v->dtype)) continue;
+        if (!v || v->is_constant()) continue;
         size_t vi = index.at(v);
-        if (dims_volume(shape_plan.dims[vi]) > (1 << 20)) continue;
+        if (dims_volume(shape_plan.dims[vi]) > (1 << 16)) continue;
         host[i] = Tensor(v->dtype, shape_plan.dims[vi]);
         dev->copy_to_host(host[i].raw(), ptrs[vi], host[i].nbytes(), s);
         known[i] = &host[i];

@@ -397,7 +397,7 @@ Stats stats_of(const std::vector<double>& v) {
 }
 
 void print_stats(const char* what, const Stats& s) {
-  std::printf("%-16s min %.4f  mean %.4f  median %.4f  p90 %.4f  p95 %.4f  p99 %.4f  max %.4f\n",
+  std::printf("%s min %.4f  mean %.4f  median %.4f  p90 %.4f  p95 %.4f  p99 %.4f  max %.4f\n",
               what, s.min, s.mean, s.median, s.p90, s.p95, s.p99, s.max);
 }
 

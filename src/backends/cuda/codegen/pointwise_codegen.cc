@@ -199,6 +199,10 @@ __device__ __forceinline__ long long kiln_ipow(long long a, long long b) {
   if (b < 0) return kiln_f2i(pow((double)a, (double)b));
   return (long long)kiln_upow((unsigned long long)a, (unsigned long long)b);
 }
+__device__ __forceinline__ long long kiln_ipow_f(long long a, double e) {
+  if (e == floor(e) && e >= 0 && e < 64) return kiln_ipow(a, (long long)e);
+  return kiln_f2i(pow((double)a, e));
+}
 __device__ __forceinline__ float kiln_fmod_floor(float a, float b) {
   float v = fmodf(a, b);
   if (v != 0 && ((v < 0) != (b < 0))) v += b;
@@ -690,7 +694,9 @@ class Generator {
       case Op::kMul: v = "kiln_imul(" + a + ", " + B + ")"; break;
       case Op::kDiv: v = "kiln_idiv(" + a + ", " + B + ")"; break;
       case Op::kPow:
-        v = is_float(kb) ? "kiln_f2i(pow((double)" + a + ", (double)" + b + "))"
+        // CUDA's pow is within 2 ulp, not exact: pow(3.0, 1.0) may truncate to 2. An integral
+        // exponent takes the exact integer power, as glibc's correctly rounded pow gives.
+        v = is_float(kb) ? "kiln_ipow_f(" + a + ", (double)" + b + ")"
                          : "kiln_ipow(" + a + ", " + B + ")";
         break;
       case Op::kMin: v = "(" + B + " < " + a + " ? " + B + " : " + a + ")"; break;
