@@ -175,13 +175,21 @@ def main():
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
             ref = model(x).float().cpu().numpy()
-            torch.backends.cudnn.allow_tf32 = True   # PyTorch's default for convolutions
             if not os.path.exists(onnx_path):
                 torch.onnx.export(model, (x,), onnx_path, input_names=["input"],
                                   output_names=["output"], opset_version=17, dynamo=False)
             torch.backends.cudnn.benchmark = True
+            # FP32 strictly (TF32 off), the same math as a kiln FP32 plan...
+            for _ in range(3):
+                model(x)
             ms, spread = time_torch(lambda: model(x), args.iters, args.repeats)
             row["eager_fp32"] = batch * 1000 / ms
+            # ...and with PyTorch's defaults (TF32 for convolutions), against kiln --tf32.
+            torch.backends.cudnn.allow_tf32 = True
+            for _ in range(3):
+                model(x)
+            ms, spread = time_torch(lambda: model(x), args.iters, args.repeats)
+            row["eager_tf32"] = batch * 1000 / ms
             mh = model.half()
             xh = x.half() if kind == "image" else x
             if kind == "image":
@@ -205,9 +213,9 @@ def main():
             del mh
             model.float()
         torch.cuda.empty_cache()
-        for prec in ("fp32", "fp16"):
+        for prec in ("fp32", "tf32", "fp16"):
             plan = os.path.join(args.work, f"{name}_{prec}.plan")
-            flags = ["--fp16"] if prec == "fp16" else []
+            flags = {"fp32": [], "tf32": ["--tf32"], "fp16": ["--fp16"]}[prec]
             try:
                 _, build_s = run([args.kiln, "build", onnx_path, "-o", plan, "--device", "cuda",
                                   "--quiet"] + flags, log)
@@ -237,21 +245,25 @@ def main():
 
     print(f"\nGPU: {gpu}; throughput in samples/s (median of {args.repeats} timed loops of "
           f"{args.iters}); torch.compile {'included' if args.compile else 'SKIPPED (quick run)'}")
-    print("| model | batch | eager FP32 | kiln FP32 | ratio | err | eager FP16 CL | kiln FP16 | ratio | err |"
+    print("FP32 = TF32 off on both sides; TF32 = PyTorch's default (TF32 convolutions) against kiln --tf32; "
+          "err = |kiln - PyTorch FP32| / |PyTorch FP32|")
+    print("| model | batch | eager FP32 | kiln FP32 | ratio | err | eager TF32 | kiln TF32 | ratio |"
+          " eager FP16 CL | kiln FP16 | ratio | err |"
           + (" compile FP16 | kiln/compile |" if args.compile else ""))
-    print("|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     for w in rows:
         g = w.get
         e32 = g("kiln_fp32_err")
         e16 = g("kiln_fp16_err")
         line = (f"| {w['model']} | {w['batch']} | {f(g('eager_fp32'))} | {f(g('kiln_fp32'))} | "
                 f"{r(g('kiln_fp32'), g('eager_fp32'))} | {'-' if e32 is None else f'{e32:.1e}'} | "
+                f"{f(g('eager_tf32'))} | {f(g('kiln_tf32'))} | {r(g('kiln_tf32'), g('eager_tf32'))} | "
                 f"{f(g('eager_fp16'))} | {f(g('kiln_fp16'))} | {r(g('kiln_fp16'), g('eager_fp16'))} | "
                 f"{'-' if e16 is None else f'{e16:.1e}'} |")
         if args.compile:
             line += f" {f(g('compile_fp16'))} | {r(g('kiln_fp16'), g('compile_fp16'))} |"
         print(line)
-        for prec in ("fp32", "fp16"):
+        for prec in ("fp32", "tf32", "fp16"):
             if g(f"kiln_{prec}_error"):
                 print(f"  {w['model']} kiln {prec} failed: {g(f'kiln_{prec}_error')}")
     if args.json:
