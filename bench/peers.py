@@ -102,7 +102,13 @@ def make_model(name):
     if name.startswith("resnet50"):
         return torchvision.models.resnet50(weights=None), "torchvision resnet50"
     if name == "mobilenet_v2":
-        return torchvision.models.mobilenet_v2(weights=None), "torchvision mobilenet_v2"
+        m = torchvision.models.mobilenet_v2(weights=None)
+        # Its own init (classifier std 0.01) gives outputs near 1e-9, below float16's range:
+        # He init keeps them near 1, so the FP16 check means something.
+        for mod in m.modules():
+            if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+        return m, "torchvision mobilenet_v2 (He-initialised)"
     if name == "googlenet":
         m = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
         # torchvision's GoogLeNet init (truncated normal, std 0.01) shrinks the activations to
