@@ -6,12 +6,28 @@
 namespace kiln::cuda::rk {
 namespace {
 
-template <class T> struct ScanOf { using type = unsigned long long; };  // integers: modular
-template <> struct ScanOf<float> { using type = double; };
-template <> struct ScanOf<double> { using type = double; };
-template <> struct ScanOf<__half> { using type = float; };
-template <> struct ScanOf<__nv_bfloat16> { using type = float; };
-template <class T> using scan_t = typename ScanOf<T>::type;
+template <class T>
+struct ScanOf {
+  using type = unsigned long long;
+};  // integers: modular
+template <>
+struct ScanOf<float> {
+  using type = double;
+};
+template <>
+struct ScanOf<double> {
+  using type = double;
+};
+template <>
+struct ScanOf<__half> {
+  using type = float;
+};
+template <>
+struct ScanOf<__nv_bfloat16> {
+  using type = float;
+};
+template <class T>
+using scan_t = typename ScanOf<T>::type;
 
 template <class T>
 __device__ __forceinline__ scan_t<T> load_s(const T& v) {
@@ -111,8 +127,8 @@ __global__ void __launch_bounds__(1024)
 // A thread per (outer, inner) column.
 template <class T>
 __global__ void __launch_bounds__(256)
-    cum_sum_column_kernel(const T* __restrict__ x, T* __restrict__ y, long long outer,
-                          long long n, long long inner, bool exclusive, bool reverse) {
+    cum_sum_column_kernel(const T* __restrict__ x, T* __restrict__ y, long long outer, long long n,
+                          long long inner, bool exclusive, bool reverse) {
   using S = scan_t<T>;
   const long long cols = outer * inner;
   for (long long c = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; c < cols;
@@ -139,11 +155,11 @@ void launch_typed(const CumSumProblem& p, cudaStream_t s) {
     cum_sum_column_kernel<T><<<grid_for(p.outer * p.inner, 256), 256, 0, s>>>(
         x, y, p.outer, p.n, p.inner, p.exclusive, p.reverse);
   } else if (p.outer < 8LL * sm_count() && p.n > 4096) {
-    cum_sum_block_kernel<T><<<grid_for(p.outer, 1), 1024, 0, s>>>(x, y, p.outer, p.n,
-                                                                   p.exclusive, p.reverse);
+    cum_sum_block_kernel<T>
+        <<<grid_for(p.outer, 1), 1024, 0, s>>>(x, y, p.outer, p.n, p.exclusive, p.reverse);
   } else {
-    cum_sum_warp_kernel<T><<<grid_for(p.outer, 8), 256, 0, s>>>(x, y, p.outer, p.n, p.exclusive,
-                                                                p.reverse);
+    cum_sum_warp_kernel<T>
+        <<<grid_for(p.outer, 8), 256, 0, s>>>(x, y, p.outer, p.n, p.exclusive, p.reverse);
   }
 }
 
@@ -151,8 +167,14 @@ void launch_typed(const CumSumProblem& p, cudaStream_t s) {
 
 bool cum_sum_supported(DType dtype) {
   switch (dtype) {
-    case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kF64: case DType::kI32:
-    case DType::kI64: case DType::kU32: case DType::kU64:
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kF64:
+    case DType::kI32:
+    case DType::kI64:
+    case DType::kU32:
+    case DType::kU64:
       return true;
     default:
       return false;
@@ -165,11 +187,20 @@ void launch_cum_sum(const CumSumProblem& p, void* stream) {
   auto go = [&](auto tag) { launch_typed<typename decltype(tag)::type>(p, s); };
   if (dispatch_float(p.dtype, go)) return;
   switch (p.dtype) {
-    case DType::kI32: go(Tag<int32_t>{}); break;
-    case DType::kI64: go(Tag<int64_t>{}); break;
-    case DType::kU32: go(Tag<uint32_t>{}); break;
-    case DType::kU64: go(Tag<uint64_t>{}); break;
-    default: break;
+    case DType::kI32:
+      go(Tag<int32_t>{});
+      break;
+    case DType::kI64:
+      go(Tag<int64_t>{});
+      break;
+    case DType::kU32:
+      go(Tag<uint32_t>{});
+      break;
+    case DType::kU64:
+      go(Tag<uint64_t>{});
+      break;
+    default:
+      break;
   }
 }
 

@@ -51,10 +51,14 @@ template <class A>
 __device__ __forceinline__ A row_param_at(const RowParam& rp, const NormParam& P, long long row,
                                           long long L, long long j, const XShape& xs, A def) {
   switch (rp.how) {
-    case kAbsent: return def;
-    case kConst: return load_float_as<A>(P.p, P.dtype, rp.off);
-    case kDense: return load_float_as<A>(P.p, P.dtype, rp.off + j);
-    default: return param_at<A>(P, row * L + j, xs, def);
+    case kAbsent:
+      return def;
+    case kConst:
+      return load_float_as<A>(P.p, P.dtype, rp.off);
+    case kDense:
+      return load_float_as<A>(P.p, P.dtype, rp.off + j);
+    default:
+      return param_at<A>(P, row * L + j, xs, def);
   }
 }
 
@@ -245,7 +249,10 @@ __global__ void __launch_bounds__(256)
     }
     const A den = static_cast<A>(bias) + static_cast<A>(alpha_over_size) * sq;
     A p;
-    if constexpr (std::is_same_v<A, double>) p = pow(den, beta); else p = powf(den, static_cast<float>(beta));
+    if constexpr (std::is_same_v<A, double>)
+      p = pow(den, beta);
+    else
+      p = powf(den, static_cast<float>(beta));
     y[e] = from_acc<T>(to_acc<A>(x[e]) / p);
   }
 }
@@ -257,8 +264,8 @@ bool same_layout(const NormParam& a, const NormParam& b) {
 }
 // Batch normalization can fold its parameters when all share one (div, mod) layout.
 bool batch_folds(const NormProblem& p) {
-  return p.mean.present && p.var.present && p.mean.mode == ParamMode::kDivMod && same_layout(p.mean, p.var) &&
-         same_layout(p.mean, p.scale) && same_layout(p.mean, p.bias);
+  return p.mean.present && p.var.present && p.mean.mode == ParamMode::kDivMod &&
+         same_layout(p.mean, p.var) && same_layout(p.mean, p.scale) && same_layout(p.mean, p.bias);
 }
 
 long long numel_of(const NormProblem& p) {
@@ -302,8 +309,8 @@ void launch_typed(const NormProblem& p, void* ws, size_t ws_bytes, cudaStream_t 
           dim3 grid(grid_for(div, 256, 64), static_cast<unsigned>(planes < 65535 ? planes : 65535));
           bn_apply_planes_kernel<T><<<grid, 256, 0, s>>>(x, y, planes, div, p.mean.mod, m, k, b);
         } else {
-          bn_apply_flat_kernel<T><<<grid_for(n, 256), 256, 0, s>>>(x, y, n, div, p.mean.mod, m,
-                                                                   k, b);
+          bn_apply_flat_kernel<T>
+              <<<grid_for(n, 256), 256, 0, s>>>(x, y, n, div, p.mean.mod, m, k, b);
         }
       } else {
         bn_general_kernel<T><<<grid_for(n, 256), 256, 0, s>>>(x, y, n, p.mean, p.var, p.scale,
@@ -315,12 +322,12 @@ void launch_typed(const NormProblem& p, void* ws, size_t ws_bytes, cudaStream_t 
       if (n == 0) return;
       const long long N = p.dims[0], C = p.dims[1];
       const long long sp = N * C > 0 ? n / (N * C) : 1;
-      lrn_kernel<T><<<grid_for(n, 256), 256, 0, s>>>(x, y, n, C, sp, p.size,
-                                                     p.alpha / static_cast<double>(p.size), p.beta,
-                                                     p.lrn_bias);
+      lrn_kernel<T><<<grid_for(n, 256), 256, 0, s>>>(
+          x, y, n, C, sp, p.size, p.alpha / static_cast<double>(p.size), p.beta, p.lrn_bias);
       return;
     }
-    default: break;
+    default:
+      break;
   }
   if (p.rows == 0) return;
   RowArgs a{};
@@ -336,13 +343,20 @@ void launch_typed(const NormProblem& p, void* ws, size_t ws_bytes, cudaStream_t 
   a.inv_out = p.inv_std_out;
   a.inv_dtype = p.inv_std_dtype;
   const long long L = p.row_len;
-  if (L <= 32) launch_rows_warp<T, 1>(x, y, a, s);
-  else if (L <= 64) launch_rows_warp<T, 2>(x, y, a, s);
-  else if (L <= 128) launch_rows_warp<T, 4>(x, y, a, s);
-  else if (L <= 256) launch_rows_warp<T, 8>(x, y, a, s);
-  else if (L <= 512) launch_rows_warp<T, 16>(x, y, a, s);
-  else if (L <= 1024) launch_rows_warp<T, 32>(x, y, a, s);
-  else norm_rows_block_kernel<T><<<grid_for(p.rows, 1, 1LL << 16), 512, 0, s>>>(x, y, a);
+  if (L <= 32)
+    launch_rows_warp<T, 1>(x, y, a, s);
+  else if (L <= 64)
+    launch_rows_warp<T, 2>(x, y, a, s);
+  else if (L <= 128)
+    launch_rows_warp<T, 4>(x, y, a, s);
+  else if (L <= 256)
+    launch_rows_warp<T, 8>(x, y, a, s);
+  else if (L <= 512)
+    launch_rows_warp<T, 16>(x, y, a, s);
+  else if (L <= 1024)
+    launch_rows_warp<T, 32>(x, y, a, s);
+  else
+    norm_rows_block_kernel<T><<<grid_for(p.rows, 1, 1LL << 16), 512, 0, s>>>(x, y, a);
 }
 
 }  // namespace

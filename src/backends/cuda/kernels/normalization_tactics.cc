@@ -131,8 +131,8 @@ class NormalizationKernel : public Kernel {
     const DeviceTensor& x = a.in(0);
     const Dims& d = x.dims;
     const int64_t rank = static_cast<int64_t>(d.size());
-    KILN_EXPECT(rank <= rk::kMaxDims, StatusCode::kUnsupported, "cuda.normalization: rank ",
-                rank, " > ", rk::kMaxDims);
+    KILN_EXPECT(rank <= rk::kMaxDims, StatusCode::kUnsupported, "cuda.normalization: rank ", rank,
+                " > ", rk::kMaxDims);
     rk::NormProblem p;
     p.kind = kind;
     p.dtype = rk_dtype(x.dtype);
@@ -147,8 +147,8 @@ class NormalizationKernel : public Kernel {
     p.lrn_bias = at.lrn_bias;
     if (kind == rk::NormKind::kLrn) return p;
 
-    const bool channel_aligned = kind == rk::NormKind::kBatch ||
-                                 kind == rk::NormKind::kInstance || kind == rk::NormKind::kGroup;
+    const bool channel_aligned = kind == rk::NormKind::kBatch || kind == rk::NormKind::kInstance ||
+                                 kind == rk::NormKind::kGroup;
     int64_t spatial = 1, group_size = 0;
     for (int64_t i = 2; i < rank; ++i) spatial *= d[i];
     if (kind == rk::NormKind::kGroup) {
@@ -180,8 +180,9 @@ class NormalizationKernel : public Kernel {
       p.rows = d[0] * at.num_groups;
       p.row_len = p.rows ? x.numel() / p.rows : 0;
     } else {
-      const int64_t axis = kind == rk::NormKind::kInstance ? std::min<int64_t>(2, rank)
-                                             : normalize_axis(at.axis, rank, "normalization axis");
+      const int64_t axis = kind == rk::NormKind::kInstance
+                               ? std::min<int64_t>(2, rank)
+                               : normalize_axis(at.axis, rank, "normalization axis");
       p.rows = 1;
       p.row_len = 1;
       for (int64_t i = 0; i < rank; ++i) (i < axis ? p.rows : p.row_len) *= d[i];
@@ -206,7 +207,8 @@ std::unique_ptr<Kernel> make(const Node&) { return std::make_unique<Normalizatio
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_normalization() {
-  static const cuda::SimpleTactic t("cuda.normalization", "Normalization", cuda::supports, cuda::make);
+  static const cuda::SimpleTactic t("cuda.normalization", "Normalization", cuda::supports,
+                                    cuda::make);
   return t;
 }
 

@@ -16,21 +16,23 @@ struct PoolGeo {
   double p, inv_p;
   long long C, in_vol, kvol;
   long long in[kPoolMaxSpatial], out[kPoolMaxSpatial], kernel[kPoolMaxSpatial];
-  long long stride[kPoolMaxSpatial], dil[kPoolMaxSpatial], pb[kPoolMaxSpatial],
-      pe[kPoolMaxSpatial];
+  long long stride[kPoolMaxSpatial], dil[kPoolMaxSpatial], pb[kPoolMaxSpatial], pe[kPoolMaxSpatial];
   long long sstr[kPoolMaxSpatial], colstr[kPoolMaxSpatial];
 };
 
 template <class A>
 __device__ __forceinline__ A pow_of(A b, double e) {
-  if constexpr (std::is_same_v<A, double>) return pow(b, e); else return powf(b, static_cast<float>(e));
+  if constexpr (std::is_same_v<A, double>)
+    return pow(b, e);
+  else
+    return powf(b, static_cast<float>(e));
 }
 
 // I: the index type (int when every index fits, else long long); NSP: spatial axes.
 template <class T, class I, int NSP>
 __global__ void __launch_bounds__(256)
-    pool_kernel(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ ind,
-                PoolGeo g, I n_out) {
+    pool_kernel(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ ind, PoolGeo g,
+                I n_out) {
   using A = acc_t<T>;
   const I C = static_cast<I>(g.C);
   for (I o = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; o < n_out;
@@ -139,8 +141,8 @@ __global__ void __launch_bounds__(256)
 template <class T, class I, int NSP>
 void launch_nsp(const PoolProblem& p, const PoolGeo& g, long long n_out, cudaStream_t s) {
   pool_kernel<T, I, NSP><<<grid_for(n_out, 256), 256, 0, s>>>(
-      static_cast<const T*>(p.x), static_cast<T*>(p.y), reinterpret_cast<long long*>(p.indices),
-      g, static_cast<I>(n_out));
+      static_cast<const T*>(p.x), static_cast<T*>(p.y), reinterpret_cast<long long*>(p.indices), g,
+      static_cast<I>(n_out));
 }
 
 template <class T>
@@ -150,23 +152,27 @@ void launch_typed(const PoolProblem& p, const PoolGeo& g, long long n_in, long l
   // overflow: it is the common case and much cheaper than 64-bit division.
   const bool small = n_in < (1LL << 30) && n_out < (1LL << 30);
   switch (p.nsp) {
-    case 1: launch_nsp<T, long long, 1>(p, g, n_out, s); break;
+    case 1:
+      launch_nsp<T, long long, 1>(p, g, n_out, s);
+      break;
     case 2:
       if (small)
         launch_nsp<T, int, 2>(p, g, n_out, s);
       else
         launch_nsp<T, long long, 2>(p, g, n_out, s);
       break;
-    case 3: launch_nsp<T, long long, 3>(p, g, n_out, s); break;
-    default: break;
+    case 3:
+      launch_nsp<T, long long, 3>(p, g, n_out, s);
+      break;
+    default:
+      break;
   }
 }
 
 }  // namespace
 
 bool pool_supported(DType dtype, PoolKind kind) {
-  if (dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
-      dtype == DType::kF64)
+  if (dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kF64)
     return true;
   return kind == PoolKind::kMax && (dtype == DType::kI8 || dtype == DType::kU8 ||
                                     dtype == DType::kI32 || dtype == DType::kI64);

@@ -19,13 +19,13 @@ struct PoolProblem {
   PoolKind kind = PoolKind::kMax;
   bool channels_last = false;
   bool count_include_pad = false;
-  double p = 2;               // lp
-  int storage_order = 0;      // Indices: 0 row-major, 1 column-major spatial positions
+  double p = 2;           // lp
+  int storage_order = 0;  // Indices: 0 row-major, 1 column-major spatial positions
   const void* x = nullptr;
   void* y = nullptr;
   int64_t* indices = nullptr;  // max only; null when not wanted
   int64_t n = 0, c = 0;
-  int nsp = 0;                 // <= kPoolMaxSpatial
+  int nsp = 0;  // <= kPoolMaxSpatial
   int64_t in[kPoolMaxSpatial] = {}, out[kPoolMaxSpatial] = {}, kernel[kPoolMaxSpatial] = {};
   int64_t stride[kPoolMaxSpatial] = {}, dilation[kPoolMaxSpatial] = {};
   int64_t pad_begin[kPoolMaxSpatial] = {}, pad_end[kPoolMaxSpatial] = {};

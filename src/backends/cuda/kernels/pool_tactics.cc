@@ -57,8 +57,8 @@ Status supports(const Node& n) {
     return Status::ok();
   }
   if (nsp > static_cast<size_t>(rk::kPoolMaxSpatial))
-    return unsupported(cat(nsp, " spatial axes (the kernels take up to ", rk::kPoolMaxSpatial,
-                           ")"));
+    return unsupported(
+        cat(nsp, " spatial axes (the kernels take up to ", rk::kPoolMaxSpatial, ")"));
   if (a.p <= 0 && *kind == rk::PoolKind::kLp) return unsupported("lp pooling with p <= 0");
   return Status::ok();
 }
@@ -85,8 +85,8 @@ class PoolKernel : public Kernel {
     KILN_EXPECT(rank >= 3 && rank - 2 <= static_cast<size_t>(rk::kPoolMaxSpatial),
                 StatusCode::kUnsupported, "cuda.pool: X of shape ", dims_to_string(d));
     const size_t nsp = rank - 2;
-    Ints in_spatial = at.channels_last ? Ints(d.begin() + 1, d.end() - 1)
-                                       : Ints(d.begin() + 2, d.end());
+    Ints in_spatial =
+        at.channels_last ? Ints(d.begin() + 1, d.end() - 1) : Ints(d.begin() + 2, d.end());
     PoolGeometry g = pool_geometry(at, in_spatial);
     rk::PoolProblem p;
     p.dtype = rk_dtype(x.dtype);

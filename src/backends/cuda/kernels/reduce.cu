@@ -96,9 +96,7 @@ template <class T>
 struct MulOp {
   using A = acc_t<T>;
   __device__ RState<A> init() const { return {A(1), A(0), 0}; }
-  __device__ void update(RState<A>& st, T x, long long) const {
-    st.v = mul_of(st.v, to_acc<A>(x));
-  }
+  __device__ void update(RState<A>& st, T x, long long) const { st.v = mul_of(st.v, to_acc<A>(x)); }
   __device__ void combine(RState<A>& a, const RState<A>& b) const { a.v = mul_of(a.v, b.v); }
   __device__ void store(void* y, long long o, const RState<A>& st) const {
     static_cast<T*>(y)[o] = from_acc<T>(st.v);
@@ -227,9 +225,9 @@ __device__ RState<A> group_reduce(RState<A> st, const Op& op, int g, RState<A>* 
 // Elements [r0, r1) of p, strided over the g lanes of a group: an unaligned head, 16-byte packs,
 // a tail.
 template <class T, class Op>
-__device__ __forceinline__ void accumulate_span(const T* __restrict__ p, long long r0,
-                                                long long r1, int lane, int g,
-                                                RState<acc_t<T>>& st, const Op& op) {
+__device__ __forceinline__ void accumulate_span(const T* __restrict__ p, long long r0, long long r1,
+                                                int lane, int g, RState<acc_t<T>>& st,
+                                                const Op& op) {
   constexpr int V = Pack<T>::kN;
   const uintptr_t addr = reinterpret_cast<uintptr_t>(p + r0);
   long long head = static_cast<long long>(((16 - (addr & 15)) & 15) / sizeof(T));
@@ -466,7 +464,10 @@ Plan make_plan(const ReduceProblem& p) {
   if (R == 0 || m == 0) {
     rows(n_out, R);  // empty reductions (identity states) or nothing but size-1 axes
   } else if (m == 1) {
-    if (mr[0]) rows(1, md[0]); else rows(md[0], 1);
+    if (mr[0])
+      rows(1, md[0]);
+    else
+      rows(md[0], 1);
   } else if (m == 2 && !mr[0]) {
     rows(md[0], md[1]);
   } else if (m == 2) {
@@ -526,31 +527,57 @@ void run(const ReduceProblem& p, const Plan& pl, void* ws, cudaStream_t s, const
       return;
   }
   if (pl.splits > 1)
-    reduce_finish_kernel<T, Op><<<grid_for(pl.n_out, 256), 256, 0, s>>>(part, p.y, pl.n_out,
-                                                                         pl.splits, op);
+    reduce_finish_kernel<T, Op>
+        <<<grid_for(pl.n_out, 256), 256, 0, s>>>(part, p.y, pl.n_out, pl.splits, op);
 }
 
 template <class T>
 void run_typed(const ReduceProblem& p, const Plan& pl, void* ws, cudaStream_t s) {
   const long long count = pl.R;
   switch (p.op) {
-    case ReduceOp::kSum: run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostNone, count}); return;
-    case ReduceOp::kMean: run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostMean, count}); return;
-    case ReduceOp::kProd: run<T>(p, pl, ws, s, MulOp<T>{}); return;
-    case ReduceOp::kMax: run<T>(p, pl, ws, s, ExtremeOp<T, true>{}); return;
-    case ReduceOp::kMin: run<T>(p, pl, ws, s, ExtremeOp<T, false>{}); return;
-    case ReduceOp::kArgMax: run<T>(p, pl, ws, s, ArgOp<T, true>{p.select_last}); return;
-    case ReduceOp::kArgMin: run<T>(p, pl, ws, s, ArgOp<T, false>{p.select_last}); return;
-    default: break;
+    case ReduceOp::kSum:
+      run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostNone, count});
+      return;
+    case ReduceOp::kMean:
+      run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostMean, count});
+      return;
+    case ReduceOp::kProd:
+      run<T>(p, pl, ws, s, MulOp<T>{});
+      return;
+    case ReduceOp::kMax:
+      run<T>(p, pl, ws, s, ExtremeOp<T, true>{});
+      return;
+    case ReduceOp::kMin:
+      run<T>(p, pl, ws, s, ExtremeOp<T, false>{});
+      return;
+    case ReduceOp::kArgMax:
+      run<T>(p, pl, ws, s, ArgOp<T, true>{p.select_last});
+      return;
+    case ReduceOp::kArgMin:
+      run<T>(p, pl, ws, s, ArgOp<T, false>{p.select_last});
+      return;
+    default:
+      break;
   }
   if constexpr (kIsFloat<T>) {
     switch (p.op) {
-      case ReduceOp::kL1: run<T>(p, pl, ws, s, AddOp<T, kPreAbs>{kPostNone, count}); return;
-      case ReduceOp::kL2: run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostSqrt, count}); return;
-      case ReduceOp::kSumSquare: run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostNone, count}); return;
-      case ReduceOp::kLogSum: run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostLog, count}); return;
-      case ReduceOp::kLogSumExp: run<T>(p, pl, ws, s, LseOp<T>{}); return;
-      default: break;
+      case ReduceOp::kL1:
+        run<T>(p, pl, ws, s, AddOp<T, kPreAbs>{kPostNone, count});
+        return;
+      case ReduceOp::kL2:
+        run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostSqrt, count});
+        return;
+      case ReduceOp::kSumSquare:
+        run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostNone, count});
+        return;
+      case ReduceOp::kLogSum:
+        run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostLog, count});
+        return;
+      case ReduceOp::kLogSumExp:
+        run<T>(p, pl, ws, s, LseOp<T>{});
+        return;
+      default:
+        break;
     }
   }
 }
@@ -558,15 +585,20 @@ void run_typed(const ReduceProblem& p, const Plan& pl, void* ws, cudaStream_t s)
 }  // namespace
 
 bool reduce_supported(DType dtype, ReduceOp op) {
-  bool is_float = dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
-                  dtype == DType::kF64;
+  bool is_float =
+      dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kF64;
   if (is_float) return true;
-  bool is_int = dtype == DType::kI8 || dtype == DType::kU8 || dtype == DType::kI32 ||
-                dtype == DType::kI64;
+  bool is_int =
+      dtype == DType::kI8 || dtype == DType::kU8 || dtype == DType::kI32 || dtype == DType::kI64;
   if (!is_int) return false;
   switch (op) {
-    case ReduceOp::kSum: case ReduceOp::kMean: case ReduceOp::kProd: case ReduceOp::kMax:
-    case ReduceOp::kMin: case ReduceOp::kArgMax: case ReduceOp::kArgMin:
+    case ReduceOp::kSum:
+    case ReduceOp::kMean:
+    case ReduceOp::kProd:
+    case ReduceOp::kMax:
+    case ReduceOp::kMin:
+    case ReduceOp::kArgMax:
+    case ReduceOp::kArgMin:
       return true;
     default:
       return false;
@@ -579,12 +611,11 @@ size_t reduce_workspace_size(const ReduceProblem& p) {
   return static_cast<size_t>(pl.n_out) * static_cast<size_t>(pl.splits) * kStateBytes;
 }
 
-void launch_reduce(const ReduceProblem& p, void* workspace, size_t workspace_bytes,
-                   void* stream) {
+void launch_reduce(const ReduceProblem& p, void* workspace, size_t workspace_bytes, void* stream) {
   Plan pl = make_plan(p);
   if (pl.mapping == Mapping::kNone || pl.n_out == 0) return;
-  if (pl.splits > 1 &&
-      workspace_bytes < static_cast<size_t>(pl.n_out) * static_cast<size_t>(pl.splits) * kStateBytes)
+  if (pl.splits > 1 && workspace_bytes < static_cast<size_t>(pl.n_out) *
+                                             static_cast<size_t>(pl.splits) * kStateBytes)
     pl.splits = 1, pl.chunk = pl.R;  // no room for partials: one block per output still works
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   auto go = [&](auto tag) {

@@ -32,12 +32,12 @@ enum class ReduceOp : int {
 };
 
 struct ReduceProblem {
-  DType dtype = DType::kF32;     // of x (and of y, except the arg ops' int64 y)
+  DType dtype = DType::kF32;  // of x (and of y, except the arg ops' int64 y)
   ReduceOp op = ReduceOp::kSum;
-  bool select_last = false;      // arg ops: the last of equal extremes
+  bool select_last = false;  // arg ops: the last of equal extremes
   const void* x = nullptr;
   void* y = nullptr;
-  int rank = 0;                  // <= kMaxDims
+  int rank = 0;  // <= kMaxDims
   int64_t dims[kMaxDims] = {};
   bool reduced[kMaxDims] = {};
 };

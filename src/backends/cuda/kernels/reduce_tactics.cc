@@ -18,12 +18,18 @@ namespace {
 
 std::optional<rk::ReduceOp> op_of(std::string_view kind) {
   static constexpr std::pair<std::string_view, rk::ReduceOp> kOps[] = {
-      {"sum", rk::ReduceOp::kSum},         {"mean", rk::ReduceOp::kMean},
-      {"max", rk::ReduceOp::kMax},         {"min", rk::ReduceOp::kMin},
-      {"prod", rk::ReduceOp::kProd},       {"l1", rk::ReduceOp::kL1},
-      {"l2", rk::ReduceOp::kL2},           {"log_sum", rk::ReduceOp::kLogSum},
-      {"log_sum_exp", rk::ReduceOp::kLogSumExp}, {"sum_square", rk::ReduceOp::kSumSquare},
-      {"argmax", rk::ReduceOp::kArgMax},   {"argmin", rk::ReduceOp::kArgMin},
+      {"sum", rk::ReduceOp::kSum},
+      {"mean", rk::ReduceOp::kMean},
+      {"max", rk::ReduceOp::kMax},
+      {"min", rk::ReduceOp::kMin},
+      {"prod", rk::ReduceOp::kProd},
+      {"l1", rk::ReduceOp::kL1},
+      {"l2", rk::ReduceOp::kL2},
+      {"log_sum", rk::ReduceOp::kLogSum},
+      {"log_sum_exp", rk::ReduceOp::kLogSumExp},
+      {"sum_square", rk::ReduceOp::kSumSquare},
+      {"argmax", rk::ReduceOp::kArgMax},
+      {"argmin", rk::ReduceOp::kArgMin},
   };
   for (const auto& [name, op] : kOps)
     if (name == kind) return op;
@@ -82,8 +88,8 @@ class ReduceKernel : public Kernel {
     DeviceTensor& y = a.out(0);
     if (identity) {
       KILN_CHECK(y.nbytes() == x.nbytes());
-      if (x.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(y.data, x.data, x.nbytes(),
-                                                      cudaMemcpyDeviceToDevice, s));
+      if (x.nbytes())
+        KILN_CUDA_CHECK(cudaMemcpyAsync(y.data, x.data, x.nbytes(), cudaMemcpyDeviceToDevice, s));
       return;
     }
     if (y.numel() == 0) return;
@@ -98,8 +104,8 @@ class ReduceKernel : public Kernel {
   rk::ReduceProblem problem(const LaunchArgs& a, bool& identity) const {
     const DeviceTensor& x = a.in(0);
     const int64_t rank = static_cast<int64_t>(x.rank());
-    KILN_EXPECT(rank <= rk::kMaxDims, StatusCode::kUnsupported, "cuda.reduce: rank ", rank,
-                " > ", rk::kMaxDims);
+    KILN_EXPECT(rank <= rk::kMaxDims, StatusCode::kUnsupported, "cuda.reduce: rank ", rank, " > ",
+                rk::kMaxDims);
     rk::ReduceProblem p;
     p.dtype = static_cast<rk::DType>(static_cast<int>(x.dtype));
     p.op = op_;
@@ -117,8 +123,7 @@ class ReduceKernel : public Kernel {
     for (int64_t ax : axes_) {
       int64_t d = normalize_axis(ax, rank, "reduce axis");
       if (rank == 0) continue;  // a scalar has nothing to reduce
-      KILN_EXPECT(!p.reduced[d], StatusCode::kInvalidModel, "reduce axis ", ax,
-                  " is listed twice");
+      KILN_EXPECT(!p.reduced[d], StatusCode::kInvalidModel, "reduce axis ", ax, " is listed twice");
       p.reduced[d] = true;
     }
     return p;

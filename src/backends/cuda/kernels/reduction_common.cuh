@@ -14,21 +14,52 @@ namespace kiln::cuda::rk {
 
 // Accumulator of an element type: float for the 16/32-bit floats, double for double, 64-bit
 // integers (two's-complement wrap through unsigned math) for integers.
-template <class T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-template <> struct AccOf<int8_t> { using type = long long; };
-template <> struct AccOf<uint8_t> { using type = long long; };
-template <> struct AccOf<int16_t> { using type = long long; };
-template <> struct AccOf<uint16_t> { using type = long long; };
-template <> struct AccOf<int32_t> { using type = long long; };
-template <> struct AccOf<uint32_t> { using type = long long; };
-template <> struct AccOf<int64_t> { using type = long long; };
-template <> struct AccOf<uint64_t> { using type = unsigned long long; };
-template <class T> using acc_t = typename AccOf<T>::type;
+template <class T>
+struct AccOf {
+  using type = float;
+};
+template <>
+struct AccOf<double> {
+  using type = double;
+};
+template <>
+struct AccOf<int8_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<uint8_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<int16_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<uint16_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<int32_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<uint32_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<int64_t> {
+  using type = long long;
+};
+template <>
+struct AccOf<uint64_t> {
+  using type = unsigned long long;
+};
+template <class T>
+using acc_t = typename AccOf<T>::type;
 
-template <class T> constexpr bool kIsFloat =
-    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, __half> ||
-    std::is_same_v<T, __nv_bfloat16>;
+template <class T>
+constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                          std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
 
 template <class A, class T>
 __device__ __forceinline__ A to_acc(T v) {
@@ -60,25 +91,38 @@ __device__ __forceinline__ bool is_nan(A v) {
 
 template <class A>
 __device__ __forceinline__ A acc_exp(A v) {
-  if constexpr (std::is_same_v<A, double>) return exp(v); else return expf(v);
+  if constexpr (std::is_same_v<A, double>)
+    return exp(v);
+  else
+    return expf(v);
 }
 template <class A>
 __device__ __forceinline__ A acc_log(A v) {
-  if constexpr (std::is_same_v<A, double>) return log(v); else return logf(v);
+  if constexpr (std::is_same_v<A, double>)
+    return log(v);
+  else
+    return logf(v);
 }
 template <class A>
 __device__ __forceinline__ A acc_sqrt(A v) {
-  if constexpr (std::is_same_v<A, double>) return sqrt(v); else return sqrtf(v);
+  if constexpr (std::is_same_v<A, double>)
+    return sqrt(v);
+  else
+    return sqrtf(v);
 }
 template <class A>
 __device__ __forceinline__ A acc_inf() {
-  if constexpr (std::is_same_v<A, double>) return __longlong_as_double(0x7ff0000000000000LL);
-  else return __int_as_float(0x7f800000);
+  if constexpr (std::is_same_v<A, double>)
+    return __longlong_as_double(0x7ff0000000000000LL);
+  else
+    return __int_as_float(0x7f800000);
 }
 template <class A>
 __device__ __forceinline__ A acc_nan() {
-  if constexpr (std::is_same_v<A, double>) return __longlong_as_double(0x7ff8000000000000LL);
-  else return __int_as_float(0x7fc00000);
+  if constexpr (std::is_same_v<A, double>)
+    return __longlong_as_double(0x7ff8000000000000LL);
+  else
+    return __int_as_float(0x7fc00000);
 }
 
 // Shuffles of the plain types a state holds (shfl has no 8/16-bit overloads; none is needed).
@@ -146,28 +190,49 @@ inline int ceil_log2(long long v) {
   return l;
 }
 
-template <class T> struct Tag { using type = T; };
+template <class T>
+struct Tag {
+  using type = T;
+};
 
 // Calls f(Tag<T>{}) for the 16/32/64-bit floating types; false for any other type.
 template <class F>
 bool dispatch_float(DType t, F&& f) {
   switch (t) {
-    case DType::kF32: f(Tag<float>{}); return true;
-    case DType::kF16: f(Tag<__half>{}); return true;
-    case DType::kBF16: f(Tag<__nv_bfloat16>{}); return true;
-    case DType::kF64: f(Tag<double>{}); return true;
-    default: return false;
+    case DType::kF32:
+      f(Tag<float>{});
+      return true;
+    case DType::kF16:
+      f(Tag<__half>{});
+      return true;
+    case DType::kBF16:
+      f(Tag<__nv_bfloat16>{});
+      return true;
+    case DType::kF64:
+      f(Tag<double>{});
+      return true;
+    default:
+      return false;
   }
 }
 // The same for the integer types the kernels take (bool excluded).
 template <class F>
 bool dispatch_int(DType t, F&& f) {
   switch (t) {
-    case DType::kI8: f(Tag<int8_t>{}); return true;
-    case DType::kU8: f(Tag<uint8_t>{}); return true;
-    case DType::kI32: f(Tag<int32_t>{}); return true;
-    case DType::kI64: f(Tag<int64_t>{}); return true;
-    default: return false;
+    case DType::kI8:
+      f(Tag<int8_t>{});
+      return true;
+    case DType::kU8:
+      f(Tag<uint8_t>{});
+      return true;
+    case DType::kI32:
+      f(Tag<int32_t>{});
+      return true;
+    case DType::kI64:
+      f(Tag<int64_t>{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -175,22 +240,31 @@ bool dispatch_int(DType t, F&& f) {
 template <class A>
 __device__ __forceinline__ A load_float_as(const void* p, DType t, long long i) {
   switch (t) {
-    case DType::kF16: return static_cast<A>(__half2float(static_cast<const __half*>(p)[i]));
+    case DType::kF16:
+      return static_cast<A>(__half2float(static_cast<const __half*>(p)[i]));
     case DType::kBF16:
       return static_cast<A>(__bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]));
-    case DType::kF64: return static_cast<A>(static_cast<const double*>(p)[i]);
-    default: return static_cast<A>(static_cast<const float*>(p)[i]);
+    case DType::kF64:
+      return static_cast<A>(static_cast<const double*>(p)[i]);
+    default:
+      return static_cast<A>(static_cast<const float*>(p)[i]);
   }
 }
 template <class A>
 __device__ __forceinline__ void store_float_as(void* p, DType t, long long i, A v) {
   switch (t) {
-    case DType::kF16: static_cast<__half*>(p)[i] = __float2half_rn(static_cast<float>(v)); break;
+    case DType::kF16:
+      static_cast<__half*>(p)[i] = __float2half_rn(static_cast<float>(v));
+      break;
     case DType::kBF16:
       static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(static_cast<float>(v));
       break;
-    case DType::kF64: static_cast<double*>(p)[i] = static_cast<double>(v); break;
-    default: static_cast<float*>(p)[i] = static_cast<float>(v); break;
+    case DType::kF64:
+      static_cast<double*>(p)[i] = static_cast<double>(v);
+      break;
+    default:
+      static_cast<float*>(p)[i] = static_cast<float>(v);
+      break;
   }
 }
 

@@ -228,8 +228,8 @@ void launch_typed(const SoftmaxProblem& p, cudaStream_t s) {
   const T* x = static_cast<const T*>(p.x);
   T* y = static_cast<T*>(p.y);
   if (p.inner > 1 || p.n <= 4) {
-    softmax_column_kernel<T><<<grid_for(p.outer * p.inner, 256), 256, 0, s>>>(x, y, p.outer, p.n,
-                                                                             p.inner, mode);
+    softmax_column_kernel<T>
+        <<<grid_for(p.outer * p.inner, 256), 256, 0, s>>>(x, y, p.outer, p.n, p.inner, mode);
   } else if (p.n <= 32) {
     launch_warp<T, 1>(p, s);
   } else if (p.n <= 64) {
@@ -243,8 +243,8 @@ void launch_typed(const SoftmaxProblem& p, cudaStream_t s) {
   } else if (p.n <= 1024) {
     launch_warp<T, 32>(p, s);
   } else {
-    softmax_block_kernel<T><<<grid_for(p.outer, 1, 1LL << 16), 512, 0, s>>>(x, y, p.outer, p.n,
-                                                                             mode);
+    softmax_block_kernel<T>
+        <<<grid_for(p.outer, 1, 1LL << 16), 512, 0, s>>>(x, y, p.outer, p.n, mode);
   }
 }
 

@@ -1,9 +1,8 @@
 // TopK kernels (see top_k.h). The order is the reference's (src/ops/top_k.cc): by value, NaN
 // larger than every number, equal values (including -0 and +0) by increasing index.
+#include <climits>
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
-
-#include <climits>
 
 #include "reduction_common.cuh"
 #include "top_k.h"
@@ -11,10 +10,20 @@
 namespace kiln::cuda::rk {
 namespace {
 
-template <class T> struct KeyOf { using type = uint32_t; };
-template <> struct KeyOf<double> { using type = unsigned long long; };
-template <> struct KeyOf<int64_t> { using type = unsigned long long; };
-template <class T> using sort_key_t = typename KeyOf<T>::type;
+template <class T>
+struct KeyOf {
+  using type = uint32_t;
+};
+template <>
+struct KeyOf<double> {
+  using type = unsigned long long;
+};
+template <>
+struct KeyOf<int64_t> {
+  using type = unsigned long long;
+};
+template <class T>
+using sort_key_t = typename KeyOf<T>::type;
 
 __device__ __forceinline__ uint32_t float_key(float f) {
   if (f != f) return 0xffffffffu;  // every NaN above +inf
@@ -101,8 +110,9 @@ __global__ void __launch_bounds__(1024)
 // Radix-sort path: keys and positions of every element, segment (row) by segment.
 template <class T>
 __global__ void __launch_bounds__(256)
-    top_k_keys_kernel(const T* __restrict__ x, sort_key_t<T>* __restrict__ keys, int* __restrict__ pos,
-                      long long total, long long n, long long inner, bool largest) {
+    top_k_keys_kernel(const T* __restrict__ x, sort_key_t<T>* __restrict__ keys,
+                      int* __restrict__ pos, long long total, long long n, long long inner,
+                      bool largest) {
   for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long seg = e / n, j = e - seg * n;
@@ -113,16 +123,16 @@ __global__ void __launch_bounds__(256)
 }
 
 __global__ void top_k_offsets_kernel(int* __restrict__ offsets, long long segments, long long n) {
-  for (long long s = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-       s <= segments; s += static_cast<long long>(gridDim.x) * blockDim.x)
+  for (long long s = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; s <= segments;
+       s += static_cast<long long>(gridDim.x) * blockDim.x)
     offsets[s] = static_cast<int>(s * n);
 }
 
 template <class T>
 __global__ void __launch_bounds__(256)
     top_k_gather_kernel(const T* __restrict__ x, const int* __restrict__ sorted_pos,
-                        T* __restrict__ values, long long* __restrict__ indices,
-                        long long segments, long long n, long long inner, long long k) {
+                        T* __restrict__ values, long long* __restrict__ indices, long long segments,
+                        long long n, long long inner, long long k) {
   const long long total = segments * k;
   for (long long e = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += static_cast<long long>(gridDim.x) * blockDim.x) {
@@ -197,14 +207,13 @@ int launch_radix(const TopKProblem& p, char* ws, const Layout& l, cudaStream_t s
   int* pos_out = reinterpret_cast<int*>(ws + l.pos_out);
   int* offsets = reinterpret_cast<int*>(ws + l.offsets);
   top_k_keys_kernel<T><<<grid_for(total, 256), 256, 0, s>>>(static_cast<const T*>(p.x), keys_in,
-                                                             pos_in, total, p.n, p.inner,
-                                                             p.largest);
+                                                            pos_in, total, p.n, p.inner, p.largest);
   size_t temp_bytes = l.temp_bytes;
   cudaError_t e;
   if (segments == 1) {
-    e = cub::DeviceRadixSort::SortPairs(ws + l.temp, temp_bytes, keys_in, keys_out, pos_in,
-                                        pos_out, static_cast<int>(total), 0,
-                                        static_cast<int>(sizeof(K) * 8), s);
+    e = cub::DeviceRadixSort::SortPairs(ws + l.temp, temp_bytes, keys_in, keys_out, pos_in, pos_out,
+                                        static_cast<int>(total), 0, static_cast<int>(sizeof(K) * 8),
+                                        s);
   } else {
     top_k_offsets_kernel<<<grid_for(segments + 1, 256), 256, 0, s>>>(offsets, segments, p.n);
     e = cub::DeviceSegmentedRadixSort::SortPairs(
@@ -242,8 +251,14 @@ int launch_typed(const TopKProblem& p, void* ws, size_t ws_bytes, cudaStream_t s
 
 bool top_k_supported(DType dtype) {
   switch (dtype) {
-    case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kF64: case DType::kI8:
-    case DType::kU8: case DType::kI32: case DType::kI64:
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kF64:
+    case DType::kI8:
+    case DType::kU8:
+    case DType::kI32:
+    case DType::kI64:
       return true;
     default:
       return false;

@@ -56,8 +56,7 @@ class TopKKernel : public Kernel {
     KILN_CHECK(a.outputs[0].dims.size() == d.size(), "cuda.top_k: output rank");
     p.k = a.outputs[0].dims[axis];
     if (p.k > p.n)
-      fail(StatusCode::kInvalidArgument, "K = ", p.k, " exceeds the size ", p.n, " of axis ",
-           axis);
+      fail(StatusCode::kInvalidArgument, "K = ", p.k, " exceeds the size ", p.n, " of axis ", axis);
     for (int64_t i = 0; i < axis; ++i) p.outer *= d[i];
     for (int64_t i = axis + 1; i < rank; ++i) p.inner *= d[i];
     return p;
