@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "ops/op.h"
 #include "runtime/context_impl.h"
 
@@ -261,10 +262,13 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
         }
         graph_exec = dev->end_capture(s);
         graph_key = key;
+        log(LogLevel::kInfo, "runtime: captured ", n_steps, " steps in a CUDA graph");
         dev->launch_graph(graph_exec, s);
         return;
-      } catch (const Error&) {
+      } catch (const Error& e) {
         // A step that cannot be captured: run without graphs from now on.
+        log(LogLevel::kWarning, "runtime: CUDA graph capture failed, running step by step: ",
+            e.message());
         graph_failed = true;
         graph_exec = nullptr;
       }
