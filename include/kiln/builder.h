@@ -28,8 +28,9 @@ struct TensorDesc {
 struct BuildOptions {
   // Target device: "cpu" or "cuda" ("" = the GPU when there is one, else the CPU).
   std::string device;
-  // Optimisation level: 0 = import only (no graph rewriting), 1 = fold constants and shapes,
-  // remove dead and identity nodes.
+  // Optimisation level: 0 = no optimising rewrites (the precision asked for by fp16/tf32 still
+  // applies), 1 = fold constants and shapes, remove dead and identity nodes, fuse bias, residual
+  // and ReLU into convolutions, and (GPU, fp16) run 2-D convolutions in NHWC.
   int opt_level = 1;
   // Precision. FP32 by default (no TF32). fp16: activations and weights of the ops that support it
   // are stored in float16 and accumulated in float32; graph inputs and outputs keep their types.
