@@ -313,6 +313,7 @@ struct GpuConv {
   DataType dtype = DataType::kFloat;
   bool bias = false, relu = false, residual = false, channels_last = false, tf32 = false;
   bool constant_w = true;
+  std::string tactic = "cuda.cudnn_conv";
 };
 
 void run_gpu_conv(const GpuConv& g) {
@@ -343,7 +344,7 @@ void run_gpu_conv(const GpuConv& g) {
                          : NodeInput::none());
   if (g.residual) ins.push_back(NodeInput::of(random_of(g.dtype, yd, rng)));
   const bool low = g.dtype != DataType::kFloat || g.tf32;
-  expect_gpu_matches_reference("Conv", std::move(a), std::move(ins), 1, "cuda.cudnn_conv",
+  expect_gpu_matches_reference("Conv", std::move(a), std::move(ins), 1, g.tactic,
                                low ? 1e-2 : 1e-4, low ? 1e-2 : 2e-5);
 }
 
@@ -420,6 +421,7 @@ TEST(CudnnConvGpu, ChannelsLast) {
   run_gpu_conv(g);
   GpuConv dw{{{1, 7, 8, 16}, {16, 1, 3, 3}, {2, 2}, {1, 1, 1, 1}, {}, 16}, DataType::kFloat, true};
   dw.channels_last = true;
+  dw.tactic = "cuda.depthwise_conv";   // channels-last depthwise convs have their own kernel
   run_gpu_conv(dw);
   GpuConv asym{{{1, 10, 10, 4}, {4, 4, 3, 3}, {2, 2}, {0, 0, 1, 1}}, DataType::kFloat, true, true};
   asym.channels_last = true;

@@ -427,8 +427,8 @@ TEST(GpuGatherND, TuplesAndBatchDims) {
 
 // ---- Scatter family ----
 
-// Indices for ScatterElements with no repeats along `axis` (so reduction "none" is deterministic):
-// per position of the other axes, the first dims[axis] entries of a permutation, some negative.
+// Indices for ScatterElements with no repeats along `axis`: per position of the other axes, the
+// first dims[axis] entries of a permutation, some negative.
 Tensor unique_elements_idx(const Dims& dims, int64_t axis, int64_t axis_len, uint32_t seed) {
   std::mt19937 rng(seed);
   Tensor t(DataType::kInt64, dims);
@@ -514,6 +514,123 @@ TEST(GpuScatterND, NoneAndReductions) {
            in(rand_t(t, {7, 5, 6}, 124))},
           1, "cuda.scatter_nd", reduce_tol(t, r), reduce_tol(t, r));
     }
+}
+
+// Repeated targets. Reduction none keeps the last update (the reference's order) through a mark
+// pass into the workspace; the single pass runs where repeats are impossible (one update per
+// position of the other axes, or one update in all). The reductions combine atomically.
+TEST(GpuScatterElements, Duplicates) {
+  KILN_REQUIRE_GPU();
+  // The per-op test's case: three targets hit twice each, every reduction (exact: small integers).
+  for (const char* r : {"none", "add", "mul", "max", "min"})
+    for (int64_t axis : {1, -1})
+      expect_exact("ScatterElements", scatter_el(axis, r),
+                   {in(f32({3, 4}, iota_f(12))), in(i64({3, 2}, {1, 1, 0, 3, 3, -4})),
+                    in(f32({3, 2}, {10, 20, 30, 40, 50, 60}))},
+                   "cuda.scatter_elements");
+  for (DataType t : kMoveTypes)
+    for (DataType it : {DataType::kInt64, DataType::kInt32}) {
+      expect_exact("ScatterElements", scatter_el(0, "none"),
+                   {in(rand_t(t, {5, 7, 3}, 130)), in(rand_idx(it, {11, 6, 3}, -5, 4, 131)),
+                    in(rand_t(t, {11, 6, 3}, 132))},
+                   "cuda.scatter_elements");
+      expect_exact("ScatterElements", scatter_el(-1, "none"),
+                   {in(rand_t(t, {4, 3}, 133)), in(rand_idx(it, {4, 17}, -3, 2, 134)),
+                    in(rand_t(t, {4, 17}, 135))},
+                   "cuda.scatter_elements");
+    }
+  // Every update aims at one element (the winner is the last of 1000).
+  expect_exact("ScatterElements", scatter_el(0, "none"),
+               {in(rand_t(DataType::kFloat, {1}, 136)), in(rand_idx(DataType::kInt64, {1000}, -1, 0, 137)),
+                in(rand_t(DataType::kFloat, {1000}, 138))},
+               "cuda.scatter_elements");
+  // One update per row (single pass), one update in all, no updates.
+  expect_exact("ScatterElements", scatter_el(1, "none"),
+               {in(rand_t(DataType::kFloat16, {6, 9}, 139)), in(rand_idx(DataType::kInt32, {5, 1}, -9, 8, 140)),
+                in(rand_t(DataType::kFloat16, {5, 1}, 141))},
+               "cuda.scatter_elements");
+  expect_exact("ScatterElements", scatter_el(0, "none"),
+               {in(rand_t(DataType::kInt64, {7}, 142)), in(i64({1}, {-2})), in(rand_t(DataType::kInt64, {1}, 143))},
+               "cuda.scatter_elements");
+  expect_exact("ScatterElements", scatter_el(0, "none"),
+               {in(rand_t(DataType::kFloat, {4, 3}, 144)), in(i64({0, 3}, {})),
+                in(rand_t(DataType::kFloat, {0, 3}, 145))},
+               "cuda.scatter_elements");
+  // Reductions with int32 indices.
+  for (const char* r : {"add", "mul", "max", "min"})
+    for (DataType t : {DataType::kFloat, DataType::kInt32, DataType::kBool}) {
+      expect_gpu_matches_reference(
+          "ScatterElements", scatter_el(1, r),
+          {in(rand_t(t, {3, 4, 5}, 146)), in(rand_idx(DataType::kInt32, {3, 9, 5}, -4, 3, 147)),
+           in(rand_t(t, {3, 9, 5}, 148))},
+          1, "cuda.scatter_elements", reduce_tol(t, r), reduce_tol(t, r));
+    }
+}
+
+TEST(GpuScatterElements, NoneLargerThanOneGridRow) {
+  KILN_REQUIRE_GPU();
+  // 16.8M updates > 65535 * 256, each target hit about twice: grid-stride loops in both passes.
+  expect_exact("ScatterElements", scatter_el(1, "none"),
+               {in(rand_t(DataType::kFloat, {2, 8400000}, 149)),
+                in(rand_idx(DataType::kInt64, {2, 8400000}, -8400000, 8399999, 150)),
+                in(rand_t(DataType::kFloat, {2, 8400000}, 151))},
+               "cuda.scatter_elements");
+}
+
+TEST(GpuScatterND, Duplicates) {
+  KILN_REQUIRE_GPU();
+  // The per-op test's case: tuples 0 and 2 both address slice 1; every reduction.
+  std::vector<int64_t> d(24), u(18);
+  std::iota(d.begin(), d.end(), 0);
+  std::iota(u.begin(), u.end(), 100);
+  for (const char* r : {"none", "add", "mul", "max", "min"})
+    expect_exact("ScatterND", scatter_nd(r),
+                 {in(i64({4, 3, 2}, d)), in(i64({3, 1}, {1, 3, 1})), in(i64({3, 3, 2}, u))},
+                 "cuda.scatter_nd");
+  for (DataType t : kMoveTypes) {
+    // Slices of 30 elements (moved in wider units where they line up), of 8, and scalars.
+    expect_exact("ScatterND", scatter_nd("none"),
+                 {in(rand_t(t, {4, 5, 6}, 152)), in(rand_idx(DataType::kInt64, {9, 1}, -4, 3, 153)),
+                  in(rand_t(t, {9, 5, 6}, 154))},
+                 "cuda.scatter_nd");
+    expect_exact("ScatterND", scatter_nd("none"),
+                 {in(rand_t(t, {3, 4, 8}, 155)),
+                  in(rand_idx(DataType::kInt64, {2, 7, 2}, -3, 2, 156)),
+                  in(rand_t(t, {2, 7, 8}, 157))},
+                 "cuda.scatter_nd");
+    expect_exact("ScatterND", scatter_nd("none"),
+                 {in(rand_t(t, {5, 3}, 158)), in(rand_idx(DataType::kInt64, {20, 2}, -3, 2, 159)),
+                  in(rand_t(t, {20}, 160))},
+                 "cuda.scatter_nd");
+  }
+  // One tuple (single pass), no tuples.
+  expect_exact("ScatterND", scatter_nd("none"),
+               {in(rand_t(DataType::kFloat, {4, 5}, 161)), in(i64({1, 1}, {-1})),
+                in(rand_t(DataType::kFloat, {1, 5}, 162))},
+               "cuda.scatter_nd");
+  expect_exact("ScatterND", scatter_nd("none"),
+               {in(rand_t(DataType::kFloat, {4, 5}, 163)), in(i64({0, 1}, {})),
+                in(rand_t(DataType::kFloat, {0, 5}, 164))},
+               "cuda.scatter_nd");
+  // Reductions with repeated scalar targets.
+  for (const char* r : {"add", "mul", "max", "min"})
+    for (DataType t : {DataType::kFloat, DataType::kInt32, DataType::kDouble}) {
+      expect_gpu_matches_reference(
+          "ScatterND", scatter_nd(r),
+          {in(rand_t(t, {5, 3}, 165)), in(rand_idx(DataType::kInt64, {20, 2}, -3, 2, 166)),
+           in(rand_t(t, {20}, 167))},
+          1, "cuda.scatter_nd", reduce_tol(t, r), reduce_tol(t, r));
+    }
+}
+
+TEST(GpuScatterND, NoneLargerThanOneGridRow) {
+  KILN_REQUIRE_GPU();
+  // 17.4M updated elements > 65535 * 256 in odd slices (4-byte units), rows hit about once each.
+  expect_exact("ScatterND", scatter_nd("none"),
+               {in(rand_t(DataType::kFloat, {70001, 241}, 168)),
+                in(rand_idx(DataType::kInt64, {72000, 1}, -70001, 70000, 169)),
+                in(rand_t(DataType::kFloat, {72000, 241}, 170))},
+               "cuda.scatter_nd");
 }
 
 // ---- MaxUnpool ----

@@ -255,15 +255,75 @@ __device__ void atomic_combine(T* dst, T v, Reduction r, bool is_bool) {
 
 template <class T, class I>
 __global__ void __launch_bounds__(kThreads)
-    scatter_elements_kernel(T* out, const I* __restrict__ idx, const T* __restrict__ upd,
-                            ElemKernelArgs a, Reduction r, bool is_bool) {
+    scatter_elements_reduce_kernel(T* out, const I* __restrict__ idx, const T* __restrict__ upd,
+                                   ElemKernelArgs a, Reduction r, bool is_bool) {
   for (int64_t i = global_thread(); i < a.n; i += grid_threads()) {
     int64_t off = elements_offset(a, idx, i);
     if (off < 0) continue;  // out of range: not diagnosed on the GPU
-    if (r == Reduction::kNone)
-      out[off] = upd[i];
-    else
-      atomic_combine(out + off, upd[i], r, is_bool);
+    atomic_combine(out + off, upd[i], r, is_bool);
+  }
+}
+
+// ---- reduction none: the last update aimed at a target wins ----
+//
+// The reference applies updates in order, so with repeated targets the last one stays. Pass 1
+// (mark) stores, per target, the largest 1-based update number with atomicMax into a zeroed
+// buffer of W (32-bit while the numbers fit, else 64-bit); pass 2 (store) lets only that update
+// write. The passes are two launches on one stream, so pass 2 sees every mark. Where repeats are
+// impossible the store pass runs alone (win == nullptr).
+
+// Update numbers 1..n fit 32 bits while n <= 0xfffffffe.
+bool wide_winners(int64_t n) { return n > int64_t{0xfffffffe}; }
+
+__device__ __forceinline__ void atomic_max_w(uint32_t* p, uint32_t v) {
+  atomicMax(reinterpret_cast<unsigned*>(p), static_cast<unsigned>(v));
+}
+__device__ __forceinline__ void atomic_max_w(unsigned long long* p, unsigned long long v) {
+  atomicMax(p, v);
+}
+
+template <class I, class W>
+__global__ void __launch_bounds__(kThreads)
+    scatter_elements_mark_kernel(const I* __restrict__ idx, ElemKernelArgs a, W* win) {
+  for (int64_t i = global_thread(); i < a.n; i += grid_threads()) {
+    int64_t off = elements_offset(a, idx, i);
+    if (off >= 0) atomic_max_w(win + off, static_cast<W>(i + 1));
+  }
+}
+
+// U: an unsigned type of the element's size (none only moves bits).
+template <class U, class I, class W>
+__global__ void __launch_bounds__(kThreads)
+    scatter_elements_store_kernel(U* out, const I* __restrict__ idx, const U* __restrict__ upd,
+                                  ElemKernelArgs a, const W* __restrict__ win) {
+  for (int64_t i = global_thread(); i < a.n; i += grid_threads()) {
+    int64_t off = elements_offset(a, idx, i);
+    if (off < 0) continue;  // out of range: not diagnosed on the GPU
+    if (win && win[off] != static_cast<W>(i + 1)) continue;  // a later update wins
+    out[off] = upd[i];
+  }
+}
+
+template <class U, class I>
+void launch_scatter_elements_none(U* out, const I* idx, const U* upd, const ElemKernelArgs& a,
+                                  size_t ws_bytes, void* workspace, cudaStream_t s) {
+  unsigned g = grid_for(a.n);
+  if (ws_bytes == 0) {
+    scatter_elements_store_kernel<U, I, uint32_t>
+        <<<g, kThreads, 0, s>>>(out, idx, upd, a, nullptr);
+    return;
+  }
+  // A failed memset shows in cudaGetLastError, which the tactic's check_launch reads.
+  (void)cudaMemsetAsync(workspace, 0, ws_bytes, s);
+  if (wide_winners(a.n)) {
+    auto* win = static_cast<unsigned long long*>(workspace);
+    scatter_elements_mark_kernel<I, unsigned long long><<<g, kThreads, 0, s>>>(idx, a, win);
+    scatter_elements_store_kernel<U, I, unsigned long long>
+        <<<g, kThreads, 0, s>>>(out, idx, upd, a, win);
+  } else {
+    auto* win = static_cast<uint32_t*>(workspace);
+    scatter_elements_mark_kernel<I, uint32_t><<<g, kThreads, 0, s>>>(idx, a, win);
+    scatter_elements_store_kernel<U, I, uint32_t><<<g, kThreads, 0, s>>>(out, idx, upd, a, win);
   }
 }
 
@@ -311,17 +371,67 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-    scatter_nd_kernel(T* out, const int64_t* __restrict__ idx, const T* __restrict__ upd,
-                      NDKernelArgs a, int64_t tuples, Reduction r, bool is_bool) {
+    scatter_nd_reduce_kernel(T* out, const int64_t* __restrict__ idx, const T* __restrict__ upd,
+                             NDKernelArgs a, int64_t tuples, Reduction r, bool is_bool) {
   const int64_t n = tuples * a.slice;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t t = i / a.slice, e = i - t * a.slice;
     int64_t off = tuple_offset(a, idx, t);
     if (off < 0) continue;  // out of range: not diagnosed on the GPU
-    if (r == Reduction::kNone)
-      out[off + e] = upd[i];
-    else
-      atomic_combine(out + off + e, upd[i], r, is_bool);
+    atomic_combine(out + off + e, upd[i], r, is_bool);
+  }
+}
+
+// ScatterND none. Here `a` addresses slices: a.strides are in slices (the slot of a tuple is its
+// slice's number in out) and a.slice is the slice length in units U (up to 16 bytes).
+template <class W>
+__global__ void __launch_bounds__(kThreads)
+    scatter_nd_mark_kernel(const int64_t* __restrict__ idx, NDKernelArgs a, int64_t tuples,
+                           W* win) {
+  for (int64_t t = global_thread(); t < tuples; t += grid_threads()) {
+    int64_t slot = tuple_offset(a, idx, t);
+    if (slot >= 0) atomic_max_w(win + slot, static_cast<W>(t + 1));
+  }
+}
+
+template <class U, class W>
+__global__ void __launch_bounds__(kThreads)
+    scatter_nd_store_kernel(U* out, const int64_t* __restrict__ idx, const U* __restrict__ upd,
+                            NDKernelArgs a, int64_t tuples, const W* __restrict__ win) {
+  const int64_t n = tuples * a.slice;
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    int64_t t = i / a.slice, e = i - t * a.slice;
+    int64_t slot = tuple_offset(a, idx, t);
+    if (slot < 0) continue;                                  // out of range: not diagnosed
+    if (win && win[slot] != static_cast<W>(t + 1)) continue;  // a later tuple wins
+    out[slot * a.slice + e] = upd[i];
+  }
+}
+
+template <int Wd>
+void launch_scatter_nd_none(void* out, const int64_t* idx, const void* updates,
+                            const NDKernelArgs& a, int64_t tuples, size_t ws_bytes,
+                            void* workspace, cudaStream_t s) {
+  using U = typename Unit<Wd>::T;
+  auto* o = static_cast<U*>(out);
+  auto* u = static_cast<const U*>(updates);
+  unsigned g = grid_for(tuples * a.slice);
+  if (ws_bytes == 0) {
+    scatter_nd_store_kernel<U, uint32_t><<<g, kThreads, 0, s>>>(o, idx, u, a, tuples, nullptr);
+    return;
+  }
+  // A failed memset shows in cudaGetLastError, which the tactic's check_launch reads.
+  (void)cudaMemsetAsync(workspace, 0, ws_bytes, s);
+  unsigned gm = grid_for(tuples);
+  if (wide_winners(tuples)) {
+    auto* win = static_cast<unsigned long long*>(workspace);
+    scatter_nd_mark_kernel<unsigned long long><<<gm, kThreads, 0, s>>>(idx, a, tuples, win);
+    scatter_nd_store_kernel<U, unsigned long long>
+        <<<g, kThreads, 0, s>>>(o, idx, u, a, tuples, win);
+  } else {
+    auto* win = static_cast<uint32_t*>(workspace);
+    scatter_nd_mark_kernel<uint32_t><<<gm, kThreads, 0, s>>>(idx, a, tuples, win);
+    scatter_nd_store_kernel<U, uint32_t><<<g, kThreads, 0, s>>>(o, idx, u, a, tuples, win);
   }
 }
 
@@ -458,21 +568,44 @@ void gather_elements(const void* data, const void* idx, bool idx_is64, void* out
   }
 }
 
-void scatter_elements(void* out, const void* idx, bool idx_is64, const void* updates, ElemType t,
-                      Reduction r, const ElementsArgs& ea, void* stream) {
+size_t scatter_elements_workspace(Reduction r, const ElementsArgs& ea, int64_t out_numel) {
+  if (r != Reduction::kNone || out_numel == 0) return 0;
+  int64_t n = 1;
+  for (int k = 0; k < ea.rank; ++k) n *= ea.idx_dims[k];
+  // One update per position of the other axes: distinct in-range coordinates, distinct targets.
+  if (n <= 1 || ea.idx_dims[ea.axis] == 1) return 0;
+  return static_cast<size_t>(out_numel) * (wide_winners(n) ? 8 : 4);
+}
+
+void scatter_elements(void* out, int64_t out_numel, const void* idx, bool idx_is64,
+                      const void* updates, ElemType t, Reduction r, const ElementsArgs& ea,
+                      void* workspace, void* stream) {
   ElemKernelArgs a = elem_args(ea);
-  if (a.n == 0) return;
+  if (a.n == 0 || out_numel == 0) return;  // no data: every index is out of range
   cudaStream_t s = as_stream(stream);
+  if (r == Reduction::kNone) {
+    size_t ws = scatter_elements_workspace(r, ea, out_numel);
+    dispatch_elem(t, [&](auto tag) {
+      using U = typename Unit<sizeof(typename decltype(tag)::type)>::T;
+      auto* o = static_cast<U*>(out);
+      auto* u = static_cast<const U*>(updates);
+      if (idx_is64)
+        launch_scatter_elements_none(o, static_cast<const int64_t*>(idx), u, a, ws, workspace, s);
+      else
+        launch_scatter_elements_none(o, static_cast<const int32_t*>(idx), u, a, ws, workspace, s);
+    });
+    return;
+  }
   unsigned g = grid_for(a.n);
   bool is_bool = t == ElemType::kBool;
   dispatch_elem(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (idx_is64)
-      scatter_elements_kernel<T, int64_t>
+      scatter_elements_reduce_kernel<T, int64_t>
           <<<g, kThreads, 0, s>>>(static_cast<T*>(out), static_cast<const int64_t*>(idx),
                                   static_cast<const T*>(updates), a, r, is_bool);
     else
-      scatter_elements_kernel<T, int32_t>
+      scatter_elements_reduce_kernel<T, int32_t>
           <<<g, kThreads, 0, s>>>(static_cast<T*>(out), static_cast<const int32_t*>(idx),
                                   static_cast<const T*>(updates), a, r, is_bool);
   });
@@ -509,25 +642,56 @@ void gather_nd(const void* data, const int64_t* idx, void* out, int elem_bytes,
   }
 }
 
+size_t scatter_nd_workspace(Reduction r, int64_t tuples, const GatherNDArgs& ga) {
+  if (r != Reduction::kNone || tuples <= 1) return 0;  // one tuple: nothing to order
+  int64_t slots = 1;
+  for (int k = 0; k < ga.m; ++k) slots *= ga.dims[k];
+  return static_cast<size_t>(slots) * (wide_winners(tuples) ? 8 : 4);
+}
+
 void scatter_nd(void* out, const int64_t* idx, const void* updates, ElemType t, Reduction r,
-                int64_t tuples, int64_t slice, const GatherNDArgs& ga, void* stream) {
+                int64_t tuples, int64_t slice, const GatherNDArgs& ga, void* workspace,
+                void* stream) {
   if (tuples * slice == 0) return;
   cudaStream_t s = as_stream(stream);
   NDKernelArgs a{};
   a.m = ga.m;
   a.batches = 1;
-  a.per_batch = tuples;
-  a.slice = slice;
+  a.per_batch = 0;  // no batch dims: tuple_offset skips its division
   a.batch_stride = 0;
-  for (int k = 0; k < ga.m; ++k) {
-    a.dims[k] = ga.dims[k];
-    a.strides[k] = ga.strides[k];
+  for (int k = 0; k < ga.m; ++k) a.dims[k] = ga.dims[k];
+  int64_t slots = 1;
+  for (int k = 0; k < ga.m; ++k) slots *= ga.dims[k];
+  if (slots == 0) return;  // no data: every tuple is out of range
+  if (r == Reduction::kNone) {
+    // Slots: the strides of dims[0, m) in slices; whole slices move in units of up to 16 bytes.
+    a.strides[ga.m - 1] = 1;
+    for (int k = ga.m - 2; k >= 0; --k) a.strides[k] = a.strides[k + 1] * ga.dims[k + 1];
+    int es = 0;
+    dispatch_elem(t, [&](auto tag) { es = static_cast<int>(sizeof(typename decltype(tag)::type)); });
+    int w = unit_width(es, slice * es, out, updates);
+    a.slice = slice * es / w;
+    size_t ws = scatter_nd_workspace(r, tuples, ga);
+    switch (w) {
+      case 1:
+        return launch_scatter_nd_none<1>(out, idx, updates, a, tuples, ws, workspace, s);
+      case 2:
+        return launch_scatter_nd_none<2>(out, idx, updates, a, tuples, ws, workspace, s);
+      case 4:
+        return launch_scatter_nd_none<4>(out, idx, updates, a, tuples, ws, workspace, s);
+      case 8:
+        return launch_scatter_nd_none<8>(out, idx, updates, a, tuples, ws, workspace, s);
+      default:
+        return launch_scatter_nd_none<16>(out, idx, updates, a, tuples, ws, workspace, s);
+    }
   }
+  a.slice = slice;
+  for (int k = 0; k < ga.m; ++k) a.strides[k] = ga.strides[k];
   unsigned g = grid_for(tuples * slice);
   bool is_bool = t == ElemType::kBool;
   dispatch_elem(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    scatter_nd_kernel<T><<<g, kThreads, 0, s>>>(
+    scatter_nd_reduce_kernel<T><<<g, kThreads, 0, s>>>(
         static_cast<T*>(out), idx, static_cast<const T*>(updates), a, tuples, r, is_bool);
   });
 }

@@ -4,6 +4,7 @@
 // reference compute, cannot be reported from a kernel: gathers write zero bits for it and scatters
 // skip it, so memory stays safe but the GPU does not diagnose it.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "backends/cuda/kernels/movement.h"
@@ -28,13 +29,18 @@ struct ElementsArgs {
 void gather_elements(const void* data, const void* idx, bool idx_is64, void* out, int elem_bytes,
                      const ElementsArgs& a, void* stream);
 
-// Scatter reductions as ops/movement_util.h's scatter_reduce: none stores (with repeated indices
-// the GPU keeps an arbitrary one of the updates, the reference the last), the others combine
-// atomically in an arbitrary order (float sums may differ from the sequential reference by
-// rounding). `out` already holds the data.
+// Scatter reductions as ops/movement_util.h's scatter_reduce. None stores with the reference's
+// semantics: where several updates aim at one target the last (highest numbered) wins. Unless
+// repeats are impossible, a first pass records, per target element, the largest update number
+// with atomicMax in `workspace` (scatter_elements_workspace() bytes, 4 or 8 per element of `out`;
+// the launcher clears it on the stream) and a second pass lets only that update store. The other
+// reductions combine atomically in an arbitrary order (float sums and products may differ from the
+// sequential reference by rounding). `out` already holds the data, `out_numel` elements.
 enum class Reduction { kNone, kAdd, kMul, kMax, kMin };
-void scatter_elements(void* out, const void* idx, bool idx_is64, const void* updates, ElemType t,
-                      Reduction r, const ElementsArgs& a, void* stream);
+size_t scatter_elements_workspace(Reduction r, const ElementsArgs& a, int64_t out_numel);
+void scatter_elements(void* out, int64_t out_numel, const void* idx, bool idx_is64,
+                      const void* updates, ElemType t, Reduction r, const ElementsArgs& a,
+                      void* workspace, void* stream);
 
 // GatherND: out [batches * per_batch, slice]; row (b, j) copies the slice of data at
 // b * batch_stride + sum_k wrap(idx[(b * per_batch + j) * m + k]) * strides[k] (k < m).
@@ -48,9 +54,14 @@ void gather_nd(const void* data, const int64_t* idx, void* out, int elem_bytes,
                const GatherNDArgs& a, void* stream);
 
 // ScatterND: for tuple t < tuples and e < slice, out[sum_k wrap(idx[t * m + k]) * strides[k] + e]
-// = reduce(that, updates[t * slice + e]). `out` already holds the data.
+// = reduce(that, updates[t * slice + e]). `out` already holds the data. Reduction none keeps the
+// last of the tuples that address one slice (as the reference), through a first pass into
+// `workspace` (scatter_nd_workspace() bytes: 4 or 8 per slice of `out`, i.e. per coordinate of
+// dims[0, m)); the others combine atomically as scatter_elements.
+size_t scatter_nd_workspace(Reduction r, int64_t tuples, const GatherNDArgs& dims);
 void scatter_nd(void* out, const int64_t* idx, const void* updates, ElemType t, Reduction r,
-                int64_t tuples, int64_t slice, const GatherNDArgs& dims, void* stream);
+                int64_t tuples, int64_t slice, const GatherNDArgs& dims, void* workspace,
+                void* stream);
 
 // OneHot: out [outer, depth, inner] = values[1] where the wrapped index idx[o, i] equals the
 // position on the depth axis, else values[0]. Indices of any numeric type (`idx_type`); values

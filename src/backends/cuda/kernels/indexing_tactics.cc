@@ -118,6 +118,15 @@ Status supports_scatter_elements(const Node& n) {
   return check_rank(n, 0, mv::kMaxDims);
 }
 
+// Reduction none with possibly repeated targets needs a workspace (see indexing.h).
+size_t scatter_elements_workspace(const LaunchArgs& a) {
+  const auto& at = a.node.a<ScatterElementsAttrs>();
+  std::optional<mv::Reduction> r = reduction_of(at.reduction);
+  if (!r || *r != mv::Reduction::kNone) return 0;
+  mv::ElementsArgs e = elements_args(a.in(0), a.in(1), at.axis);
+  return mv::scatter_elements_workspace(*r, e, a.in(0).numel());
+}
+
 void enqueue_scatter_elements(const LaunchArgs& a) {
   const DeviceTensor& x = a.in(0);
   const DeviceTensor& ind = a.in(1);
@@ -126,10 +135,14 @@ void enqueue_scatter_elements(const LaunchArgs& a) {
   KILN_EXPECT(upd.dims == ind.dims, StatusCode::kInvalidArgument, "updates ",
               dims_to_string(upd.dims), " and indices ", dims_to_string(ind.dims), " differ");
   mv::ElementsArgs e = elements_args(x, ind, at.axis);
+  const mv::Reduction r = *reduction_of(at.reduction);
+  const size_t ws = mv::scatter_elements_workspace(r, e, x.numel());
+  KILN_CHECK(a.workspace_bytes >= ws && (ws == 0 || a.workspace), "cuda.scatter_elements needs ",
+             ws, " bytes of workspace, got ", a.workspace_bytes);
   copy_data(a);
-  if (ind.numel() == 0) return;
-  mv::scatter_elements(a.out(0).data, ind.data, ind.dtype == DataType::kInt64, upd.data,
-                       elem_type(x.dtype), *reduction_of(at.reduction), e, a.stream);
+  if (ind.numel() == 0 || x.numel() == 0) return;
+  mv::scatter_elements(a.out(0).data, x.numel(), ind.data, ind.dtype == DataType::kInt64,
+                       upd.data, elem_type(x.dtype), r, e, a.workspace, a.stream);
   check_launch("cuda.scatter_elements");
 }
 
@@ -180,7 +193,13 @@ Status supports_scatter_nd(const Node& n) {
   return check_rank(n, 0, mv::kMaxDims);
 }
 
-void enqueue_scatter_nd(const LaunchArgs& a) {
+// ScatterND's launch: tuples, slice length and the data dims the tuples address.
+struct ScatterNDPlan {
+  int64_t tuples = 0, slice = 0;
+  mv::GatherNDArgs g;
+};
+
+ScatterNDPlan scatter_nd_plan(const LaunchArgs& a) {
   const DeviceTensor& x = a.in(0);
   const DeviceTensor& ind = a.in(1);
   const DeviceTensor& upd = a.in(2);
@@ -192,18 +211,37 @@ void enqueue_scatter_nd(const LaunchArgs& a) {
   KILN_EXPECT(k >= 1 && k <= r && upd.dims == want, StatusCode::kInvalidArgument, "updates ",
               dims_to_string(upd.dims), " do not fit data ", dims_to_string(x.dims),
               " and indices ", dims_to_string(ind.dims));
-  copy_data(a);
-  const int64_t tuples = volume(ind.dims, 0, q - 1), slice = volume(x.dims, k, r);
-  if (tuples * slice == 0) return;
+  ScatterNDPlan p;
+  p.tuples = volume(ind.dims, 0, q - 1);
+  p.slice = volume(x.dims, k, r);
   std::vector<int64_t> st = strides_of(x.dims);
-  mv::GatherNDArgs g;
-  g.m = static_cast<int>(k);
+  p.g.m = static_cast<int>(k);
   for (int64_t d = 0; d < k; ++d) {
-    g.dims[d] = x.dims[d];
-    g.strides[d] = st[d];
+    p.g.dims[d] = x.dims[d];
+    p.g.strides[d] = st[d];
   }
-  mv::scatter_nd(a.out(0).data, static_cast<const int64_t*>(ind.data), upd.data, elem_type(x.dtype),
-                 *reduction_of(a.node.a<ScatterNDAttrs>().reduction), tuples, slice, g, a.stream);
+  return p;
+}
+
+// Reduction none with several tuples needs a workspace (see indexing.h).
+size_t scatter_nd_workspace(const LaunchArgs& a) {
+  std::optional<mv::Reduction> r = reduction_of(a.node.a<ScatterNDAttrs>().reduction);
+  if (!r || *r != mv::Reduction::kNone) return 0;
+  ScatterNDPlan p = scatter_nd_plan(a);
+  return mv::scatter_nd_workspace(*r, p.tuples, p.g);
+}
+
+void enqueue_scatter_nd(const LaunchArgs& a) {
+  const DeviceTensor& x = a.in(0);
+  ScatterNDPlan p = scatter_nd_plan(a);
+  const mv::Reduction r = *reduction_of(a.node.a<ScatterNDAttrs>().reduction);
+  const size_t ws = mv::scatter_nd_workspace(r, p.tuples, p.g);
+  KILN_CHECK(a.workspace_bytes >= ws && (ws == 0 || a.workspace), "cuda.scatter_nd needs ", ws,
+             " bytes of workspace, got ", a.workspace_bytes);
+  copy_data(a);
+  if (p.tuples * p.slice == 0 || x.numel() == 0) return;
+  mv::scatter_nd(a.out(0).data, static_cast<const int64_t*>(a.in(1).data), a.in(2).data,
+                 elem_type(x.dtype), r, p.tuples, p.slice, p.g, a.workspace, a.stream);
   check_launch("cuda.scatter_nd");
 }
 
@@ -305,12 +343,14 @@ const Tactic& kiln_cuda_tactic_gather_nd() {
 }
 const Tactic& kiln_cuda_tactic_scatter_elements() {
   static const cuda::SimpleTactic t("cuda.scatter_elements", "ScatterElements", cuda::supports_scatter_elements,
-                                    cuda::make_fn_kernel<cuda::enqueue_scatter_elements>);
+                                    cuda::make_fn_kernel<cuda::enqueue_scatter_elements,
+                                                          cuda::scatter_elements_workspace>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_scatter_nd() {
   static const cuda::SimpleTactic t("cuda.scatter_nd", "ScatterND", cuda::supports_scatter_nd,
-                                    cuda::make_fn_kernel<cuda::enqueue_scatter_nd>);
+                                    cuda::make_fn_kernel<cuda::enqueue_scatter_nd,
+                                                          cuda::scatter_nd_workspace>);
   return t;
 }
 const Tactic& kiln_cuda_tactic_one_hot() {
