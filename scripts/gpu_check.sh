@@ -19,7 +19,7 @@ for a in "$@"; do
   esac
 done
 {
-  echo "== machine"; date -u; git log -1 --format='commit %h %s' 2>/dev/null; uname -r
+  echo "== machine"; date -u; uname -r
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
 } | tee "$out/machine.txt"
 start=$(date +%s)
