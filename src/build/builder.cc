@@ -66,6 +66,8 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   };
   std::string device = resolve_device(o.device);
   const Backend& backend = *find_backend(device);
+  if (o.device.empty() && device == "cpu")
+    report(cat("no GPU to build for (", cuda_unavailable_reason(), "); building for the CPU"));
   apply_input_shapes(*g, o);
 
   auto t0 = std::chrono::steady_clock::now();

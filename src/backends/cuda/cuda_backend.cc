@@ -135,9 +135,13 @@ const Probe& probe() {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
       cudaGetLastError();
-      r.reason = e != cudaSuccess
-                     ? cat("no usable GPU: the CUDA runtime says ", cudaGetErrorString(e))
-                     : std::string("no GPU was found");
+      if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice)
+        r.reason = cat("no NVIDIA GPU or driver was found (the CUDA runtime says: ",
+                       cudaGetErrorString(e), ")");
+      else
+        r.reason = e != cudaSuccess
+                       ? cat("no usable GPU: the CUDA runtime says ", cudaGetErrorString(e))
+                       : std::string("no GPU was found");
       return r;
     }
     int dev = 0;
