@@ -73,6 +73,8 @@ struct ContextImpl {
   void execute_static(void* s, std::vector<void*>& ptrs);
   void execute_dynamic(void* s, std::vector<void*>& ptrs);
   void launch_step(size_t step, void* s, std::vector<void*>& ptrs);
+  // The workspace the step's kernel asks for at these per-value dims.
+  size_t step_workspace(size_t step, const std::vector<Dims>& dims) const;
   void release_run_allocations();
 };
 

@@ -19,7 +19,7 @@ namespace {
 constexpr size_t kAlign = 256;
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-void rethrow_with_node(const Error& e, const Node& n) {
+[[noreturn]] void rethrow_with_node(const Error& e, const Node& n) {
   if (!e.node().empty()) throw e;
   throw Error(e.code(), e.message(), n.label());
 }
@@ -131,21 +131,8 @@ void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Di
       placed.push_back(k);
     }
     // Workspace: the largest any step asks for at these shapes.
-    for (size_t s = 0; s < nodes.size(); ++s) {
-      const Node& n = *nodes[s];
-      std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
-      for (size_t i = 0; i < n.inputs.size(); ++i)
-        if (n.inputs[i]) ins[i] = {nullptr, n.inputs[i]->dtype, p.dims[index.at(n.inputs[i])]};
-      for (size_t k = 0; k < n.outputs.size(); ++k)
-        outs[k] = {nullptr, n.outputs[k]->dtype, p.dims[index.at(n.outputs[k])]};
-      LaunchArgs a{n, ins, outs};
-      a.resources = resources.get();
-      try {
-        p.workspace_bytes = std::max(p.workspace_bytes, engine->kernels[s]->workspace_size(a));
-      } catch (const Error& e) {
-        rethrow_with_node(e, n);
-      }
-    }
+    for (size_t s = 0; s < nodes.size(); ++s)
+      p.workspace_bytes = std::max(p.workspace_bytes, step_workspace(s, p.dims));
     if (p.arena_bytes > arena_capacity) {
       dev->free(arena);
       arena = nullptr;
@@ -163,6 +150,22 @@ void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Di
   }
   shape_plan = std::move(p);
   planned = shape_plan.is_static;   // dynamic plans are redone step by step on every run
+}
+
+size_t ContextImpl::step_workspace(size_t s, const std::vector<Dims>& dims) const {
+  const Node& n = *graph->nodes()[s];
+  std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (n.inputs[i]) ins[i] = {nullptr, n.inputs[i]->dtype, dims[index.at(n.inputs[i])]};
+  for (size_t k = 0; k < n.outputs.size(); ++k)
+    outs[k] = {nullptr, n.outputs[k]->dtype, dims[index.at(n.outputs[k])]};
+  LaunchArgs a{n, ins, outs};
+  a.resources = resources.get();
+  try {
+    return engine->kernels[s]->workspace_size(a);
+  } catch (const Error& e) {
+    rethrow_with_node(e, n);
+  }
 }
 
 void ContextImpl::launch_step(size_t s, void* strm, std::vector<void*>& ptrs) {
@@ -339,19 +342,7 @@ void ContextImpl::execute_dynamic(void* s, std::vector<void*>& ptrs) {
     }
     // Workspace for this step's shapes.
     {
-      std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
-      for (size_t i = 0; i < n.inputs.size(); ++i)
-        if (n.inputs[i]) ins[i] = {nullptr, n.inputs[i]->dtype, shape_plan.dims[index.at(n.inputs[i])]};
-      for (size_t k = 0; k < n.outputs.size(); ++k)
-        outs[k] = {nullptr, n.outputs[k]->dtype, shape_plan.dims[index.at(n.outputs[k])]};
-      LaunchArgs a{n, ins, outs};
-      a.resources = resources.get();
-      size_t ws = 0;
-      try {
-        ws = engine->kernels[st]->workspace_size(a);
-      } catch (const Error& e) {
-        rethrow_with_node(e, n);
-      }
+      size_t ws = step_workspace(st, shape_plan.dims);
       if (ws > workspace_capacity) {
         // The old buffer may still be in use by enqueued work: free it after the run.
         if (workspace) run_allocations.push_back(workspace);
