@@ -200,6 +200,7 @@ std::unique_ptr<Graph> Graph::clone() const {
     nn->name = n->name;
     nn->def = n->def;
     nn->attrs = n->attrs->clone();
+    nn->origins = n->origins;
     for (Value* v : n->inputs) {
       Value* m = v ? vm.at(v) : nullptr;
       nn->inputs.push_back(m);
@@ -215,6 +216,18 @@ std::unique_ptr<Graph> Graph::clone() const {
   for (Value* v : inputs) g->inputs.push_back(vm.at(v));
   for (Value* v : outputs) g->outputs.push_back(vm.at(v));
   return g;
+}
+
+std::vector<std::string> node_origins(const Node& n) {
+  if (n.origins.empty()) return {n.name};
+  return n.origins;
+}
+
+void absorb_origins(Node& into, const Node& from) {
+  std::vector<std::string> merged = node_origins(into);
+  for (auto& o : node_origins(from))
+    if (std::find(merged.begin(), merged.end(), o) == merged.end()) merged.push_back(o);
+  into.origins = std::move(merged);
 }
 
 std::string print_graph(const Graph& g) {

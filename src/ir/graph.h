@@ -35,6 +35,10 @@ class Node {
   std::unique_ptr<Attrs> attrs;
   std::vector<Value*> inputs;   // nullptr for an omitted optional input
   std::vector<Value*> outputs;
+  // The names of the imported (ONNX) nodes this node computes: empty means just `name`. Passes
+  // that fuse or merge nodes add the absorbed nodes' origins (absorb_origins), so that
+  // `kiln inspect` can say which original nodes each step covers.
+  std::vector<std::string> origins;
 
   std::string_view op() const;
   template <class T> const T& a() const { return static_cast<const T&>(*attrs); }
@@ -84,6 +88,11 @@ class Graph {
   std::unordered_map<std::string, Value*> by_name_;
   uint64_t name_counter_ = 0;
 };
+
+// n's origins (its own name when it has none recorded).
+std::vector<std::string> node_origins(const Node& n);
+// Adds `from`'s origins to `into`'s (keeping `into`'s own first, no repeats).
+void absorb_origins(Node& into, const Node& from);
 
 std::string print_graph(const Graph& g);
 // Checks types, shapes, single producer, acyclic order, no dangling values. Throws kInternal

@@ -87,6 +87,7 @@ bool is_per_channel(const Value& c, const Shape& y, int64_t m) {
 void absorb(Graph& g, Node* conv, Node* next) {
   Value* old = conv->outputs[0];
   Value* out = next->outputs[0];
+  absorb_origins(*conv, *next);
   g.remove_node(next);
   old->producer = nullptr;  // now unused; dead-value elimination drops it
   conv->outputs[0] = out;

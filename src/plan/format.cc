@@ -23,7 +23,7 @@ namespace kiln {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: nodes carry their origins
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kAlign = 64;
 enum SectionId : uint32_t { kInfo = 1, kGraph = 2, kSteps = 3, kWeights = 4 };
@@ -233,6 +233,8 @@ std::string write_graph(const Graph& g, std::string& weights) {
     for (Value* v : n->inputs) w.i64(v ? index.at(v) : -1);
     w.u64(n->outputs.size());
     for (Value* v : n->outputs) w.i64(index.at(v));
+    w.u64(n->origins.size());
+    for (const auto& o : n->origins) w.str(o);
   }
   w.u64(g.inputs.size());
   for (Value* v : g.inputs) w.i64(index.at(v));
@@ -304,7 +306,9 @@ std::unique_ptr<Graph> read_graph(ByteReader& r, const uint8_t* weights, size_t 
       if (o->producer || o->is_constant()) r.corrupt(cat("value '", o->name, "' is produced twice"));
       outs.push_back(o);
     }
-    g->add_node(op, ins, outs, std::move(attrs), name);
+    Node* node = g->add_node(op, ins, outs, std::move(attrs), name);
+    uint64_t no_origins = r.count("node origins", 8);
+    for (uint64_t k = 0; k < no_origins; ++k) node->origins.push_back(r.str("node origin"));
   }
   uint64_t gi = r.count("graph inputs", 8);
   for (uint64_t k = 0; k < gi; ++k) g->inputs.push_back(value_at(r.i64("graph input"), false));
