@@ -41,6 +41,21 @@ struct StepTiming {
   double ms = 0;
 };
 
+// How a context lays out memory for its current input shapes (see ExecutionContext::memory_report).
+struct StepMemory {
+  int64_t workspace_bytes = 0;  // scratch the step's kernel asks for
+  bool runs = true;             // false: the step is a view of memory another step wrote
+  std::string note;             // e.g. "view of x", "in place over y", "writes into concat z"
+};
+struct MemoryReport {
+  int64_t arena_bytes = 0;      // the activation arena (live-range planned, views aliased)
+  int64_t naive_bytes = 0;      // the sum of every activation's size: the arena without planning
+  int64_t workspace_bytes = 0;  // the one workspace the steps share (the largest they ask for)
+  int64_t views = 0;            // activations that alias another (Reshape, Slice, Concat inputs)
+  int64_t in_place = 0;         // activations written over one of their inputs
+  std::vector<StepMemory> steps;  // one per plan step
+};
+
 class ExecutionContext {
  public:
   ~ExecutionContext();
@@ -64,6 +79,9 @@ class ExecutionContext {
   Status enqueue(void* cuda_stream);
   // Replays the steps as one CUDA graph once the shapes and addresses repeat (default on).
   void set_cuda_graphs(bool on);
+  // The memory layout for the current input shapes (set_input_shape; a plan with static shapes
+  // needs none): arena against the naive sum, views, in-place steps, per-step workspace.
+  Status memory_report(MemoryReport& out);
 
  private:
   friend class Engine;

@@ -20,6 +20,10 @@ struct ShapePlan {
   size_t arena_bytes = 0;
   size_t workspace_bytes = 0;
   size_t naive_bytes = 0;                       // sum of all activations (for reports)
+  std::vector<bool> skip;                       // per step: a view (see memory_plan.h)
+  std::vector<std::string> note;                // per step: how its outputs are stored
+  int64_t views = 0, in_place = 0;
+  std::vector<size_t> step_workspace;           // per step, at these shapes
   static constexpr size_t kNoOffset = SIZE_MAX;
 };
 
@@ -64,9 +68,13 @@ struct ContextImpl {
                   std::map<std::string, Tensor>& outputs);
   void enqueue(void* stream);
   Dims output_dims(const std::string& name);
+  MemoryReport memory_report();
 
  private:
   void plan_shapes(const std::map<std::string, std::pair<DataType, Dims>>& given);
+  // Plans the shapes enqueue() would run with: those given to set_input_shape(), else the
+  // plan's fixed input shapes.
+  void plan_enqueue_shapes();
   // Runs every step on `s`. ptrs holds, per value index, the buffers already decided (inputs,
   // user outputs); the rest come from the arena or, in dynamic runs, fresh allocations.
   void execute(void* s, std::vector<void*>& ptrs);

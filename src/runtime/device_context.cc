@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "ops/op.h"
 #include "runtime/context_impl.h"
+#include "runtime/memory_plan.h"
 
 namespace kiln {
 
@@ -90,49 +91,31 @@ void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Di
   if (p.is_static) {
     for (size_t i = 0; i < values.size(); ++i)
       if (values[i]->shape.fully_known()) p.dims[i] = values[i]->shape.concrete();
-    // Live ranges in steps: graph inputs from the start, other values from their producer, to
-    // their last reader (graph outputs: to the end).
-    struct Item { size_t v, bytes, begin, end, offset; };
-    std::vector<Item> items;
-    std::unordered_map<const Node*, size_t> step_of;
-    for (size_t s = 0; s < nodes.size(); ++s) step_of[nodes[s].get()] = s;
-    for (size_t i = 0; i < values.size(); ++i) {
-      const Value* v = values[i].get();
-      if (v->is_constant()) continue;
-      bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-      if (!v->producer && !is_input) continue;
-      size_t bytes = align_up(static_cast<size_t>(dims_volume(p.dims[i])) * dtype_size(v->dtype));
-      size_t begin = v->producer ? step_of.at(v->producer) : 0;
-      size_t end = last_use[i] == SIZE_MAX ? nodes.size() : std::max(last_use[i], begin);
-      items.push_back({i, bytes, begin, end, 0});
-      p.naive_bytes += bytes;
-    }
-    std::vector<size_t> order(items.size());
-    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return items[a].bytes > items[b].bytes; });
-    std::vector<size_t> placed;
-    for (size_t k : order) {
-      Item& it = items[k];
-      std::vector<std::pair<size_t, size_t>> busy;   // [offset, offset + bytes) overlapping in time
-      for (size_t q : placed) {
-        const Item& o = items[q];
-        if (o.begin <= it.end && it.begin <= o.end) busy.push_back({o.offset, o.offset + o.bytes});
-      }
-      std::sort(busy.begin(), busy.end());
-      size_t at = 0;
-      for (const auto& [lo, hi] : busy) {
-        if (at + it.bytes <= lo) break;
-        at = std::max(at, hi);
-      }
-      it.offset = at;
-      p.offset[it.v] = at;
-      p.arena_bytes = std::max(p.arena_bytes, at + it.bytes);
-      placed.push_back(k);
-    }
+    MemoryPlanRequest req;
+    req.graph = &g;
+    req.index = &index;
+    req.dims = &p.dims;
+    req.last_use = &last_use;
+    // The generated pointwise kernels read every input element before writing the output
+    // element of the same index, so they may run in place.
+    req.in_place_ok = [&](size_t step, size_t) {
+      return engine->tactics[step]->id() == "cuda.pointwise_nvrtc";
+    };
+    MemoryPlan mp = plan_memory(req);
+    p.offset = std::move(mp.offset);
+    p.skip = std::move(mp.skip);
+    p.note = std::move(mp.note);
+    p.arena_bytes = mp.arena_bytes;
+    p.naive_bytes = mp.naive_bytes;
+    p.views = mp.views;
+    p.in_place = mp.in_place;
     // Workspace: the largest any step asks for at these shapes.
-    for (size_t s = 0; s < nodes.size(); ++s)
-      p.workspace_bytes = std::max(p.workspace_bytes, step_workspace(s, p.dims));
+    p.step_workspace.assign(nodes.size(), 0);
+    for (size_t s = 0; s < nodes.size(); ++s) {
+      if (p.skip[s]) continue;
+      p.step_workspace[s] = step_workspace(s, p.dims);
+      p.workspace_bytes = std::max(p.workspace_bytes, p.step_workspace[s]);
+    }
     if (p.arena_bytes > arena_capacity) {
       dev->free(arena);
       arena = nullptr;
@@ -229,7 +212,7 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
     while (events.size() < 2 * n_steps) events.push_back(dev->create_event());
     for (size_t st = 0; st < n_steps; ++st) {
       dev->record_event(events[2 * st], s);
-      launch_step(st, s, ptrs);
+      if (!shape_plan.skip[st]) launch_step(st, s, ptrs);
       dev->record_event(events[2 * st + 1], s);
     }
     for (size_t st = 0; st < n_steps; ++st) {
@@ -242,7 +225,8 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
   // CUDA graphs: capture on the second run with the same buffers, replay from then on. Not on
   // the legacy default stream (it cannot be captured), nor with a step that synchronises.
   bool capturable = use_graphs && !graph_failed && s != nullptr;
-  for (const auto& k : engine->kernels) capturable &= k->capturable();
+  for (size_t st = 0; st < n_steps; ++st)
+    capturable &= shape_plan.skip[st] || engine->kernels[st]->capturable();
   std::vector<void*> key;
   if (capturable) {
     key = ptrs;
@@ -258,7 +242,8 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
       try {
         dev->begin_capture(s);
         try {
-          for (size_t st = 0; st < n_steps; ++st) launch_step(st, s, ptrs);
+          for (size_t st = 0; st < n_steps; ++st)
+            if (!shape_plan.skip[st]) launch_step(st, s, ptrs);
         } catch (...) {
           try { dev->destroy_graph(dev->end_capture(s)); } catch (const Error&) {}
           throw;
@@ -278,7 +263,8 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
     }
     last_key = key;
   }
-  for (size_t st = 0; st < n_steps; ++st) launch_step(st, s, ptrs);
+  for (size_t st = 0; st < n_steps; ++st)
+    if (!shape_plan.skip[st]) launch_step(st, s, ptrs);
 }
 
 void ContextImpl::execute_dynamic(void* s, std::vector<void*>& ptrs) {
@@ -405,9 +391,7 @@ void ContextImpl::run_device(const std::map<std::string, Tensor>& inputs,
   release_run_allocations();
 }
 
-Dims ContextImpl::output_dims(const std::string& name) {
-  KILN_EXPECT(dev != nullptr, StatusCode::kUnsupported,
-              "output_dims() is for device engines; a CPU engine's run() returns its outputs");
+void ContextImpl::plan_enqueue_shapes() {
   const Graph& g = *graph;
   std::map<std::string, std::pair<DataType, Dims>> given;
   const Graph& declared = *engine->plan->data().graph;
@@ -421,13 +405,38 @@ Dims ContextImpl::output_dims(const std::string& name) {
   }
   set_input_shapes(given);
   plan_shapes(given);
-  for (const Value* v : g.outputs)
+}
+
+Dims ContextImpl::output_dims(const std::string& name) {
+  KILN_EXPECT(dev != nullptr, StatusCode::kUnsupported,
+              "output_dims() is for device engines; a CPU engine's run() returns its outputs");
+  plan_enqueue_shapes();
+  for (const Value* v : graph->outputs)
     if (v->name == name) {
       KILN_EXPECT(shape_plan.is_static, StatusCode::kUnsupported, "the shape of output '", name,
                   "' depends on the input data; use run()");
       return shape_plan.dims[index.at(v)];
     }
   fail(StatusCode::kInvalidArgument, "'", name, "' is not an output of the engine");
+}
+
+MemoryReport ContextImpl::memory_report() {
+  KILN_EXPECT(dev != nullptr, StatusCode::kUnsupported,
+              "memory reports are for device engines; a CPU engine keeps each value in its own "
+              "host tensor");
+  plan_enqueue_shapes();
+  KILN_EXPECT(shape_plan.is_static, StatusCode::kUnsupported,
+              "this plan's shapes depend on the data: its memory is allocated step by step");
+  const ShapePlan& p = shape_plan;
+  MemoryReport r;
+  r.arena_bytes = static_cast<int64_t>(p.arena_bytes);
+  r.naive_bytes = static_cast<int64_t>(p.naive_bytes);
+  r.workspace_bytes = static_cast<int64_t>(p.workspace_bytes);
+  r.views = p.views;
+  r.in_place = p.in_place;
+  for (size_t s = 0; s < graph->nodes().size(); ++s)
+    r.steps.push_back({static_cast<int64_t>(p.step_workspace[s]), !p.skip[s], p.note[s]});
+  return r;
 }
 
 void ContextImpl::enqueue(void* s) {

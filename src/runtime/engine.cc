@@ -139,6 +139,10 @@ void ExecutionContext::set_profiling(bool on) { impl_->profiling = on; }
 const std::vector<StepTiming>& ExecutionContext::last_profile() const { return impl_->profile; }
 void ExecutionContext::set_cuda_graphs(bool on) { impl_->use_graphs = on; }
 
+Status ExecutionContext::memory_report(MemoryReport& out) {
+  return guard([&] { out = impl_->memory_report(); });
+}
+
 Status ExecutionContext::run(const std::map<std::string, Tensor>& inputs,
                              std::map<std::string, Tensor>& outputs) {
   return guard([&] {
