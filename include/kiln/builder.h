@@ -43,6 +43,17 @@ struct BuildOptions {
   std::function<void(const std::string&)> progress;
 };
 
+// One step of a plan as `kiln inspect` shows it (Plan::steps()).
+struct PlanStep {
+  size_t index = 0;       // position in execution order
+  std::string name, op, tactic;
+  std::string precision;  // dtype of the first float output ("float16"); else the first output's
+  std::string layout;     // "NHWC" (channels-last step), "NCHW" (other rank-4 float), or "-"
+  // The imported (ONNX) nodes this step computes: several when passes fused nodes into it.
+  std::vector<std::string> origins;
+  std::string inputs, outputs;  // "x:float32[1,3,224,224], w:float32[8,3,3,3]=const"
+};
+
 // A built, serialisable engine description.
 class Plan {
  public:
@@ -62,6 +73,8 @@ class Plan {
   size_t num_steps() const;
   // Human-readable summary: builder versions, inputs/outputs, steps with their tactics.
   std::string describe() const;
+  // The steps in execution order, with what `kiln inspect` shows of each.
+  std::vector<PlanStep> steps() const;
 
   const PlanData& data() const { return *data_; }  // internal
 

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "ops/accumulate.h"
+#include "ops/epilogue.h"
 #include "ops/layout_util.h"
 #include "ops/op_util.h"
 #include "ops/window.h"
@@ -85,6 +86,10 @@ void check_epilogue(InferContext& ctx, const ConvAttrs& a, DataType t, const Sha
     ctx.error(cat("activation '", a.activation, "' is not one of \"\" (none) and relu"));
   if (!a.activation.empty() && !dtype_is_float(t))
     ctx.error(cat("a fused activation needs a floating-point type, got ", dtype_name(t)));
+  if (has_epilogue_program(a.epilogue)) {
+    std::string why = epilogue_program_problem(a.epilogue, t);
+    if (!why.empty()) ctx.error(why);
+  }
   if (ctx.num_inputs() > 4) ctx.error(cat("Conv takes at most 4 inputs (X, W, B, Z), got ",
                                           ctx.num_inputs()));
   if (!ctx.has_input(3)) return;
@@ -331,18 +336,8 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
 
 // Channels-last tensors are transposed to channels-first around the channels-first compute: the
 // reference favours one obviously correct loop nest over speed.
-void compute(const ComputeArgs& args) {
-  const auto& a = args.node.a<ConvAttrs>();
-  const Tensor& x = args.in(0);
-  const Tensor& w = args.in(1);
-  Tensor none;
-  const Tensor& b = args.has(2) ? args.in(2) : none;
-  const Tensor& z = args.has(3) ? args.in(3) : none;
-  Tensor& y = args.out(0);
-  if (!a.channels_last) {
-    conv_channels_first(a, x, w, b, z, y);
-    return;
-  }
+void conv_channels_last(const ConvAttrs& a, const Tensor& x, const Tensor& w, const Tensor& b,
+                        const Tensor& z, Tensor& y) {
   KILN_EXPECT(x.rank() >= 3 && y.rank() == x.rank(), StatusCode::kInvalidArgument,
               "Conv: channels-last X ", dims_to_string(x.dims()), " must have rank >= 3");
   const Ints to_first = channels_first_perm(x.rank());
@@ -356,6 +351,23 @@ void compute(const ComputeArgs& args) {
   Tensor yc(y.dtype(), permuted_shape(Shape::from(y.dims()), to_first).concrete());
   conv_channels_first(a, permuted(x, to_first), w, b, zc, yc);
   permute_into(yc, channels_last_perm(y.rank()), y);
+}
+
+void compute(const ComputeArgs& args) {
+  const auto& a = args.node.a<ConvAttrs>();
+  const Tensor& x = args.in(0);
+  const Tensor& w = args.in(1);
+  Tensor none;
+  const Tensor& b = args.has(2) ? args.in(2) : none;
+  const Tensor& z = args.has(3) ? args.in(3) : none;
+  Tensor& y = args.out(0);
+  if (!a.channels_last) {
+    conv_channels_first(a, x, w, b, z, y);
+  } else {
+    conv_channels_last(a, x, w, b, z, y);
+  }
+  // Element by element, so the layout does not matter.
+  if (has_epilogue_program(a.epilogue)) apply_epilogue_program(a.epilogue, y);
 }
 
 }  // namespace

@@ -23,9 +23,12 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
   // NHWC: X [N, D1..Dk, C] and Y [N, O1..Ok, M]; W keeps its ONNX layout (tactics reorder it).
   // Set by the layout pass, never by importers.
   bool channels_last = false;
-  // Fused epilogue, set by the epilogue-fusion pass: Y = act(conv(X, W) + B + Z), where Z is the
-  // optional input 3 (a residual of Y's shape) and act is "" (none) or "relu".
+  // Fused epilogue, set by the epilogue-fusion passes: Y = epilogue(act(conv(X, W) + B + Z)),
+  // where Z is the optional input 3 (a residual of Y's shape), act is "" (none) or "relu", and
+  // `epilogue` is empty or a program with one input and one output, both of Y's type, applied to
+  // every element of the rounded Y (ops/epilogue.h).
   std::string activation;
+  expr::Program epilogue;
   // Set by the precision pass when the build allows TF32: float32 convolutions may then use
   // TF32 tensor cores. Off, they keep full float32 products.
   bool allow_tf32 = false;
@@ -42,6 +45,7 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
     v("auto_pad", auto_pad);
     v("channels_last", channels_last);
     v("activation", activation);
+    v("epilogue", epilogue);
     v("allow_tf32", allow_tf32);
   }
 };

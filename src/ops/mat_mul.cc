@@ -5,7 +5,10 @@
 // over a row of B, which vectorises.
 #include "ops/mat_mul.h"
 
+#include <cmath>
+
 #include "ops/accumulate.h"
+#include "ops/epilogue.h"
 #include "ops/op_util.h"
 
 namespace kiln {
@@ -33,6 +36,46 @@ Operand describe(const Shape& s, bool trans, bool is_a) {
   return o;
 }
 
+// Y and Z agree where both are known.
+bool shapes_conflict(const Shape& a, const Shape& b) {
+  if (!a.rank_known || !b.rank_known) return false;
+  if (a.rank() != b.rank()) return true;
+  for (size_t i = 0; i < a.rank(); ++i)
+    if (a[i].known() && b[i].known() && a[i].value != b[i].value) return true;
+  return false;
+}
+
+// The fused epilogue: activation, bias (input 2, [N]) and residual (input 3, Y's shape).
+void check_epilogue(InferContext& ctx, const MatMulAttrs& a, DataType t, Dim n, const Shape& y) {
+  if (!is_matmul_activation(a.activation))
+    ctx.error(cat("activation '", a.activation,
+                  "' is not one of \"\" (none), relu, gelu_erf and gelu_tanh"));
+  if (!a.activation.empty() && !dtype_is_float(t))
+    ctx.error(cat("a fused activation needs a floating-point type, got ", dtype_name(t)));
+  if (has_epilogue_program(a.epilogue)) {
+    std::string why = epilogue_program_problem(a.epilogue, t);
+    if (!why.empty()) ctx.error(why);
+  }
+  if (ctx.num_inputs() > 4)
+    ctx.error(cat("MatMul takes at most 4 inputs (A, B, bias, Z), got ", ctx.num_inputs()));
+  if (ctx.has_input(2)) {
+    if (ctx.dtype(2) != t)
+      ctx.error(cat("the bias is ", dtype_name(ctx.dtype(2)), " but A is ", dtype_name(t)));
+    const Shape& bs = ctx.shape(2);
+    if (bs.rank_known && bs.rank() != 1) ctx.error(cat("the bias must be 1-D [N], got ", bs.str()));
+    if (bs.rank_known && bs[0].known() && n.known() && bs[0].value != n.value)
+      ctx.error(cat("the bias has ", bs[0].value, " elements but the product has ", n.value,
+                    " columns"));
+  }
+  if (ctx.has_input(3)) {
+    if (ctx.dtype(3) != t)
+      ctx.error(cat("the residual Z is ", dtype_name(ctx.dtype(3)), " but A is ", dtype_name(t)));
+    if (shapes_conflict(ctx.shape(3), y))
+      ctx.error(cat("the residual Z ", ctx.shape(3).str(), " does not have the output's shape ",
+                    y.str()));
+  }
+}
+
 void infer(InferContext& ctx) {
   const auto& a = ctx.node().a<MatMulAttrs>();
   DataType t = ctx.dtype(0);
@@ -48,6 +91,7 @@ void infer(InferContext& ctx) {
   if ((as.rank_known && as.rank() == 0) || (bs.rank_known && bs.rank() == 0))
     ctx.error(cat("MatMul operands must be at least 1-D, got A ", as.str(), " and B ", bs.str()));
   if (!as.rank_known || !bs.rank_known) {
+    check_epilogue(ctx, a, t, Dim::unknown(), Shape::unknown_rank());
     ctx.set_output(0, t, Shape::unknown_rank());
     return;
   }
@@ -64,6 +108,10 @@ void infer(InferContext& ctx) {
   }
   if (!oa.vector) out.dims.push_back(oa.rows);
   if (!ob.vector) out.dims.push_back(ob.cols);
+  if (ob.vector && ctx.has_input(2))
+    ctx.error(cat("a bias needs B to be at least 2-D (its columns are the bias's length), got B ",
+                  bs.str()));
+  check_epilogue(ctx, a, t, ob.cols, out);
   ctx.set_output(0, t, std::move(out));
 }
 
@@ -127,9 +175,24 @@ void compute(const ComputeArgs& args) {
   };
   std::vector<int64_t> sa = batch_strides(a_batch), sb = batch_strides(b_batch);
   Ints bst = strides_of(batch);
+  Tensor none;
+  const Tensor& bias = args.has(2) ? args.in(2) : none;
+  const Tensor& z = args.has(3) ? args.in(3) : none;
+  if (bias.defined())
+    KILN_EXPECT(b.rank() >= 2 && bias.numel() == n, StatusCode::kInvalidArgument,
+                "MatMul: the bias has ", bias.numel(), " elements but the product has ", n,
+                " columns");
+  if (z.defined())
+    KILN_EXPECT(z.dims() == y.dims(), StatusCode::kInvalidArgument, "MatMul: the residual Z ",
+                dims_to_string(z.dims()), " does not have the output's shape ",
+                dims_to_string(y.dims()));
+  KILN_EXPECT(is_matmul_activation(attrs.activation), StatusCode::kInvalidModel,
+              "MatMul: activation '", attrs.activation, "' is not supported");
 
   dispatch_acc(a.dtype(), [&]<class Acc>() {
-    std::vector<Acc> am(m * k), bm(k * n), ym(m * n), scratch;
+    std::vector<Acc> am(m * k), bm(k * n), ym(m * n), scratch, zm(z.defined() ? m * n : 0);
+    std::vector<Acc> bv;
+    if (bias.defined()) bv = load_acc<Acc>(bias);
     int64_t last_a = -1, last_b = -1;
     for (int64_t bi = 0; bi < nb; ++bi) {
       int64_t ia = 0, ib = 0;
@@ -155,9 +218,21 @@ void compute(const ComputeArgs& args) {
         if (attrs.alpha != 1.0)
           for (auto& v : ym) v *= attrs.alpha;
       }
+      if (!bv.empty())
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) ym[i * n + j] += bv[j];
+      if (z.defined()) {
+        load_acc(z, bi * m * n, m * n, zm.data());
+        for (int64_t i = 0; i < m * n; ++i) ym[i] += zm[i];
+      }
+      if constexpr (std::is_floating_point_v<Acc>) {
+        if (!attrs.activation.empty())
+          for (auto& v : ym) v = static_cast<Acc>(apply_activation(attrs.activation, v));
+      }
       store_acc(ym.data(), y, bi * m * n, m * n);
     }
   });
+  if (has_epilogue_program(attrs.epilogue)) apply_epilogue_program(attrs.epilogue, y);
 }
 
 }  // namespace

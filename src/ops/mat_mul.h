@@ -2,7 +2,15 @@
 // vector, a 1-D B a column vector, and the added dim is dropped from the result), optional
 // transposes of the last two dims of A and B, and a scale: Y = alpha * op(A) @ op(B).
 // Gemm lowers to MatMul plus a Pointwise for beta * C.
+//
+// Fused epilogue (set by the epilogue-fusion passes, never by importers; see ops/epilogue.h):
+//   Y = epilogue(act(alpha * op(A) @ op(B) + bias + Z))
+// with the optional input 2, bias, of shape [N] (N = op(B)'s columns, B at least 2-D) added along
+// Y's last axis, and the optional input 3, Z, a residual of Y's shape; both of Y's type. act is
+// computed before Y is rounded to its type; `epilogue` reads the rounded Y.
 #pragma once
+#include <string>
+
 #include "ir/attrs.h"
 
 namespace kiln {
@@ -14,12 +22,19 @@ struct MatMulAttrs : AttrsOf<MatMulAttrs> {
   // Set by the precision pass when the build allows TF32: float32 products may then use TF32
   // tensor cores. Off, they keep full float32 products.
   bool allow_tf32 = false;
+  // "" (none), "relu", "gelu_erf" or "gelu_tanh" (ops/epilogue.h); float types only.
+  std::string activation;
+  // Empty, or a program with one input and one output, both of Y's type, applied to every
+  // element of Y last.
+  expr::Program epilogue;
   template <class V>
   void reflect(V& v) {
     v("trans_a", trans_a);
     v("trans_b", trans_b);
     v("alpha", alpha);
     v("allow_tf32", allow_tf32);
+    v("activation", activation);
+    v("epilogue", epilogue);
   }
 };
 

@@ -42,7 +42,20 @@ void infer(InferContext& ctx) {
   }
   Shape out;
   for (int64_t i : p) out.dims.push_back(in.dims[i]);
-  ctx.set_output(0, ctx.dtype(0), out);
+  if (!at.pad_end.empty()) {
+    if (at.pad_end.size() != out.dims.size()) ctx.error("pad_end must have one entry per dim");
+    for (size_t d = 0; d < out.dims.size(); ++d) {
+      if (at.pad_end[d] < 0) ctx.error("pad_end must not be negative");
+      if (at.pad_end[d] && out.dims[d].known()) out.dims[d] = Dim(out.dims[d].value + at.pad_end[d]);
+      else if (at.pad_end[d]) out.dims[d] = Dim::unknown();
+    }
+  }
+  DataType dt = ctx.dtype(0);
+  if (at.to != DataType::kUndefined) {
+    if (!dtype_is_float(dt) || !dtype_is_float(at.to)) ctx.error("a converting Transpose is float to float");
+    dt = at.to;
+  }
+  ctx.set_output(0, dt, out);
 }
 
 void compute(const ComputeArgs& a) {
@@ -55,8 +68,31 @@ void compute(const ComputeArgs& a) {
     od.push_back(x.dim(i));
     os.push_back(st[i]);
   }
-  Tensor& y = output_tensor(a, 0, x.dtype(), od);
-  strided_copy(x, 0, od, os, y);
+  const auto& at = a.node.a<TransposeAttrs>();
+  if (!at.reformats()) {
+    Tensor& y = output_tensor(a, 0, x.dtype(), od);
+    strided_copy(x, 0, od, os, y);
+    return;
+  }
+  // Reformat: element by element through double (exact for the float types kiln stores, and
+  // float32 -> float16 then rounds once, as a Cast does).
+  Dims yd = od;
+  for (size_t d = 0; d < yd.size() && d < at.pad_end.size(); ++d) yd[d] += at.pad_end[d];
+  Tensor& y = output_tensor(a, 0, at.to == DataType::kUndefined ? x.dtype() : at.to, yd);
+  std::vector<int64_t> idx(yd.size(), 0);
+  for (int64_t o = 0; o < y.numel(); ++o) {
+    int64_t src = 0;
+    bool pad = false;
+    for (size_t d = 0; d < yd.size(); ++d) {
+      if (idx[d] >= od[d]) pad = true;
+      src += idx[d] * os[d];
+    }
+    y.set_f64(o, pad ? 0.0 : x.get_f64(src));
+    for (size_t d = yd.size(); d-- > 0;) {
+      if (++idx[d] < yd[d]) break;
+      idx[d] = 0;
+    }
+  }
 }
 
 }  // namespace

@@ -53,16 +53,35 @@ struct EliminateDead {
   void run(Graph& g, PassContext& ctx) const;
 };
 
-struct FuseConvEpilogue {
-  // Expects: shapes inferred. Guarantees: a Conv (float type, channels-first, no epilogue yet)
-  // absorbs the chain that follows it when every intermediate value has that one consumer and is
-  // not a graph output, in this order: an Add of a per-channel constant ([M,1,..], [1,M,1,..])
-  // folds into B; an Add of another tensor of the output's shape and dtype becomes the residual
-  // input 3 (Z); a Relu becomes activation "relu". The fused Conv produces the chain's last value
-  // (same name), and the node order stays topological.
-  std::string_view name() const { return "fuse_conv_epilogue"; }
+struct FoldBatchNorm {
+  // Expects: shapes inferred. Guarantees: a Conv (float32/float16/bfloat16/double, channels-first,
+  // no residual or activation yet, constant W and B if any) or a MatMul (constant 2-D B, rank-2
+  // output) absorbs the chain after it of batch Normalizations with constant per-channel
+  // parameters and Pointwise Mul/Add of per-channel constants ([M,1,..], [1,M,1,..], scalar;
+  // channel = axis 1), when every intermediate value has that one consumer and is not a graph
+  // output and the chain holds at least one scaling (a batch norm or a Mul). The weights become
+  // new constants W[m] * s[m] (computed in double, rounded once); a Conv's B becomes
+  // B * s + shift, a MatMul's shift a Pointwise Add of an [N] constant after it. The producer (or
+  // that Add) produces the chain's last value (same name). Existing constants are never modified.
+  std::string_view name() const { return "fold_batch_norm"; }
   void run(Graph& g, PassContext& ctx) const;
 };
+
+struct FuseEpilogue {
+  // Expects: shapes inferred. Guarantees: a Conv (float type, channels-first, no epilogue yet) or
+  // a MatMul (float type, constant B of rank >= 2, no epilogue yet) absorbs the chain that follows
+  // it when every intermediate value has that one consumer and is not a graph output, in this
+  // order: an Add of a constant that varies only along the output channels (Conv: [M,1,..],
+  // [1,M,1,..]; MatMul: [N], [1,..,N], along the last axis) folds into the bias input 2; an Add of
+  // another tensor of the output's shape and dtype becomes the residual input 3 (Z); a Relu
+  // becomes activation "relu". With ctx.fp16 a MatMul takes the Relu only (AssignPrecision does
+  // not switch a MatMul's inputs 2 and 3). The fused node produces the chain's last value (same
+  // name), and the node order stays topological.
+  std::string_view name() const { return "fuse_epilogue"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+// The pass's name before it fused MatMul epilogues too; kept for tests written against it.
+using FuseConvEpilogue = FuseEpilogue;
 
 struct AssignPrecision {
   // Runs when ctx.fp16 or ctx.tf32, on any device (the CPU reference runs the result) and at every
@@ -91,6 +110,20 @@ struct ChooseLayout {
   // edges (one per value crossing it); constants of region nodes are permuted at build time.
   // Graph inputs and outputs keep their layouts and names.
   std::string_view name() const { return "choose_layout"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
+struct FusePointwise {
+  // Expects: shapes inferred; runs after AssignPrecision and ChooseLayout (it fuses their Casts and
+  // the element-wise ops around their Transposes). Guarantees: a Pointwise node whose outputs are
+  // read by Pointwise nodes is inlined into them (one program, each input Value loaded once,
+  // broadcasting composed) when the shapes provably broadcast: into its only consumer; into all of
+  // several consumers when it is cheap to recompute and not a graph output; otherwise into one
+  // consumer of its shape whose merged node also writes the outputs others still read (a
+  // multi-output program). Results are bit-identical on the reference (every rounding of a stored
+  // value is kept); merged programs stay within the CUDA code generator's limits. Consumers keep
+  // their names and output names; the order stays topological; absorbed nodes are recorded.
+  std::string_view name() const { return "fuse_pointwise"; }
   void run(Graph& g, PassContext& ctx) const;
 };
 

@@ -37,18 +37,31 @@ void run_pipeline(Graph& g, PassContext& ctx) {
     // Identity removal after folding, because folding turns computed shapes into constants and
     // can leave copies behind.
     run_pass(EliminateIdentity{}, g, ctx);
+    // BatchNorm folding after identity removal (a copy between a Conv and its BatchNorm would
+    // hide the pair) and before epilogue fusion, which then fuses the bias it produces.
+    run_pass(FoldBatchNorm{}, g, ctx);
     // Epilogue fusion on every device (it changes float32 results only by rounding): after the
     // identity removal, which may sit between a Conv and its Relu; before precision assignment,
     // whose casts would hide the Pointwise programs its matchers look for, and before the layout
     // choice, so that a residual Add is already an input of its Conv (one fewer node to keep in
     // the NHWC region).
-    run_pass(FuseConvEpilogue{}, g, ctx);
+    run_pass(FuseEpilogue{}, g, ctx);
   }
   // Precision is what the caller asked for, not an optimisation: it runs at every level. Before
   // the layout choice, because NHWC pays only for float16/bfloat16 convolutions (the layout pass
   // keys on the final dtypes), and the transposes it inserts then move half the bytes.
   if (ctx.fp16 || ctx.tf32) run_pass(AssignPrecision{}, g, ctx);
-  if (ctx.opt_level >= 1) run_pass(ChooseLayout{}, g, ctx);
+  if (ctx.opt_level >= 1) {
+    run_pass(ChooseLayout{}, g, ctx);
+    // FusePointwise (fuse_pointwise.cc) belongs here, after precision and layout, so that the
+    // Casts at precision edges and the element-wise ops around Transposes fuse too. It is not run
+    // yet: four of its own tests still fail (names, operand order, and one float16 rounding), so
+    // it stays out of the pipeline until they pass.
+    // [anchor: fuse_epilogue_program]
+    // Concat elimination, Reshape/Slice views and in-place steps are the memory planner's
+    // (runtime/memory_plan.h), not a pass: whether a slice is contiguous depends on the concrete
+    // shapes a context runs with.
+  }
 }
 
 }  // namespace kiln

@@ -1,12 +1,79 @@
 #include <cstring>
 #include <sstream>
+#include <unordered_set>
 
 #include "common/api_guard.h"
 #include "common/file.h"
+#include "ops/transpose.h"
 #include "plan/plan_data.h"
 #include "runtime/engine_impl.h"
 
 namespace kiln {
+
+namespace {
+
+// Finds a `channels_last = true` attribute, whichever op declares it (Conv and Pool today), so
+// that an op that learns the attribute later is shown right without a change here.
+class ChannelsLastFinder : public AttrVisitor {
+ public:
+  bool found = false;
+  void operator()(const char* n, bool& v) override {
+    if (std::strcmp(n, "channels_last") == 0) found |= v;
+  }
+  void operator()(const char*, int64_t&) override {}
+  void operator()(const char*, double&) override {}
+  void operator()(const char*, std::string&) override {}
+  void operator()(const char*, Ints&) override {}
+  void operator()(const char*, Floats&) override {}
+  void operator()(const char*, DataType&) override {}
+  void operator()(const char*, Tensor&) override {}
+  void operator()(const char*, expr::Program&) override {}
+};
+
+bool has_channels_last(const Node& n) {
+  if (!n.attrs) return false;
+  ChannelsLastFinder f;
+  // accept() is non-const only because the same visitors also deserialise; this one reads.
+  const_cast<Attrs&>(*n.attrs).accept(f);
+  return f.found;
+}
+
+// Whether n writes its outputs channels-last. Conv and Pool say so in an attribute; the
+// Pointwise and Concat nodes that ChooseLayout pulls into an NHWC region carry no attribute, but
+// only region nodes read region (NHWC) values directly, since everything outside reads them
+// through a Transpose; a Transpose to NHWC order is channels-last by construction.
+bool writes_channels_last(const Node& n, const std::unordered_set<const Value*>& nhwc) {
+  if (has_channels_last(n)) return true;
+  if (n.op() == "Transpose") {
+    const Value* x = n.in(0);
+    return x && x->shape.rank_known && x->shape.rank() == 4 &&
+           n.a<TransposeAttrs>().perm == Ints{0, 2, 3, 1};
+  }
+  if (n.op() == "Pointwise" || n.op() == "Concat")
+    for (const Value* v : n.inputs)
+      if (v && nhwc.count(v)) return true;
+  return false;
+}
+
+std::string value_list(const std::vector<Value*>& vs) {
+  std::string s;
+  for (const Value* v : vs) {
+    if (!v) continue;
+    if (!s.empty()) s += ", ";
+    s += v->str();
+  }
+  return s;
+}
+
+std::string origins_brief(const std::vector<std::string>& o) {
+  std::string s;
+  size_t shown = o.size() > 3 ? 2 : o.size();
+  for (size_t i = 0; i < shown; ++i) s += (i ? ", " : "") + o[i];
+  if (shown < o.size()) s += ", \u2026 (+" + std::to_string(o.size() - shown) + ")";
+  return s;
+}
+
+}  // namespace
 
 std::string TensorDesc::str() const {
   std::string s = name + ": " + dtype_name(dtype) + "[";
@@ -73,11 +140,50 @@ std::string Plan::describe() const {
     if (v->is_constant()) { ++weights; wbytes += v->data.nbytes(); }
   os << "  " << data_->steps.size() << " steps, " << weights << " constant tensors ("
      << wbytes << " bytes)\n";
-  for (const auto& s : data_->steps) {
-    const Node& n = *data_->graph->nodes()[s.node];
-    os << "  [" << s.node << "] " << n.op() << " '" << n.name << "' -> " << s.tactic << "\n";
+  for (const PlanStep& s : steps()) {
+    os << "  [" << s.index << "] " << s.op << " '" << s.name << "' -> " << s.tactic << " ("
+       << s.precision << (s.layout == "-" ? "" : ", " + s.layout) << ")";
+    if (s.origins.size() != 1 || s.origins[0] != s.name) os << " covers " << origins_brief(s.origins);
+    os << "\n";
   }
   return os.str();
+}
+
+std::vector<PlanStep> Plan::steps() const {
+  std::vector<PlanStep> out;
+  std::unordered_set<const Value*> nhwc;
+  const auto& nodes = data_->graph->nodes();
+  for (size_t i = 0; i < data_->steps.size(); ++i) {
+    const Step& st = data_->steps[i];
+    const Node& n = *nodes[st.node];
+    PlanStep p;
+    p.index = i;
+    p.name = n.name;
+    p.op = std::string(n.op());
+    p.tactic = st.tactic;
+    p.origins = node_origins(n);
+    p.inputs = value_list(n.inputs);
+    p.outputs = value_list(n.outputs);
+    const Value* first_float = nullptr;
+    for (const Value* o : n.outputs)
+      if (o && dtype_is_float(o->dtype)) { first_float = o; break; }
+    const Value* shown = first_float ? first_float : (n.outputs.empty() ? nullptr : n.outputs[0]);
+    p.precision = shown ? dtype_name(shown->dtype) : "-";
+    bool channels_last = writes_channels_last(n, nhwc);
+    if (channels_last)
+      for (const Value* o : n.outputs)
+        if (o) nhwc.insert(o);
+    p.layout = "-";
+    if (first_float && first_float->shape.rank_known) {
+      size_t r = first_float->shape.rank();
+      if (channels_last && r >= 3 && r <= 5)
+        p.layout = r == 3 ? "NWC" : r == 4 ? "NHWC" : "NDHWC";
+      else if (r == 4)
+        p.layout = "NCHW";
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 }  // namespace kiln

@@ -2,6 +2,7 @@
 // outputs as the unoptimized one (opt level 0) on random inputs.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "ir/graph.h"
@@ -106,7 +107,8 @@ TEST(Passes, CopyOfAnInputThatIsAnOutputIsKept) {
 }
 
 TEST(Passes, OptimizedAndUnoptimizedPlansAgree) {
-  // The demo model built at opt level 0 and 1 gives the same logits on random images.
+  // The demo model built at opt level 0 and 1 gives the same logits on random images, within
+  // float32 rounding: folding BatchNorm into the convolutions' weights rounds differently.
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(0, 1);
   Tensor x(DataType::kFloat, {3, 1, 28, 28});
@@ -129,8 +131,12 @@ TEST(Passes, OptimizedAndUnoptimizedPlansAgree) {
     results.push_back(out.at("logits"));
   }
   ASSERT_EQ(results[0].dims(), results[1].dims());
+  double scale = 0;
   for (int64_t i = 0; i < results[0].numel(); ++i)
-    EXPECT_EQ(results[0].data<float>()[i], results[1].data<float>()[i]) << i;
+    scale = std::max(scale, std::fabs(double(results[0].data<float>()[i])));
+  ASSERT_GT(scale, 0);
+  for (int64_t i = 0; i < results[0].numel(); ++i)
+    EXPECT_NEAR(results[0].data<float>()[i], results[1].data<float>()[i], 1e-5 * scale) << i;
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ int usage() {
       "  kiln build MODEL.onnx -o PLAN [options]  optimise and write a plan file\n"
       "  kiln run MODEL.onnx|PLAN [options]       run once; inputs from .npy or random\n"
       "  kiln bench MODEL.onnx|PLAN [options]     latency and throughput\n"
-      "  kiln inspect PLAN                        the plan's steps and tactics\n"
+      "  kiln inspect PLAN [options]              steps: tactic, precision, layout, memory, origins\n"
       "\n"
       "options:\n"
       "  --device cpu|cuda          target device (default: the GPU when there is one)\n"
@@ -39,14 +39,15 @@ int usage() {
       "  --input NAME=FILE.npy      run: an input from a file (repeatable)\n"
       "  --seed N                   run/bench: seed for random inputs (default 1)\n"
       "  --output-dir DIR           run: write each output as DIR/<name>.npy\n"
-      "  --warmup N                 bench: warm-up runs (default 3)\n"
-      "  --iterations N             bench: at least N timed runs (default 20)\n"
+      "  --warmup N                 bench, inspect --profile: warm-up runs (default 3)\n"
+      "  --iterations N             bench: at least N timed runs; inspect --profile: N runs\n"
+      "                             (default 20)\n"
       "  --duration S               bench: run at least S seconds (default 0)\n"
       "  --fp16                     build: store activations and weights in float16 where ops allow\n"
       "  --tf32                     build: allow TF32 tensor cores for float32 Conv/MatMul\n"
-      "  --json FILE                bench: also write the results as JSON\n"
+      "  --json FILE                bench, inspect: also write the results as JSON\n"
       "  --no-cuda-graph            run/bench: enqueue every step instead of replaying a CUDA graph\n"
-      "  --profile                  run/bench: per-step times, slowest first\n"
+      "  --profile                  run/bench/inspect: per-step times, slowest first\n"
       "  --quiet                    less progress output\n",
       kiln::version().c_str());
   return 2;
@@ -214,6 +215,17 @@ std::map<std::string, kiln::Tensor> read_input_files(const Args& a) {
   return t;
 }
 
+// The shape random inputs get: --shapes, else the declared dims with dynamic ones set to --batch
+// (the first) or 1.
+std::vector<int64_t> input_dims(const Args& a, const kiln::TensorDesc& d) {
+  std::vector<int64_t> dims = d.dims;
+  auto sh = a.shapes.find(d.name);
+  if (sh != a.shapes.end()) dims = sh->second;
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] < 0) dims[i] = (i == 0 && a.batch > 0) ? a.batch : 1;
+  return dims;
+}
+
 std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engine& e,
                                                 const std::map<std::string, kiln::Tensor>& given) {
   std::map<std::string, kiln::Tensor> inputs;
@@ -233,12 +245,7 @@ std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engin
       inputs[d.name] = it->second;
       continue;
     }
-    std::vector<int64_t> dims = d.dims;
-    auto sh = a.shapes.find(d.name);
-    if (sh != a.shapes.end()) dims = sh->second;
-    for (size_t i = 0; i < dims.size(); ++i)
-      if (dims[i] < 0) dims[i] = (i == 0 && a.batch > 0) ? a.batch : 1;
-    kiln::Tensor t(d.dtype, dims);
+    kiln::Tensor t(d.dtype, input_dims(a, d));
     std::uniform_real_distribution<double> uf(-1.0, 1.0);
     std::uniform_int_distribution<int64_t> ui(0, 9);
     for (int64_t i = 0; i < t.numel(); ++i) {
@@ -251,16 +258,47 @@ std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engin
   return inputs;
 }
 
-void print_profile(const std::vector<kiln::StepTiming>& prof, int runs) {
-  std::vector<kiln::StepTiming> p = prof;
-  std::sort(p.begin(), p.end(), [](auto& x, auto& y) { return x.ms > y.ms; });
+// "a, b, c", or "a, b, … (+7)" when there are more than three.
+std::string brief_list(const std::vector<std::string>& v) {
+  std::string s;
+  size_t shown = v.size() > 3 ? 2 : v.size();
+  for (size_t i = 0; i < shown; ++i) s += (i ? ", " : "") + v[i];
+  if (shown < v.size()) s += ", \u2026 (+" + std::to_string(v.size() - shown) + ")";
+  return s;
+}
+
+// What the profile tables say a step covers: nothing when it is just the node of that name.
+std::string covers_brief(const kiln::PlanStep& s) {
+  if (s.origins.size() == 1 && s.origins[0] == s.name) return "";
+  return std::to_string(s.origins.size()) + ": " + brief_list(s.origins);
+}
+
+// The per-step time table, slowest first (run, bench and inspect --profile). prof holds one
+// entry per plan step, in step order, as last_profile() does.
+void print_profile(const std::vector<kiln::StepTiming>& prof, int runs,
+                   const std::vector<kiln::PlanStep>& steps) {
+  std::vector<size_t> order(prof.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return prof[x].ms > prof[y].ms; });
   double total = 0;
-  for (auto& s : p) total += s.ms;
+  for (auto& s : prof) total += s.ms;
+  size_t wop = 2, wtac = 6, wstep = 4;
+  for (auto& s : prof) {
+    wop = std::max(wop, s.op.size());
+    wtac = std::max(wtac, s.tactic.size());
+    wstep = std::min<size_t>(std::max(wstep, s.step.size()), 40);
+  }
   std::printf("\nper-step time (mean of %d run(s)), slowest first:\n", runs);
-  std::printf("  %10s %6s  %-14s %-18s %s\n", "ms", "%", "op", "tactic", "step");
-  for (auto& s : p)
-    std::printf("  %10.3f %5.1f%%  %-14s %-18s %s\n", s.ms, total > 0 ? 100 * s.ms / total : 0,
-                s.op.c_str(), s.tactic.c_str(), s.step.c_str());
+  std::printf("  %10s %6s  %-*s  %-*s  %-*s  %s\n", "ms", "%", static_cast<int>(wop), "op",
+              static_cast<int>(wtac), "tactic", static_cast<int>(wstep), "step", "covers");
+  for (size_t i : order) {
+    const kiln::StepTiming& s = prof[i];
+    std::string covers;
+    if (i < steps.size() && steps[i].name == s.step) covers = covers_brief(steps[i]);
+    std::printf("  %10.3f %5.1f%%  %-*s  %-*s  %-*s  %s\n", s.ms, total > 0 ? 100 * s.ms / total : 0,
+                static_cast<int>(wop), s.op.c_str(), static_cast<int>(wtac), s.tactic.c_str(),
+                static_cast<int>(wstep), s.step.c_str(), covers.c_str());
+  }
 }
 
 int cmd_info(const Args& a) {
@@ -295,14 +333,6 @@ int cmd_build(const Args& a) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %s: %zu steps for %s, built in %.2f s\n", a.output.c_str(), plan->num_steps(),
               plan->device().c_str(), s);
-  return 0;
-}
-
-int cmd_inspect(const Args& a) {
-  if (a.positional.size() != 1) return usage();
-  std::shared_ptr<kiln::Plan> plan;
-  check(kiln::Plan::load(a.positional[0], plan));
-  std::printf("%s", plan->describe().c_str());
   return 0;
 }
 
@@ -367,7 +397,7 @@ int cmd_run(const Args& a) {
       std::printf("    wrote %s\n", f.c_str());
     }
   }
-  if (a.profile) print_profile(ctx->last_profile(), 1);
+  if (a.profile) print_profile(ctx->last_profile(), 1, engine->impl().plan->steps());
   return 0;
 }
 
@@ -410,15 +440,121 @@ std::string json_stats(const Stats& s) {
   return buf;
 }
 
+// The body of a JSON string: quotes, backslashes and control characters escaped, and bytes that
+// are not UTF-8 (names come from untrusted models) replaced by U+FFFD.
 std::string json_escape(const std::string& x) {
   std::string o;
-  for (char c : x) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) { o += ' '; continue; }
-    o += c;
+  for (size_t i = 0; i < x.size();) {
+    unsigned char c = static_cast<unsigned char>(x[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': o += "\\\""; break;
+        case '\\': o += "\\\\"; break;
+        case '\n': o += "\\n"; break;
+        case '\t': o += "\\t"; break;
+        case '\r': o += "\\r"; break;
+        default:
+          if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            o += buf;
+          } else {
+            o += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= x.size();
+    uint32_t cp = 0;
+    if (ok) {
+      cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+      for (size_t k = 1; k < len && ok; ++k) {
+        unsigned char cc = static_cast<unsigned char>(x[i + k]);
+        ok = (cc & 0xC0) == 0x80;
+        cp = (cp << 6) | (cc & 0x3F);
+      }
+      // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+      ok = ok && !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+           !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      o.append(x, i, len);
+      i += len;
+    } else {
+      o += "\xEF\xBF\xBD";
+      ++i;
+    }
   }
   return o;
 }
+
+// A small JSON writer: it places the commas and indentation; containers opened compact keep
+// everything inside them on one line.
+class JsonWriter {
+ public:
+  JsonWriter& begin_object(bool compact = false) { return open('{', compact); }
+  JsonWriter& end_object() { return close('}'); }
+  JsonWriter& begin_array(bool compact = false) { return open('[', compact); }
+  JsonWriter& end_array() { return close(']'); }
+  JsonWriter& key(const std::string& k) {
+    element();
+    out_ += "\"" + json_escape(k) + "\": ";
+    after_key_ = true;
+    return *this;
+  }
+  JsonWriter& str(const std::string& v) { return raw("\"" + json_escape(v) + "\""); }
+  JsonWriter& num(int64_t v) { return raw(std::to_string(v)); }
+  JsonWriter& num(size_t v) { return raw(std::to_string(v)); }
+  JsonWriter& num(int v) { return raw(std::to_string(v)); }
+  JsonWriter& num(double v) {
+    if (!std::isfinite(v)) return null();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return raw(buf);
+  }
+  JsonWriter& boolean(bool v) { return raw(v ? "true" : "false"); }
+  JsonWriter& null() { return raw("null"); }
+  JsonWriter& strings(const std::vector<std::string>& v) {
+    begin_array(true);
+    for (const auto& x : v) str(x);
+    return end_array();
+  }
+  std::string text() const { return out_ + "\n"; }
+
+ private:
+  struct Level { bool first = true; bool compact = false; };
+  bool compact() const { return !levels_.empty() && levels_.back().compact; }
+  void element() {
+    if (after_key_) { after_key_ = false; return; }
+    if (levels_.empty()) return;
+    if (!levels_.back().first) out_ += compact() ? ", " : ",";
+    if (!compact()) out_ += "\n" + std::string(2 * levels_.size(), ' ');
+    levels_.back().first = false;
+  }
+  JsonWriter& raw(const std::string& v) {
+    element();
+    out_ += v;
+    return *this;
+  }
+  JsonWriter& open(char c, bool compact_inside) {
+    element();
+    out_ += c;
+    levels_.push_back({true, compact_inside || compact()});
+    return *this;
+  }
+  JsonWriter& close(char c) {
+    Level l = levels_.back();
+    levels_.pop_back();
+    if (!l.first && !l.compact) out_ += "\n" + std::string(2 * levels_.size(), ' ');
+    out_ += c;
+    return *this;
+  }
+  std::string out_;
+  std::vector<Level> levels_;
+  bool after_key_ = false;
+};
 
 void write_json(const Args& a, const std::string& body) {
   if (a.json.empty()) return;
@@ -468,7 +604,7 @@ int bench_host(const Args& a, Session& session, int64_t batch) {
                           ", \"latency_ms\": ", json_stats(l), "}\n"));
   if (a.profile) {
     for (auto& s : prof_sum) s.ms /= static_cast<double>(lat.size());
-    print_profile(prof_sum, static_cast<int>(lat.size()));
+    print_profile(prof_sum, static_cast<int>(lat.size()), engine->impl().plan->steps());
   }
   return 0;
 }
@@ -580,7 +716,7 @@ int bench_device(const Args& a, Session& session, int64_t batch) {
       prof_sum = add_profiles(prof_sum, ctx->last_profile());
     }
     for (auto& s : prof_sum) s.ms /= runs;
-    print_profile(prof_sum, runs);
+    print_profile(prof_sum, runs, engine->impl().plan->steps());
   }
   for (auto& b : ins) { dev.free(b.dev); dev.free_host(b.host); }
   for (auto& b : outs) { dev.free(b.dev); dev.free_host(b.host); }
@@ -599,6 +735,298 @@ int cmd_bench(const Args& a) {
   }
   if (session.engine->impl().device) return bench_device(a, session, batch);
   return bench_host(a, session, batch);
+}
+
+std::string fmt_bytes(int64_t b) {
+  char buf[32];
+  if (b < 1024)
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(b));
+  else if (b < (int64_t{1} << 20))
+    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else if (b < (int64_t{1} << 30))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+  return buf;
+}
+
+// Mean per-step times of `runs` profiled runs that follow `warmup` unprofiled ones.
+std::vector<kiln::StepTiming> mean_profile(kiln::ExecutionContext& ctx,
+                                           const std::map<std::string, kiln::Tensor>& inputs,
+                                           int warmup, int runs) {
+  std::map<std::string, kiln::Tensor> outputs;
+  ctx.set_profiling(false);
+  for (int i = 0; i < warmup; ++i) check(ctx.run(inputs, outputs));
+  ctx.set_profiling(true);
+  std::vector<kiln::StepTiming> sum;
+  for (int i = 0; i < runs; ++i) {
+    check(ctx.run(inputs, outputs));
+    sum = add_profiles(sum, ctx.last_profile());
+  }
+  ctx.set_profiling(false);
+  for (auto& s : sum) s.ms /= runs;
+  return sum;
+}
+
+void json_tensors(JsonWriter& j, const std::vector<kiln::TensorDesc>& ds) {
+  j.begin_array();
+  for (const auto& d : ds) {
+    j.begin_object(true).key("name").str(d.name).key("dtype").str(kiln::dtype_name(d.dtype));
+    j.key("dims").begin_array();
+    for (size_t i = 0; i < d.dims.size(); ++i) {
+      if (d.dims[i] >= 0) j.num(d.dims[i]);
+      else j.str(i < d.dim_names.size() ? d.dim_names[i] : "?");
+    }
+    j.end_array().end_object();
+  }
+  j.end_array();
+}
+
+// `kiln inspect`: what trtexec's --dumpLayerInfo and engine inspectors show. The static columns
+// come from the plan; workspace, memory and times need an engine, so the plan's device.
+int cmd_inspect(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  const std::string& path = a.positional[0];
+  if (!kiln::file_exists(path)) die("'" + path + "' does not exist");
+  std::shared_ptr<kiln::Plan> plan;
+  check(kiln::Plan::load(path, plan));
+  const kiln::PlanData& pd = plan->data();
+  const kiln::BuildInfo& bi = pd.info;
+  const std::vector<kiln::PlanStep> steps = plan->steps();
+
+  std::shared_ptr<kiln::Engine> engine;
+  std::unique_ptr<kiln::ExecutionContext> ctx;
+  std::string no_engine;
+  Status st = kiln::Engine::create(plan, engine);
+  if (st) st = engine->create_context(ctx);
+  if (!st) {
+    no_engine = st.message();
+    ctx.reset();
+    engine.reset();
+  }
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  kiln::MemoryReport mem;
+  bool have_mem = false;
+  std::string no_mem;
+  std::vector<kiln::StepTiming> prof;
+  int runs = 0;
+  if (ctx) {
+    for (const auto& d : plan->inputs()) {
+      shapes.emplace_back(d.name, input_dims(a, d));
+      check(ctx->set_input_shape(d.name, shapes.back().second));
+    }
+    Status ms = ctx->memory_report(mem);
+    if (!ms)
+      no_mem = ms.message();
+    else if (mem.steps.size() != steps.size())
+      no_mem = kiln::cat("the report covers ", mem.steps.size(), " steps, the plan has ", steps.size());
+    else
+      have_mem = true;
+    if (a.profile) {
+      auto inputs = make_inputs(a, *engine, read_input_files(a));
+      runs = a.iterations;
+      prof = mean_profile(*ctx, inputs, a.warmup, runs);
+      if (prof.size() != steps.size())
+        die(kiln::cat("the profile has ", prof.size(), " entries for ", steps.size(), " steps"));
+    }
+  } else {
+    no_mem = "no engine";
+  }
+  const bool profiled = !prof.empty();
+  double total_ms = 0;
+  for (const auto& p : prof) total_ms += p.ms;
+
+  // Header: what built the plan, its inputs and outputs, its size.
+  std::printf("kiln plan %s: built by kiln %s for %s", path.c_str(), bi.kiln_version.c_str(),
+              bi.device.c_str());
+  if (!bi.gpu_name.empty())
+    std::printf(" (%s, compute capability %s, CUDA %s, cuDNN %s, cuBLASLt %s)", bi.gpu_name.c_str(),
+                bi.compute_capability.c_str(), bi.cuda_version.c_str(), bi.cudnn_version.c_str(),
+                bi.cublaslt_version.c_str());
+  for (const auto& [k, v] : bi.extra) std::printf(", %s %s", k.c_str(), v.c_str());
+  std::printf("\n");
+  print_desc("input", plan->inputs());
+  print_desc("output", plan->outputs());
+  size_t weights = 0, wbytes = 0;
+  for (const auto& v : pd.graph->values())
+    if (v->is_constant()) { ++weights; wbytes += v->data.nbytes(); }
+  std::printf("  %zu steps, %zu constant tensors (%s)\n", steps.size(), weights,
+              fmt_bytes(static_cast<int64_t>(wbytes)).c_str());
+  if (ctx) {
+    std::string sh;
+    for (const auto& [name, dims] : shapes)
+      sh += (sh.empty() ? "" : ", ") + name + " " + kiln::dims_to_string(dims);
+    std::printf("  engine on %s; memory for input shapes %s\n", engine->device().c_str(), sh.c_str());
+  } else {
+    std::printf("  no engine on this machine (%s): workspace, memory and times are not shown\n",
+                no_engine.c_str());
+  }
+
+  // One row per step.
+  std::vector<std::string> head = {"#", "op", "name", "tactic", "precision", "layout", "workspace"};
+  if (profiled) head.insert(head.end(), {"mean ms", "share"});
+  const std::vector<bool> right = {true, false, false, false, false, false, true, true, true};
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> tails;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const kiln::PlanStep& s = steps[i];
+    std::string ws = "-";
+    std::string tail = "covers: " + brief_list(s.origins);
+    if (have_mem) {
+      const kiln::StepMemory& m = mem.steps[i];
+      if (!m.runs) {
+        tail += "  (view, no kernel" + (m.note.empty() ? std::string() : ": " + m.note) + ")";
+      } else {
+        ws = fmt_bytes(m.workspace_bytes);
+        if (!m.note.empty()) tail += "  (" + m.note + ")";
+      }
+    }
+    std::vector<std::string> r = {std::to_string(s.index), s.op, s.name, s.tactic, s.precision,
+                                  s.layout, ws};
+    if (profiled) {
+      char t[32], sh[32];
+      std::snprintf(t, sizeof t, "%.4f", prof[i].ms);
+      std::snprintf(sh, sizeof sh, "%.1f%%", total_ms > 0 ? 100 * prof[i].ms / total_ms : 0.0);
+      r.insert(r.end(), {t, sh});
+    }
+    rows.push_back(std::move(r));
+    tails.push_back(std::move(tail));
+  }
+  std::vector<size_t> width(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    width[c] = head[c].size();
+    for (const auto& r : rows) width[c] = std::max(width[c], r[c].size());
+    if (c == 2) width[c] = std::min<size_t>(width[c], 40);  // long names overflow their cell
+  }
+  auto print_row = [&](const std::vector<std::string>& r, const std::string& tail) {
+    std::string line = " ";
+    for (size_t c = 0; c < r.size(); ++c) {
+      std::string pad(width[c] > r[c].size() ? width[c] - r[c].size() : 0, ' ');
+      line += "  " + (right[c] ? pad + r[c] : r[c] + pad);
+    }
+    line += "  " + tail;
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  };
+  std::printf("\nsteps:\n");
+  print_row(head, "");
+  for (size_t i = 0; i < rows.size(); ++i) print_row(rows[i], tails[i]);
+
+  // Summary: steps by op and by tactic, memory, time.
+  std::map<std::string, int> by_op, by_tactic;
+  size_t covered = 0;
+  for (const auto& s : steps) {
+    ++by_op[s.op];
+    ++by_tactic[s.tactic];
+    covered += s.origins.size();
+  }
+  auto histogram = [](const std::map<std::string, int>& h) {
+    std::vector<std::pair<std::string, int>> v(h.begin(), h.end());
+    std::stable_sort(v.begin(), v.end(), [](auto& x, auto& y) { return x.second > y.second; });
+    return v;
+  };
+  std::string line;
+  for (const auto& [op, n] : histogram(by_op)) line += kiln::cat(line.empty() ? "" : ", ", n, " ", op);
+  std::printf("\nsummary: %zu steps: %s (covering %zu imported nodes)\n", steps.size(), line.c_str(),
+              covered);
+  line.clear();
+  for (const auto& [t, n] : histogram(by_tactic)) line += kiln::cat(line.empty() ? "" : ", ", n, " ", t);
+  std::printf("tactics: %s\n", line.c_str());
+  if (have_mem) {
+    char ratio[32] = "-";
+    if (mem.naive_bytes > 0)
+      std::snprintf(ratio, sizeof ratio, "%.2f", static_cast<double>(mem.arena_bytes) / mem.naive_bytes);
+    std::printf("memory: arena %s vs naive sum %s (ratio %s), workspace %s, %lld views, %lld in place\n",
+                fmt_bytes(mem.arena_bytes).c_str(), fmt_bytes(mem.naive_bytes).c_str(), ratio,
+                fmt_bytes(mem.workspace_bytes).c_str(), static_cast<long long>(mem.views),
+                static_cast<long long>(mem.in_place));
+  } else {
+    std::printf("memory: not available (%s)\n", no_mem.c_str());
+  }
+  if (profiled) {
+    std::printf("time: %.4f ms over all steps, mean of %d profiled run(s) after %d warm-up run(s)\n",
+                total_ms, runs, a.warmup);
+    print_profile(prof, runs, steps);
+  } else if (a.profile) {
+    std::printf("time: not available (no engine: %s)\n", no_engine.c_str());
+  }
+
+  if (!a.json.empty()) {
+    JsonWriter j;
+    j.begin_object();
+    j.key("plan").str(path);
+    j.key("build").begin_object();
+    j.key("kiln_version").str(bi.kiln_version).key("device").str(bi.device);
+    j.key("gpu_name").str(bi.gpu_name).key("compute_capability").str(bi.compute_capability);
+    j.key("cuda_version").str(bi.cuda_version).key("cudnn_version").str(bi.cudnn_version);
+    j.key("cublaslt_version").str(bi.cublaslt_version);
+    j.key("extra").begin_object(true);
+    for (const auto& [k, v] : bi.extra) j.key(k).str(v);
+    j.end_object().end_object();
+    j.key("inputs");
+    json_tensors(j, plan->inputs());
+    j.key("outputs");
+    json_tensors(j, plan->outputs());
+    j.key("constants").begin_object(true).key("count").num(weights).key("bytes").num(wbytes).end_object();
+    j.key("engine").begin_object(true).key("available").boolean(ctx != nullptr);
+    if (ctx) {
+      j.key("device").str(engine->device()).key("input_shapes").begin_object();
+      for (const auto& [name, dims] : shapes) {
+        j.key(name).begin_array();
+        for (int64_t d : dims) j.num(d);
+        j.end_array();
+      }
+      j.end_object();
+    } else {
+      j.key("reason").str(no_engine);
+    }
+    j.end_object();
+    j.key("steps").begin_array();
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const kiln::PlanStep& s = steps[i];
+      j.begin_object(true);
+      j.key("index").num(s.index).key("name").str(s.name).key("op").str(s.op);
+      j.key("tactic").str(s.tactic).key("precision").str(s.precision).key("layout").str(s.layout);
+      j.key("origins").strings(s.origins);
+      j.key("inputs").str(s.inputs).key("outputs").str(s.outputs);
+      if (have_mem) {
+        j.key("workspace_bytes").num(mem.steps[i].workspace_bytes);
+        j.key("runs_kernel").boolean(mem.steps[i].runs).key("memory_note").str(mem.steps[i].note);
+      } else {
+        j.key("workspace_bytes").null();
+      }
+      if (profiled) {
+        j.key("mean_ms").num(prof[i].ms);
+        j.key("share").num(total_ms > 0 ? prof[i].ms / total_ms : 0.0);
+      }
+      j.end_object();
+    }
+    j.end_array();
+    j.key("steps_by_op").begin_object(true);
+    for (const auto& [op, n] : histogram(by_op)) j.key(op).num(n);
+    j.end_object();
+    j.key("memory");
+    if (have_mem) {
+      j.begin_object(true);
+      j.key("arena_bytes").num(mem.arena_bytes).key("naive_bytes").num(mem.naive_bytes);
+      j.key("workspace_bytes").num(mem.workspace_bytes).key("views").num(mem.views);
+      j.key("in_place").num(mem.in_place).end_object();
+    } else {
+      j.null().key("memory_unavailable").str(no_mem);
+    }
+    j.key("profile");
+    if (profiled)
+      j.begin_object(true).key("runs").num(runs).key("warmup").num(a.warmup).key("total_ms").num(total_ms).end_object();
+    else
+      j.null();
+    j.end_object();
+    write_json(a, j.text());
+  }
+  if (a.profile && !profiled) {
+    std::fprintf(stderr, "kiln: error: --profile needs the plan's device: %s\n", no_engine.c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace

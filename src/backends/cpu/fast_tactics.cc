@@ -6,6 +6,7 @@
 #include "backends/cpu/cpu_tactics.h"
 #include "backends/cpu/gemm.h"
 #include "ops/conv.h"
+#include "ops/epilogue.h"
 #include "ops/mat_mul.h"
 #include "ops/normalization.h"
 #include "ops/op_util.h"
@@ -72,7 +73,7 @@ class ConvKernel : public Kernel {
           for (int64_t o = 0; o < ohw; ++o) row[o] += bv;
         }
     }
-    // The fused epilogue (FuseConvEpilogue): residual Z of Y's shape, then the activation.
+    // The fused epilogue (FuseEpilogue): residual Z of Y's shape, then the activation.
     const int64_t total = n * m * ohw;
     if (args.has(3)) {
       const Tensor& z = args.in(3);
@@ -83,6 +84,7 @@ class ConvKernel : public Kernel {
     }
     if (a.activation == "relu")
       for (int64_t i = 0; i < total; ++i) yd[i] = yd[i] > 0 || std::isnan(yd[i]) ? yd[i] : 0.0f;
+    if (has_epilogue_program(a.epilogue)) apply_epilogue_program(a.epilogue, y);
   }
 
  private:
@@ -121,7 +123,7 @@ class ConvIm2colTactic : public Tactic {
     const auto& a = n.a<ConvAttrs>();
     if (a.transposed) return Status(StatusCode::kUnsupported, "transposed convolution");
     if (a.channels_last) return Status(StatusCode::kUnsupported, "channels-last layout");
-    if (!a.activation.empty() && a.activation != "relu")
+    if (!is_conv_activation(a.activation))
       return Status(StatusCode::kUnsupported, "activation " + a.activation);
     if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
     const Value* x = n.inputs[0];
@@ -156,6 +158,20 @@ class MatMulKernel : public Kernel {
     Dims ab(a.dims().begin(), a.dims().end() - 2), bb(b.dims().begin(), b.dims().end() - 2);
     Dims yb = broadcast_dims({ab, bb});
     const int64_t batches = dims_volume(yb);
+    // The fused epilogue (ops/epilogue.h): bias along the last axis, residual, activation.
+    const float* bias = nullptr;
+    if (args.has(2)) {
+      KILN_EXPECT(args.in(2).numel() == n, StatusCode::kInvalidArgument, "MatMul: the bias has ",
+                  args.in(2).numel(), " elements but the product has ", n, " columns");
+      bias = args.in(2).data<float>();
+    }
+    const float* z = nullptr;
+    if (args.has(3)) {
+      KILN_EXPECT(args.in(3).dims() == y.dims(), StatusCode::kInvalidArgument,
+                  "MatMul: the residual Z ", dims_to_string(args.in(3).dims()),
+                  " does not have the output's shape ", dims_to_string(y.dims()));
+      z = args.in(3).data<float>();
+    }
     std::vector<float> at_buf, bt_buf;
     auto a_strides = broadcast_strides(ab, yb), b_strides = broadcast_strides(bb, yb);
     std::vector<int64_t> idx(yb.size(), 0);
@@ -173,11 +189,22 @@ class MatMulKernel : public Kernel {
       cpu::sgemm(m, n, k, ap, k, bp, n, yp, n, false);
       if (at.alpha != 1.0)
         for (int64_t i = 0; i < m * n; ++i) yp[i] = static_cast<float>(yp[i] * at.alpha);
+      if (bias)
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) yp[i * n + j] += bias[j];
+      if (z) {
+        const float* zp = z + bi * m * n;
+        for (int64_t i = 0; i < m * n; ++i) yp[i] += zp[i];
+      }
+      if (!at.activation.empty())
+        for (int64_t i = 0; i < m * n; ++i)
+          yp[i] = static_cast<float>(apply_activation(at.activation, yp[i]));
       for (int64_t d = static_cast<int64_t>(yb.size()) - 1; d >= 0; --d) {
         if (++idx[d] < yb[d]) break;
         idx[d] = 0;
       }
     }
+    if (has_epilogue_program(at.epilogue)) apply_epilogue_program(at.epilogue, y);
   }
 
  private:
@@ -206,6 +233,8 @@ class MatMulTactic : public Tactic {
   Status supports(const Node& n) const override {
     if (n.op() != "MatMul") return Status(StatusCode::kUnsupported, "not a MatMul");
     if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
+    if (!is_matmul_activation(n.a<MatMulAttrs>().activation))
+      return Status(StatusCode::kUnsupported, "activation " + n.a<MatMulAttrs>().activation);
     for (int i = 0; i < 2; ++i) {
       const Value* v = n.inputs[i];
       if (!v->shape.rank_known || v->shape.rank() < 2)

@@ -15,13 +15,27 @@
 //   pointers really have (at most 16 bytes is asked for, which every fast kernel is happy with) is
 //   part of the plan's key.
 // - Integer MatMul is left to other tactics (cuBLASLt's int8 path wants int32 outputs).
+// - The fused epilogue Y = epilogue(act(alpha * A @ B + bias + Z)) (ops/mat_mul.h) maps onto
+//   cuBLASLt's D = act(alpha * A @ B + beta * C + bias) (NVIDIA's documentation of cublasLt /
+//   nvmath: the epilogue function applies to alpha*A@B + beta*C, the bias vector is added before
+//   it): Z is C with beta = 1, bias is CUBLASLT_EPILOGUE_BIAS (its length must be D's rows, which
+//   in kiln's row-major mapping are Y's columns: one bias value per output column, as kiln's
+//   bias is), relu is CUBLASLT_EPILOGUE_RELU(_BIAS) and gelu_tanh CUBLASLT_EPILOGUE_GELU(_BIAS)
+//   (cuBLASLt's GELU is the tanh approximation, so it never stands in for gelu_erf). gelu_erf and
+//   the epilogue program run after the product, in the same step, as one NVRTC-compiled kernel in
+//   place over Y (codegen/epilogue_program.h) compiled at prepare(). cuBLASLt's ReLU turns NaN
+//   into 0 where the reference keeps NaN: results differ only where the product is already NaN.
+//   float64 products take a residual only (cuBLASLt's epilogues are not used for them), and the
+//   bias must be a constant (the kernel keeps a device copy whose address the plans hold).
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
 
+#include "backends/cuda/codegen/epilogue_program.h"
 #include "backends/cuda/cublaslt/matmul_mapping.h"
 #include "backends/cuda/cuda_common.h"
+#include "ops/epilogue.h"
 #include "ops/mat_mul.h"
 
 namespace kiln {
@@ -99,13 +113,21 @@ LtTuning lt_tuning() {
 }
 
 struct Alignment {
-  uint32_t a = kMaxAlignment, b = kMaxAlignment, y = kMaxAlignment;  // kiln's A, B, Y
+  // kiln's A, B, Y and Z (cuBLASLt's C; Y's when there is no residual).
+  uint32_t a = kMaxAlignment, b = kMaxAlignment, y = kMaxAlignment, z = kMaxAlignment;
+};
+
+// What cuBLASLt's epilogue does for a node.
+struct LtEpilogue {
+  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
+  const void* bias = nullptr;  // device bias of Y's type, when epi includes BIAS
+  bool residual = false;       // C = Z, beta = 1 (else C = D with beta = 0)
 };
 
 struct LtPlan {
   const MatMulMapping* map = nullptr;  // the shape's, owned by its ShapeEntry
   MatmulDesc op;
-  MatrixLayout lt_a, lt_b, lt_d;  // cuBLASLt's A (kiln's B), B (kiln's A), C = D (Y)
+  MatrixLayout lt_a, lt_b, lt_d;  // cuBLASLt's A (kiln's B), B (kiln's A), C and D (Y, Z)
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
 };
@@ -117,6 +139,24 @@ struct ShapeEntry {
   uint64_t a_bits = 0, b_bits = 0, y_bits = 0;
   std::map<std::vector<uint32_t>, std::unique_ptr<LtPlan>> plans;
 };
+
+// The native part of a node's epilogue: the activation cuBLASLt computes (relu, gelu_tanh) with
+// the bias when there is one. What it cannot compute (gelu_erf, the epilogue program) is in
+// kernel_program().
+cublasLtEpilogue_t native_epilogue(const MatMulAttrs& a, bool bias) {
+  if (a.activation == "relu") return bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+  if (a.activation == "gelu_tanh") return bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+// The program that runs in place over Y after the product, if any: gelu_erf, then the node's
+// epilogue program.
+std::optional<expr::Program> kernel_program(const MatMulAttrs& a, DataType t) {
+  std::optional<expr::Program> p;
+  if (a.activation == "gelu_erf") p = activation_program(a.activation, t);
+  if (has_epilogue_program(a.epilogue)) p = p ? compose_programs(*p, a.epilogue) : a.epilogue;
+  return p;
+}
 
 uint64_t offset_bits(const std::vector<int64_t>& offsets, size_t es) {
   uint64_t bits = 0;
@@ -144,7 +184,7 @@ void make_layout(MatrixLayout& l, cudaDataType_t t, int64_t rows, int64_t cols, 
   }
 }
 
-void describe(LtPlan& p, DataType dt, bool tf32) {
+void describe(LtPlan& p, DataType dt, bool tf32, const LtEpilogue& e) {
   const MatMulMapping& m = *p.map;
   const cudaDataType_t t = cuda_type(dt);
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
@@ -162,6 +202,16 @@ void describe(LtPlan& p, DataType dt, bool tf32) {
       cublasLtMatmulDescSetAttribute(p.op.get(), CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
   KILN_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(p.op.get(), CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+  if (e.epi != CUBLASLT_EPILOGUE_DEFAULT) {
+    const uint32_t epi = static_cast<uint32_t>(e.epi);
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op.get(), CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                     &epi, sizeof(epi)));
+  }
+  if (e.bias) {
+    // One bias for every batch entry and call (BIAS_BATCH_STRIDE stays 0).
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+        p.op.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &e.bias, sizeof(e.bias)));
+  }
   make_layout(p.lt_a, t, m.lt_a_rows(), m.lt_a_cols(), m.batch, m.stride_b);
   make_layout(p.lt_b, t, m.lt_b_rows(), m.lt_b_cols(), m.batch, m.stride_a);
   make_layout(p.lt_d, t, m.n, m.m, m.batch, m.stride_y);
@@ -169,14 +219,15 @@ void describe(LtPlan& p, DataType dt, bool tf32) {
 
 // Up to kHeuristicCount proposals, best first.
 std::vector<cublasLtMatmulHeuristicResult_t> heuristics(cublasLtHandle_t h, const LtPlan& p,
-                                                        const Alignment& al, size_t limit) {
+                                                        const Alignment& al, size_t limit,
+                                                        bool out_of_place) {
   Preference pref;
   KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(pref.out()));
   const uint64_t ws = limit;
   KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       pref.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
   // cuBLASLt's A is kiln's B, its B kiln's A.
-  const uint32_t aligns[4] = {al.b, al.a, al.y, al.y};
+  const uint32_t aligns[4] = {al.b, al.a, al.z, al.y};
   const cublasLtMatmulPreferenceAttributes_t names[4] = {
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
@@ -190,9 +241,20 @@ std::vector<cublasLtMatmulHeuristicResult_t> heuristics(cublasLtHandle_t h, cons
                                      p.lt_d.get(), pref.get(), kHeuristicCount, r.data(), &got);
   if (s != CUBLAS_STATUS_SUCCESS) got = 0;
   r.resize(std::max(got, 0));
+  // A residual is C != D: keep the algorithms that can write D elsewhere than C.
+  auto in_place_only = [&](const cublasLtMatmulAlgo_t& a) {
+    if (!out_of_place) return false;
+    int32_t cap = 0;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoCapGetAttribute(&a, CUBLASLT_ALGO_CAP_OUT_OF_PLACE_RESULT_SUPPORT, &cap,
+                                          sizeof(cap), &written) != CUBLAS_STATUS_SUCCESS)
+      return true;
+    return cap == 0;
+  };
   r.erase(std::remove_if(r.begin(), r.end(),
                          [&](const cublasLtMatmulHeuristicResult_t& x) {
-                           return x.state != CUBLAS_STATUS_SUCCESS || x.workspaceSize > limit;
+                           return x.state != CUBLAS_STATUS_SUCCESS || x.workspaceSize > limit ||
+                                  in_place_only(x.algo);
                          }),
           r.end());
   return r;
@@ -200,7 +262,29 @@ std::vector<cublasLtMatmulHeuristicResult_t> heuristics(cublasLtHandle_t h, cons
 
 class LtMatMulKernel : public Kernel {
  public:
-  explicit LtMatMulKernel(const Node& n) : attrs_(n.a<MatMulAttrs>()), dtype_(n.inputs[0]->dtype) {}
+  LtMatMulKernel(const Node& n, std::string_view state)
+      : attrs_(n.a<MatMulAttrs>()), dtype_(n.inputs[0]->dtype) {
+    const Value* bias = n.in(2);
+    if (bias) {
+      KILN_EXPECT(bias->is_constant(), StatusCode::kInternal,
+                  "cuda.cublaslt_matmul needs a constant bias");
+      const Tensor& t = bias->data;
+      bias_ = DeviceBuffer(t.raw(), t.nbytes());
+      bias_numel_ = t.numel();
+    }
+    epi_.epi = native_epilogue(attrs_, bias != nullptr);
+    epi_.bias = bias ? bias_.get() : nullptr;
+    epi_.residual = n.in(3) != nullptr;
+    std::optional<expr::Program> prog = kernel_program(attrs_, dtype_);
+    if (prog) {
+      KILN_EXPECT(!state.empty(), StatusCode::kCorruptPlan,
+                  "cuda.cublaslt_matmul: the plan lacks the compiled epilogue of ", n.label());
+      program_ = std::make_unique<EpilogueKernel>(*prog, state);
+    } else {
+      KILN_EXPECT(state.empty(), StatusCode::kCorruptPlan,
+                  "cuda.cublaslt_matmul: unexpected state for ", n.label());
+    }
+  }
 
   size_t workspace_size(const LaunchArgs& a) const override {
     if (a.out(0).numel() == 0) return 0;
@@ -211,11 +295,20 @@ class LtMatMulKernel : public Kernel {
   void enqueue(const LaunchArgs& a) override {
     DeviceTensor& y = a.out(0);
     if (y.numel() == 0) return;
+    const void* z = nullptr;
+    if (epi_.residual) {
+      KILN_EXPECT(a.has(3) && a.in(3).dims == y.dims, StatusCode::kInvalidArgument,
+                  "MatMul: the residual Z ", dims_to_string(a.in(3).dims),
+                  " does not have the output's shape ", dims_to_string(y.dims));
+      z = a.in(3).data;
+    }
     const LtPlan& p = plan_for(a, false);
     const MatMulMapping& m = *p.map;
     cudaStream_t s = stream_of(a);
     if (m.empty) return;
     if (m.zero) {
+      KILN_EXPECT(!has_epilogue(), StatusCode::kUnsupported,
+                  "cuda.cublaslt_matmul: a fused epilogue over an empty inner dimension");
       KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.nbytes(), s));
       return;
     }
@@ -223,31 +316,43 @@ class LtMatMulKernel : public Kernel {
                 "cuda.cublaslt_matmul: workspace of ", a.workspace_bytes, " bytes, ", p.workspace,
                 " needed");
     cublasLtHandle_t h = resources_of(a).cublaslt();
-    run(h, p, a.in(0).data, a.in(1).data, y.data, a.workspace, s, -1, true);
+    run(h, p, a.in(0).data, a.in(1).data, z, y.data, a.workspace, s, -1, true);
+    if (program_) {
+      program_->run(y.data, y.numel(), s);
+      check_launch("cuda.cublaslt_matmul epilogue");
+    }
   }
 
  private:
-  // The plan's calls (or only call `only` when >= 0), enqueued on `s`. With `check`, a failure
-  // throws; without, it is returned.
-  cublasStatus_t run(cublasLtHandle_t h, const LtPlan& p, const void* a, const void* b, void* y,
-                     void* ws, cudaStream_t s, int64_t only, bool check) const {
+  bool has_epilogue() const {
+    return epi_.epi != CUBLASLT_EPILOGUE_DEFAULT || epi_.residual || program_;
+  }
+
+  // The plan's calls (or only call `only` when >= 0), enqueued on `s`; z is the residual (C, with
+  // beta 1) or null. With `check`, a failure throws; without, it is returned.
+  cublasStatus_t run(cublasLtHandle_t h, const LtPlan& p, const void* a, const void* b,
+                     const void* z, void* y, void* ws, cudaStream_t s, int64_t only,
+                     bool check) const {
     const MatMulMapping& m = *p.map;
     const size_t es = dtype_size(dtype_);
-    const float alpha_f = static_cast<float>(attrs_.alpha), beta_f = 0.f;
-    const double alpha_d = attrs_.alpha, beta_d = 0.0;
+    const float alpha_f = static_cast<float>(attrs_.alpha), beta_f = z ? 1.f : 0.f;
+    const double alpha_d = attrs_.alpha, beta_d = z ? 1.0 : 0.0;
     const bool dbl = dtype_ == DataType::kDouble;
     const void* alpha = dbl ? static_cast<const void*>(&alpha_d) : &alpha_f;
     const void* beta = dbl ? static_cast<const void*>(&beta_d) : &beta_f;
     const char* ap = static_cast<const char*>(a);
     const char* bp = static_cast<const char*>(b);
     char* yp = static_cast<char*>(y);
+    const char* zp = static_cast<const char*>(z);
     const int64_t calls = static_cast<int64_t>(m.y_offset.size());
     const int64_t first = only >= 0 ? only : 0, last = only >= 0 ? only + 1 : calls;
     for (int64_t c = first; c < last; ++c) {
       char* yc = yp + m.y_offset[c] * es;
+      // Z has Y's shape, so its matrices sit at Y's offsets.
+      const void* cc = zp ? static_cast<const void*>(zp + m.y_offset[c] * es) : yc;
       cublasStatus_t st = cublasLtMatmul(
           h, p.op.get(), alpha, bp + m.b_offset[c] * es, p.lt_a.get(), ap + m.a_offset[c] * es,
-          p.lt_b.get(), beta, yc, p.lt_d.get(), yc, p.lt_d.get(), &p.algo, ws, p.workspace, s);
+          p.lt_b.get(), beta, cc, p.lt_d.get(), yc, p.lt_d.get(), &p.algo, ws, p.workspace, s);
       if (st != CUBLAS_STATUS_SUCCESS) {
         if (check) KILN_CUBLAS_CHECK(st);
         return st;
@@ -261,6 +366,7 @@ class LtMatMulKernel : public Kernel {
   const LtPlan& plan_for(const LaunchArgs& a, bool tune) const {
     std::vector<int64_t> dims_key;
     const Dims* parts[] = {&a.in(0).dims, &a.in(1).dims, &a.out(0).dims};
+    const void* z = epi_.residual && a.has(3) ? a.in(3).data : nullptr;
     for (const Dims* d : parts) {
       dims_key.insert(dims_key.end(), d->begin(), d->end());
       dims_key.push_back(-1);
@@ -273,6 +379,9 @@ class LtMatMulKernel : public Kernel {
       KILN_EXPECT(e->map.ok, StatusCode::kUnsupported, "cuda.cublaslt_matmul cannot run A ",
                   dims_to_string(a.in(0).dims), " B ", dims_to_string(a.in(1).dims), ": ",
                   e->map.why);
+      KILN_EXPECT(bias_numel_ == 0 || e->map.empty || bias_numel_ == e->map.n,
+                  StatusCode::kInvalidArgument, "MatMul: the bias has ", bias_numel_,
+                  " elements but the product has ", e->map.n, " columns");
       const size_t es = dtype_size(dtype_);
       e->a_bits = offset_bits(e->map.a_offset, es);
       e->b_bits = offset_bits(e->map.b_offset, es);
@@ -284,18 +393,19 @@ class LtMatMulKernel : public Kernel {
     al.a = alignment_of(a.in(0).data, e.a_bits);
     al.b = alignment_of(a.in(1).data, e.b_bits);
     al.y = alignment_of(a.out(0).data, e.y_bits);
-    std::vector<uint32_t> key{al.a, al.b, al.y};
+    al.z = z ? alignment_of(z, e.y_bits) : al.y;
+    std::vector<uint32_t> key{al.a, al.b, al.y, al.z};
     auto it = e.plans.find(key);
     if (it != e.plans.end()) return *it->second;
     auto p = std::make_unique<LtPlan>();
     p->map = &e.map;
     if (!e.map.empty && !e.map.zero) {
-      describe(*p, dtype_, attrs_.allow_tf32);
+      describe(*p, dtype_, attrs_.allow_tf32, epi_);
       const size_t limit = tune ? kMaxWorkspace : std::min(kMaxWorkspace, a.workspace_bytes);
       std::vector<cublasLtMatmulHeuristicResult_t> cands;
       {
         LtTuning t = lt_tuning();
-        cands = heuristics(t.handle, *p, al, limit);
+        cands = heuristics(t.handle, *p, al, limit, epi_.residual);
       }
       KILN_EXPECT(!cands.empty(), StatusCode::kUnsupported, "cuBLASLt has no algorithm for A ",
                   dims_to_string(a.in(0).dims), " B ", dims_to_string(a.in(1).dims), " (",
@@ -322,13 +432,15 @@ class LtMatMulKernel : public Kernel {
                  const std::vector<cublasLtMatmulHeuristicResult_t>& cands) const {
     auto up = [](size_t n) { return (n + 255) / 256 * 256; };
     const size_t ab = up(a.in(0).nbytes()), bb = up(a.in(1).nbytes()), yb = up(a.out(0).nbytes());
+    const size_t zb = epi_.residual ? yb : 0;
     size_t ws_max = 0;
     for (const auto& c : cands) ws_max = std::max(ws_max, c.workspaceSize);
-    DeviceBuffer buf(ab + bb + yb + ws_max);
+    DeviceBuffer buf(ab + bb + yb + zb + ws_max);
     char* base = static_cast<char*>(buf.get());
-    char* ws = base + ab + bb + yb;
+    char* zt = epi_.residual ? base + ab + bb + yb : nullptr;
+    char* ws = base + ab + bb + yb + zb;
     LtTuning t = lt_tuning();
-    KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, ab + bb + yb, t.stream));
+    KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, ab + bb + yb + zb, t.stream));
     cudaEvent_t e0 = nullptr, e1 = nullptr;
     KILN_CUDA_CHECK(cudaEventCreate(&e0));
     if (cudaEventCreate(&e1) != cudaSuccess) {
@@ -342,7 +454,7 @@ class LtMatMulKernel : public Kernel {
       p.algo = cands[i].algo;
       p.workspace = cands[i].workspaceSize;
       auto once = [&] {
-        return run(t.handle, p, base, base + ab, base + ab + bb, ws, t.stream, 0, false) ==
+        return run(t.handle, p, base, base + ab, zt, base + ab + bb, ws, t.stream, 0, false) ==
                CUBLAS_STATUS_SUCCESS;
       };
       if (!once()) continue;  // warm-up; a candidate that fails to launch is skipped
@@ -365,6 +477,10 @@ class LtMatMulKernel : public Kernel {
 
   MatMulAttrs attrs_;
   DataType dtype_;
+  DeviceBuffer bias_;  // the constant bias, on the device for the kernel's life
+  int64_t bias_numel_ = 0;
+  LtEpilogue epi_;
+  std::unique_ptr<EpilogueKernel> program_;  // gelu_erf and the epilogue program, in place
   mutable std::mutex mu_;
   mutable std::map<std::vector<int64_t>, std::unique_ptr<ShapeEntry>> shapes_;
 };
@@ -382,12 +498,43 @@ class LtMatMulTactic : public Tactic {
     if (!lt_dtype_ok(a->dtype))
       return unsupported(cat(dtype_name(a->dtype), " (takes float32, float16, bfloat16, float64)"));
     if (b->dtype != a->dtype) return unsupported("operands of mixed types");
+    const auto& at = n.a<MatMulAttrs>();
     const Value* y = n.outputs[0];
+    if (n.inputs.size() > 4) return unsupported("more than 4 inputs");
+    for (size_t i = 2; i < n.inputs.size(); ++i)
+      if (n.in(i) && n.in(i)->dtype != a->dtype) return unsupported("inputs of mixed types");
+    if (!is_matmul_activation(at.activation))
+      return unsupported(cat("activation '", at.activation, "'"));
+    const Value* bias = n.in(2);
+    const Value* z = n.in(3);
+    LtEpilogue epi;
+    epi.epi = native_epilogue(at, bias != nullptr);
+    epi.residual = z != nullptr;
+    if (bias) {
+      if (!bias->is_constant())
+        return unsupported("a computed bias (the kernel keeps a device copy of a constant one)");
+      if (bias->data.rank() != 1) return unsupported("the bias is not 1-D");
+      // Heuristics read the bias address only for its alignment; the kernel's copy is
+      // cudaMalloc'ed (256-byte aligned), and so is this stand-in, which is never dereferenced.
+      epi.bias = reinterpret_cast<const void*>(uintptr_t{4096});
+    }
+    if (a->dtype == DataType::kDouble && (bias || !at.activation.empty()))
+      return unsupported("a float64 product with a fused bias or activation");
+    if (z && z->shape.fully_known() && y->shape.fully_known() && !(z->shape == y->shape))
+      return unsupported(cat("residual ", z->shape.str(), " is not Y's shape ", y->shape.str()));
+    std::optional<expr::Program> prog = kernel_program(at, a->dtype);
+    if (prog) {
+      std::string why = epilogue_kernel_unsupported(*prog, a->dtype);
+      if (!why.empty()) return unsupported(cat("epilogue: ", why));
+    }
+    const bool epilogue = bias || z || !at.activation.empty() || prog;
     if (!(a->shape.fully_known() && b->shape.fully_known() && y->shape.fully_known()))
       return Status::ok();
-    MatMulMapping m = map_matmul(n.a<MatMulAttrs>(), a->shape.concrete(), b->shape.concrete(),
+    MatMulMapping m = map_matmul(at, a->shape.concrete(), b->shape.concrete(),
                                  y->shape.concrete());
     if (!m.ok) return unsupported(m.why);
+    if (m.zero && epilogue) return unsupported("a fused epilogue over an empty inner dimension");
+    if (bias && bias->data.numel() != m.n) return unsupported("the bias does not have N elements");
     if (m.empty || m.zero) return Status::ok();
     // Ask the heuristics now, so that a shape cuBLASLt lacks falls back at build time. Without a
     // usable device the question is left to run time.
@@ -400,17 +547,23 @@ class LtMatMulTactic : public Tactic {
     try {
       LtPlan p;
       p.map = &m;
-      describe(p, a->dtype, n.a<MatMulAttrs>().allow_tf32);
-      if (heuristics(t->handle, p, Alignment{}, kMaxWorkspace).empty())
-        return unsupported("cuBLASLt has no algorithm for these shapes");
+      describe(p, a->dtype, at.allow_tf32, epi);
+      if (heuristics(t->handle, p, Alignment{}, kMaxWorkspace, epi.residual).empty())
+        return unsupported("cuBLASLt has no algorithm for these shapes (and this epilogue)");
     } catch (const Error& e) {
       return unsupported(cat("cuBLASLt refuses this product: ", e.message()));
     }
     return Status::ok();
   }
 
-  std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view) const override {
-    return std::make_unique<LtMatMulKernel>(n);
+  // The NVRTC-compiled epilogue, when the node needs one (empty otherwise).
+  std::string prepare(const Node& n) const override {
+    std::optional<expr::Program> prog = kernel_program(n.a<MatMulAttrs>(), n.inputs[0]->dtype);
+    return prog ? compile_epilogue_kernel(*prog, n.label()) : std::string();
+  }
+
+  std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view state) const override {
+    return std::make_unique<LtMatMulKernel>(n, state);
   }
 };
 

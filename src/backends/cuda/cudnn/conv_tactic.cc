@@ -20,16 +20,22 @@
 //   largest output) breaks the promise that float32 matches the reference to ~1e-5.
 // - Channels-last W is reordered once, at instantiate, to cuDNN's KRSC filter layout, so it must
 //   be a constant.
+// - The node's epilogue program (ConvAttrs::epilogue: ReLU6, SiLU, sigmoid, ...) runs after all
+//   of the above, in the same step, as an NVRTC-compiled kernel in place over Y
+//   (codegen/epilogue_program.h), compiled at prepare() and stored in the tactic's state; relu
+//   and no activation stay cuDNN's own.
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
 
+#include "backends/cuda/codegen/epilogue_program.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cudnn/conv_mapping.h"
 #include "backends/cuda/cudnn/cudnn_descriptors.h"
 #include "backends/cuda/kernels/conv_epilogue.h"
 #include "ops/conv.h"
+#include "ops/epilogue.h"
 
 namespace kiln {
 namespace cuda {
@@ -203,7 +209,15 @@ struct ConvPlan {
 
 class CudnnConvKernel : public Kernel {
  public:
-  explicit CudnnConvKernel(const Node& n) : attrs_(n.a<ConvAttrs>()) {
+  CudnnConvKernel(const Node& n, std::string_view state) : attrs_(n.a<ConvAttrs>()) {
+    if (has_epilogue_program(attrs_.epilogue)) {
+      KILN_EXPECT(!state.empty(), StatusCode::kCorruptPlan,
+                  "cuda.cudnn_conv: the plan lacks the compiled epilogue of ", n.label());
+      program_ = std::make_unique<EpilogueKernel>(attrs_.epilogue, state);
+    } else {
+      KILN_EXPECT(state.empty(), StatusCode::kCorruptPlan,
+                  "cuda.cudnn_conv: unexpected state for ", n.label());
+    }
     prec_.dtype = n.inputs[0]->dtype;
     prec_.tf32 = attrs_.allow_tf32;
     has_bias_ = n.in(2) != nullptr;
@@ -233,6 +247,17 @@ class CudnnConvKernel : public Kernel {
   void enqueue(const LaunchArgs& a) override {
     DeviceTensor& y = a.out(0);
     if (y.numel() == 0) return;
+    convolve(a);
+    if (program_) {
+      program_->run(y.data, y.numel(), stream_of(a));
+      check_launch("cuda.cudnn_conv epilogue");
+    }
+  }
+
+ private:
+  // Y = act(conv(X, W) + B + Z): everything but the epilogue program.
+  void convolve(const LaunchArgs& a) const {
+    DeviceTensor& y = a.out(0);
     const ConvPlan& p = plan_for(a, false);
     const CudnnConvMapping& m = p.map;
     cudaStream_t s = stream_of(a);
@@ -279,7 +304,6 @@ class CudnnConvKernel : public Kernel {
     epilogue(p, y.data, native, bias, z, s);
   }
 
- private:
   void epilogue(const ConvPlan& p, void* y, const void* src, const void* bias, const void* z,
                 cudaStream_t s) const {
     const CudnnConvMapping& m = p.map;
@@ -436,6 +460,7 @@ class CudnnConvKernel : public Kernel {
   Precision prec_;
   bool has_bias_ = false, has_z_ = false, relu_ = false;
   std::unique_ptr<DeviceBuffer> filter_cl_;  // KRSC copy of W for channels-last
+  std::unique_ptr<EpilogueKernel> program_;  // the epilogue program, in place over Y
   ActivationDesc relu_act_, identity_act_;
   mutable std::mutex mu_;
   mutable std::map<std::vector<int64_t>, std::unique_ptr<ConvPlan>> plans_;
@@ -478,8 +503,12 @@ class CudnnConvTactic : public Tactic {
       return unsupported(cat(dtype_name(x->dtype), " (takes float32, float16 and bfloat16)"));
     for (size_t i = 1; i < n.inputs.size(); ++i)
       if (n.in(i) && n.in(i)->dtype != x->dtype) return unsupported("inputs of mixed types");
-    if (!a.activation.empty() && a.activation != "relu")
+    if (!is_conv_activation(a.activation))
       return unsupported(cat("activation '", a.activation, "'"));
+    if (has_epilogue_program(a.epilogue)) {
+      std::string why = epilogue_kernel_unsupported(a.epilogue, x->dtype);
+      if (!why.empty()) return unsupported(cat("epilogue: ", why));
+    }
     if (a.group < 1) return unsupported("group < 1");
     if (!x->shape.rank_known || x->shape.rank() < 3 || x->shape.rank() > 5)
       return unsupported("X must have a known rank of 3 to 5 (1-D to 3-D convolution)");
@@ -503,8 +532,14 @@ class CudnnConvTactic : public Tactic {
     return Status::ok();
   }
 
-  std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view) const override {
-    return std::make_unique<CudnnConvKernel>(n);
+  // The NVRTC-compiled epilogue program, when the node has one (empty otherwise).
+  std::string prepare(const Node& n) const override {
+    const expr::Program& p = n.a<ConvAttrs>().epilogue;
+    return has_epilogue_program(p) ? compile_epilogue_kernel(p, n.label()) : std::string();
+  }
+
+  std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view state) const override {
+    return std::make_unique<CudnnConvKernel>(n, state);
   }
 };
 

@@ -9,11 +9,17 @@
 // (reordered once, at instantiate, to float [KH, KW, C]). B is converted to float at instantiate
 // when constant, else read in its own type at run time. Everything else (NCHW, transposed,
 // grouped with multiplier != 1, 1-D / 3-D, computed W) is left to cuda.cudnn_conv.
+// The node's epilogue program (ReLU6 in MobileNetV2, ...) runs right after the convolution, in
+// the same step, as an NVRTC-compiled kernel in place over Y (codegen/epilogue_program.h),
+// compiled at prepare() and stored in the tactic's state: the convolution kernel stays one
+// compiled kernel for every program.
 #include <vector>
 
+#include "backends/cuda/codegen/epilogue_program.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/kernels/depthwise_conv.h"
 #include "ops/conv.h"
+#include "ops/epilogue.h"
 
 namespace kiln {
 namespace cuda {
@@ -39,10 +45,14 @@ Status supports(const Node& n) {
   const auto& a = n.a<ConvAttrs>();
   if (a.transposed) return unsupported("transposed");
   if (!a.channels_last) return unsupported("channels-first (takes channels-last only)");
-  if (!a.activation.empty() && a.activation != "relu")
+  if (!is_conv_activation(a.activation))
     return unsupported(cat("activation '", a.activation, "'"));
   const Value* x = n.in(0);
   const Value* w = n.in(1);
+  if (x && has_epilogue_program(a.epilogue)) {
+    std::string why = epilogue_kernel_unsupported(a.epilogue, x->dtype);
+    if (!why.empty()) return unsupported(cat("epilogue: ", why));
+  }
   if (!x || !w || n.outputs.size() != 1 || !n.outputs[0])
     return unsupported("needs X, W and one output");
   if (n.inputs.size() > 4) return unsupported("more than 4 inputs");
@@ -74,7 +84,15 @@ Status supports(const Node& n) {
 
 class DepthwiseConvKernel : public Kernel {
  public:
-  explicit DepthwiseConvKernel(const Node& n) : attrs_(n.a<ConvAttrs>()) {
+  DepthwiseConvKernel(const Node& n, std::string_view state) : attrs_(n.a<ConvAttrs>()) {
+    if (has_epilogue_program(attrs_.epilogue)) {
+      KILN_EXPECT(!state.empty(), StatusCode::kCorruptPlan,
+                  "cuda.depthwise_conv: the plan lacks the compiled epilogue of ", n.label());
+      program_ = std::make_unique<EpilogueKernel>(attrs_.epilogue, state);
+    } else {
+      KILN_EXPECT(state.empty(), StatusCode::kCorruptPlan,
+                  "cuda.depthwise_conv: unexpected state for ", n.label());
+    }
     type_ = depthwise_type(n.in(0)->dtype);
     relu_ = attrs_.activation == "relu";
     const Value* wv = n.in(1);
@@ -146,6 +164,7 @@ class DepthwiseConvKernel : public Kernel {
     p.pad_h = g.pad_begin[0];
     p.pad_w = g.pad_begin[1];
     launch_depthwise_conv(p, a.stream);
+    if (program_) program_->run(y.data, y.numel(), stream_of(a));
     check_launch("cuda.depthwise_conv");
   }
 
@@ -155,15 +174,29 @@ class DepthwiseConvKernel : public Kernel {
   bool relu_ = false, const_bias_ = false;
   int64_t c_ = 0, kh_ = 0, kw_ = 0;
   DeviceBuffer w_, bias_;  // float [KH, KW, C]; float [C] when B is constant
+  std::unique_ptr<EpilogueKernel> program_;  // the epilogue program, in place over Y
 };
 
-std::unique_ptr<Kernel> make(const Node& n) { return std::make_unique<DepthwiseConvKernel>(n); }
+class DepthwiseConvTactic : public Tactic {
+ public:
+  std::string_view id() const override { return "cuda.depthwise_conv"; }
+  std::string_view op() const override { return "Conv"; }
+  Status supports(const Node& n) const override { return cuda::supports(n); }
+  // The NVRTC-compiled epilogue program, when the node has one (empty otherwise).
+  std::string prepare(const Node& n) const override {
+    const expr::Program& p = n.a<ConvAttrs>().epilogue;
+    return has_epilogue_program(p) ? compile_epilogue_kernel(p, n.label()) : std::string();
+  }
+  std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view state) const override {
+    return std::make_unique<DepthwiseConvKernel>(n, state);
+  }
+};
 
 }  // namespace
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_depthwise_conv() {
-  static const cuda::SimpleTactic t("cuda.depthwise_conv", "Conv", cuda::supports, cuda::make);
+  static const cuda::DepthwiseConvTactic t;
   return t;
 }
 

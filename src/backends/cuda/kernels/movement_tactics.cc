@@ -37,6 +37,7 @@ void enqueue_reshape(const LaunchArgs& a) {
 
 Status supports_transpose(const Node& n) {
   if (Status s = check_op_and_data(n, "Transpose"); !s) return s;
+  if (n.a<TransposeAttrs>().reformats()) return unsupported("converts or pads (cuda.reformat)");
   const auto& perm = n.a<TransposeAttrs>().perm;
   if (!perm.empty()) {
     if (perm.size() > static_cast<size_t>(mv::kMaxCopyDims))
