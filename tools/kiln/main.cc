@@ -295,9 +295,15 @@ void print_profile(const std::vector<kiln::StepTiming>& prof, int runs,
     const kiln::StepTiming& s = prof[i];
     std::string covers;
     if (i < steps.size() && steps[i].name == s.step) covers = covers_brief(steps[i]);
-    std::printf("  %10.3f %5.1f%%  %-*s  %-*s  %-*s  %s\n", s.ms, total > 0 ? 100 * s.ms / total : 0,
-                static_cast<int>(wop), s.op.c_str(), static_cast<int>(wtac), s.tactic.c_str(),
-                static_cast<int>(wstep), s.step.c_str(), covers.c_str());
+    char num[64];
+    std::snprintf(num, sizeof num, "  %10.3f %5.1f%%", s.ms, total > 0 ? 100 * s.ms / total : 0);
+    auto pad = [](const std::string& x, size_t w) {
+      return x.size() < w ? x + std::string(w - x.size(), ' ') : x;
+    };
+    std::string l = std::string(num) + "  " + pad(s.op, wop) + "  " + pad(s.tactic, wtac) + "  " +
+                    pad(s.step, wstep) + "  " + covers;
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    std::printf("%s\n", l.c_str());
   }
 }
 
