@@ -127,6 +127,28 @@ struct FusePointwise {
   void run(Graph& g, PassContext& ctx) const;
 };
 
+struct MergeSiblings {
+  // Expects: shapes inferred; runs after AssignPrecision and ChooseLayout (it keys on the final
+  // dtypes and on the layout the values are stored in). Guarantees: Conv nodes reading the same X
+  // (float type, constant W, group 1, not transposed, no epilogue program, no residual, constant
+  // or no bias, same dtype, kernel shape, strides, pads, dilations, auto_pad, channels_last,
+  // activation and allow_tf32), and MatMul nodes reading the same A (constant 2-D B with the same
+  // K, same attributes, constant or no bias, no residual, no epilogue program), become one node
+  // with the weights and biases (zeros where a sibling had none) concatenated along the output
+  // channels, followed by one Slice (constant starts/ends/axes, step 1) per original output that
+  // writes that output Value (names and consumers unchanged). Only where every Slice is a view for
+  // the memory planner at the graph's fully known shapes: the dims before the channel axis
+  // (NCHW: N; channels-last, whose values hold physical NHWC dims: N*H*W; MatMul: all but the
+  // last) have product 1, and each sibling starts at a 16-byte offset (zero channels fill the
+  // gaps); groups whose Slices would be strided are left alone and counted in
+  // stats["merge_siblings.strided_skipped"]. Graph outputs, and values whose only reader is a
+  // Concat (the planner writes those into the Concat already; counted in
+  // stats["merge_siblings.concat_kept"] when they had a sibling), are never sliced. The merged node
+  // takes the first sibling's place and name and absorbs the others' origins.
+  std::string_view name() const { return "merge_siblings"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
 // Whether ChooseLayout puts this Conv in NHWC: a 2-D convolution with constant weights whose data
 // is float16/bfloat16 on the CUDA backend (what tensor cores want), or any such 2-D convolution
 // when ctx.force_channels_last.

@@ -53,10 +53,14 @@ void run_pipeline(Graph& g, PassContext& ctx) {
   if (ctx.fp16 || ctx.tf32) run_pass(AssignPrecision{}, g, ctx);
   if (ctx.opt_level >= 1) {
     run_pass(ChooseLayout{}, g, ctx);
-    // FusePointwise (fuse_pointwise.cc) belongs here, after precision and layout, so that the
-    // Casts at precision edges and the element-wise ops around Transposes fuse too. Its own tests
-    // pass on the CPU, but its fused (multi-output, float16) programs have not yet run through
-    // the GPU code generator or the CUDA conformance suite; it joins the pipeline after that run.
+    // Sibling merging after precision and layout: which ops may merge (same dtype) and on which
+    // axis their outputs are sliced (channels-last values hold NHWC dims) are final only then.
+    // Ahead of the pointwise and epilogue-program fusions only by choice: a Conv given an
+    // epilogue program no longer merges, and a Pointwise behind a Slice no longer fuses into it.
+    run_pass(MergeSiblings{}, g, ctx);
+    // Pointwise chains fuse after precision and layout, so that the Casts at precision edges and
+    // the element-wise ops around Transposes fuse too.
+    run_pass(FusePointwise{}, g, ctx);
     // [anchor: fuse_epilogue_program]
     // Concat elimination, Reshape/Slice views and in-place steps are the memory planner's
     // (runtime/memory_plan.h), not a pass: whether a slice is contiguous depends on the concrete

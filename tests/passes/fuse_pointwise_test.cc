@@ -478,7 +478,7 @@ TEST(FusePointwise, UnknownShapesAreLeftAlone) {
   EXPECT_EQ(g.nodes().size(), 2u);
 }
 
-TEST(FusePointwise, DISABLED_RunsInThePipeline) {  // enable with the pipeline line (pipeline.cc)
+TEST(FusePointwise, RunsInThePipeline) {
   G b = gelu_graph();
   auto before = b.g->clone();
   PassContext ctx;
