@@ -122,6 +122,32 @@ TEST(GpuTranspose, NhwcToNchwTiled) {
                  "cuda.transpose");
 }
 
+// Transposes that also cast and pad (the layout pass's edge reformats) run on cuda.reformat:
+// its per-pixel kernel for NCHW -> NHWC with up to 8 output channels (the stem: 3 planes padded
+// to 4 and cast to float16), and its generic kernel for the rest.
+std::unique_ptr<TransposeAttrs> reformat(Ints p, DataType to, Ints pad_end) {
+  TransposeAttrs a;
+  a.perm = std::move(p);
+  a.to = to;
+  a.pad_end = std::move(pad_end);
+  return attrs(a);
+}
+
+TEST(GpuReformat, CastsAndPadsIntoChannelsLast) {
+  KILN_REQUIRE_GPU();
+  const Ints nhwc = {0, 2, 3, 1};
+  expect_exact("Transpose", reformat(nhwc, DataType::kFloat16, {0, 0, 0, 1}),
+               {in(rand_t(DataType::kFloat, {2, 3, 13, 17}, 40))}, "cuda.reformat");
+  expect_exact("Transpose", reformat(nhwc, DataType::kBFloat16, {0, 0, 0, 3}),
+               {in(rand_t(DataType::kFloat, {3, 5, 7, 9}, 41))}, "cuda.reformat");
+  expect_exact("Transpose", reformat(nhwc, DataType::kFloat, {}),
+               {in(rand_t(DataType::kFloat16, {2, 3, 5, 6}, 42))}, "cuda.reformat");
+  expect_exact("Transpose", reformat(nhwc, DataType::kFloat16, {}),
+               {in(rand_t(DataType::kFloat, {2, 12, 5, 5}, 43))}, "cuda.reformat");
+  expect_exact("Transpose", reformat({0, 3, 1, 2}, DataType::kFloat, {}),
+               {in(rand_t(DataType::kFloat16, {2, 7, 5, 3}, 44))}, "cuda.reformat");
+}
+
 TEST(GpuTranspose, ThreeChannelsCopiesDirectly) {
   KILN_REQUIRE_GPU();
   expect_exact("Transpose", perm({0, 2, 3, 1}), {in(rand_t(DataType::kFloat, {2, 3, 31, 33}, 6))},

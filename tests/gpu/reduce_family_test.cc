@@ -571,6 +571,24 @@ TEST(CudaPool, ChannelsLast) {
     c.count_include_pad = true;
     check_pool(c, rnd(DataType::kFloat16, {2, 17, 19, 64}, seed++, -3, 3));
   }
+  // The 16-byte vector kernel (2-D max/avg, channels a multiple of 16 bytes): float32 with 4
+  // channels per thread, dilation and uneven pads; bfloat16 without pads.
+  for (const char* kind : {"max", "avg"}) {
+    PoolCase c;
+    c.kind = kind;
+    c.kernel = {3, 2};
+    c.strides = {2, 3};
+    c.dilations = {2, 1};
+    c.pads = {2, 1, 1, 0};
+    c.channels_last = true;
+    check_pool(c, rnd(DataType::kFloat, {3, 9, 11, 12}, seed++, -3, 3));
+    PoolCase b;
+    b.kind = kind;
+    b.kernel = {2, 2};
+    b.strides = {2, 2};
+    b.channels_last = true;
+    check_pool(b, rnd(DataType::kBFloat16, {1, 7, 8, 24}, seed++, -3, 3));
+  }
   PoolCase c;
   c.kernel = {2, 2, 2};
   c.channels_last = true;

@@ -13,7 +13,9 @@
 // - The algorithm is chosen per concrete shape on first use (Kernel::workspace_size, which the
 //   runtime calls before running a new shape): cudnnFind*Ex times the candidates on the GPU on
 //   temporary buffers (kiln's autotuning for convs). A shape first seen by enqueue() (not expected)
-//   uses cuDNN's heuristics instead, which neither synchronise nor allocate.
+//   uses cuDNN's heuristics instead, which neither synchronise nor allocate. A forward conv with
+//   an epilogue times cudnnFind's best few again as whole steps, fused call against conv + kiln's
+//   epilogue kernel, because cudnnFind times the bare convolution only.
 // - Precision: compute type float; float16 / bfloat16 use tensor-op math; float32 uses TF32 tensor
 //   cores only when the node's allow_tf32 is set (the precision pass sets it), else FMA math.
 //   FFT and non-fused Winograd algorithms are not used for float32: their error (1e-5..1e-4 of the
@@ -30,10 +32,12 @@
 #include <optional>
 
 #include "backends/cuda/codegen/epilogue_program.h"
+#include "backends/cuda/cudnn/conv_graph.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cudnn/conv_mapping.h"
 #include "backends/cuda/cudnn/cudnn_descriptors.h"
 #include "backends/cuda/kernels/conv_epilogue.h"
+#include "common/log.h"
 #include "ops/conv.h"
 #include "ops/epilogue.h"
 
@@ -205,6 +209,9 @@ struct ConvPlan {
   bool fused = false;      // cudnnConvolutionBiasActivationForward
   bool identity = false;   // ... with the identity activation (IMPLICIT_PRECOMP_GEMM only)
   DeviceBuffer zero_bias;  // the fused call's bias when the node has none
+  // When set, the step runs this cuDNN graph-API plan (conv and epilogue in one) instead of the
+  // legacy calls; its workspace is algo_workspace.
+  std::unique_ptr<ConvGraphPlan> graph;
 };
 
 class CudnnConvKernel : public Kernel {
@@ -280,6 +287,10 @@ class CudnnConvKernel : public Kernel {
     const void* w = filter_cl_ ? filter_cl_->get() : a.in(1).data;
     cudnnHandle_t h = resources_of(a).cudnn(s);
     const float one = 1.f, zero = 0.f;
+    if (p.graph) {
+      KILN_CUDNN_CHECK(p.graph->execute(h, x, w, bias, z, y.data, ws));
+      return;
+    }
     if (m.transposed) {
       KILN_CUDNN_CHECK(cudnnConvolutionBackwardData(
           h, &one, p.desc.w.get(), w, p.desc.x.get(), x, p.desc.conv.get(),
@@ -383,8 +394,9 @@ class CudnnConvKernel : public Kernel {
     return ref;
   }
 
-  // Times the candidate algorithms on temporary buffers and keeps the fastest acceptable one;
-  // then, where the fused call applies, checks that cuDNN accepts it. False when nothing fits.
+  // Times the candidate algorithms on temporary buffers (cudnnFind*Ex) and keeps the fastest
+  // acceptable one; a direct forward conv with an epilogue then times its finalists as whole
+  // steps (time_steps). False when nothing fits.
   bool search(ConvPlan& p) const {
     const CudnnConvMapping& m = p.map;
     const size_t es = dtype_size(prec_.dtype);
@@ -426,33 +438,169 @@ class CudnnConvKernel : public Kernel {
           th.handle, p.desc.x.get(), xp, p.desc.w.get(), wp, p.desc.conv.get(), p.desc.y.get(), yp,
           max_count, &got, perf.data(), ws, limit));
       KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
+      if (m.direct) {
+        // cudnnFind timed the bare convolution; the step also pays for its epilogue, which
+        // cuDNN fuses into some algorithms and runs as extra kernels (or kiln's kernel) for
+        // others, and graph-API plans compete too. So the finalists are timed again as the
+        // whole step.
+        if (!has_bias_ && (relu_ || has_z_)) {
+          p.zero_bias = DeviceBuffer(m.y_dims[1] * es);
+          KILN_CUDA_CHECK(cudaMemset(p.zero_bias.get(), 0, p.zero_bias.size()));
+        }
+        if (time_steps(p, perf.data(), got, limit, th, xp, wp, yp, zp, bp, ws)) return true;
+        p.zero_bias = DeviceBuffer();
+      }
       c = pick(th.handle, m, p.desc, perf.data(), got, prec_, limit, fwd_algo_ok);
     }
     if (c.algo < 0) return false;
     p.algo = c.algo;
     p.algo_workspace = c.workspace;
+    return true;
+  }
 
-    // The fused call: forward, direct output, an epilogue to fuse, and an algorithm it allows.
-    const bool epilogue = relu_ || has_bias_ || has_z_;
-    if (m.transposed || !m.direct || !epilogue) return true;
-    if (!relu_ && p.algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return true;
-    if (!has_bias_) {
-      p.zero_bias = DeviceBuffer(m.y_dims[1] * es);
-      KILN_CUDA_CHECK(cudaMemset(p.zero_bias.get(), 0, p.zero_bias.size()));
+  // Times, as whole steps: up to kTimedAlgos of cudnnFind's acceptable algorithms, each
+  // through cudnnConvolutionBiasActivationForward where cuDNN allows it (an epilogue; relu: any
+  // algorithm; identity: IMPLICIT_PRECOMP_GEMM only) and as cudnnConvolutionForward + kiln's
+  // epilogue kernel; then, for float16/bfloat16 ungrouped convs, the graph-API plans
+  // (conv_graph.h) of the same step. Keeps the fastest in `p`. A candidate that fails is
+  // skipped. False when nothing could be timed.
+  bool time_steps(ConvPlan& p, const cudnnConvolutionFwdAlgoPerf_t* perf, int n, size_t limit,
+                  TuningHandle& th, void* xp, void* wp, void* yp, void* zp, void* bp,
+                  void* ws) const {
+    constexpr int kTimedAlgos = 6, kGraphPlans = 4, kRuns = 10;
+    const CudnnConvMapping& m = p.map;
+    const bool has_epilogue = relu_ || has_bias_ || has_z_;
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    KILN_CUDA_CHECK(cudaEventCreate(&e0));
+    if (cudaEventCreate(&e1) != cudaSuccess) {
+      cudaEventDestroy(e0);
+      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
     }
-    p.identity = !relu_;
-    const float one = 1.f, alpha2 = has_z_ ? 1.f : 0.f;
-    cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
-        th.handle, &one, p.desc.x.get(), xp, p.desc.w.get(), wp, p.desc.conv.get(),
-        static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws, p.algo_workspace, &alpha2,
-        p.desc.y.get(), has_z_ ? zp : yp, p.desc.bias.get(), bp,
-        p.identity ? identity_act_.get() : relu_act_.get(), p.desc.y.get(), yp);
-    KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
-    p.fused = st == CUDNN_STATUS_SUCCESS;
-    if (!p.fused) {
+    cudaStream_t st = th.stream;
+    const void* bias = has_bias_ ? bp : p.zero_bias.get();
+    const float one = 1.f, zero = 0.f, alpha2 = has_z_ ? 1.f : 0.f;
+    // Mean milliseconds of one run after a warm-up, kRuns runs back to back; negative when a run
+    // fails. Not replayed from a captured CUDA graph, although the runtime runs steps that way:
+    // capturing here, while other threads' contexts run cuDNN, made their cuDNN calls fail
+    // (CUDNN_STATUS_EXECUTION_FAILED in the 16-context demo on the H100).
+    auto time = [&](auto&& once) -> float {
+      auto run = [&] {
+        try {
+          return once();
+        } catch (const Error&) {
+          return false;
+        }
+      };
+      if (!run()) {
+        cudaGetLastError();
+        return -1.f;
+      }
+      bool ok = cudaEventRecord(e0, st) == cudaSuccess;
+      for (int r = 0; ok && r < kRuns; ++r) ok = run();
+      ok = ok && cudaEventRecord(e1, st) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess;
+      float ms = 0.f;
+      ok = ok && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
+      cudaGetLastError();
+      return ok ? ms / kRuns : -1.f;
+    };
+    float best_ms = -1.f;
+    Choice best;
+    bool best_fused = false, best_identity = false;
+    auto better = [&](float ms) { return ms >= 0.f && (best_ms < 0.f || ms < best_ms); };
+    int timed = 0;
+    for (int i = 0; i < n && timed < kTimedAlgos; ++i) {
+      const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
+      if (r.status != CUDNN_STATUS_SUCCESS || !math_ok(r.mathType, prec_) ||
+          !fwd_algo_ok(r.algo, prec_))
+        continue;
+      const cudnnMathType_t math = run_math(r.mathType, prec_);
+      KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), math));
+      size_t wsb = 0;
+      if (!algo_workspace(th.handle, m, p.desc, static_cast<int>(r.algo), wsb)) continue;
+      wsb = std::max(wsb, r.memory);
+      if (wsb > limit) continue;
+      ++timed;
+      auto consider = [&](float ms, bool fused, bool identity) {
+        if (!better(ms)) return;
+        best_ms = ms;
+        best = {static_cast<int>(r.algo), math, wsb};
+        best_fused = fused;
+        best_identity = identity;
+      };
+      if (has_epilogue && (relu_ || r.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+        const bool identity = !relu_;
+        consider(time([&] {
+                   return cudnnConvolutionBiasActivationForward(
+                              th.handle, &one, p.desc.x.get(), xp, p.desc.w.get(), wp,
+                              p.desc.conv.get(), r.algo, ws, wsb, &alpha2, p.desc.y.get(),
+                              has_z_ ? zp : yp, p.desc.bias.get(), bias,
+                              identity ? identity_act_.get() : relu_act_.get(), p.desc.y.get(),
+                              yp) == CUDNN_STATUS_SUCCESS;
+                 }),
+                 true, identity);
+      }
+      consider(time([&] {
+                 if (cudnnConvolutionForward(th.handle, &one, p.desc.x.get(), xp, p.desc.w.get(),
+                                             wp, p.desc.conv.get(), r.algo, ws, wsb, &zero,
+                                             p.desc.y.get(), yp) != CUDNN_STATUS_SUCCESS)
+                   return false;
+                 if (has_epilogue)
+                   epilogue(p, yp, yp, has_bias_ ? bp : nullptr, has_z_ ? zp : nullptr, st);
+                 return true;
+               }),
+               false, false);
+    }
+    // The graph API: float16/bfloat16 only (float32 would need its own accuracy rules), and
+    // ungrouped convs (the graph infers groups from the shapes; not needed so far).
+    std::unique_ptr<ConvGraphPlan> best_graph;
+    if (prec_.dtype != DataType::kFloat && m.groups == 1) {
+      ConvGraphSpec spec;
+      spec.dtype = cudnn_type(prec_.dtype);
+      spec.channels_last = m.channels_last;
+      spec.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
+      spec.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
+      spec.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
+      spec.pad.assign(m.pad.begin(), m.pad.end());
+      spec.stride.assign(m.stride.begin(), m.stride.end());
+      spec.dilation.assign(m.dilation.begin(), m.dilation.end());
+      spec.bias = has_bias_;
+      spec.residual = has_z_;
+      spec.relu = relu_;
+      for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
+        const float ms = time([&] {
+          return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
+        });
+        if (!better(ms)) continue;
+        best_ms = ms;
+        best_graph = std::move(g);
+      }
+    }
+    cudaStreamSynchronize(st);
+    cudaGetLastError();  // a candidate that failed to launch leaves nothing behind
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    if (best_ms < 0.f) {
+      KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), search_math(prec_)));
+      return false;
+    }
+    if (best_graph) {
+      p.algo_workspace = static_cast<size_t>(best_graph->workspace());
+      p.graph = std::move(best_graph);
+      p.fused = false;
       p.zero_bias = DeviceBuffer();
-      p.identity = false;
+      log(LogLevel::kVerbose, "cuda.cudnn_conv: graph-API engine ", p.graph->engine(), " for X ",
+          dims_to_string(Dims(m.x_dims.begin(), m.x_dims.end())), ", ", best_ms, " ms");
+      return true;
     }
+    KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), best.math));
+    p.algo = best.algo;
+    p.algo_workspace = best.workspace;
+    p.fused = best_fused;
+    p.identity = best_identity;
+    if (!p.fused) p.zero_bias = DeviceBuffer();
+    log(LogLevel::kVerbose, "cuda.cudnn_conv: legacy algorithm ", p.algo,
+        p.fused ? " (fused call)" : "", " for X ",
+        dims_to_string(Dims(m.x_dims.begin(), m.x_dims.end())), ", ", best_ms, " ms");
     return true;
   }
 

@@ -169,6 +169,109 @@ void launch_typed(const PoolProblem& p, const PoolGeo& g, long long n_in, long l
   }
 }
 
+// Channels-last 2-D max/avg pooling without indices, 16 bytes of channels per thread: one
+// thread per (output pixel, 8 float16 / 4 float32 channels), taps in row-major order. The
+// generic kernel above (one element per thread, a dynamic tap loop with index arithmetic per
+// tap) ran ResNet-50's 3x3/2 stem max pool at 0.58 ms for a batch of 128 on the H100, about a
+// tenth of the memory bandwidth. Same semantics as the generic kernel for values: max keeps the
+// first NaN it meets (and -inf for a window with no tap inside), avg divides by the valid or
+// padded tap count.
+template <class T, class I>
+__global__ void __launch_bounds__(256)
+    pool2d_cl_vec_kernel(const T* __restrict__ x, T* __restrict__ y, PoolGeo g, I n_vec) {
+  constexpr int V = 16 / sizeof(T);
+  const I cv = static_cast<I>(g.C / V);
+  const I ow_n = static_cast<I>(g.out[1]), oh_n = static_cast<I>(g.out[0]);
+  const I ih_n = static_cast<I>(g.in[0]), iw_n = static_cast<I>(g.in[1]);
+  const bool is_max = g.kind == static_cast<int>(PoolKind::kMax);
+  for (I o = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; o < n_vec;
+       o += static_cast<I>(gridDim.x) * blockDim.x) {
+    I t = o;
+    const I c = t % cv;
+    t /= cv;
+    const I ow = t % ow_n;
+    t /= ow_n;
+    const I oh = t % oh_n;
+    const I nb = t / oh_n;
+    const I h0 = oh * static_cast<I>(g.stride[0]) - static_cast<I>(g.pb[0]);
+    const I w0 = ow * static_cast<I>(g.stride[1]) - static_cast<I>(g.pb[1]);
+    const T* xb = x + (nb * ih_n * iw_n) * static_cast<I>(g.C) + c * V;
+    float acc[V];
+    bool nan[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      acc[v] = is_max ? -INFINITY : 0.f;
+      nan[v] = false;
+    }
+    int valid = 0;
+    for (int kh = 0; kh < g.kernel[0]; ++kh) {
+      const I ih = h0 + kh * static_cast<I>(g.dil[0]);
+      if (ih < 0 || ih >= ih_n) continue;
+      for (int kw = 0; kw < g.kernel[1]; ++kw) {
+        const I iw = w0 + kw * static_cast<I>(g.dil[1]);
+        if (iw < 0 || iw >= iw_n) continue;
+        ++valid;
+        alignas(16) T in[V];
+        *reinterpret_cast<uint4*>(in) =
+            __ldg(reinterpret_cast<const uint4*>(xb + (ih * iw_n + iw) * static_cast<I>(g.C)));
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float f = to_acc<float>(in[v]);
+          if (!is_max) {
+            acc[v] += f;
+          } else if (!nan[v] && (f > acc[v] || f != f)) {
+            acc[v] = f;
+            nan[v] = f != f;
+          }
+        }
+      }
+    }
+    float div = 1.f;
+    if (!is_max) {
+      long long padded = 1;
+      for (int j = 0; j < 2; ++j) {
+        long long np = 0;
+        const long long s0 = (j == 0 ? static_cast<long long>(h0) : static_cast<long long>(w0));
+        for (long long k = 0; k < g.kernel[j]; ++k) {
+          const long long xi = s0 + k * g.dil[j];
+          np += xi >= -g.pb[j] && xi < g.in[j] + g.pe[j];
+        }
+        padded *= np;
+      }
+      div = static_cast<float>(g.include_pad ? padded : valid);
+    }
+    alignas(16) T out[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) out[v] = from_acc<T>(is_max ? acc[v] : acc[v] / div);
+    *reinterpret_cast<uint4*>(y + o * V) = *reinterpret_cast<const uint4*>(out);
+  }
+}
+
+// Whether the vector kernel takes the problem, and its launch when it does.
+template <class T>
+bool launch_pool2d_cl_vec(const PoolProblem& p, const PoolGeo& g, long long n_out,
+                          cudaStream_t s) {
+  if constexpr (!(std::is_same_v<T, float> || std::is_same_v<T, __half> ||
+                  std::is_same_v<T, __nv_bfloat16>)) {
+    return false;
+  } else {
+    constexpr int V = 16 / sizeof(T);
+    if (p.nsp != 2 || !p.channels_last || p.indices || p.c % V != 0) return false;
+    if (p.kind != PoolKind::kMax && p.kind != PoolKind::kAvg) return false;
+    if ((reinterpret_cast<uintptr_t>(p.x) | reinterpret_cast<uintptr_t>(p.y)) % 16 != 0)
+      return false;
+    const long long n_in = p.n * p.c * p.in[0] * p.in[1];
+    const long long n_vec = n_out / V;
+    if (n_in < (1LL << 31) && n_out < (1LL << 31))
+      pool2d_cl_vec_kernel<T, int><<<grid_for(n_vec, 256), 256, 0, s>>>(
+          static_cast<const T*>(p.x), static_cast<T*>(p.y), g, static_cast<int>(n_vec));
+    else
+      pool2d_cl_vec_kernel<T, long long><<<grid_for(n_vec, 256), 256, 0, s>>>(
+          static_cast<const T*>(p.x), static_cast<T*>(p.y), g, n_vec);
+    return true;
+  }
+}
+
 }  // namespace
 
 bool pool_supported(DType dtype, PoolKind kind) {
@@ -217,7 +320,10 @@ void launch_pool(const PoolProblem& p, void* stream) {
   const long long n_in = p.n * p.c * g.in_vol;
   if (n_out == 0) return;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  auto go = [&](auto tag) { launch_typed<typename decltype(tag)::type>(p, g, n_in, n_out, s); };
+  auto go = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (!launch_pool2d_cl_vec<T>(p, g, n_out, s)) launch_typed<T>(p, g, n_in, n_out, s);
+  };
   if (!dispatch_float(p.dtype, go)) dispatch_int(p.dtype, go);
 }
 

@@ -1,0 +1,307 @@
+// cuDNN backend API plumbing for conv_graph.h. Every descriptor call is checked; anything cuDNN
+// refuses makes the graph (or that one engine config) unavailable, never an error: the legacy
+// algorithms remain.
+#include "backends/cuda/cudnn/conv_graph.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace kiln::cuda {
+
+namespace {
+
+enum : int64_t { kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidVirtual = 100 };
+
+using Desc = cudnnBackendDescriptor_t;
+
+cudnnStatus_t set(Desc d, cudnnBackendAttributeName_t a, cudnnBackendAttributeType_t t,
+                  int64_t n, const void* v) {
+  return cudnnBackendSetAttribute(d, a, t, n, v);
+}
+
+#define KILN_GRAPH_TRY(x)                            \
+  do {                                               \
+    if ((x) != CUDNN_STATUS_SUCCESS) return nullptr; \
+  } while (0)
+
+// NCHW-order dims -> strides of that tensor stored packed, channels-first or channels-last.
+std::vector<int64_t> packed_strides(const std::vector<int64_t>& d, bool channels_last) {
+  const size_t r = d.size();
+  std::vector<int64_t> s(r, 1);
+  if (!channels_last) {
+    for (size_t i = r - 1; i-- > 0;) s[i] = s[i + 1] * d[i + 1];
+    return s;
+  }
+  // Order in memory: dim 0, spatial dims 2..r-1, then dim 1 (channels).
+  s[1] = 1;
+  int64_t acc = d[1];
+  for (size_t i = r; i-- > 2;) {
+    s[i] = acc;
+    acc *= d[i];
+  }
+  s[0] = acc;
+  return s;
+}
+
+}  // namespace
+
+struct ConvGraphPlan::Descs {
+  std::vector<Desc> all;
+  Desc graph = nullptr;
+  ~Descs() {
+    for (size_t i = all.size(); i-- > 0;) cudnnBackendDestroyDescriptor(all[i]);
+  }
+  Desc make(cudnnBackendDescriptorType_t t) {
+    Desc d = nullptr;
+    if (cudnnBackendCreateDescriptor(t, &d) != CUDNN_STATUS_SUCCESS) return nullptr;
+    all.push_back(d);
+    return d;
+  }
+  Desc tensor(int64_t uid, cudnnDataType_t t, const std::vector<int64_t>& dims, bool cl,
+              bool is_virtual) {
+    Desc d = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    if (!d) return nullptr;
+    const std::vector<int64_t> strides = packed_strides(dims, cl);
+    // kiln's arena and weights are 256-byte aligned; 16 is what the fast engines need and stays
+    // true for channel-slice views at multiples of 8 float16 channels.
+    const int64_t align = 16;
+    const int64_t n = static_cast<int64_t>(dims.size());
+    KILN_GRAPH_TRY(set(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &t));
+    KILN_GRAPH_TRY(set(d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, n, dims.data()));
+    KILN_GRAPH_TRY(set(d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, n, strides.data()));
+    KILN_GRAPH_TRY(set(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+    KILN_GRAPH_TRY(set(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align));
+    bool v = is_virtual;
+    KILN_GRAPH_TRY(set(d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
+    KILN_GRAPH_TRY(cudnnBackendFinalize(d));
+    return d;
+  }
+  // y = mode(x [, b]) in float math.
+  Desc pointwise(cudnnPointwiseMode_t mode, Desc x, Desc b, Desc y) {
+    Desc pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    if (!pw) return nullptr;
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    KILN_GRAPH_TRY(set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode));
+    KILN_GRAPH_TRY(set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    KILN_GRAPH_TRY(cudnnBackendFinalize(pw));
+    Desc op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    if (!op) return nullptr;
+    KILN_GRAPH_TRY(
+        set(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
+    KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
+    if (b)
+      KILN_GRAPH_TRY(
+          set(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b));
+    KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y));
+    KILN_GRAPH_TRY(cudnnBackendFinalize(op));
+    return op;
+  }
+};
+
+namespace {
+
+// The operation graph of the spec, or nullptr when cuDNN refuses any part of it.
+Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& s) {
+  const bool cl = s.channels_last;
+  Desc x = d.tensor(kUidX, s.dtype, s.x_dims, cl, false);
+  Desc w = d.tensor(kUidW, s.dtype, s.w_dims, cl, false);
+  Desc y = d.tensor(kUidY, s.dtype, s.y_dims, cl, false);
+  if (!x || !w || !y) return nullptr;
+  const int64_t nsp = static_cast<int64_t>(s.x_dims.size()) - 2;
+  Desc conv = d.make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  if (!conv) return nullptr;
+  const cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
+  KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+  KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &nsp));
+  KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, nsp, s.pad.data()));
+  KILN_GRAPH_TRY(
+      set(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, nsp, s.pad.data()));
+  KILN_GRAPH_TRY(
+      set(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, nsp, s.stride.data()));
+  KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, nsp, s.dilation.data()));
+  KILN_GRAPH_TRY(cudnnBackendFinalize(conv));
+
+  // With an epilogue the convolution writes a float32 virtual tensor that lives only inside the
+  // fused kernel; each pointwise op then reads the previous one's virtual output.
+  const bool epilogue = s.bias || s.residual || s.relu;
+  int64_t next_uid = kUidVirtual;
+  auto virt = [&] { return d.tensor(next_uid++, CUDNN_DATA_FLOAT, s.y_dims, cl, true); };
+  Desc cur = epilogue ? virt() : y;
+  if (!cur) return nullptr;
+  std::vector<Desc> ops;
+  Desc op = d.make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+  if (!op) return nullptr;
+  const float alpha = 1.f, beta = 0.f;
+  KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
+  KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w));
+  KILN_GRAPH_TRY(
+      set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cur));
+  KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv));
+  KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+  KILN_GRAPH_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+  KILN_GRAPH_TRY(cudnnBackendFinalize(op));
+  ops.push_back(op);
+
+  struct Step {
+    cudnnPointwiseMode_t mode;
+    Desc operand;
+  };
+  std::vector<Step> steps;
+  if (s.bias) {
+    std::vector<int64_t> bd(s.y_dims.size(), 1);
+    bd[1] = s.y_dims[1];
+    Desc b = d.tensor(kUidBias, s.dtype, bd, cl, false);
+    if (!b) return nullptr;
+    steps.push_back({CUDNN_POINTWISE_ADD, b});
+  }
+  if (s.residual) {
+    Desc z = d.tensor(kUidZ, s.dtype, s.y_dims, cl, false);
+    if (!z) return nullptr;
+    steps.push_back({CUDNN_POINTWISE_ADD, z});
+  }
+  if (s.relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
+  for (size_t i = 0; i < steps.size(); ++i) {
+    Desc out = i + 1 == steps.size() ? y : virt();
+    if (!out) return nullptr;
+    Desc p = d.pointwise(steps[i].mode, cur, steps[i].operand, out);
+    if (!p) return nullptr;
+    ops.push_back(p);
+    cur = out;
+  }
+  Desc g = d.make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  if (!g) return nullptr;
+  KILN_GRAPH_TRY(set(g, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                     static_cast<int64_t>(ops.size()), ops.data()));
+  KILN_GRAPH_TRY(set(g, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h));
+  KILN_GRAPH_TRY(cudnnBackendFinalize(g));
+  return g;
+}
+
+// The heuristics' engine configs for the graph (mode A; the fallback list when A has none).
+std::vector<Desc> engine_configs(ConvGraphPlan::Descs& d, Desc graph, int max_count) {
+  for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    Desc heur = d.make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    if (!heur) return {};
+    if (set(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+            &graph) != CUDNN_STATUS_SUCCESS ||
+        set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode) !=
+            CUDNN_STATUS_SUCCESS ||
+        cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS)
+      continue;
+    int64_t count = 0;
+    if (cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                                 nullptr) != CUDNN_STATUS_SUCCESS ||
+        count <= 0)
+      continue;
+    count = std::min<int64_t>(count, max_count);
+    std::vector<Desc> cfgs;
+    for (int64_t i = 0; i < count; ++i) {
+      Desc c = d.make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+      if (!c) return {};
+      cfgs.push_back(c);
+    }
+    int64_t got = 0;
+    if (cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
+                                 cfgs.data()) != CUDNN_STATUS_SUCCESS)
+      continue;
+    cfgs.resize(static_cast<size_t>(std::max<int64_t>(got, 0)));
+    if (!cfgs.empty()) return cfgs;
+  }
+  return {};
+}
+
+int64_t engine_index(ConvGraphPlan::Descs& d, Desc cfg) {
+  Desc eng = d.make(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  int64_t n = 0, gi = -1;
+  if (!eng ||
+      cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                               &n, &eng) != CUDNN_STATUS_SUCCESS ||
+      cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n,
+                               &gi) != CUDNN_STATUS_SUCCESS)
+    return -1;
+  return gi;
+}
+
+}  // namespace
+
+ConvGraphPlan::ConvGraphPlan() = default;
+
+ConvGraphPlan::~ConvGraphPlan() {
+  if (plan_) cudnnBackendDestroyDescriptor(plan_);
+}
+
+cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void* w,
+                                     const void* bias, const void* z, void* y,
+                                     void* workspace) const {
+  int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
+  void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
+  int64_t n = 3;
+  if (bias_) {
+    uids[n] = kUidBias;
+    ptrs[n++] = const_cast<void*>(bias);
+  }
+  if (residual_) {
+    uids[n] = kUidZ;
+    ptrs[n++] = const_cast<void*>(z);
+  }
+  Desc vp = nullptr;
+  cudnnStatus_t st = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
+  st = set(vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = set(vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = set(vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(vp);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendExecute(h, plan_, vp);
+  cudnnBackendDestroyDescriptor(vp);
+  return st;
+}
+
+std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t h,
+                                                             const ConvGraphSpec& spec,
+                                                             int max_plans,
+                                                             int64_t workspace_limit) {
+  std::vector<std::unique_ptr<ConvGraphPlan>> out;
+  auto descs = std::make_shared<ConvGraphPlan::Descs>();
+  descs->graph = build_graph(*descs, h, spec);
+  if (!descs->graph) return out;
+  // Configs beyond the first few rarely win and each may compile a kernel at finalize.
+  for (Desc cfg : engine_configs(*descs, descs->graph, 2 * max_plans)) {
+    if (static_cast<int>(out.size()) >= max_plans) break;
+    Desc plan = nullptr;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+        CUDNN_STATUS_SUCCESS)
+      break;
+    int64_t ws = 0, n = 0;
+    const bool ok =
+        set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h) ==
+            CUDNN_STATUS_SUCCESS &&
+        set(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+            &cfg) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                                 1, &n, &ws) == CUDNN_STATUS_SUCCESS &&
+        ws <= workspace_limit;
+    if (!ok) {
+      cudnnBackendDestroyDescriptor(plan);
+      continue;
+    }
+    auto p = std::make_unique<ConvGraphPlan>();
+    p->graph_ = descs;
+    p->plan_ = plan;
+    p->workspace_ = ws;
+    p->engine_ = engine_index(*descs, cfg);
+    p->bias_ = spec.bias;
+    p->residual_ = spec.residual;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,66 @@
+// A forward convolution with its fused epilogue, y = relu?(conv(x, w) + bias? + z?), as a cuDNN
+// backend ("graph" API) operation graph, and the finalized execution plans cuDNN's heuristics
+// propose for it.
+//
+// Why next to the legacy API (conv_tactic.cc): on the H100 with cuDNN 9.14, the graph API's
+// engines ran float16 NHWC 1x1 convolutions about 4x faster than the best legacy algorithm at
+// batch 128 (bench/cudnn_graph_probe.cu; bench/RESULTS.md), and they accept tensors whose
+// channels are a slice of a wider tensor, which the legacy API refuses. The tactic times these
+// plans against the legacy algorithms as whole steps and keeps the fastest.
+#pragma once
+#include <cudnn.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace kiln::cuda {
+
+struct ConvGraphSpec {
+  cudnnDataType_t dtype = CUDNN_DATA_HALF;  // of x, w, y, bias and z
+  bool channels_last = false;
+  // cuDNN's NCHW-order view (conv_mapping.h): x [N, C, spatial], w [K, C, kernel], y [N, K, out].
+  std::vector<int64_t> x_dims, w_dims, y_dims;
+  std::vector<int64_t> pad, stride, dilation;
+  bool bias = false, residual = false, relu = false;
+};
+
+// One finalized execution plan and the descriptors it was made from.
+class ConvGraphPlan {
+ public:
+  ConvGraphPlan();
+  ~ConvGraphPlan();
+  ConvGraphPlan(const ConvGraphPlan&) = delete;
+  ConvGraphPlan& operator=(const ConvGraphPlan&) = delete;
+
+  int64_t workspace() const { return workspace_; }
+  int64_t engine() const { return engine_; }
+  // Runs the plan on the handle's stream; bias / z are ignored when the spec has none.
+  cudnnStatus_t execute(cudnnHandle_t h, const void* x, const void* w, const void* bias,
+                        const void* z, void* y, void* workspace) const;
+
+ private:
+  friend std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t,
+                                                                      const ConvGraphSpec&, int,
+                                                                      int64_t);
+
+ public:
+  struct Descs;  // defined in conv_graph.cc only
+
+ private:
+  std::shared_ptr<Descs> graph_;  // the operation graph's descriptors, shared by its plans
+  cudnnBackendDescriptor_t plan_ = nullptr;
+  int64_t workspace_ = 0;
+  int64_t engine_ = -1;
+  bool bias_ = false, residual_ = false;
+};
+
+// The execution plans for up to `max_plans` of the heuristics' engine configs (mode A, in their
+// order) that finalize and need at most `workspace_limit` bytes. Empty when cuDNN refuses the
+// graph. Never throws for what cuDNN does not support.
+std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t h,
+                                                             const ConvGraphSpec& spec,
+                                                             int max_plans,
+                                                             int64_t workspace_limit);
+
+}  // namespace kiln::cuda
