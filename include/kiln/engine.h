@@ -52,6 +52,7 @@ struct MemoryReport {
   int64_t naive_bytes = 0;      // the sum of every activation's size: the arena without planning
   int64_t workspace_bytes = 0;  // the one workspace the steps share (the largest they ask for)
   int64_t views = 0;            // activations that alias another (Reshape, Slice, Concat inputs)
+  int64_t strided = 0;          // of those, the strided ones (channel slices at batch > 1)
   int64_t in_place = 0;         // activations written over one of their inputs
   std::vector<StepMemory> steps;  // one per plan step
 };

@@ -7,7 +7,11 @@
 // slice_view) makes a Slice a view when it is one contiguous range of its input at a 16-byte
 // offset, and the Slice's output is free to live there (not a graph output, not already placed
 // inside an eliminated Concat). Everything here is chosen so that each Slice meets those rules at
-// the graph's concrete shapes; groups whose Slices would be strided copies are only counted.
+// the graph's concrete shapes. A Slice that is not one contiguous range (channels of an NHWC
+// tensor at batch > 1) is a strided view only where every step reading it accepts strided input:
+// on the CUDA backend, float16/bfloat16 ungrouped Convs (cuDNN graph-API plans). So on "cuda"
+// such groups merge the siblings whose every reader is such a Conv; other groups whose Slices
+// would be strided copies are only counted.
 #include <cstring>
 #include <numeric>
 
@@ -141,19 +145,48 @@ struct Counts {
   int64_t strided = 0, padded = 0, concat_kept = 0;
 };
 
+// Whether every reader of c's output can read a strided channel slice in place: a channels-last,
+// ungrouped float16/bfloat16 Conv without an epilogue program that reads it as X only (see the
+// file comment; cuda.cudnn_conv's accepts_strided has the final word at run time).
+bool readers_take_strided(const Candidate& c) {
+  const Node& n = *c.node;
+  const DataType dt = n.outputs[0]->dtype;
+  if (n.op() != "Conv" || !n.a<ConvAttrs>().channels_last ||
+      (dt != DataType::kFloat16 && dt != DataType::kBFloat16))
+    return false;
+  const Value* y = n.outputs[0];
+  for (const Node* r : y->consumers) {
+    if (r->op() != "Conv") return false;
+    const auto& a = r->a<ConvAttrs>();
+    if (!a.channels_last || a.group != 1 || a.transposed || has_epilogue_program(a.epilogue))
+      return false;
+    for (size_t i = 1; i < r->inputs.size(); ++i)
+      if (r->inputs[i] == y) return false;
+  }
+  return !y->consumers.empty();
+}
+
 // Merges one group (>= 2 compatible candidates, in node order) when every Slice will be a view.
-void merge_group(Graph& g, std::vector<Candidate>& group, Counts& counts) {
-  Node* first = group[0].node;
-  const Dims yd = first->outputs[0]->shape.concrete();
+void merge_group(Graph& g, std::vector<Candidate>& group, bool strided_views, Counts& counts) {
+  const Dims yd = group[0].node->outputs[0]->shape.concrete();
   const size_t axis = group[0].axis;
   int64_t outer = 1, inner = 1;
   for (size_t d = 0; d < axis; ++d) outer *= yd[d];
   for (size_t d = axis + 1; d < yd.size(); ++d) inner *= yd[d];
   if (outer != 1) {
-    // Each Slice would gather `outer` separate ranges: a copy per sibling for the launches saved.
-    ++counts.strided;
-    return;
+    // Each Slice is `outer` separate ranges: a view only where its readers take strided input,
+    // else a copy per sibling for the launches saved.
+    std::vector<Candidate> keep;
+    if (strided_views)
+      for (Candidate& c : group)
+        if (readers_take_strided(c)) keep.push_back(std::move(c));
+    if (keep.size() < 2) {
+      ++counts.strided;
+      return;
+    }
+    group = std::move(keep);
   }
+  Node* first = group[0].node;
   const DataType dt = first->outputs[0]->dtype;
   const int64_t es = static_cast<int64_t>(dtype_size(dt));
   const int64_t row_bytes = inner * es;
@@ -169,6 +202,8 @@ void merge_group(Graph& g, std::vector<Candidate>& group, Counts& counts) {
     total += c.width;
     used += c.width;
   }
+  // Strided slices: the merged tensor's rows (one pixel's channels) start at view offsets too.
+  if (outer != 1) total = (total + step - 1) / step * step;
 
   // The merged weights (and bias, zeros where a sibling has none), widths side by side.
   const bool is_conv = first->op() == "Conv";
@@ -268,7 +303,7 @@ void MergeSiblings::run(Graph& g, PassContext& ctx) const {
       else
         merging.push_back(std::move(c));
     }
-    if (merging.size() >= 2) merge_group(g, merging, counts);
+    if (merging.size() >= 2) merge_group(g, merging, ctx.device == "cuda", counts);
   }
   // The Slices were appended; their consumers come earlier in the order.
   if (counts.groups) g.toposort();

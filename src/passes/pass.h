@@ -140,8 +140,11 @@ struct MergeSiblings {
   // the memory planner at the graph's fully known shapes: the dims before the channel axis
   // (NCHW: N; channels-last, whose values hold physical NHWC dims: N*H*W; MatMul: all but the
   // last) have product 1, and each sibling starts at a 16-byte offset (zero channels fill the
-  // gaps); groups whose Slices would be strided are left alone and counted in
-  // stats["merge_siblings.strided_skipped"]. Graph outputs, and values whose only reader is a
+  // gaps). Where the Slices would be strided (the product is not 1), only when ctx.device is
+  // "cuda" and only the siblings that are channels-last float16/bfloat16 Convs whose every
+  // reader is an ungrouped channels-last Conv reading them as X (the planner's strided views,
+  // which cuDNN graph-API plans read in place); groups with fewer than two such siblings are left
+  // alone and counted in stats["merge_siblings.strided_skipped"]. Graph outputs, and values whose only reader is a
   // Concat (the planner writes those into the Concat already; counted in
   // stats["merge_siblings.concat_kept"] when they had a sibling), are never sliced. The merged node
   // takes the first sibling's place and name and absorbs the others' origins.

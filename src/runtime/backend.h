@@ -21,12 +21,17 @@
 namespace kiln {
 
 // A tensor in device memory during one launch. An omitted optional input has dtype kUndefined
-// and data == nullptr. Row-major and dense, like Tensor.
+// and data == nullptr. Row-major and dense, like Tensor, unless `strides` is set: then element
+// (i0, i1, ...) is at data + sum(ik * strides[k]) elements. Only a kernel whose
+// Kernel::accepts_strided() said yes for those strides is ever given a strided tensor (the
+// memory planner's channel-slice views, runtime/memory_plan.h).
 struct DeviceTensor {
   void* data = nullptr;
   DataType dtype = DataType::kUndefined;
   Dims dims;
+  Dims strides;   // in elements, one per dim; empty: dense row-major
   bool defined() const { return dtype != DataType::kUndefined; }
+  bool dense() const { return strides.empty(); }
   int64_t numel() const { return dims_volume(dims); }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
   size_t rank() const { return dims.size(); }
@@ -63,6 +68,10 @@ class Kernel {
   virtual size_t workspace_size(const LaunchArgs& shapes) const { return 0; }
   // Whether enqueue() may be recorded into a CUDA graph (false when it synchronises).
   virtual bool capturable() const { return true; }
+  // Context planning: whether enqueue() can run with these dims and strides, where at least one
+  // tensor is strided (pointers are null). A kernel may prepare (and cache) what those strides
+  // need here; it answers false for anything it cannot run, and must not throw.
+  virtual bool accepts_strided(const LaunchArgs& shapes) const { return false; }
 };
 
 class Tactic {

@@ -17,12 +17,13 @@ struct ShapePlan {
   bool is_static = false;                       // all shapes known: offsets valid, no syncs
   std::vector<Dims> dims;                       // per value index
   std::vector<size_t> offset;                   // per value index; kNoOffset when not in the arena
+  std::vector<Dims> strides;                    // per value index; empty when dense
   size_t arena_bytes = 0;
   size_t workspace_bytes = 0;
   size_t naive_bytes = 0;                       // sum of all activations (for reports)
   std::vector<bool> skip;                       // per step: a view (see memory_plan.h)
   std::vector<std::string> note;                // per step: how its outputs are stored
-  int64_t views = 0, in_place = 0;
+  int64_t views = 0, in_place = 0, strided = 0;
   std::vector<size_t> step_workspace;           // per step, at these shapes
   static constexpr size_t kNoOffset = SIZE_MAX;
 };
@@ -81,8 +82,12 @@ struct ContextImpl {
   void execute_static(void* s, std::vector<void*>& ptrs);
   void execute_dynamic(void* s, std::vector<void*>& ptrs);
   void launch_step(size_t step, void* s, std::vector<void*>& ptrs);
-  // The workspace the step's kernel asks for at these per-value dims.
-  size_t step_workspace(size_t step, const std::vector<Dims>& dims) const;
+  // The workspace the step's kernel asks for at these per-value dims (and strides, when given).
+  size_t step_workspace(size_t step, const std::vector<Dims>& dims,
+                        const std::vector<Dims>* strides = nullptr) const;
+  // Whether the step's kernel runs with these per-value dims and strides (memory planning).
+  bool step_accepts_strided(size_t step, const std::vector<Dims>& dims,
+                            const std::vector<Dims>& strides) const;
   void release_run_allocations();
 };
 

@@ -101,8 +101,15 @@ void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Di
     req.in_place_ok = [&](size_t step, size_t) {
       return engine->tactics[step]->id() == "cuda.pointwise_nvrtc";
     };
+    // Strided views (channel slices of NHWC tensors at batch > 1) where the kernels that write
+    // or read them say they can; the cuDNN convolution prepares its strided plans here.
+    req.strided_ok = [&](size_t step, const std::vector<Dims>& strides) {
+      return step_accepts_strided(step, p.dims, strides);
+    };
     MemoryPlan mp = plan_memory(req);
     p.offset = std::move(mp.offset);
+    p.strides = std::move(mp.strides);
+    p.strided = mp.strided;
     p.skip = std::move(mp.skip);
     p.note = std::move(mp.note);
     p.arena_bytes = mp.arena_bytes;
@@ -113,7 +120,7 @@ void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Di
     p.step_workspace.assign(nodes.size(), 0);
     for (size_t s = 0; s < nodes.size(); ++s) {
       if (p.skip[s]) continue;
-      p.step_workspace[s] = step_workspace(s, p.dims);
+      p.step_workspace[s] = step_workspace(s, p.dims, &p.strides);
       p.workspace_bytes = std::max(p.workspace_bytes, p.step_workspace[s]);
     }
     if (p.arena_bytes > arena_capacity) {
@@ -135,13 +142,46 @@ void ContextImpl::plan_shapes(const std::map<std::string, std::pair<DataType, Di
   planned = shape_plan.is_static;   // dynamic plans are redone step by step on every run
 }
 
-size_t ContextImpl::step_workspace(size_t s, const std::vector<Dims>& dims) const {
-  const Node& n = *graph->nodes()[s];
-  std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
+namespace {
+
+// Shape-only tensors of a step (null pointers), with strides when given.
+void shape_tensors(const Node& n, const std::unordered_map<const Value*, size_t>& index,
+                   const std::vector<Dims>& dims, const std::vector<Dims>* strides,
+                   std::vector<DeviceTensor>& ins, std::vector<DeviceTensor>& outs) {
+  auto make = [&](const Value* v) {
+    size_t vi = index.at(v);
+    DeviceTensor t{nullptr, v->dtype, dims[vi]};
+    if (strides && vi < strides->size()) t.strides = (*strides)[vi];
+    return t;
+  };
+  ins.assign(n.inputs.size(), DeviceTensor{});
+  outs.assign(n.outputs.size(), DeviceTensor{});
   for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (n.inputs[i]) ins[i] = {nullptr, n.inputs[i]->dtype, dims[index.at(n.inputs[i])]};
-  for (size_t k = 0; k < n.outputs.size(); ++k)
-    outs[k] = {nullptr, n.outputs[k]->dtype, dims[index.at(n.outputs[k])]};
+    if (n.inputs[i]) ins[i] = make(n.inputs[i]);
+  for (size_t k = 0; k < n.outputs.size(); ++k) outs[k] = make(n.outputs[k]);
+}
+
+}  // namespace
+
+bool ContextImpl::step_accepts_strided(size_t s, const std::vector<Dims>& dims,
+                                       const std::vector<Dims>& strides) const {
+  const Node& n = *graph->nodes()[s];
+  std::vector<DeviceTensor> ins, outs;
+  shape_tensors(n, index, dims, &strides, ins, outs);
+  LaunchArgs a{n, ins, outs};
+  a.resources = resources.get();
+  try {
+    return engine->kernels[s]->accepts_strided(a);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+size_t ContextImpl::step_workspace(size_t s, const std::vector<Dims>& dims,
+                                   const std::vector<Dims>* strides) const {
+  const Node& n = *graph->nodes()[s];
+  std::vector<DeviceTensor> ins, outs;
+  shape_tensors(n, index, dims, strides, ins, outs);
   LaunchArgs a{n, ins, outs};
   a.resources = resources.get();
   try {
@@ -159,11 +199,13 @@ void ContextImpl::launch_step(size_t s, void* strm, std::vector<void*>& ptrs) {
     if (!v) continue;
     size_t vi = index.at(v);
     ins[i] = {ptrs[vi], v->dtype, shape_plan.dims[vi]};
+    if (vi < shape_plan.strides.size()) ins[i].strides = shape_plan.strides[vi];
   }
   for (size_t k = 0; k < n.outputs.size(); ++k) {
     const Value* o = n.outputs[k];
     size_t vi = index.at(o);
     if (!n.def->data_dependent_shape) outs[k] = {ptrs[vi], o->dtype, shape_plan.dims[vi]};
+    if (vi < shape_plan.strides.size()) outs[k].strides = shape_plan.strides[vi];
   }
   LaunchArgs a{n, ins, outs};
   a.stream = strm;
@@ -433,6 +475,7 @@ MemoryReport ContextImpl::memory_report() {
   r.naive_bytes = static_cast<int64_t>(p.naive_bytes);
   r.workspace_bytes = static_cast<int64_t>(p.workspace_bytes);
   r.views = p.views;
+  r.strided = p.strided;
   r.in_place = p.in_place;
   for (size_t s = 0; s < graph->nodes().size(); ++s)
     r.steps.push_back({static_cast<int64_t>(p.step_workspace[s]), !p.skip[s], p.note[s]});

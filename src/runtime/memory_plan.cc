@@ -15,10 +15,16 @@ constexpr size_t kAlign = 256;   // cudaMalloc's alignment, kept for every class
 constexpr size_t kViewAlign = 16;
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
+Dims dense_strides(const Dims& d) {
+  Dims s(d.size(), 1);
+  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
+  return s;
+}
+
 class Planner {
  public:
   explicit Planner(const MemoryPlanRequest& r)
-      : r_(r), g_(*r.graph), nv_(g_.values().size()), parent_(nv_), off_(nv_, 0) {
+      : r_(r), g_(*r.graph), nv_(g_.values().size()), parent_(nv_), off_(nv_, 0), strides_(nv_) {
     for (size_t i = 0; i < nv_; ++i) parent_[i] = i;
     for (const auto& n : g_.nodes()) step_of_[n.get()] = step_of_.size();
     plan_.skip.assign(g_.nodes().size(), false);
@@ -37,6 +43,7 @@ class Planner {
       }
     }
     place();
+    plan_.strides = std::move(strides_);
     return std::move(plan_);
   }
 
@@ -59,6 +66,30 @@ class Planner {
     return {v, o};
   }
   bool is_root(size_t v) const { return parent_[v] == v; }
+  bool strided(size_t v) const { return !strides_[v].empty(); }
+  bool has_children(size_t v) const {
+    for (size_t u = 0; u < nv_; ++u)
+      if (u != v && parent_[u] == v) return true;
+    return false;
+  }
+  // Bytes from the value's first element to just past its last.
+  size_t extent_bytes(size_t v) const {
+    if (!strided(v)) return bytes(v);
+    const Dims& d = (*r_.dims)[v];
+    size_t last = 0;
+    for (size_t k = 0; k < d.size(); ++k) {
+      if (d[k] == 0) return 0;
+      last += static_cast<size_t>(d[k] - 1) * static_cast<size_t>(strides_[v][k]);
+    }
+    return (last + 1) * dtype_size(g_.values()[v]->dtype);
+  }
+  size_t step_of(const Node* n) const { return step_of_.at(n); }
+  // Asks strided_ok of every step in `steps` with the strides as they are now.
+  bool steps_accept(const std::vector<size_t>& steps) const {
+    for (size_t st : steps)
+      if (!r_.strided_ok(st, strides_)) return false;
+    return true;
+  }
   // Puts root `child` (and everything stored in it) inside `base` at byte offset `at`.
   void attach(size_t child, size_t base, size_t at) {
     KILN_CHECK(is_root(child) && find(base).first != child, "memory plan: bad attach");
@@ -84,24 +115,42 @@ class Planner {
     int64_t axis = n.a<ConcatAttrs>().axis;
     if (axis < 0) axis += static_cast<int64_t>(od.size());
     if (axis < 0 || axis >= static_cast<int64_t>(od.size())) return;
-    for (int64_t d = 0; d < axis; ++d)
-      if (od[d] != 1) return;   // the inputs' slices would be strided
-    size_t inner = dtype_size(out->dtype);
-    for (size_t d = axis + 1; d < od.size(); ++d) inner *= static_cast<size_t>(od[d]);
+    // Contiguous: each input is one range of the output. Otherwise each is a box of it, with the
+    // output's strides, which only a producer that accepts strided output can write.
+    bool contiguous = true;
+    for (int64_t d = 0; d < axis; ++d) contiguous &= od[d] == 1;
+    if (!contiguous && !r_.strided_ok) return;
+    const Dims ostr = dense_strides(od);
+    const size_t es = dtype_size(out->dtype);
     std::vector<size_t> at;
-    size_t pos = 0;
+    size_t pos = 0;   // in elements along the axis
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const Value* in = n.inputs[i];
       if (!eligible(in) || in->consumers.size() != 1 || !is_root(idx(in))) return;
+      if (!contiguous && has_children(idx(in))) return;   // those assume dense memory
       for (size_t j = 0; j < i; ++j)
         if (n.inputs[j] == in) return;
-      if (pos % kViewAlign) return;
-      at.push_back(pos);
-      pos += static_cast<size_t>((*r_.dims)[idx(in)][axis]) * inner;
+      const size_t byte = pos * static_cast<size_t>(ostr[axis]) * es;
+      if (byte % kViewAlign) return;
+      at.push_back(byte);
+      pos += static_cast<size_t>((*r_.dims)[idx(in)][axis]);
+    }
+    if (!contiguous) {
+      std::vector<size_t> producers;
+      for (const Value* in : n.inputs) {
+        strides_[idx(in)] = ostr;
+        producers.push_back(step_of(in->producer));
+      }
+      if (!steps_accept(producers)) {
+        for (const Value* in : n.inputs) strides_[idx(in)].clear();
+        return;
+      }
+      plan_.strided += static_cast<int64_t>(n.inputs.size());
     }
     for (size_t i = 0; i < n.inputs.size(); ++i) attach(idx(n.inputs[i]), idx(out), at[i]);
     plan_.skip[s] = true;
-    plan_.note[s] = "eliminated: its inputs are written in place";
+    plan_.note[s] = contiguous ? "eliminated: its inputs are written in place"
+                               : "eliminated: its inputs are written in place, strided";
     plan_.views += static_cast<int64_t>(n.inputs.size());
   }
 
@@ -111,7 +160,7 @@ class Planner {
     const Value* out = n.outputs[0];
     if (!eligible(in) || !eligible(out)) return;
     size_t vi = idx(in), vo = idx(out);
-    if (find(vi).first == find(vo).first) return;
+    if (find(vi).first == find(vo).first || strided(vi) || strided(vo)) return;
     if (is_root(vo)) attach(vo, vi, 0);
     else if (is_root(vi)) attach(vi, vo, 0);
     else return;
@@ -120,12 +169,14 @@ class Planner {
     ++plan_.views;
   }
 
-  // A Slice of one axis with step 1, every dim before it of extent 1: one contiguous range.
+  // A Slice of one axis with step 1: one contiguous range when every dim before it has extent 1,
+  // else a box of its input (strided) when every step that reads it accepts that.
   void slice_view(size_t s) {
     const Node& n = *g_.nodes()[s];
     const Value* in = n.inputs[0];
     const Value* out = n.outputs[0];
     if (!eligible(in) || !eligible(out) || !is_root(idx(out))) return;
+    if (strided(idx(in)) || has_children(idx(out))) return;
     for (size_t k = 1; k < n.inputs.size(); ++k)
       if (n.inputs[k] && !n.inputs[k]->is_constant()) return;
     const Dims& id = (*r_.dims)[idx(in)];
@@ -143,8 +194,9 @@ class Planner {
         axis = static_cast<int64_t>(d);
       }
     if (axis < 0) return;   // copies everything: leave it to the identity pass
-    for (int64_t d = 0; d < axis; ++d)
-      if (id[d] != 1) return;
+    bool contiguous = true;
+    for (int64_t d = 0; d < axis; ++d) contiguous &= id[d] == 1;
+    if (!contiguous && !r_.strided_ok) return;
     // The start on that axis: find its entry in axes (default 0..k-1).
     const Tensor& starts = n.inputs[1]->data;
     int64_t start = -1;
@@ -160,13 +212,23 @@ class Planner {
       start = std::clamp<int64_t>(st, 0, id[axis]);
     }
     if (start < 0 || start + od[axis] > id[axis]) return;
-    size_t inner = dtype_size(in->dtype);
-    for (size_t d = axis + 1; d < id.size(); ++d) inner *= static_cast<size_t>(id[d]);
-    size_t at = static_cast<size_t>(start) * inner;
+    const Dims istr = dense_strides(id);
+    const size_t at =
+        static_cast<size_t>(start) * static_cast<size_t>(istr[axis]) * dtype_size(in->dtype);
     if (at % kViewAlign) return;
+    if (!contiguous) {
+      strides_[idx(out)] = istr;
+      std::vector<size_t> readers;
+      for (const Node* c : out->consumers) readers.push_back(step_of(c));
+      if (!steps_accept(readers)) {
+        strides_[idx(out)].clear();
+        return;
+      }
+      ++plan_.strided;
+    }
     attach(idx(out), idx(in), at);
     plan_.skip[s] = true;
-    plan_.note[s] = "view of " + in->name;
+    plan_.note[s] = contiguous ? "view of " + in->name : "strided view of " + in->name;
     ++plan_.views;
   }
 
@@ -177,7 +239,7 @@ class Planner {
     if (!eligible(out) || !is_root(idx(out))) return;
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const Value* in = n.inputs[i];
-      if (!eligible(in) || bytes(idx(in)) != bytes(idx(out))) continue;
+      if (!eligible(in) || bytes(idx(in)) != bytes(idx(out)) || strided(idx(in))) continue;
       if ((*r_.dims)[idx(in)] != (*r_.dims)[idx(out)]) continue;
       if (!r_.in_place_ok(s, i)) continue;
       size_t root = find(idx(in)).first;
@@ -211,7 +273,7 @@ class Planner {
       auto [root, at] = find(v);
       Class& c = cls[root];
       c.used = true;
-      c.bytes = std::max(c.bytes, at + bytes(v));
+      c.bytes = std::max(c.bytes, at + extent_bytes(v));
       size_t begin = val->producer ? step_of_.at(val->producer) : 0;
       size_t last = (*r_.last_use)[v];
       size_t end = last == SIZE_MAX ? steps : std::max(last, begin);
@@ -254,6 +316,7 @@ class Planner {
   const Graph& g_;
   size_t nv_;
   std::vector<size_t> parent_, off_;
+  std::vector<Dims> strides_;
   std::unordered_map<const Node*, size_t> step_of_;
   MemoryPlan plan_;
 };

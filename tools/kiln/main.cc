@@ -942,10 +942,12 @@ int cmd_inspect(const Args& a) {
     char ratio[32] = "-";
     if (mem.naive_bytes > 0)
       std::snprintf(ratio, sizeof ratio, "%.2f", static_cast<double>(mem.arena_bytes) / mem.naive_bytes);
-    std::printf("memory: arena %s vs naive sum %s (ratio %s), workspace %s, %lld views, %lld in place\n",
-                fmt_bytes(mem.arena_bytes).c_str(), fmt_bytes(mem.naive_bytes).c_str(), ratio,
-                fmt_bytes(mem.workspace_bytes).c_str(), static_cast<long long>(mem.views),
-                static_cast<long long>(mem.in_place));
+    std::printf(
+        "memory: arena %s vs naive sum %s (ratio %s), workspace %s, %lld views (%lld strided), "
+        "%lld in place\n",
+        fmt_bytes(mem.arena_bytes).c_str(), fmt_bytes(mem.naive_bytes).c_str(), ratio,
+        fmt_bytes(mem.workspace_bytes).c_str(), static_cast<long long>(mem.views),
+        static_cast<long long>(mem.strided), static_cast<long long>(mem.in_place));
   } else {
     std::printf("memory: not available (%s)\n", no_mem.c_str());
   }
@@ -1016,7 +1018,7 @@ int cmd_inspect(const Args& a) {
       j.begin_object(true);
       j.key("arena_bytes").num(mem.arena_bytes).key("naive_bytes").num(mem.naive_bytes);
       j.key("workspace_bytes").num(mem.workspace_bytes).key("views").num(mem.views);
-      j.key("in_place").num(mem.in_place).end_object();
+      j.key("strided_views").num(mem.strided).key("in_place").num(mem.in_place).end_object();
     } else {
       j.null().key("memory_unavailable").str(no_mem);
     }

@@ -58,10 +58,11 @@ struct ConvGraphPlan::Descs {
     return d;
   }
   Desc tensor(int64_t uid, cudnnDataType_t t, const std::vector<int64_t>& dims, bool cl,
-              bool is_virtual) {
+              bool is_virtual, const std::vector<int64_t>& given_strides = {}) {
     Desc d = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     if (!d) return nullptr;
-    const std::vector<int64_t> strides = packed_strides(dims, cl);
+    const std::vector<int64_t> strides =
+        given_strides.empty() ? packed_strides(dims, cl) : given_strides;
     // kiln's arena and weights are 256-byte aligned; 16 is what the fast engines need and stays
     // true for channel-slice views at multiples of 8 float16 channels.
     const int64_t align = 16;
@@ -103,9 +104,9 @@ namespace {
 // The operation graph of the spec, or nullptr when cuDNN refuses any part of it.
 Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& s) {
   const bool cl = s.channels_last;
-  Desc x = d.tensor(kUidX, s.dtype, s.x_dims, cl, false);
+  Desc x = d.tensor(kUidX, s.dtype, s.x_dims, cl, false, s.x_strides);
   Desc w = d.tensor(kUidW, s.dtype, s.w_dims, cl, false);
-  Desc y = d.tensor(kUidY, s.dtype, s.y_dims, cl, false);
+  Desc y = d.tensor(kUidY, s.dtype, s.y_dims, cl, false, s.y_strides);
   if (!x || !w || !y) return nullptr;
   const int64_t nsp = static_cast<int64_t>(s.x_dims.size()) - 2;
   Desc conv = d.make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
@@ -127,7 +128,9 @@ Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& 
   // fused kernel; each pointwise op then reads the previous one's virtual output.
   const bool epilogue = s.bias || s.residual || s.relu;
   int64_t next_uid = kUidVirtual;
-  auto virt = [&] { return d.tensor(next_uid++, CUDNN_DATA_FLOAT, s.y_dims, cl, true); };
+  const std::vector<int64_t> no_strides;
+  const std::vector<int64_t>& vs = s.virtual_like_y ? s.y_strides : no_strides;
+  auto virt = [&] { return d.tensor(next_uid++, CUDNN_DATA_FLOAT, s.y_dims, cl, true, vs); };
   Desc cur = epilogue ? virt() : y;
   if (!cur) return nullptr;
   std::vector<Desc> ops;

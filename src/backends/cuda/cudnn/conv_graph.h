@@ -23,6 +23,12 @@ struct ConvGraphSpec {
   std::vector<int64_t> x_dims, w_dims, y_dims;
   std::vector<int64_t> pad, stride, dilation;
   bool bias = false, residual = false, relu = false;
+  // Element strides of x and y in the same NCHW order; empty: packed (channels_last decides
+  // how). Set for channel slices of wider tensors (runtime/memory_plan.h's strided views).
+  std::vector<int64_t> x_strides, y_strides;
+  // The epilogue's float32 intermediates (never in memory) take y's strides instead of packed
+  // ones: cuDNN's fusion engines may want all of an epilogue's tensors laid out alike.
+  bool virtual_like_y = false;
 };
 
 // One finalized execution plan and the descriptors it was made from.

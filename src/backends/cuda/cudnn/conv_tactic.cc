@@ -251,6 +251,21 @@ class CudnnConvKernel : public Kernel {
     return plan_for(a, true).workspace;
   }
 
+  // Strided X (a channel slice of a wider tensor) and strided Y (a channel slice of a Concat's
+  // output): only cuDNN graph-API plans take those (the legacy API finds no algorithm for them,
+  // bench/cudnn_strided_probe.cu), for float16/bfloat16 and with W, bias and Z dense. The plan is
+  // made and timed here, once per shape and strides, and kept for enqueue().
+  bool accepts_strided(const LaunchArgs& a) const override {
+    if (prec_.dtype == DataType::kFloat || program_ || a.out(0).numel() == 0) return false;
+    for (size_t i = 1; i < a.inputs.size(); ++i)
+      if (a.has(i) && !a.in(i).dense()) return false;
+    try {
+      return plan_for(a, true).graph != nullptr;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
   void enqueue(const LaunchArgs& a) override {
     DeviceTensor& y = a.out(0);
     if (y.numel() == 0) return;
@@ -348,6 +363,13 @@ class CudnnConvKernel : public Kernel {
       key.push_back(-1);
     }
     key.insert(key.end(), a.out(0).dims.begin(), a.out(0).dims.end());
+    const bool strided = !a.in(0).dense() || !a.out(0).dense();
+    if (strided) {
+      key.push_back(-2);
+      key.insert(key.end(), a.in(0).strides.begin(), a.in(0).strides.end());
+      key.push_back(-3);
+      key.insert(key.end(), a.out(0).strides.begin(), a.out(0).strides.end());
+    }
     std::lock_guard<std::mutex> lock(mu_);
     auto it = plans_.find(key);
     if (it != plans_.end()) return *it->second;
@@ -356,7 +378,19 @@ class CudnnConvKernel : public Kernel {
     KILN_EXPECT(p->map.ok, StatusCode::kUnsupported, "cuda.cudnn_conv cannot run X ",
                 dims_to_string(a.in(0).dims), " W ", dims_to_string(a.in(1).dims), ": ",
                 p->map.why);
-    if (!p->map.no_conv) {
+    if (strided) {
+      const CudnnConvMapping& m = p->map;
+      KILN_EXPECT(!m.no_conv && m.direct && !m.transposed && m.groups == 1 &&
+                      m.x_dims.size() == a.in(0).dims.size() && prec_.dtype != DataType::kFloat,
+                  StatusCode::kUnsupported,
+                  "cuda.cudnn_conv: strided tensors need a direct, ungrouped 2-D/3-D float16 or "
+                  "bfloat16 convolution");
+      KILN_EXPECT(search_strided(*p, a.in(0), a.out(0)), StatusCode::kUnsupported,
+                  "cuda.cudnn_conv: cuDNN has no graph-API plan for X ",
+                  dims_to_string(a.in(0).dims), " strides ", dims_to_string(a.in(0).strides),
+                  ", Y strides ", dims_to_string(a.out(0).strides));
+      p->workspace = p->algo_workspace;
+    } else if (!p->map.no_conv) {
       describe(p->map, prec_, p->desc);
       const size_t es = dtype_size(prec_.dtype);
       const size_t native_bytes =
@@ -458,6 +492,119 @@ class CudnnConvKernel : public Kernel {
     return true;
   }
 
+  // The graph-API description of the mapped convolution and this node's epilogue (packed).
+  ConvGraphSpec graph_spec(const CudnnConvMapping& m) const {
+    ConvGraphSpec spec;
+    spec.dtype = cudnn_type(prec_.dtype);
+    spec.channels_last = m.channels_last;
+    spec.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
+    spec.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
+    spec.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
+    spec.pad.assign(m.pad.begin(), m.pad.end());
+    spec.stride.assign(m.stride.begin(), m.stride.end());
+    spec.dilation.assign(m.dilation.begin(), m.dilation.end());
+    spec.bias = has_bias_;
+    spec.residual = has_z_;
+    spec.relu = relu_;
+    return spec;
+  }
+
+  // A tensor's strides in cuDNN's NCHW order (empty when dense): channels-last values hold
+  // [N, spatial..., C], so C's stride moves to position 1.
+  static std::vector<int64_t> cudnn_strides(const DeviceTensor& t, bool channels_last) {
+    if (t.dense()) return {};
+    const Dims& s = t.strides;
+    if (!channels_last) return std::vector<int64_t>(s.begin(), s.end());
+    std::vector<int64_t> r{s[0], s.back()};
+    r.insert(r.end(), s.begin() + 1, s.end() - 1);
+    return r;
+  }
+
+  // Elements from a tensor's first to its last, plus one.
+  static size_t extent(const DeviceTensor& t) {
+    if (t.dense()) return static_cast<size_t>(t.numel());
+    size_t last = 0;
+    for (size_t k = 0; k < t.dims.size(); ++k) {
+      if (t.dims[k] == 0) return 0;
+      last += static_cast<size_t>(t.dims[k] - 1) * static_cast<size_t>(t.strides[k]);
+    }
+    return last + 1;
+  }
+
+  // A convolution with a strided X or Y: times the graph-API plans cuDNN's heuristics propose for
+  // those strides (first with the epilogue's intermediates laid out like Y, then packed) on
+  // temporary buffers, and keeps the fastest in p.graph. False when none runs.
+  bool search_strided(ConvPlan& p, const DeviceTensor& x, const DeviceTensor& y) const {
+    constexpr int kGraphPlans = 4, kRuns = 10;
+    const CudnnConvMapping& m = p.map;
+    const size_t es = dtype_size(prec_.dtype);
+    const size_t xb = align_up(extent(x) * es), wb = align_up(volume(m.w_dims) * es);
+    const size_t yb = align_up(extent(y) * es), zb = align_up(y.numel() * es);
+    const size_t bb = align_up(m.y_dims[1] * es);
+    size_t free_b = 0, total_b = 0;
+    KILN_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    const size_t data = xb + wb + yb + zb + bb;
+    if (free_b < data) return false;
+    const size_t limit = std::min(kMaxAlgoWorkspace, (free_b - data) / 4);
+    DeviceBuffer buf(data + limit);
+    char* base = static_cast<char*>(buf.get());
+    void* xp = base;
+    void* wp = base + xb;
+    void* yp = base + xb + wb;
+    void* zp = base + xb + wb + yb;
+    void* bp = base + xb + wb + yb + zb;
+    void* ws = base + data;
+    TuningHandle th = cudnn_tuning_handle();
+    KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, data, th.stream));
+    KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    KILN_CUDA_CHECK(cudaEventCreate(&e0));
+    if (cudaEventCreate(&e1) != cudaSuccess) {
+      cudaEventDestroy(e0);
+      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
+    }
+    ConvGraphSpec spec = graph_spec(m);
+    spec.x_strides = cudnn_strides(x, m.channels_last);
+    spec.y_strides = cudnn_strides(y, m.channels_last);
+    float best_ms = -1.f;
+    std::unique_ptr<ConvGraphPlan> best;
+    for (bool like_y : {true, false}) {
+      if (like_y && spec.y_strides.empty()) continue;
+      spec.virtual_like_y = like_y;
+      for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
+        auto once = [&] {
+          return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
+        };
+        if (!once()) {
+          cudaGetLastError();
+          continue;
+        }
+        bool ok = cudaEventRecord(e0, th.stream) == cudaSuccess;
+        for (int r = 0; ok && r < kRuns; ++r) ok = once();
+        ok = ok && cudaEventRecord(e1, th.stream) == cudaSuccess &&
+             cudaEventSynchronize(e1) == cudaSuccess;
+        float ms = 0.f;
+        ok = ok && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
+        cudaGetLastError();
+        if (!ok || (best_ms >= 0.f && ms / kRuns >= best_ms)) continue;
+        best_ms = ms / kRuns;
+        best = std::move(g);
+      }
+      if (best) break;
+    }
+    cudaStreamSynchronize(th.stream);
+    cudaGetLastError();
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    if (!best) return false;
+    p.algo_workspace = static_cast<size_t>(best->workspace());
+    p.graph = std::move(best);
+    log(LogLevel::kVerbose, "cuda.cudnn_conv: strided graph-API engine ", p.graph->engine(),
+        " for X ", dims_to_string(x.dims), " strides ", dims_to_string(x.strides), ", Y strides ",
+        dims_to_string(y.strides), ", ", best_ms, " ms");
+    return true;
+  }
+
   // Times, as whole steps: up to kTimedAlgos of cudnnFind's acceptable algorithms, each
   // through cudnnConvolutionBiasActivationForward where cuDNN allows it (an epilogue; relu: any
   // algorithm; identity: IMPLICIT_PRECOMP_GEMM only) and as cudnnConvolutionForward + kiln's
@@ -554,18 +701,7 @@ class CudnnConvKernel : public Kernel {
     // ungrouped convs (the graph infers groups from the shapes; not needed so far).
     std::unique_ptr<ConvGraphPlan> best_graph;
     if (prec_.dtype != DataType::kFloat && m.groups == 1) {
-      ConvGraphSpec spec;
-      spec.dtype = cudnn_type(prec_.dtype);
-      spec.channels_last = m.channels_last;
-      spec.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
-      spec.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
-      spec.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
-      spec.pad.assign(m.pad.begin(), m.pad.end());
-      spec.stride.assign(m.stride.begin(), m.stride.end());
-      spec.dilation.assign(m.dilation.begin(), m.dilation.end());
-      spec.bias = has_bias_;
-      spec.residual = has_z_;
-      spec.relu = relu_;
+      const ConvGraphSpec spec = graph_spec(m);
       for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
         const float ms = time([&] {
           return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
