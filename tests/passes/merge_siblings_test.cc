@@ -471,6 +471,106 @@ TEST(MergeSiblings, Float16ChannelsLastOnGpu) {
   if (!expect_same_outputs_on_gpu(*before, *g, 2e-2, b.rng)) GTEST_SKIP() << "no GPU";
 }
 
+// GoogLeNet's inception block as the CUDA backend runs it: float16, NHWC, batch 3, 7x9 pixels.
+// The two relu 1x1 "reduce" convs merge although their slices are strided (each of their readers
+// is a 3x3 conv, which reads a channel slice in place); the 1x1 conv feeding the Concat stays (the
+// planner writes it into the Concat), and the one behind the pool reads another input.
+std::unique_ptr<Graph> inception_fp16_nhwc(G& b, std::unique_ptr<Graph>& original) {
+  b.rng.seed(11);
+  Value* x = b.input("x", {3, 16, 7, 9});
+  ConvOpts relu;
+  relu.activation = "relu";
+  ConvOpts k3 = relu;
+  k3.k = 3;
+  Value* direct = conv(b, x, 8, relu);
+  Value* r1 = conv(b, x, 16, relu);
+  Value* r2 = conv(b, x, 8, relu);
+  Value* b1 = conv(b, r1, 24, k3);
+  Value* b2 = conv(b, r2, 8, k3);
+  Value* b4 = conv(b, b.pool("max", x, {3, 3}, {1, 1}, {1, 1, 1, 1}), 8, relu);
+  b.output(b.unary(Op::kTanh, concat(b, {direct, b1, b2, b4}, 1)), "y");
+  original = b.g->clone();
+  PassContext ctx;
+  ctx.device = "cuda";
+  ctx.fp16 = true;
+  apply(AssignPrecision{}, *b.g, ctx);
+  apply(ChooseLayout{}, *b.g, ctx);
+  return std::move(b.g);
+}
+
+TEST(MergeSiblings, Float16InceptionBlockAtBatch3OnCuda) {
+  G b;
+  std::unique_ptr<Graph> original;
+  auto g = inception_fp16_nhwc(b, original);
+  // The layout pass kept the block in NHWC: the Concat joins the last axis.
+  for (auto& n : g->nodes())
+    if (n->op() == "Concat") EXPECT_EQ(n->a<ConcatAttrs>().axis, 3);
+  auto on_cpu = g->clone();
+  PassContext ctx;
+  ctx.device = "cuda";
+  ctx.fp16 = true;
+  apply(MergeSiblings{}, *g, ctx);
+  EXPECT_EQ(ctx.stats["merge_siblings.groups"], 1);
+  EXPECT_EQ(ctx.stats["merge_siblings.convs"], 2);
+  EXPECT_EQ(ctx.stats["merge_siblings.concat_kept"], 1);
+  EXPECT_EQ(ctx.stats["merge_siblings.strided_skipped"], 0);
+  const Node* m = merged_node(*g, "Conv");
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(m->a<ConvAttrs>().channels_last);
+  EXPECT_EQ(m->outputs[0]->shape.str(), "[3,7,9,24]");
+  EXPECT_EQ(slices_of(*m, 3), (std::vector<std::pair<int64_t, int64_t>>{{0, 16}, {16, 8}}));
+  expect_same_outputs(*original, *g, 2e-2, b.rng);
+
+  // For the CPU backend nothing reads a strided slice in place: left alone.
+  PassContext cpu;
+  cpu.fp16 = true;
+  auto want = ops_of(*on_cpu);
+  apply(MergeSiblings{}, *on_cpu, cpu);
+  EXPECT_EQ(ops_of(*on_cpu), want);
+  EXPECT_EQ(cpu.stats["merge_siblings.strided_skipped"], 1);
+}
+
+// On the GPU: the merged block computes what the original computes, and the device context's
+// memory plan has no copy left: both Slices are strided views read by the 3x3 convs, and the
+// Concat is eliminated with its four producers writing strided boxes of its output.
+TEST(MergeSiblings, Float16InceptionBlockAtBatch3OnGpu) {
+  G b;
+  std::unique_ptr<Graph> original;
+  auto before = inception_fp16_nhwc(b, original);
+  auto g = before->clone();
+  PassContext ctx;
+  ctx.device = "cuda";
+  ctx.fp16 = true;
+  apply(MergeSiblings{}, *g, ctx);
+  ASSERT_EQ(count_op(*g, "Slice"), 2);
+  if (!expect_same_outputs_on_gpu(*before, *g, 2e-2, b.rng)) GTEST_SKIP() << "no GPU";
+  BuildOptions o;
+  o.device = "cuda";
+  o.opt_level = 0;
+  std::shared_ptr<Plan> plan = PlanAccess::make(build_plan(g->clone(), o));
+  std::shared_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::create(plan, engine).is_ok());
+  std::unique_ptr<ExecutionContext> c;
+  ASSERT_TRUE(engine->create_context(c).is_ok());
+  MemoryReport r;
+  Status st = c->memory_report(r);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  int strided_views = 0, strided_concats = 0;
+  for (const StepMemory& sm : r.steps) {
+    if (sm.note.rfind("strided view of ", 0) == 0) {
+      ++strided_views;
+      EXPECT_FALSE(sm.runs);
+    }
+    if (sm.note == "eliminated: its inputs are written in place, strided") {
+      ++strided_concats;
+      EXPECT_FALSE(sm.runs);
+    }
+  }
+  EXPECT_EQ(strided_views, 2);
+  EXPECT_EQ(strided_concats, 1);
+  EXPECT_EQ(r.strided, 6);
+}
+
 // ---------------------------------------------------------------------------------------------
 // MatMul: Q/K/V projections of one token.
 
