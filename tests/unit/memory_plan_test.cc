@@ -54,32 +54,50 @@ size_t nbytes(const Planned& p, const Value* v) {
   return static_cast<size_t>(dims_volume(p.dims[p.index.at(v)])) * dtype_size(v->dtype);
 }
 
-// Values alive at the same step never overlap, except where `shares(a, b)` says one is stored in
-// the other (a view, a Concat input, an in-place output and its input).
-void expect_no_clobbering(const Graph& g, const Planned& p,
-                          const std::function<bool(const Value*, const Value*)>& shares) {
-  std::unordered_map<const Node*, size_t> step;
-  for (size_t s = 0; s < g.nodes().size(); ++s) step[g.nodes()[s].get()] = s;
+using Shares = std::function<bool(const Value*, const Value*)>;
+
+// The values the planner places: every step's output and the graph inputs.
+std::vector<const Value*> activations(const Graph& g) {
   std::vector<const Value*> acts;
   for (const auto& v : g.values())
     if (!v->is_constant() && (v->producer || g.is_graph_input(v.get()))) acts.push_back(v.get());
+  return acts;
+}
+
+// Calls check(a, b) for each pair of activations alive at the same step, except where
+// `shares(a, b)` says one is stored in the other (a view, a Concat input, an in-place output and
+// its input).
+void for_each_live_pair(const Graph& g, const Planned& p, const Shares& shares,
+                        const std::function<void(const Value*, const Value*)>& check) {
+  std::unordered_map<const Node*, size_t> step;
+  for (size_t s = 0; s < g.nodes().size(); ++s) step[g.nodes()[s].get()] = s;
   auto range = [&](const Value* v) {
     size_t b = v->producer ? step.at(v->producer) : 0;
     size_t e = p.last_use[p.index.at(v)];
     return std::pair<size_t, size_t>{b, e == SIZE_MAX ? g.nodes().size() : std::max(b, e)};
   };
-  for (const Value* a : acts) {
-    ASSERT_NE(p.off(a), MemoryPlan::kNoOffset) << a->name;
-    EXPECT_LE(p.off(a) + nbytes(p, a), p.plan.arena_bytes) << a->name;
+  const std::vector<const Value*> acts = activations(g);
+  for (const Value* a : acts)
     for (const Value* b : acts) {
       if (a >= b || shares(a, b) || shares(b, a)) continue;
       auto [ab, ae] = range(a);
       auto [bb, be] = range(b);
       if (ae < bb || be < ab) continue;
-      bool disjoint = p.off(a) + nbytes(p, a) <= p.off(b) || p.off(b) + nbytes(p, b) <= p.off(a);
-      EXPECT_TRUE(disjoint) << a->name << " and " << b->name << " overlap while both are alive";
+      check(a, b);
     }
+}
+
+// Values alive at the same step never overlap, except where `shares(a, b)` says one is stored in
+// the other.
+void expect_no_clobbering(const Graph& g, const Planned& p, const Shares& shares) {
+  for (const Value* a : activations(g)) {
+    ASSERT_NE(p.off(a), MemoryPlan::kNoOffset) << a->name;
+    EXPECT_LE(p.off(a) + nbytes(p, a), p.plan.arena_bytes) << a->name;
   }
+  for_each_live_pair(g, p, shares, [&](const Value* a, const Value* b) {
+    bool disjoint = p.off(a) + nbytes(p, a) <= p.off(b) || p.off(b) + nbytes(p, b) <= p.off(a);
+    EXPECT_TRUE(disjoint) << a->name << " and " << b->name << " overlap while both are alive";
+  });
 }
 
 // The bytes a value occupies in the arena, from its offset, dims and strides (dense when none).
@@ -106,28 +124,15 @@ std::set<size_t> bytes_of(const Planned& p, const Value* v) {
 
 // Byte-exact form of expect_no_clobbering, for strided values: values alive at the same step
 // share no byte unless `shares` says one is stored in the other.
-void expect_no_shared_bytes(const Graph& g, const Planned& p,
-                            const std::function<bool(const Value*, const Value*)>& shares) {
-  std::unordered_map<const Node*, size_t> step;
-  for (size_t s = 0; s < g.nodes().size(); ++s) step[g.nodes()[s].get()] = s;
-  std::vector<const Value*> acts;
-  for (const auto& v : g.values())
-    if (!v->is_constant() && (v->producer || g.is_graph_input(v.get()))) acts.push_back(v.get());
-  for (const Value* a : acts)
-    for (const Value* b : acts) {
-      if (a >= b || shares(a, b) || shares(b, a)) continue;
-      size_t ab = a->producer ? step.at(a->producer) : 0, bb = b->producer ? step.at(b->producer) : 0;
-      size_t ae = p.last_use[p.index.at(a)], be = p.last_use[p.index.at(b)];
-      ae = ae == SIZE_MAX ? g.nodes().size() : std::max(ab, ae);
-      be = be == SIZE_MAX ? g.nodes().size() : std::max(bb, be);
-      if (ae < bb || be < ab) continue;
-      std::set<size_t> x = bytes_of(p, a), y = bytes_of(p, b);
-      for (size_t byte : x)
-        if (y.count(byte)) {
-          ADD_FAILURE() << a->name << " and " << b->name << " share byte " << byte;
-          break;
-        }
-    }
+void expect_no_shared_bytes(const Graph& g, const Planned& p, const Shares& shares) {
+  for_each_live_pair(g, p, shares, [&](const Value* a, const Value* b) {
+    std::set<size_t> x = bytes_of(p, a), y = bytes_of(p, b);
+    for (size_t byte : x)
+      if (y.count(byte)) {
+        ADD_FAILURE() << a->name << " and " << b->name << " share byte " << byte;
+        break;
+      }
+  });
 }
 
 Value* concat(G& g, std::vector<Value*> ins, int64_t axis) {
