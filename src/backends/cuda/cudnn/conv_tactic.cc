@@ -115,6 +115,55 @@ bool bwd_algo_ok(cudnnConvolutionBwdDataAlgo_t a, const Precision& p) {
          a != CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
 }
 
+// Times candidates on one stream: the mean milliseconds of kRuns runs back to back after a
+// warm-up run, or a negative number when a run fails (returns false or throws). Not replayed from
+// a captured CUDA graph, although the runtime runs steps that way: capturing here, while other
+// threads' contexts run cuDNN, made their cuDNN calls fail (CUDNN_STATUS_EXECUTION_FAILED in the
+// 16-context demo on the H100).
+class StepTimer {
+ public:
+  static constexpr int kRuns = 10;
+  explicit StepTimer(cudaStream_t s) : s_(s) {
+    KILN_CUDA_CHECK(cudaEventCreate(&e0_));
+    if (cudaEventCreate(&e1_) != cudaSuccess) {
+      cudaEventDestroy(e0_);
+      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
+    }
+  }
+  ~StepTimer() {
+    cudaEventDestroy(e0_);
+    cudaEventDestroy(e1_);
+  }
+  StepTimer(const StepTimer&) = delete;
+  StepTimer& operator=(const StepTimer&) = delete;
+
+  template <class F>
+  float mean_ms(F&& once) {
+    auto run = [&] {
+      try {
+        return once();
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    if (!run()) {
+      cudaGetLastError();
+      return -1.f;
+    }
+    bool ok = cudaEventRecord(e0_, s_) == cudaSuccess;
+    for (int r = 0; ok && r < kRuns; ++r) ok = run();
+    ok = ok && cudaEventRecord(e1_, s_) == cudaSuccess && cudaEventSynchronize(e1_) == cudaSuccess;
+    float ms = 0.f;
+    ok = ok && cudaEventElapsedTime(&ms, e0_, e1_) == cudaSuccess;
+    cudaGetLastError();
+    return ok ? ms / kRuns : -1.f;
+  }
+
+ private:
+  cudaStream_t s_;
+  cudaEvent_t e0_ = nullptr, e1_ = nullptr;
+};
+
 // cuDNN's description of one mapped convolution.
 struct Descriptors {
   TensorDesc x, y, bias;  // transposed: x is dy (kiln's X), y is dx (the native output)
@@ -531,11 +580,26 @@ class CudnnConvKernel : public Kernel {
     return last + 1;
   }
 
+  // Times the graph-API plans cuDNN's heuristics propose for `spec` (up to kGraphPlans) and keeps
+  // in `best` the first that beats best_ms (negative: nothing yet).
+  static void time_graph_plans(TuningHandle& th, const ConvGraphSpec& spec, size_t limit,
+                               StepTimer& timer, void* xp, void* wp, void* bp, void* zp, void* yp,
+                               void* ws, float& best_ms, std::unique_ptr<ConvGraphPlan>& best) {
+    constexpr int kGraphPlans = 4;
+    for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
+      const float ms = timer.mean_ms([&] {
+        return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
+      });
+      if (ms < 0.f || (best_ms >= 0.f && ms >= best_ms)) continue;
+      best_ms = ms;
+      best = std::move(g);
+    }
+  }
+
   // A convolution with a strided X or Y: times the graph-API plans cuDNN's heuristics propose for
   // those strides (first with the epilogue's intermediates laid out like Y, then packed) on
   // temporary buffers, and keeps the fastest in p.graph. False when none runs.
   bool search_strided(ConvPlan& p, const DeviceTensor& x, const DeviceTensor& y) const {
-    constexpr int kGraphPlans = 4, kRuns = 10;
     const CudnnConvMapping& m = p.map;
     const size_t es = dtype_size(prec_.dtype);
     const size_t xb = align_up(extent(x) * es), wb = align_up(volume(m.w_dims) * es);
@@ -557,12 +621,7 @@ class CudnnConvKernel : public Kernel {
     TuningHandle th = cudnn_tuning_handle();
     KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, data, th.stream));
     KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
-    cudaEvent_t e0 = nullptr, e1 = nullptr;
-    KILN_CUDA_CHECK(cudaEventCreate(&e0));
-    if (cudaEventCreate(&e1) != cudaSuccess) {
-      cudaEventDestroy(e0);
-      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
-    }
+    StepTimer timer(th.stream);
     ConvGraphSpec spec = graph_spec(m);
     spec.x_strides = cudnn_strides(x, m.channels_last);
     spec.y_strides = cudnn_strides(y, m.channels_last);
@@ -571,31 +630,11 @@ class CudnnConvKernel : public Kernel {
     for (bool like_y : {true, false}) {
       if (like_y && spec.y_strides.empty()) continue;
       spec.virtual_like_y = like_y;
-      for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
-        auto once = [&] {
-          return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
-        };
-        if (!once()) {
-          cudaGetLastError();
-          continue;
-        }
-        bool ok = cudaEventRecord(e0, th.stream) == cudaSuccess;
-        for (int r = 0; ok && r < kRuns; ++r) ok = once();
-        ok = ok && cudaEventRecord(e1, th.stream) == cudaSuccess &&
-             cudaEventSynchronize(e1) == cudaSuccess;
-        float ms = 0.f;
-        ok = ok && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
-        cudaGetLastError();
-        if (!ok || (best_ms >= 0.f && ms / kRuns >= best_ms)) continue;
-        best_ms = ms / kRuns;
-        best = std::move(g);
-      }
+      time_graph_plans(th, spec, limit, timer, xp, wp, bp, zp, yp, ws, best_ms, best);
       if (best) break;
     }
     cudaStreamSynchronize(th.stream);
     cudaGetLastError();
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
     if (!best) return false;
     p.algo_workspace = static_cast<size_t>(best->workspace());
     p.graph = std::move(best);
@@ -614,42 +653,14 @@ class CudnnConvKernel : public Kernel {
   bool time_steps(ConvPlan& p, const cudnnConvolutionFwdAlgoPerf_t* perf, int n, size_t limit,
                   TuningHandle& th, void* xp, void* wp, void* yp, void* zp, void* bp,
                   void* ws) const {
-    constexpr int kTimedAlgos = 6, kGraphPlans = 4, kRuns = 10;
+    constexpr int kTimedAlgos = 6;
     const CudnnConvMapping& m = p.map;
     const bool has_epilogue = relu_ || has_bias_ || has_z_;
-    cudaEvent_t e0 = nullptr, e1 = nullptr;
-    KILN_CUDA_CHECK(cudaEventCreate(&e0));
-    if (cudaEventCreate(&e1) != cudaSuccess) {
-      cudaEventDestroy(e0);
-      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
-    }
+    StepTimer timer(th.stream);
     cudaStream_t st = th.stream;
     const void* bias = has_bias_ ? bp : p.zero_bias.get();
     const float one = 1.f, zero = 0.f, alpha2 = has_z_ ? 1.f : 0.f;
-    // Mean milliseconds of one run after a warm-up, kRuns runs back to back; negative when a run
-    // fails. Not replayed from a captured CUDA graph, although the runtime runs steps that way:
-    // capturing here, while other threads' contexts run cuDNN, made their cuDNN calls fail
-    // (CUDNN_STATUS_EXECUTION_FAILED in the 16-context demo on the H100).
-    auto time = [&](auto&& once) -> float {
-      auto run = [&] {
-        try {
-          return once();
-        } catch (const Error&) {
-          return false;
-        }
-      };
-      if (!run()) {
-        cudaGetLastError();
-        return -1.f;
-      }
-      bool ok = cudaEventRecord(e0, st) == cudaSuccess;
-      for (int r = 0; ok && r < kRuns; ++r) ok = run();
-      ok = ok && cudaEventRecord(e1, st) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess;
-      float ms = 0.f;
-      ok = ok && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
-      cudaGetLastError();
-      return ok ? ms / kRuns : -1.f;
-    };
+    auto time = [&](auto&& once) { return timer.mean_ms(once); };
     float best_ms = -1.f;
     Choice best;
     bool best_fused = false, best_identity = false;
@@ -701,20 +712,11 @@ class CudnnConvKernel : public Kernel {
     // ungrouped convs (the graph infers groups from the shapes; not needed so far).
     std::unique_ptr<ConvGraphPlan> best_graph;
     if (prec_.dtype != DataType::kFloat && m.groups == 1) {
-      const ConvGraphSpec spec = graph_spec(m);
-      for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
-        const float ms = time([&] {
-          return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
-        });
-        if (!better(ms)) continue;
-        best_ms = ms;
-        best_graph = std::move(g);
-      }
+      time_graph_plans(th, graph_spec(m), limit, timer, xp, wp, bp, zp, yp, ws, best_ms,
+                       best_graph);
     }
     cudaStreamSynchronize(st);
     cudaGetLastError();  // a candidate that failed to launch leaves nothing behind
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
     if (best_ms < 0.f) {
       KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), search_math(prec_)));
       return false;
