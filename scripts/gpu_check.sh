@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The one GPU check: builds kiln with the CUDA backend (ninja -j16), runs the whole test suite
-# including the GPU-labelled tests (per-op cases and ONNX conformance on the CUDA backend), the
-# demo on the GPU, and the peer benchmark (bench/peers.py), then prints a short table.
+# including the GPU-labelled tests (per-op cases mirrored on the CUDA backend, kiln_gpu_tests, and
+# ONNX conformance on the CUDA backend, which counts passes with a host step apart), the demo on
+# the GPU, the recurrent-layer benchmark (device kernel against the host fallback) and the peer
+# benchmark (bench/peers.py), then prints a short table.
 # Runs on the device machine; the ONNX node tests and Fashion-MNIST travel in .device_data/.
-#   scripts/gpu_check.sh [--skip-tests] [--skip-conformance] [--skip-bench] [peers.py options...]
+#   scripts/gpu_check.sh [--skip-tests] [--skip-conformance] [--skip-bench] [--skip-rnn]
+#                        [peers.py options...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/kiln_out}
 mkdir -p "$out"
 data=.device_data
-skip_tests=0; skip_bench=0; skip_conf=0; peer_args=()
+skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; peer_args=()
 for a in "$@"; do
   case "$a" in
     --skip-tests) skip_tests=1 ;;
     --skip-bench) skip_bench=1 ;;
     --skip-conformance) skip_conf=1 ;;
+    --skip-rnn) skip_rnn=1 ;;
     *) peer_args+=("$a") ;;
   esac
 done
@@ -33,26 +37,52 @@ mkdir -p build-gpu/data/fashion-mnist
 for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   gzip -dc "$data/fashion-mnist/$f.gz" > build-gpu/data/fashion-mnist/$f
 done
-test_rc=-; gpu_line=-; conf_cuda=-; conf_cpu=-
+test_rc=-; gpu_line=-; mirror_line=-; conf_cuda=-; conf_cpu=-
 if [[ $skip_tests -eq 0 ]]; then
-  (cd build-gpu && timeout 300 ctest --output-on-failure -j4 -E "conformance|gpu$" > "$out/ctest.log" 2>&1); test_rc=$?
+  # Every GoogleTest case is its own ctest entry; the GPU-labelled binaries run once each below
+  # (one process, one CUDA context) instead of once per case.
+  (cd build-gpu && timeout 300 ctest --output-on-failure -j16 -LE gpu -E conformance \
+    > "$out/ctest.log" 2>&1); test_rc=$?
   grep -E "tests passed|Failed|\*\*\*" "$out/ctest.log" | tail -15
   timeout 200 build-gpu/tests/kiln_gpu_tests > "$out/gpu_tests.log" 2>&1
-  gpu_line=$(grep -E "PASSED|FAILED  \]|SKIPPED" "$out/gpu_tests.log" | tail -3 | tr '\n' ' ')
+  gpu_line=$(grep -E "PASSED|FAILED  \]|SKIPPED \]" "$out/gpu_tests.log" | grep -E "tests?[,.]" | tail -3 | tr '\n' ' ')
   grep -E "^\[  FAILED|Failure|error" "$out/gpu_tests.log" | head -30
+  KILN_TEST_DEVICE=cuda timeout 200 build-gpu/tests/kiln_op_tests > "$out/op_mirror.log" 2>&1
+  mirror_line="$(grep -E "^op mirror on cuda" "$out/op_mirror.log"); $(grep -E "^\[  (PASSED|FAILED)  \]" "$out/op_mirror.log" | tr '\n' ' ')"
+  grep -E "^\[  FAILED|Failure" "$out/op_mirror.log" | head -30
 fi
 if [[ $skip_tests -eq 0 && $skip_conf -eq 0 ]]; then
   build-gpu/tests/kiln_conformance --data "$data/node" --jobs 12 > "$out/conformance_cpu.log" 2>&1
   conf_cpu=$(tail -1 "$out/conformance_cpu.log")
   build-gpu/tests/kiln_conformance --data "$data/node" --jobs 8 --device cuda --verbose \
     --expected tests/onnx/expected_passes.txt --except tests/onnx/cuda_differences.txt \
-    > "$out/conformance_cuda.log" 2>&1
+    --host-allowed tests/onnx/cuda_host_steps.txt > "$out/conformance_cuda.log" 2>&1
   conf_cuda="$(grep -c REGRESSION "$out/conformance_cuda.log") regressions; $(tail -1 "$out/conformance_cuda.log")"
   grep REGRESSION "$out/conformance_cuda.log" | head -40
 fi
 demo=$(build-gpu/tools/demo/kiln_fashion_demo --model models/fashion_cnn.onnx \
   --data build-gpu/data/fashion-mnist --reference models/fashion_cnn.reference.json \
   --plan build-gpu/demo.plan 2>&1 | grep -E "accuracy|equals|img/s|device" | tr '\n' ' ')
+# Recurrent layers: cuda.recurrent against the host fallback on the same exported models
+# (bench/rnn_bench.py: bidirectional LSTM and GRU, batch 64, sequence 128, hidden 256).
+rnn_line=-
+if [[ $skip_rnn -eq 0 ]]; then
+  mkdir -p build-gpu/rnn
+  python3 bench/rnn_bench.py --work build-gpu/rnn > "$out/rnn_export.log" 2>&1
+  rnn_line=""
+  for m in lstm gru; do
+    f=build-gpu/rnn/$m.onnx
+    [[ -f $f ]] || { rnn_line="export failed (rnn_export.log)"; break; }
+    # The device plan: kiln bench (back-to-back enqueues); the host fallback is slow (the
+    # reference in double on the host), so it runs once, profiled, and its Recurrent step counts.
+    dev=$(build-gpu/tools/kiln/kiln bench "$f" --device cuda --iterations 20 --quiet 2>&1 | tee "$out/rnn_${m}_device.log" | grep -oE "[0-9.]+ ms each")
+    host=$(timeout 120 build-gpu/tools/kiln/kiln run "$f" --device cuda --exclude-tactic cuda.recurrent --profile --quiet 2>&1 | tee "$out/rnn_${m}_host.log" | grep -E "Recurrent +cuda.host_fallback" | awk '{print $1 " ms"}')
+    build-gpu/tools/kiln/kiln run "$f" --device cuda --seed 2 --output-dir build-gpu/rnn/$m.dev --quiet > /dev/null 2>&1
+    build-gpu/tools/kiln/kiln run "$f" --device cpu --seed 2 --output-dir build-gpu/rnn/$m.cpu --quiet > /dev/null 2>&1
+    cmp=$(for y in build-gpu/rnn/$m.cpu/*.npy; do build-gpu/tests/kiln_npy_compare build-gpu/rnn/$m.dev/$(basename $y) $y 1e-3 1e-4 | tail -1; done | sort | uniq -c | tr '\n' ' ')
+    rnn_line+="$m: device ${dev:-?} (whole plan), host fallback step ${host:-?}, outputs vs CPU: $cmp; "
+  done
+fi
 peers=-
 if [[ $skip_bench -eq 0 ]]; then
   python3 bench/peers.py --kiln build-gpu/tools/kiln/kiln --work build-gpu/peers \
@@ -64,6 +94,8 @@ echo "|---|---|"
 echo "| build (ninja -j16) | rc $build_rc, ${build_s} s |"
 echo "| ctest (all but conformance) | rc $test_rc, $(grep -E 'tests passed' "$out/ctest.log" 2>/dev/null) |"
 echo "| kiln_gpu_tests | $gpu_line |"
+echo "| op cases mirrored on cuda | $mirror_line |"
 echo "| conformance cpu | $conf_cpu |"
 echo "| conformance cuda | $conf_cuda |"
 echo "| demo (default device) | $demo |"
+echo "| recurrent layers (b64 s128) | $rnn_line |"

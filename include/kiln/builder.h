@@ -37,6 +37,10 @@ struct BuildOptions {
   bool fp16 = false;
   // Allows TF32 tensor-core math for float32 convolutions and matrix products (GPU only).
   bool tf32 = false;
+  // Tactic ids the builder must not choose ("cuda.recurrent"): to compare an implementation with
+  // the next one that supports the node (e.g. a device kernel with the host fallback), or to work
+  // around one. An id that the target backend does not have is an error.
+  std::vector<std::string> excluded_tactics;
   // Fixes the shapes of named inputs (overrides the model's dims; may fix symbolic ones).
   std::map<std::string, std::vector<int64_t>> input_shapes;
   // Called with progress lines during long builds ("[3/7] fold constants: 112 nodes folded").
@@ -52,6 +56,9 @@ struct PlanStep {
   // The imported (ONNX) nodes this step computes: several when passes fused nodes into it.
   std::vector<std::string> origins;
   std::string inputs, outputs;  // "x:float32[1,3,224,224], w:float32[8,3,3,3]=const"
+  // A step of a GPU plan that computes on the host (its op has no device kernel for this node:
+  // the host fallback copies the inputs down, runs the reference and copies the outputs up).
+  bool on_host = false;
 };
 
 // A built, serialisable engine description.
@@ -75,6 +82,8 @@ class Plan {
   std::string describe() const;
   // The steps in execution order, with what `kiln inspect` shows of each.
   std::vector<PlanStep> steps() const;
+  // How many steps of a device plan compute on the host (PlanStep::on_host); 0 for CPU plans.
+  size_t num_host_steps() const;
 
   const PlanData& data() const { return *data_; }  // internal
 

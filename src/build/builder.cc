@@ -69,6 +69,9 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   if (o.device.empty() && device == "cpu")
     report(cat("no GPU to build for (", cuda_unavailable_reason(), "); building for the CPU"));
   apply_input_shapes(*g, o);
+  for (const std::string& id : o.excluded_tactics)
+    KILN_EXPECT(backend.find_tactic(id) != nullptr, StatusCode::kInvalidArgument,
+                "cannot exclude tactic '", id, "': the ", device, " backend has no such tactic");
 
   auto t0 = std::chrono::steady_clock::now();
   size_t before = g->nodes().size();
@@ -87,7 +90,7 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   const size_t total = g->nodes().size();
   auto last_report = std::chrono::steady_clock::now();
   for (auto& n : g->nodes()) {
-    const Tactic& t = backend.choose(*n);
+    const Tactic& t = backend.choose(*n, o.excluded_tactics);
     try {
       plan->steps.push_back({i, std::string(t.id()), t.prepare(*n)});
     } catch (const Error& e) {

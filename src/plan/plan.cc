@@ -142,11 +142,18 @@ std::string Plan::describe() const {
      << wbytes << " bytes)\n";
   for (const PlanStep& s : steps()) {
     os << "  [" << s.index << "] " << s.op << " '" << s.name << "' -> " << s.tactic << " ("
-       << s.precision << (s.layout == "-" ? "" : ", " + s.layout) << ")";
+       << s.precision << (s.layout == "-" ? "" : ", " + s.layout) << ")"
+       << (s.on_host ? " [on the host]" : "");
     if (s.origins.size() != 1 || s.origins[0] != s.name) os << " covers " << origins_brief(s.origins);
     os << "\n";
   }
   return os.str();
+}
+
+size_t Plan::num_host_steps() const {
+  size_t n = 0;
+  for (const Step& st : data_->steps) n += step_computes_on_host(data_->info.device, st.tactic);
+  return n;
 }
 
 std::vector<PlanStep> Plan::steps() const {
@@ -161,6 +168,7 @@ std::vector<PlanStep> Plan::steps() const {
     p.name = n.name;
     p.op = std::string(n.op());
     p.tactic = st.tactic;
+    p.on_host = step_computes_on_host(data_->info.device, st.tactic);
     p.origins = node_origins(n);
     p.inputs = value_list(n.inputs);
     p.outputs = value_list(n.outputs);

@@ -1,5 +1,7 @@
 #include "runtime/backend.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace kiln {
@@ -18,10 +20,14 @@ const Tactic* Backend::find_tactic(std::string_view id) const {
   return nullptr;
 }
 
-const Tactic& Backend::choose(const Node& node) const {
+const Tactic& Backend::choose(const Node& node, const std::vector<std::string>& excluded) const {
   std::string reasons;
   for (const Tactic* t : tactics()) {
     if (!t->op().empty() && t->op() != node.op()) continue;
+    if (std::find(excluded.begin(), excluded.end(), t->id()) != excluded.end()) {
+      reasons += cat("\n  ", t->id(), ": excluded by the build options");
+      continue;
+    }
     Status s = t->supports(node);
     if (s.is_ok()) return *t;
     reasons += cat("\n  ", t->id(), ": ", s.message());
@@ -33,7 +39,25 @@ const Tactic& Backend::choose(const Node& node) const {
 #ifdef KILN_HAVE_CUDA
 const Backend* cuda_backend_if_available();   // backends/cuda/cuda_backend.cc
 std::string cuda_backend_unavailable_reason();
+std::vector<const Tactic*> generated_cuda_tactics();   // generated registry
 #endif
+
+const Tactic* compiled_tactic(std::string_view device, std::string_view id) {
+  if (device == "cpu") return cpu_backend().find_tactic(id);
+#ifdef KILN_HAVE_CUDA
+  if (device == "cuda") {
+    static const std::vector<const Tactic*> all = generated_cuda_tactics();
+    for (const Tactic* t : all)
+      if (t->id() == id) return t;
+  }
+#endif
+  return nullptr;
+}
+
+bool step_computes_on_host(std::string_view device, std::string_view tactic) {
+  const Tactic* t = compiled_tactic(device, tactic);
+  return t && t->computes_on_host();
+}
 
 const Backend* find_backend(std::string_view name) {
   if (name == "cpu") return &cpu_backend();

@@ -82,6 +82,11 @@ class Tactic {
   // reference and the host fallback). choose() asks supports() only of matching tactics, so
   // supports() may read the node's attributes as that op's.
   virtual std::string_view op() const { return {}; }
+  // True for a device backend's tactic that computes on the host (the host fallback): its step
+  // waits for the stream, copies inputs down and outputs up, and is never captured in a CUDA
+  // graph. Tests, the conformance runner, `kiln inspect` and `kiln bench` count such steps so
+  // that a GPU result is never mistaken for one that ran on the host.
+  virtual bool computes_on_host() const { return false; }
   virtual Status supports(const Node& node) const = 0;
   // Build time: transform weights, plan, compile. The returned bytes are stored in the plan.
   virtual std::string prepare(const Node& node) const { return {}; }
@@ -98,11 +103,19 @@ class Backend {
   // Device memory, streams and library handles; nullptr for host backends.
   virtual const DeviceApi* device() const { return nullptr; }
   const Tactic* find_tactic(std::string_view id) const;
-  // First supporting tactic; throws kUnsupported listing each tactic's reason when none does.
-  const Tactic& choose(const Node& node) const;
+  // First supporting tactic not in `excluded`; throws kUnsupported listing each tactic's reason
+  // when none does.
+  const Tactic& choose(const Node& node, const std::vector<std::string>& excluded = {}) const;
 };
 
 const Backend& cpu_backend();
+// The tactic `id` of the backend named `device` as compiled into this build, whether or not this
+// machine can run that backend (a CUDA plan inspected on a machine without a GPU); nullptr when
+// this build does not know it.
+const Tactic* compiled_tactic(std::string_view device, std::string_view id);
+// Whether step `tactic` of a plan for `device` computes on the host inside a device plan (false
+// for host backends, whose every step is on the host by design, and for unknown tactics).
+bool step_computes_on_host(std::string_view device, std::string_view tactic);
 // The backend registered under `name`, or nullptr when this build or this machine lacks it
 // ("cuda" needs the CUDA backend compiled in and a usable GPU).
 const Backend* find_backend(std::string_view name);

@@ -1,5 +1,6 @@
-// Compares two .npy files: same shape, and max |a-b| / (atol + rtol*|b|) <= 1. Prints the worst
-// element. Used by the model tests to check kiln's outputs against saved framework outputs.
+// Compares two .npy files: same dtype and shape, and every |a-b| <= atol + rtol*|b| (a NaN is
+// always a mismatch). Prints the worst element. Used by the model tests to check kiln's outputs
+// against saved framework outputs.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,11 @@ int main(int argc, char** argv) {
   double rtol = argc > 3 ? std::atof(argv[3]) : 1e-4, atol = argc > 4 ? std::atof(argv[4]) : 1e-5;
   try {
     kiln::Tensor a = kiln::read_npy(argv[1]), b = kiln::read_npy(argv[2]);
+    if (a.dtype() != b.dtype()) {
+      std::printf("dtype %s != expected %s\nMISMATCH\n", kiln::dtype_name(a.dtype()),
+                  kiln::dtype_name(b.dtype()));
+      return 1;
+    }
     if (a.dims() != b.dims()) {
       std::printf("shape %s != expected %s\n", kiln::dims_to_string(a.dims()).c_str(),
                   kiln::dims_to_string(b.dims()).c_str());

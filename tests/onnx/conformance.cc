@@ -6,7 +6,10 @@
 // Each test runs in a forked child with a time limit, so one crash or hang cannot take the run
 // down. Prints one line per test with --verbose, and last:
 //   conformance: P passed, F failed, S skipped
-// With --expected FILE it fails (exit 1) when a listed test does not pass.
+// With --expected FILE it fails (exit 1) when a listed test does not pass. On a device (cuda) it
+// also counts the passes whose plan has a step that computes on the host (the host fallback) and
+// prints them apart: `P passed (D with every step on the device, H with a host step)`; with
+// --host-allowed FILE a pass with a host step that the file does not list fails the run too.
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,6 +43,7 @@ struct Options {
   std::string write_expected;
   std::string device = "cpu";
   std::string except;   // tests of the expected list that differ on this device, with reasons
+  std::string host_allowed;   // tests that may keep a host step on this device, with reasons
   bool verbose = false;
   int jobs = 2;
   int timeout_s = 120;
@@ -50,6 +54,7 @@ enum class Outcome { kPassed, kFailed, kSkipped };
 struct Result {
   std::string name;
   Outcome outcome = Outcome::kFailed;
+  std::string host;     // the ops of the steps that computed on the host ("" when none)
   std::string detail;
 };
 
@@ -168,6 +173,9 @@ Result run_one(const Options& o, const std::string& name) {
       std::shared_ptr<kiln::Plan> loaded;
       s = kiln::Plan::deserialize(plan->serialize(), loaded);
       if (!s) throw kiln::Error(s.code(), "plan round trip: " + s.message());
+      for (const kiln::PlanStep& st : loaded->steps())
+        if (st.on_host && r.host.find(st.op) == std::string::npos)
+          r.host += (r.host.empty() ? "" : ",") + st.op;
       std::shared_ptr<kiln::Engine> engine;
       s = kiln::Engine::create(loaded, engine);
       if (!s) throw kiln::Error(s.code(), "engine: " + s.message());
@@ -218,7 +226,7 @@ std::vector<Result> run_all(const Options& o, const std::vector<std::string>& na
       if (pid == 0) {
         close(fds[0]);
         Result r = run_one(o, names[next]);
-        std::string msg = std::to_string(static_cast<int>(r.outcome)) + "\n" + r.detail;
+        std::string msg = std::to_string(static_cast<int>(r.outcome)) + "\n" + r.host + "\n" + r.detail;
         size_t off = 0;
         while (off < msg.size()) {
           ssize_t w = write(fds[1], msg.data() + off, msg.size() - off);
@@ -259,8 +267,12 @@ std::vector<Result> run_all(const Options& o, const std::vector<std::string>& na
       close(c.fd);
       if (!c.buf.empty()) {
         size_t nl = c.buf.find('\n');
+        size_t nl2 = nl == std::string::npos ? nl : c.buf.find('\n', nl + 1);
         r.outcome = static_cast<Outcome>(std::atoi(c.buf.substr(0, nl).c_str()));
-        r.detail = nl == std::string::npos ? "" : c.buf.substr(nl + 1);
+        if (nl2 != std::string::npos) {
+          r.host = c.buf.substr(nl + 1, nl2 - nl - 1);
+          r.detail = c.buf.substr(nl2 + 1);
+        }
       } else if (r.detail.empty()) {
         r.outcome = Outcome::kFailed;
         r.detail = WIFSIGNALED(status) ? kiln::cat("crashed with signal ", WTERMSIG(status))
@@ -277,7 +289,8 @@ void usage() {
   std::fprintf(stderr,
                "usage: kiln_conformance [--data DIR] [--filter SUBSTR] [--verbose] [--jobs N]\n"
                "                        [--timeout S] [--device cpu|cuda] [--expected FILE]\n"
-               "                        [--write-expected FILE] [--except FILE]\n");
+               "                        [--write-expected FILE] [--except FILE]\n"
+               "                        [--host-allowed FILE]\n");
 }
 
 }  // namespace
@@ -296,6 +309,7 @@ int main(int argc, char** argv) {
     else if (a == "--write-expected") o.write_expected = next();
     else if (a == "--device") o.device = next();
     else if (a == "--except") o.except = next();
+    else if (a == "--host-allowed") o.host_allowed = next();
     else if (a == "--jobs") o.jobs = std::max(1, std::atoi(next().c_str()));
     else if (a == "--timeout") o.timeout_s = std::max(1, std::atoi(next().c_str()));
     else if (a == "--verbose" || a == "-v") o.verbose = true;
@@ -333,27 +347,39 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  std::set<std::string> excepted;
-  if (!o.except.empty()) {
-    std::ifstream in(o.except);
-    if (!in) { std::fprintf(stderr, "cannot read %s\n", o.except.c_str()); return 2; }
+  // A list file: one test name per line, optionally followed by a reason; '#' comments.
+  auto read_list = [](const std::string& path, std::set<std::string>& names) {
+    if (path.empty()) return true;
+    std::ifstream in(path);
+    if (!in) { std::fprintf(stderr, "cannot read %s\n", path.c_str()); return false; }
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;
-      excepted.insert(line.substr(0, line.find_first_of(" \t")));
+      names.insert(line.substr(0, line.find_first_of(" \t")));
     }
-  }
+    return true;
+  };
+  std::set<std::string> excepted, host_allowed;
+  if (!read_list(o.except, excepted) || !read_list(o.host_allowed, host_allowed)) return 2;
   std::vector<Result> results = run_all(o, names);
-  int passed = 0, failed = 0, skipped = 0;
-  std::map<std::string, int> reasons;
+  int passed = 0, failed = 0, skipped = 0, host_passes = 0;
+  int regressions = 0;
   for (auto& r : results) {
     const char* tag = r.outcome == Outcome::kPassed ? "PASS" : r.outcome == Outcome::kSkipped ? "SKIP" : "FAIL";
     if (r.outcome == Outcome::kPassed) ++passed;
     else if (r.outcome == Outcome::kSkipped) ++skipped;
     else ++failed;
-    if (o.verbose) std::printf("%s %s%s%s\n", tag, r.name.c_str(), r.detail.empty() ? "" : "  ", r.detail.c_str());
+    bool host = r.outcome == Outcome::kPassed && !r.host.empty();
+    host_passes += host;
+    if (o.verbose)
+      std::printf("%s %s%s%s%s\n", tag, r.name.c_str(), host ? "  (host step: " : "",
+                  host ? (r.host + ")").c_str() : "", r.detail.empty() ? "" : ("  " + r.detail).c_str());
+    if (host && !o.host_allowed.empty() && !host_allowed.count(r.name)) {
+      std::printf("REGRESSION %s: passes with a step on the host (%s), which %s does not allow\n",
+                  r.name.c_str(), r.host.c_str(), o.host_allowed.c_str());
+      ++regressions;
+    }
   }
-  int regressions = 0;
   if (!o.expected.empty()) {
     std::ifstream in(o.expected);
     if (!in) { std::fprintf(stderr, "cannot read %s\n", o.expected.c_str()); return 2; }
@@ -381,6 +407,11 @@ int main(int argc, char** argv) {
       if (r.outcome == Outcome::kPassed) out << r.name << "\n";
   }
   if (regressions) std::printf("%d expected pass(es) no longer pass\n", regressions);
-  std::printf("conformance: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (o.device == "cpu")
+    std::printf("conformance: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  else
+    std::printf("conformance: %d passed (%d with every step on the device, %d with a host step), "
+                "%d failed, %d skipped\n",
+                passed, passed - host_passes, host_passes, failed, skipped);
   return regressions ? 1 : 0;
 }

@@ -63,8 +63,32 @@ inline std::vector<Tensor> run(const Graph& graph, const std::map<std::string, T
   return res;
 }
 
-// Same outputs (names, types, shapes, values within rtol of the output's largest magnitude).
-inline void expect_same_outputs(const Graph& before, const Graph& after, double rtol, std::mt19937& rng) {
+// Element by element, as ONNX's checks: |got - want| <= atol + rtol * |want| (NaN only for NaN).
+// The harness's inputs are uniform in [-1, 1] and its weights scaled so that outputs are O(1), so
+// atol defaults to rtol: an absolute floor of the same size for values near zero, never a
+// tolerance that grows with the tensor's largest element (a sign flip of 0.001 beside 1000 fails).
+inline int count_mismatches(const Tensor& got, const Tensor& want, double rtol, double atol,
+                            int report = 5) {
+  int bad = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double g = got.get_f64(i), w = want.get_f64(i);
+    bool ok = std::isnan(w) ? std::isnan(g) : std::fabs(g - w) <= atol + rtol * std::fabs(w);
+    if (!ok && bad++ < report) ADD_FAILURE() << "element " << i << ": " << g << ", want " << w;
+  }
+  if (bad > report) ADD_FAILURE() << bad << " of " << want.numel() << " elements differ";
+  return bad;
+}
+inline double max_magnitude(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.get_f64(i)));
+  return m;
+}
+
+// Same outputs (names, types, shapes, values element by element within atol + rtol * |want|;
+// atol < 0 means atol = rtol).
+inline void expect_same_outputs(const Graph& before, const Graph& after, double rtol,
+                                std::mt19937& rng, double atol = -1) {
+  if (atol < 0) atol = rtol;
   ASSERT_EQ(before.inputs.size(), after.inputs.size());
   ASSERT_EQ(before.outputs.size(), after.outputs.size());
   std::map<std::string, Tensor> in;
@@ -79,12 +103,8 @@ inline void expect_same_outputs(const Graph& before, const Graph& after, double 
     EXPECT_EQ(before.outputs[k]->name, after.outputs[k]->name);
     ASSERT_EQ(got[k].dtype(), want[k].dtype());
     ASSERT_EQ(dims_to_string(got[k].dims()), dims_to_string(want[k].dims()));
-    double scale = 0;
-    for (int64_t i = 0; i < want[k].numel(); ++i)
-      scale = std::max(scale, std::fabs(want[k].get_f64(i)));
-    ASSERT_GT(scale, 0) << "an all-zero output proves nothing";
-    for (int64_t i = 0; i < want[k].numel(); ++i)
-      EXPECT_NEAR(got[k].get_f64(i), want[k].get_f64(i), rtol * scale) << "element " << i;
+    ASSERT_GT(max_magnitude(want[k]), 0) << "an all-zero output proves nothing";
+    count_mismatches(got[k], want[k], rtol, atol);
   }
 }
 
@@ -184,11 +204,14 @@ class G {
 
 // The GPU half of "fused and unfused give the same outputs": both graphs are built into plans
 // for the CUDA backend at opt level 0 (so that only the rewrite under test differs) and run on
-// the same random inputs; each must match the CPU reference of `before` within rtol of the
-// output's scale. Returns false (and checks nothing) when there is no GPU: callers skip then.
+// the same random inputs; each must match the CPU reference of `before` element by element
+// within atol + rtol * |want| (atol < 0: atol = rtol), and every step of both plans must run on
+// a device tactic (a host-fallback step would compare the reference with itself). Returns false
+// (and checks nothing) when there is no GPU: callers skip then.
 inline bool expect_same_outputs_on_gpu(const Graph& before, const Graph& after, double rtol,
-                                       std::mt19937& rng) {
+                                       std::mt19937& rng, double atol = -1) {
   if (!find_backend("cuda")) return false;
+  if (atol < 0) atol = rtol;
   std::map<std::string, Tensor> in;
   for (Value* v : before.inputs) in[v->name] = random(v->shape.concrete(), rng);
   std::vector<Tensor> want = run(before, in);
@@ -198,6 +221,9 @@ inline bool expect_same_outputs_on_gpu(const Graph& before, const Graph& after, 
     o.device = "cuda";
     o.opt_level = 0;
     std::shared_ptr<Plan> plan = PlanAccess::make(build_plan(g->clone(), o));
+    for (const PlanStep& st : plan->steps())
+      EXPECT_FALSE(st.on_host) << st.op << " '" << st.name << "' ran on the host (" << st.tactic
+                               << "), not on the GPU";
     std::shared_ptr<Engine> engine;
     EXPECT_TRUE(Engine::create(plan, engine).is_ok());
     if (!engine) return true;
@@ -211,18 +237,10 @@ inline bool expect_same_outputs_on_gpu(const Graph& before, const Graph& after, 
       SCOPED_TRACE("output " + name);
       if (!out.count(name)) { ADD_FAILURE() << "missing output"; continue; }
       const Tensor& got = out.at(name);
-      double scale = 0;
-      for (int64_t i = 0; i < want[k].numel(); ++i)
-        scale = std::max(scale, std::fabs(want[k].get_f64(i)));
-      EXPECT_GT(scale, 0) << "an all-zero output proves nothing";
+      EXPECT_GT(max_magnitude(want[k]), 0) << "an all-zero output proves nothing";
       EXPECT_EQ(dims_to_string(got.dims()), dims_to_string(want[k].dims()));
       if (got.numel() != want[k].numel()) continue;
-      int bad = 0;
-      for (int64_t i = 0; i < want[k].numel() && bad < 5; ++i)
-        if (std::fabs(got.get_f64(i) - want[k].get_f64(i)) > rtol * scale) {
-          ++bad;
-          ADD_FAILURE() << "element " << i << ": " << got.get_f64(i) << " vs " << want[k].get_f64(i);
-        }
+      count_mismatches(got, want[k], rtol, atol);
     }
   }
   return true;

@@ -14,6 +14,7 @@
 #include "ops/reshape.h"
 #include "ops/shape.h"
 #include "passes/pass.h"
+#include "pass_harness.h"
 
 namespace kiln {
 namespace {
@@ -131,12 +132,8 @@ TEST(Passes, OptimizedAndUnoptimizedPlansAgree) {
     results.push_back(out.at("logits"));
   }
   ASSERT_EQ(results[0].dims(), results[1].dims());
-  double scale = 0;
-  for (int64_t i = 0; i < results[0].numel(); ++i)
-    scale = std::max(scale, std::fabs(double(results[0].data<float>()[i])));
-  ASSERT_GT(scale, 0);
-  for (int64_t i = 0; i < results[0].numel(); ++i)
-    EXPECT_NEAR(results[0].data<float>()[i], results[1].data<float>()[i], 1e-5 * scale) << i;
+  ASSERT_GT(passtest::max_magnitude(results[0]), 0);
+  passtest::count_mismatches(results[1], results[0], 1e-5, 1e-5);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/hash.h"
 #include "kiln/kiln.h"
 
 namespace {
@@ -161,5 +162,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("demo: kiln's accuracy equals PyTorch's\n");
+  // The same count could hide swapped mistakes: compare every prediction through the digest the
+  // training script stored (sha256 of the int64 little-endian argmax of each image, file order).
+  std::string ref_sha = json_value(ss.str(), "predictions_sha256");
+  if (ref_sha.empty()) die("reference file has no predictions_sha256");
+  std::vector<uint8_t> le(predictions.size() * 8);
+  for (size_t i = 0; i < predictions.size(); ++i)
+    for (int b = 0; b < 8; ++b)
+      le[i * 8 + b] = static_cast<uint8_t>(static_cast<uint64_t>(predictions[i]) >> (8 * b));
+  std::string sha = kiln::sha256_hex(le.data(), le.size());
+  if (sha != ref_sha) {
+    std::printf("demo: MISMATCH: the predictions' sha256 is %s, PyTorch's %s: some images are "
+                "classified differently\n", sha.c_str(), ref_sha.c_str());
+    return 1;
+  }
+  std::printf("demo: kiln's predictions equal PyTorch's, image by image (sha256 %s)\n",
+              sha.substr(0, 16).c_str());
   return 0;
 }

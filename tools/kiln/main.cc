@@ -45,6 +45,8 @@ int usage() {
       "  --duration S               bench: run at least S seconds (default 0)\n"
       "  --fp16                     build: store activations and weights in float16 where ops allow\n"
       "  --tf32                     build: allow TF32 tensor cores for float32 Conv/MatMul\n"
+      "  --exclude-tactic ID        build: never choose tactic ID (repeatable), e.g. to time a\n"
+      "                             device kernel against the host fallback\n"
       "  --json FILE                bench, inspect: also write the results as JSON\n"
       "  --no-cuda-graph            run/bench: enqueue every step instead of replaying a CUDA graph\n"
       "  --profile                  run/bench/inspect: per-step times, slowest first\n"
@@ -66,6 +68,7 @@ struct Args {
   double duration = 0;
   bool profile = false, quiet = false;
   bool fp16 = false, tf32 = false, cuda_graph = true;
+  std::vector<std::string> excluded_tactics;
   std::string json;
 };
 
@@ -122,6 +125,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--profile") a.profile = true;
     else if (s == "--fp16") a.fp16 = true;
     else if (s == "--tf32") a.tf32 = true;
+    else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
     else if (s == "--no-cuda-graph") a.cuda_graph = false;
     else if (s == "--json") a.json = value();
     else if (s == "--quiet" || s == "-q") a.quiet = true;
@@ -174,6 +178,7 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.input_shapes = a.shapes;
   o.fp16 = a.fp16;
   o.tf32 = a.tf32;
+  o.excluded_tactics = a.excluded_tactics;
   if (!a.quiet) o.progress = [](const std::string& s) { std::fprintf(stderr, "kiln: %s\n", s.c_str()); };
   if (a.batch > 0 || a.command == "run" || a.command == "bench") {
     kiln::ModelInfo info;
@@ -275,6 +280,24 @@ std::string covers_brief(const kiln::PlanStep& s) {
 
 // The per-step time table, slowest first (run, bench and inspect --profile). prof holds one
 // entry per plan step, in step order, as last_profile() does.
+// The line `kiln inspect` and `kiln bench` print about steps of a GPU plan that compute on the
+// host (the host fallback: its op has no device kernel for that node).
+std::string host_steps_line(const std::string& device, const std::vector<kiln::PlanStep>& steps) {
+  if (device == "cpu") return "host steps: all (a CPU plan)";
+  std::string list;
+  size_t n = 0;
+  for (const auto& s : steps)
+    if (s.on_host) {
+      if (n < 8) list += kiln::cat(n ? ", " : "", s.op, " '", s.name, "'");
+      ++n;
+    }
+  if (n == 0) return kiln::cat("host steps: 0 of ", steps.size(), " (every step runs on the device)");
+  return kiln::cat("host steps: ", n, " of ", steps.size(), " compute on the host (", list,
+                   n > 8 ? ", ..." : "",
+                   "): each copies its inputs to the host and back, and keeps the plan out of "
+                   "CUDA graphs");
+}
+
 void print_profile(const std::vector<kiln::StepTiming>& prof, int runs,
                    const std::vector<kiln::PlanStep>& steps) {
   std::vector<size_t> order(prof.size());
@@ -339,6 +362,8 @@ int cmd_build(const Args& a) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %s: %zu steps for %s, built in %.2f s\n", a.output.c_str(), plan->num_steps(),
               plan->device().c_str(), s);
+  if (plan->num_host_steps() > 0)
+    std::printf("%s\n", host_steps_line(plan->device(), plan->steps()).c_str());
   return 0;
 }
 
@@ -603,6 +628,7 @@ int bench_host(const Args& a, Session& session, int64_t batch) {
   std::printf("device: %s, batch %lld, %zu iterations in %.2f s\n", engine->device().c_str(),
               static_cast<long long>(batch), lat.size(), total_s);
   std::printf("throughput: %.2f inferences/s (%.1f samples/s)\n", lat.size() / total_s, tput);
+  std::printf("%s\n", host_steps_line(engine->device(), engine->impl().plan->steps()).c_str());
   std::printf("latency ms: min %.3f  mean %.3f  median %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
               l.min, l.mean, l.median, l.p90, l.p95, l.p99, l.max);
   write_json(a, kiln::cat("{\"device\": \"", engine->device(), "\", \"batch\": ", batch,
@@ -696,6 +722,7 @@ int bench_device(const Args& a, Session& session, int64_t batch) {
               a.cuda_graph ? ", CUDA graphs on" : "");
   std::printf("throughput: %.1f samples/s end to end (with transfers), %.1f samples/s GPU compute "
               "(back-to-back enqueues, %.4f ms each)\n", e2e_tput, compute_tput, b2b_ms);
+  std::printf("%s\n", host_steps_line("cuda", engine->impl().plan->steps()).c_str());
   print_stats("latency ms:", L);
   print_stats("GPU compute ms:", C);
   print_stats("H2D ms:", H);
@@ -878,6 +905,7 @@ int cmd_inspect(const Args& a) {
     const kiln::PlanStep& s = steps[i];
     std::string ws = "-";
     std::string tail = "covers: " + brief_list(s.origins);
+    if (s.on_host) tail += "  [computes on the host]";
     if (have_mem) {
       const kiln::StepMemory& m = mem.steps[i];
       if (!m.runs) {
@@ -938,6 +966,7 @@ int cmd_inspect(const Args& a) {
   line.clear();
   for (const auto& [t, n] : histogram(by_tactic)) line += kiln::cat(line.empty() ? "" : ", ", n, " ", t);
   std::printf("tactics: %s\n", line.c_str());
+  std::printf("%s\n", host_steps_line(bi.device, steps).c_str());
   if (have_mem) {
     char ratio[32] = "-";
     if (mem.naive_bytes > 0)
@@ -997,6 +1026,7 @@ int cmd_inspect(const Args& a) {
       j.key("tactic").str(s.tactic).key("precision").str(s.precision).key("layout").str(s.layout);
       j.key("origins").strings(s.origins);
       j.key("inputs").str(s.inputs).key("outputs").str(s.outputs);
+      j.key("on_host").boolean(s.on_host);
       if (have_mem) {
         j.key("workspace_bytes").num(mem.steps[i].workspace_bytes);
         j.key("runs_kernel").boolean(mem.steps[i].runs).key("memory_note").str(mem.steps[i].note);
@@ -1010,6 +1040,7 @@ int cmd_inspect(const Args& a) {
       j.end_object();
     }
     j.end_array();
+    j.key("host_steps").num(plan->num_host_steps());
     j.key("steps_by_op").begin_object(true);
     for (const auto& [op, n] : histogram(by_op)) j.key(op).num(n);
     j.end_object();

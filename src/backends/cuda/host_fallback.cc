@@ -48,6 +48,7 @@ class HostFallbackKernel : public Kernel {
 class HostFallbackTactic : public Tactic {
  public:
   std::string_view id() const override { return "cuda.host_fallback"; }
+  bool computes_on_host() const override { return true; }
   Status supports(const Node& node) const override {
     if (!node.def || !node.def->compute) return unsupported("op has no reference compute");
     return Status::ok();
