@@ -71,6 +71,15 @@ void check_launch(const char* what) {
          cudaGetErrorString(e), ")");
 }
 
+Tensor copy_to_host_sync(const DeviceTensor& t, cudaStream_t stream) {
+  KILN_CHECK(t.defined() && t.dense(), "copy_to_host_sync: an undefined or strided tensor");
+  Tensor h(t.dtype, t.dims);
+  if (h.nbytes() == 0) return h;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(h.raw(), t.data, h.nbytes(), cudaMemcpyDeviceToHost, stream));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return h;
+}
+
 bool device_dtype_ok(DataType t) {
   switch (t) {
     case DataType::kFloat: case DataType::kFloat16: case DataType::kBFloat16:

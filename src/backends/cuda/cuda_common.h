@@ -53,6 +53,11 @@ class DeviceBuffer {
 // The launch's error (after kernels were enqueued): a bad configuration shows up here.
 void check_launch(const char* what);
 
+// The value of a small dense device tensor (a parameter computed at run time: axes, scales, a
+// roi) as a host Tensor. The copy is enqueued on `stream` and waited for, so it sees what earlier
+// steps wrote; a kernel that calls this synchronises and must answer false to capturable().
+Tensor copy_to_host_sync(const DeviceTensor& t, cudaStream_t stream);
+
 // A kernel whose shapes come from the launch: subclasses implement enqueue() only.
 // A tactic made from a name, a support predicate and a kernel factory: most own-kernel tactics
 // need nothing more.

@@ -1,8 +1,10 @@
 // cuda.resize: Resize on kiln's own kernel (resize.cu): nearest, N-D linear and N-D cubic, every
 // coordinate transformation mode, rank <= 8, every numeric element type (bool in nearest mode).
-// The scales (and the roi of tf_crop_and_resize) must be graph constants, as they are in exported
-// models; sizes may be computed at run time, since the output dims carry them. Anything else
-// (scales computed by earlier steps) is left to the next tactic.
+// The scales (and the roi of tf_crop_and_resize) are graph constants in exported models; sizes may
+// be computed at run time, since the output dims carry them. Scales or a roi computed by earlier
+// steps are read back from the device at each launch (a copy and a wait on the launch stream, so
+// that kernel is not capturable); the kernel is then the same.
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,10 +44,17 @@ std::optional<mv::NearestMode> nearest_of(const std::string& s) {
 }
 
 // The constant, non-empty scales input, or null when the sizes decide (input 2 absent, or an
-// empty constant as opset 11 writes for the unused one).
+// empty constant as opset 11 writes for the unused one) or when the scales are computed.
 const Tensor* given_scales(const Node& n) {
   const Tensor* s = constant_input(n, 2);
   return s && s->numel() > 0 ? s : nullptr;
+}
+
+bool run_time_scales(const Node& n) { return !absent_or_constant(n, 2); }
+bool run_time_roi(const Node& n) {
+  return *coord_of(n.a<ResizeAttrs>().coordinate_transformation_mode) ==
+             mv::ResizeCoord::kTfCropAndResize &&
+         !absent_or_constant(n, 1);
 }
 
 Status supports(const Node& n) {
@@ -58,14 +67,16 @@ Status supports(const Node& n) {
   if (*mode != mv::ResizeMode::kNearest && n.in(0)->dtype == DataType::kBool)
     return unsupported("interpolating bool tensors");
   if (Status s = check_rank(n, 0, mv::kMaxDims); !s) return s;
-  if (n.in(2) && !n.in(2)->is_constant()) return unsupported("scales computed at run time");
-  if (!given_scales(n) && !n.in(3)) return unsupported("neither scales nor sizes");
-  if (*coord == mv::ResizeCoord::kTfCropAndResize && !constant_input(n, 1))
-    return unsupported("tf_crop_and_resize with a roi computed at run time");
+  if (!given_scales(n) && !run_time_scales(n) && !n.in(3))
+    return unsupported("neither scales nor sizes");
+  if (*coord == mv::ResizeCoord::kTfCropAndResize && !n.in(1))
+    return unsupported("tf_crop_and_resize without a roi");
   return Status::ok();
 }
 
-void enqueue(const LaunchArgs& a) {
+// `scales` and `roi_in`: the values of inputs 2 and 1 (constants, or read back from the device),
+// or null where absent (scales: empty, so the sizes decide; roi: not tf_crop_and_resize).
+void launch_resize(const LaunchArgs& a, const Tensor* scales, const Tensor* roi_in) {
   const Node& n = a.node;
   const auto& at = n.a<ResizeAttrs>();
   const DeviceTensor& x = a.in(0);
@@ -82,7 +93,6 @@ void enqueue(const LaunchArgs& a) {
   p.cubic_a = at.cubic_coeff_a;
   p.exclude_outside = at.exclude_outside;
   p.extrapolation = at.extrapolation_value;
-  const Tensor* scales = given_scales(n);
   std::vector<double> sv, roi;
   if (scales) {
     sv = to_doubles(*scales);
@@ -90,7 +100,9 @@ void enqueue(const LaunchArgs& a) {
                 "Resize: scales has ", sv.size(), " values but X has rank ", r);
   }
   if (p.coord == mv::ResizeCoord::kTfCropAndResize) {
-    roi = to_doubles(*constant_input(n, 1));
+    KILN_EXPECT(roi_in != nullptr, StatusCode::kInvalidArgument,
+                "Resize: tf_crop_and_resize needs the roi input");
+    roi = to_doubles(*roi_in);
     KILN_EXPECT(static_cast<int>(roi.size()) == 2 * r, StatusCode::kInvalidArgument,
                 "Resize: tf_crop_and_resize needs roi with 2 * rank = ", 2 * r, " values");
   }
@@ -123,12 +135,51 @@ void enqueue(const LaunchArgs& a) {
   check_launch("cuda.resize");
 }
 
+class ResizeKernel : public Kernel {
+ public:
+  explicit ResizeKernel(const Node& n)
+      : run_time_scales_(run_time_scales(n)), run_time_roi_(run_time_roi(n)) {}
+
+  // Parameters read back from the device synchronise the stream.
+  bool capturable() const override { return !run_time_scales_ && !run_time_roi_; }
+
+  void enqueue(const LaunchArgs& a) override {
+    const Node& n = a.node;
+    const bool crop = *coord_of(n.a<ResizeAttrs>().coordinate_transformation_mode) ==
+                      mv::ResizeCoord::kTfCropAndResize;
+    const Tensor* scales = given_scales(n);
+    const Tensor* roi = crop ? constant_input(n, 1) : nullptr;
+    Tensor scales_host, roi_host;
+    // Empty scales (the sizes decide) need no copy: their dims say so.
+    if (run_time_scales_ && a.in(2).numel() > 0) {
+      scales_host = copy_to_host_sync(a.in(2), stream_of(a));
+      KILN_EXPECT(!a.has(3) || a.in(3).numel() == 0, StatusCode::kInvalidArgument,
+                  "Resize: only one of scales and sizes may be given");
+      KILN_EXPECT(dtype_is_float(scales_host.dtype()), StatusCode::kInvalidArgument,
+                  "Resize: scales must be a float tensor, got ", dtype_name(scales_host.dtype()));
+      for (double v : to_doubles(scales_host))
+        KILN_EXPECT(v > 0 && std::isfinite(v), StatusCode::kInvalidArgument, "Resize: scale ", v,
+                    " must be positive");
+      scales = &scales_host;
+    }
+    if (run_time_roi_) {
+      roi_host = copy_to_host_sync(a.in(1), stream_of(a));
+      roi = &roi_host;
+    }
+    launch_resize(a, scales, roi);
+  }
+
+ private:
+  bool run_time_scales_, run_time_roi_;
+};
+
+std::unique_ptr<Kernel> make(const Node& n) { return std::make_unique<ResizeKernel>(n); }
+
 }  // namespace
 }  // namespace cuda
 
 const Tactic& kiln_cuda_tactic_resize() {
-  static const cuda::SimpleTactic t("cuda.resize", "Resize", cuda::supports,
-                                    cuda::make_fn_kernel<cuda::enqueue>);
+  static const cuda::SimpleTactic t("cuda.resize", "Resize", cuda::supports, cuda::make);
   return t;
 }
 
