@@ -9,8 +9,12 @@
 #                        [peers.py options...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-/tmp/kiln_out}
-mkdir -p "$out"
+# Logs go to build-gpu/logs; on the device machine ($OUT set) they come back as one archive
+# ($OUT/gpu_check_logs.tgz), since only a few files return from a call.
+out=build-gpu/logs
+rm -rf "$out"; mkdir -p "$out"
+pack_logs() { [[ -n "${OUT:-}" ]] && tar czf "$OUT/gpu_check_logs.tgz" -C "$out" . 2>/dev/null; }
+trap pack_logs EXIT
 data=.device_data
 skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; peer_args=()
 for a in "$@"; do
@@ -78,7 +82,7 @@ if [[ $skip_rnn -eq 0 ]]; then
     dev=$(build-gpu/tools/kiln/kiln bench "$f" --device cuda --iterations 20 --quiet 2>&1 | tee "$out/rnn_${m}_device.log" | grep -oE "[0-9.]+ ms each")
     host=$(timeout 120 build-gpu/tools/kiln/kiln run "$f" --device cuda --exclude-tactic cuda.recurrent --profile --quiet 2>&1 | tee "$out/rnn_${m}_host.log" | grep -E "Recurrent +cuda.host_fallback" | awk '{print $1 " ms"}')
     build-gpu/tools/kiln/kiln run "$f" --device cuda --seed 2 --output-dir build-gpu/rnn/$m.dev --quiet > /dev/null 2>&1
-    build-gpu/tools/kiln/kiln run "$f" --device cpu --seed 2 --output-dir build-gpu/rnn/$m.cpu --quiet > /dev/null 2>&1
+    timeout 120 build-gpu/tools/kiln/kiln run "$f" --device cpu --seed 2 --output-dir build-gpu/rnn/$m.cpu --quiet > /dev/null 2>&1
     cmp=$(for y in build-gpu/rnn/$m.cpu/*.npy; do build-gpu/tests/kiln_npy_compare build-gpu/rnn/$m.dev/$(basename $y) $y 1e-3 1e-4 | tail -1; done | sort | uniq -c | tr '\n' ' ')
     rnn_line+="$m: device ${dev:-?} (whole plan), host fallback step ${host:-?}, outputs vs CPU: $cmp; "
   done

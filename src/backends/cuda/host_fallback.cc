@@ -1,9 +1,10 @@
 // cuda.host_fallback: runs a node's reference compute on the host, inside a GPU plan. It waits for
 // the stream, copies the inputs down, computes, and copies the outputs back up. Slow by design:
-// it exists so that every model that runs on the CPU also runs in a GPU plan while the op has no
-// device kernel (the rare ops: Unique, NonMaxSuppression, DFT/STFT, RoiAlign, recurrent layers...).
-// `kiln inspect` shows which steps use it. Being last in the tactic list, it is never preferred
-// over a device kernel.
+// it exists so that every model that runs on the CPU also runs in a GPU plan where an op has no
+// device kernel (today only the ops whose output size depends on the data: NonZero, Unique,
+// NonMaxSuppression, Compress). `kiln build`, `kiln inspect` and `kiln bench` count the steps that
+// use it (Tactic::computes_on_host). Being last in the tactic list, it is never preferred over a
+// device kernel.
 #include <vector>
 
 #include "backends/cuda/cuda_common.h"
