@@ -209,8 +209,7 @@ bool conv_prefers_channels_last(const Node& conv, const PassContext& ctx) {
   if (!rank4(x) || conv.outputs.size() != 1 || !conv.in(1) || !conv.in(1)->is_constant())
     return false;
   if (ctx.force_channels_last) return true;
-  return ctx.device == "cuda" &&
-         (x->dtype == DataType::kFloat16 || x->dtype == DataType::kBFloat16);
+  return ctx.target->prefers_channels_last(conv);
 }
 
 void ChooseLayout::run(Graph& g, PassContext& ctx) const {

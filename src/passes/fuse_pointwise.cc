@@ -29,7 +29,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "backends/cuda/codegen/pointwise_codegen.h"  // header-only limits; no CUDA headers
 #include "common/error.h"
 #include "common/half.h"
 #include "ops/infer.h"
@@ -81,42 +80,6 @@ bool cheap(const Program& p) {
   return ops <= kCheapOps && heavy <= kCheapHeavy;
 }
 
-// The types the generated CUDA kernels hold in registers (mirrors device_type() in
-// backends/cuda/codegen/pointwise_codegen.cc): programs over other types run on the host, and
-// fusing one into a GPU program would drag that program to the host too.
-bool device_type(DataType t) {
-  switch (t) {
-    case DataType::kFloat: case DataType::kFloat16: case DataType::kBFloat16:
-    case DataType::kDouble: case DataType::kInt8: case DataType::kUInt8: case DataType::kInt16:
-    case DataType::kUInt16: case DataType::kInt32: case DataType::kUInt32: case DataType::kInt64:
-    case DataType::kUInt64: case DataType::kBool:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Whether the CUDA backend's generated kernels take this program for outputs of this rank: the
-// kernels' rank and their parameter block (pointers and strides per input and output) are
-// bounded. Fusion adds inputs and outputs, so a merge can cross a limit neither part crossed.
-bool fits_gpu_kernel(const Program& p, size_t rank) {
-  if (rank > static_cast<size_t>(cuda::kPointwiseMaxRank)) return false;
-  cuda::PointwiseParamLayout layout;
-  layout.max_rank = std::max<size_t>(1, rank);
-  layout.inputs = p.input_types.size();
-  layout.outputs = p.outputs.size();
-  if (layout.bytes() > cuda::kPointwiseMaxParamBytes) return false;
-  for (DataType t : p.input_types)
-    if (!device_type(t)) return false;
-  for (const Instr& in : p.code)
-    if (!device_type(in.dtype)) return false;
-#ifdef KILN_HAVE_CUDA
-  // Where the generator is built, it has the last word (it also rejects operand type mixes that
-  // were already in one of the parts).
-  if (!cuda::pointwise_codegen_unsupported(p, static_cast<int>(rank)).empty()) return false;
-#endif
-  return true;
-}
 
 // The node's program when it is a well-formed Pointwise node this pass can work with: inputs and
 // outputs match the program's types, operands refer to earlier registers, output ranks known.
@@ -389,7 +352,8 @@ struct Merged {
 // F's program followed by D's, D's loads of F's outputs replaced by F's registers. `keep`: F's
 // outputs the merged node still writes. Nullopt when the result breaks a limit or would not have
 // D's output shape.
-std::optional<Merged> merge(const Node& f, const Node& d, const std::vector<Value*>& keep) {
+std::optional<Merged> merge(const Node& f, const Node& d, const std::vector<Value*>& keep,
+                             const BackendTraits& target) {
   const Program& pf = f.a<PointwiseAttrs>().program;
   const Program& pd = d.a<PointwiseAttrs>().program;
   const Shape& out_shape = d.outputs[0]->shape;
@@ -425,7 +389,8 @@ std::optional<Merged> merge(const Node& f, const Node& d, const std::vector<Valu
     }
     b.finish(outs);
     if (b.p.code.size() > kMaxInstructions) return std::nullopt;
-    if (!fits_gpu_kernel(b.p, out_shape.rank())) return std::nullopt;
+    // The target must run the merged program as one kernel (BackendTraits::runs_pointwise).
+    if (!target.runs_pointwise(b.p, out_shape.rank())) return std::nullopt;
     // The merged node's shape is the broadcast of its inputs: it must stay D's. (It may not when
     // a folded one-element constant carried the rank; the second try keeps constants loaded.)
     std::vector<Shape> shapes;
@@ -452,7 +417,7 @@ std::optional<Merged> merge(const Node& f, const Node& d, const std::vector<Valu
 
 class Fuser {
  public:
-  explicit Fuser(Graph& g) : g_(g) { number(); }
+  Fuser(Graph& g, const BackendTraits& target) : g_(g), target_(target) { number(); }
 
   // Tries to fuse producer f away; true when it is gone.
   bool fuse(Node* f) {
@@ -484,7 +449,7 @@ class Fuser {
         bool repeats = false;
         if (!inlinable(*f, *d, &repeats)) break;
         repeats_any |= repeats;
-        std::optional<Merged> m = merge(*f, *d, {});
+        std::optional<Merged> m = merge(*f, *d, {}, target_);
         if (!m) break;
         merged.push_back(std::move(*m));
       }
@@ -513,7 +478,7 @@ class Fuser {
         if (others) keep.push_back(v);
       }
       if (keep.empty() || reaches_other_way(*f, d)) continue;
-      std::optional<Merged> m = merge(*f, *d, keep);
+      std::optional<Merged> m = merge(*f, *d, keep, target_);
       if (!m) continue;
       commit(f, d, std::move(*m));
       g_.remove_node(f);
@@ -590,13 +555,14 @@ class Fuser {
   }
 
   Graph& g_;
+  const BackendTraits& target_;
   std::unordered_map<const Node*, size_t> pos_;
 };
 
 }  // namespace
 
 void FusePointwise::run(Graph& g, PassContext& ctx) const {
-  Fuser fuser(g);
+  Fuser fuser(g, *ctx.target);
   for (bool changed = true; changed;) {
     changed = false;
     std::vector<Node*> order;

@@ -9,9 +9,9 @@
 // inside an eliminated Concat). Everything here is chosen so that each Slice meets those rules at
 // the graph's concrete shapes. A Slice that is not one contiguous range (channels of an NHWC
 // tensor at batch > 1) is a strided view only where every step reading it accepts strided input:
-// on the CUDA backend, float16/bfloat16 ungrouped Convs (cuDNN graph-API plans). So on "cuda"
-// such groups merge the siblings whose every reader is such a Conv; other groups whose Slices
-// would be strided copies are only counted.
+// where the target backend says its readers read such slices in place (BackendTraits; on CUDA,
+// float16/bfloat16 ungrouped Convs through cuDNN graph-API plans). Such groups merge the siblings
+// whose every reader does; other groups whose Slices would be strided copies are only counted.
 #include <cstring>
 #include <numeric>
 
@@ -145,29 +145,22 @@ struct Counts {
   int64_t strided = 0, padded = 0, concat_kept = 0;
 };
 
-// Whether every reader of c's output can read a strided channel slice in place: a channels-last,
-// ungrouped float16/bfloat16 Conv without an epilogue program that reads it as X only (see the
-// file comment; cuda.cudnn_conv's accepts_strided has the final word at run time).
-bool readers_take_strided(const Candidate& c) {
+// Whether every reader of c's output (a channels-last Conv's, whose channel slices at batch > 1
+// are strided) can read a strided channel slice in place, as the target says (see the file
+// comment; the kernels' accepts_strided has the final word at run time).
+bool readers_take_strided(const Candidate& c, const BackendTraits& target) {
   const Node& n = *c.node;
-  const DataType dt = n.outputs[0]->dtype;
-  if (n.op() != "Conv" || !n.a<ConvAttrs>().channels_last ||
-      (dt != DataType::kFloat16 && dt != DataType::kBFloat16))
-    return false;
+  if (n.op() != "Conv" || !n.a<ConvAttrs>().channels_last) return false;
   const Value* y = n.outputs[0];
-  for (const Node* r : y->consumers) {
-    if (r->op() != "Conv") return false;
-    const auto& a = r->a<ConvAttrs>();
-    if (!a.channels_last || a.group != 1 || a.transposed || has_epilogue_program(a.epilogue))
-      return false;
-    for (size_t i = 1; i < r->inputs.size(); ++i)
-      if (r->inputs[i] == y) return false;
-  }
+  for (const Node* r : y->consumers)
+    for (size_t i = 0; i < r->inputs.size(); ++i)
+      if (r->inputs[i] == y && !target.reads_strided_channel_slice(*r, i)) return false;
   return !y->consumers.empty();
 }
 
 // Merges one group (>= 2 compatible candidates, in node order) when every Slice will be a view.
-void merge_group(Graph& g, std::vector<Candidate>& group, bool strided_views, Counts& counts) {
+void merge_group(Graph& g, std::vector<Candidate>& group, const BackendTraits& target,
+                 Counts& counts) {
   const Dims yd = group[0].node->outputs[0]->shape.concrete();
   const size_t axis = group[0].axis;
   int64_t outer = 1, inner = 1;
@@ -177,9 +170,8 @@ void merge_group(Graph& g, std::vector<Candidate>& group, bool strided_views, Co
     // Each Slice is `outer` separate ranges: a view only where its readers take strided input,
     // else a copy per sibling for the launches saved.
     std::vector<Candidate> keep;
-    if (strided_views)
-      for (Candidate& c : group)
-        if (readers_take_strided(c)) keep.push_back(std::move(c));
+    for (Candidate& c : group)
+      if (readers_take_strided(c, target)) keep.push_back(std::move(c));
     if (keep.size() < 2) {
       ++counts.strided;
       return;
@@ -303,7 +295,7 @@ void MergeSiblings::run(Graph& g, PassContext& ctx) const {
       else
         merging.push_back(std::move(c));
     }
-    if (merging.size() >= 2) merge_group(g, merging, ctx.device == "cuda", counts);
+    if (merging.size() >= 2) merge_group(g, merging, *ctx.target, counts);
   }
   // The Slices were appended; their consumers come earlier in the order.
   if (counts.groups) g.toposort();

@@ -8,16 +8,19 @@
 #include <string_view>
 
 #include "ir/graph.h"
+#include "runtime/backend_traits.h"
 
 namespace kiln {
 
 struct PassContext {
   int opt_level = 1;
-  std::string device = "cpu";   // the backend the plan is built for ("cpu", "cuda")
+  // The backend the plan is built for: passes ask it what it can do (runtime/backend_traits.h)
+  // and never compare its name.
+  const BackendTraits* target = &backend_traits("cpu");
   bool fp16 = false;            // BuildOptions::fp16: float32 activations may be stored as float16
   bool tf32 = false;            // BuildOptions::tf32: Conv/MatMul may use TF32 tensor cores
   // Tests only: ChooseLayout treats every 2-D convolution as preferring NHWC, whatever the
-  // device and dtype, so that the layout rewrite can be checked on the CPU.
+  // target and dtype, so that the layout rewrite can be checked on the CPU.
   bool force_channels_last = false;
   std::function<void(const std::string&)> progress;
   std::map<std::string, int64_t> stats;   // "fold_constants.folded" -> 12
@@ -121,7 +124,8 @@ struct FusePointwise {
   // several consumers when it is cheap to recompute and not a graph output; otherwise into one
   // consumer of its shape whose merged node also writes the outputs others still read (a
   // multi-output program). Results are bit-identical on the reference (every rounding of a stored
-  // value is kept); merged programs stay within the CUDA code generator's limits. Consumers keep
+  // value is kept); merged programs stay within what the target runs as one kernel
+  // (BackendTraits::runs_pointwise: the CUDA code generator's limits). Consumers keep
   // their names and output names; the order stays topological; absorbed nodes are recorded.
   std::string_view name() const { return "fuse_pointwise"; }
   void run(Graph& g, PassContext& ctx) const;
@@ -140,11 +144,12 @@ struct MergeSiblings {
   // the memory planner at the graph's fully known shapes: the dims before the channel axis
   // (NCHW: N; channels-last, whose values hold physical NHWC dims: N*H*W; MatMul: all but the
   // last) have product 1, and each sibling starts at a 16-byte offset (zero channels fill the
-  // gaps). Where the Slices would be strided (the product is not 1), only when ctx.device is
-  // "cuda" and only the siblings that are channels-last float16/bfloat16 Convs whose every
-  // reader is an ungrouped channels-last Conv reading them as X (the planner's strided views,
-  // which cuDNN graph-API plans read in place); groups with fewer than two such siblings are left
-  // alone and counted in stats["merge_siblings.strided_skipped"]. Graph outputs, and values whose only reader is a
+  // gaps). Where the Slices would be strided (the product is not 1), only the siblings that are
+  // channels-last Convs whose every reader the target says reads a strided channel slice in
+  // place (BackendTraits::reads_strided_channel_slice: on CUDA, ungrouped channels-last
+  // float16/bfloat16 Convs reading it as X, through cuDNN graph-API plans); groups with fewer
+  // than two such siblings are left alone and counted in
+  // stats["merge_siblings.strided_skipped"]. Graph outputs, and values whose only reader is a
   // Concat (the planner writes those into the Concat already; counted in
   // stats["merge_siblings.concat_kept"] when they had a sibling), are never sliced. The merged node
   // takes the first sibling's place and name and absorbs the others' origins.
@@ -152,9 +157,9 @@ struct MergeSiblings {
   void run(Graph& g, PassContext& ctx) const;
 };
 
-// Whether ChooseLayout puts this Conv in NHWC: a 2-D convolution with constant weights whose data
-// is float16/bfloat16 on the CUDA backend (what tensor cores want), or any such 2-D convolution
-// when ctx.force_channels_last.
+// Whether ChooseLayout puts this Conv in NHWC: a 2-D convolution with constant weights that the
+// target prefers channels-last (BackendTraits::prefers_channels_last: on CUDA, float16/bfloat16
+// data, what tensor cores want), or any such 2-D convolution when ctx.force_channels_last.
 bool conv_prefers_channels_last(const Node& conv, const PassContext& ctx);
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "runtime/backend_traits.h"
 
 namespace kiln {
 
@@ -41,6 +42,15 @@ const Backend* cuda_backend_if_available();   // backends/cuda/cuda_backend.cc
 std::string cuda_backend_unavailable_reason();
 std::vector<const Tactic*> generated_cuda_tactics();   // generated registry
 #endif
+
+const BackendTraits& cpu_backend_traits();    // backends/cpu/cpu_backend.cc
+const BackendTraits& cuda_backend_traits();   // backends/cuda/cuda_traits.cc (every build)
+
+const BackendTraits& backend_traits(std::string_view device) {
+  if (device == "cpu") return cpu_backend_traits();
+  if (device == "cuda") return cuda_backend_traits();
+  fail(StatusCode::kInvalidArgument, "unknown device '", device, "' (use cpu or cuda)");
+}
 
 const Tactic* compiled_tactic(std::string_view device, std::string_view id) {
   if (device == "cpu") return cpu_backend().find_tactic(id);

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "build/build_plan.h"
+#include "builder/build_plan.h"
 #include "kiln/engine.h"
 
 namespace kiln::testing {

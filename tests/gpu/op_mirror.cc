@@ -16,7 +16,7 @@
 #include <set>
 #include <string>
 
-#include "build/build_plan.h"
+#include "builder/build_plan.h"
 #include "runtime/backend.h"
 #include "gpu/gpu_compare.h"
 #include "kiln/engine.h"

@@ -6,7 +6,7 @@
 #include <random>
 #include <thread>
 
-#include "build/build_plan.h"
+#include "builder/build_plan.h"
 #include "gpu/gpu_compare.h"
 #include "kiln/kiln.h"
 #include "runtime/engine_impl.h"

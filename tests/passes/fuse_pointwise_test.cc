@@ -96,9 +96,11 @@ struct Fused {
   std::unique_ptr<Graph> before;
   PassContext ctx;
 };
-Fused fuse(G& b) {
+// Fuses for the CUDA target by default: its kernels' limits are what most cases below exercise.
+Fused fuse(G& b, const BackendTraits& target = backend_traits("cuda")) {
   Fused f;
   f.before = b.g->clone();
+  f.ctx.target = &target;
   apply(FusePointwise{}, *b.g, f.ctx);
   return f;
 }
@@ -452,6 +454,17 @@ TEST(FusePointwise, NothingAboveTheKernelRank) {
   G b = wide_graph(3, 9);
   Fused f = fuse(b);
   EXPECT_EQ(pointwise_nodes(*b.g).size(), 3u);
+}
+
+TEST(FusePointwise, TheCpuTargetHasNoKernelLimits) {
+  // The pass asks the target what one kernel runs: the CPU interprets any program, so the wide
+  // chain and the rank-9 chain each become one node there.
+  for (auto [n, rank] : {std::pair{60, size_t{8}}, std::pair{3, size_t{9}}}) {
+    G b = wide_graph(n, rank);
+    Fused f = fuse(b, backend_traits("cpu"));
+    EXPECT_EQ(pointwise_nodes(*b.g).size(), 1u) << n << " inputs, rank " << rank;
+    expect_same_outputs(*f.before, *b.g, 0, b.rng);
+  }
 }
 
 TEST(FusePointwise, UnknownShapesAreLeftAlone) {

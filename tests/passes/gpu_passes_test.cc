@@ -470,7 +470,7 @@ TEST(ChooseLayout, ResNetInFloat16OnCuda) {
   auto g = resnet_like(rng);
   auto before = g->clone();
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   run_pipeline(*g, ctx);
   // x -> Transpose (to float16 NHWC, channels padded 3 -> 4) -> Conv ... Pool -> Reshape ->
@@ -493,7 +493,7 @@ TEST(ChooseLayout, ResNetInFloat16OnCuda) {
   for (auto [device, fp16] : {std::pair{"cuda", false}, std::pair{"cpu", true}}) {
     auto h = resnet_like(rng);
     PassContext c2;
-    c2.device = device;
+    c2.target = &backend_traits(device);
     c2.fp16 = fp16;
     run_pipeline(*h, c2);
     EXPECT_EQ(count_op(*h, "Transpose"), 0) << device;

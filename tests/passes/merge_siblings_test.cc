@@ -433,7 +433,7 @@ std::unique_ptr<Graph> one_pixel_fp16(G& b, std::unique_ptr<Graph>& original) {
   auto g = one_pixel(b, {1, 16, 1, 1}, 8);
   original = g->clone();
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   apply(AssignPrecision{}, *g, ctx);
   apply(ChooseLayout{}, *g, ctx);
@@ -445,7 +445,7 @@ TEST(MergeSiblings, Float16ChannelsLastOnCuda) {
   std::unique_ptr<Graph> original;
   auto g = one_pixel_fp16(b, original);
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   apply(MergeSiblings{}, *g, ctx);
   const Node* m = merged_node(*g, "Conv");
@@ -464,7 +464,7 @@ TEST(MergeSiblings, Float16ChannelsLastOnGpu) {
   auto before = one_pixel_fp16(b, original);
   auto g = before->clone();
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   apply(MergeSiblings{}, *g, ctx);
   ASSERT_EQ(count_op(*g, "Slice"), 3);
@@ -491,7 +491,7 @@ std::unique_ptr<Graph> inception_fp16_nhwc(G& b, std::unique_ptr<Graph>& origina
   b.output(b.unary(Op::kTanh, concat(b, {direct, b1, b2, b4}, 1)), "y");
   original = b.g->clone();
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   apply(AssignPrecision{}, *b.g, ctx);
   apply(ChooseLayout{}, *b.g, ctx);
@@ -507,7 +507,7 @@ TEST(MergeSiblings, Float16InceptionBlockAtBatch3OnCuda) {
     if (n->op() == "Concat") EXPECT_EQ(n->a<ConcatAttrs>().axis, 3);
   auto on_cpu = g->clone();
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   apply(MergeSiblings{}, *g, ctx);
   EXPECT_EQ(ctx.stats["merge_siblings.groups"], 1);
@@ -539,7 +539,7 @@ TEST(MergeSiblings, Float16InceptionBlockAtBatch3OnGpu) {
   auto before = inception_fp16_nhwc(b, original);
   auto g = before->clone();
   PassContext ctx;
-  ctx.device = "cuda";
+  ctx.target = &backend_traits("cuda");
   ctx.fp16 = true;
   apply(MergeSiblings{}, *g, ctx);
   ASSERT_EQ(count_op(*g, "Slice"), 2);

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "build/build_plan.h"
+#include "builder/build_plan.h"
 #include "ir/graph.h"
 #include "kiln/kiln.h"
 #include "ops/conv.h"

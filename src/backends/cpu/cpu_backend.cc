@@ -2,6 +2,7 @@
 // demo need speed (listed first so that the heuristic prefers them).
 #include "backends/cpu/cpu_tactics.h"
 #include "runtime/backend.h"
+#include "runtime/backend_traits.h"
 
 namespace kiln {
 
@@ -39,7 +40,19 @@ class CpuBackend : public Backend {
   std::vector<const Tactic*> tactics_;
 };
 
+// The reference and the fast float32 tactics take any layout and any Pointwise program, and read
+// dense tensors only: every answer is the default.
+class CpuTraits : public BackendTraits {
+ public:
+  std::string_view name() const override { return "cpu"; }
+};
+
 }  // namespace
+
+const BackendTraits& cpu_backend_traits() {
+  static const CpuTraits t;
+  return t;
+}
 
 const Backend& cpu_backend() {
   static const CpuBackend b;

@@ -2,7 +2,7 @@
 #include <map>
 #include <set>
 
-#include "build/build_plan.h"
+#include "builder/build_plan.h"
 #include "common/api_guard.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -78,7 +78,7 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   PassContext pc;
   pc.opt_level = o.opt_level;
   pc.progress = o.progress;
-  pc.device = device;
+  pc.target = &backend_traits(device);
   pc.fp16 = o.fp16;
   pc.tf32 = o.tf32;
   run_pipeline(*g, pc);
