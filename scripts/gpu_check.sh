@@ -6,7 +6,9 @@
 # benchmark (bench/peers.py), then prints a short table.
 # Runs on the device machine; the ONNX node tests and Fashion-MNIST travel in .device_data/.
 #   scripts/gpu_check.sh [--skip-tests] [--skip-conformance] [--skip-bench] [--skip-rnn]
-#                        [peers.py options...]
+#                        [--gpu-only] [peers.py options...]
+# --gpu-only leaves out what CI already runs without a GPU (ctest's CPU entries, conformance on
+# the CPU) and runs only the unit tests' GPU cases directly: for short device leases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Logs go to build-gpu/logs; on the device machine ($OUT set) they come back as one archive
@@ -16,13 +18,14 @@ rm -rf "$out"; mkdir -p "$out"
 pack_logs() { [[ -n "${OUT:-}" ]] && tar czf "$OUT/gpu_check_logs.tgz" -C "$out" . 2>/dev/null; }
 trap pack_logs EXIT
 data=.device_data
-skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; peer_args=()
+skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; gpu_only=0; peer_args=()
 for a in "$@"; do
   case "$a" in
     --skip-tests) skip_tests=1 ;;
     --skip-bench) skip_bench=1 ;;
     --skip-conformance) skip_conf=1 ;;
     --skip-rnn) skip_rnn=1 ;;
+    --gpu-only) gpu_only=1 ;;
     *) peer_args+=("$a") ;;
   esac
 done
@@ -45,9 +48,15 @@ test_rc=-; gpu_line=-; mirror_line=-; conf_cuda=-; conf_cpu=-
 if [[ $skip_tests -eq 0 ]]; then
   # Every GoogleTest case is its own ctest entry; the GPU-labelled binaries run once each below
   # (one process, one CUDA context) instead of once per case.
-  (cd build-gpu && timeout 300 ctest --output-on-failure -j16 -LE gpu -E conformance \
-    > "$out/ctest.log" 2>&1); test_rc=$?
-  grep -E "tests passed|Failed|\*\*\*" "$out/ctest.log" | tail -15
+  if [[ $gpu_only -eq 0 ]]; then
+    (cd build-gpu && timeout 300 ctest --output-on-failure -j16 -LE gpu -E conformance \
+      > "$out/ctest.log" 2>&1); test_rc=$?
+    grep -E "tests passed|Failed|\*\*\*" "$out/ctest.log" | tail -15
+  else
+    timeout 200 build-gpu/tests/kiln_unit_tests --gtest_filter='*Gpu*:*OnGpu*:*OnTheGpu*' \
+      > "$out/ctest.log" 2>&1; test_rc=$?
+    grep -E "^\[  (PASSED|FAILED)  \]|Failure" "$out/ctest.log" | head -20
+  fi
   timeout 200 build-gpu/tests/kiln_gpu_tests > "$out/gpu_tests.log" 2>&1
   gpu_line=$(grep -E "PASSED|FAILED  \]|SKIPPED \]" "$out/gpu_tests.log" | grep -E "tests?[,.]" | tail -3 | tr '\n' ' ')
   grep -E "^\[  FAILED|Failure|error" "$out/gpu_tests.log" | head -30
@@ -56,8 +65,10 @@ if [[ $skip_tests -eq 0 ]]; then
   grep -E "^\[  FAILED|Failure" "$out/op_mirror.log" | head -30
 fi
 if [[ $skip_tests -eq 0 && $skip_conf -eq 0 ]]; then
-  build-gpu/tests/kiln_conformance --data "$data/node" --jobs 12 > "$out/conformance_cpu.log" 2>&1
-  conf_cpu=$(tail -1 "$out/conformance_cpu.log")
+  if [[ $gpu_only -eq 0 ]]; then
+    build-gpu/tests/kiln_conformance --data "$data/node" --jobs 12 > "$out/conformance_cpu.log" 2>&1
+    conf_cpu=$(tail -1 "$out/conformance_cpu.log")
+  fi
   build-gpu/tests/kiln_conformance --data "$data/node" --jobs 8 --device cuda --verbose \
     --expected tests/onnx/expected_passes.txt --except tests/onnx/cuda_differences.txt \
     --host-allowed tests/onnx/cuda_host_steps.txt > "$out/conformance_cuda.log" 2>&1
@@ -96,7 +107,7 @@ echo
 echo "| check | result |"
 echo "|---|---|"
 echo "| build (ninja -j16) | rc $build_rc, ${build_s} s |"
-echo "| ctest (all but conformance) | rc $test_rc, $(grep -E 'tests passed' "$out/ctest.log" 2>/dev/null) |"
+echo "| ctest (all but conformance; --gpu-only: the unit tests' GPU cases) | rc $test_rc, $(grep -E 'tests passed|^\[  (PASSED|FAILED)  \]' "$out/ctest.log" 2>/dev/null | tr '\n' ' ') |"
 echo "| kiln_gpu_tests | $gpu_line |"
 echo "| op cases mirrored on cuda | $mirror_line |"
 echo "| conformance cpu | $conf_cpu |"
