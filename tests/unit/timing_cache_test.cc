@@ -1,0 +1,119 @@
+// The timing cache file (builder/timing_cache.h): round trip, equal bytes for equal caches, and
+// every kind of bad file (truncated, flipped, edited, foreign, not a cache) reported and ignored,
+// never a crash and never a silently wrong entry.
+#include "builder/timing_cache.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <random>
+
+#include "common/file.h"
+
+namespace kiln {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char* kDevice = "NVIDIA H100 80GB HBM3 | cc 9.0 | CUDA 13.0 | cuDNN 9.14.0 | cuBLASLt 13.1.0";
+
+TimingCache sample() {
+  TimingCache c(kDevice);
+  c.put(timing_key("cuda.cudnn_conv|Conv|x:float16[128,56,56,64]"), {"legacy algo 1 ws 0", 0.0421, 9});
+  c.put(timing_key("cuda.cublaslt_matmul|MatMul|a:float32[7,13]"), {"heuristic #2 tile %x", 1.5, 4});
+  c.put(timing_key("weird"), {"spaces and\nnewlines \xff%", 123456.789, 1});
+  return c;
+}
+
+TEST(TimingCache, RoundTripGivesEqualEntriesAndBytes) {
+  TimingCache a = sample();
+  std::string bytes = a.serialize();
+  TimingCache b(kDevice);
+  TimingCache::Load l = b.load_bytes(bytes);
+  EXPECT_TRUE(l.read) << l.problem;
+  EXPECT_EQ(l.problem, "");
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b.entries(), a.entries());
+  EXPECT_EQ(b.serialize(), bytes);
+  const TimingEntry* e = b.find(timing_key("weird"));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->choice, "spaces and\nnewlines \xff%");
+  EXPECT_EQ(b.added(), 0u);   // read entries are not new
+  EXPECT_EQ(b.find(timing_key("absent")), nullptr);
+}
+
+TEST(TimingCache, KeysAreSha256OfTheSignature) {
+  EXPECT_EQ(timing_key(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(timing_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(TimingCache, SaveAndLoadAFile) {
+  std::string path = testing::TempDir() + "kiln_timing_cache_test.txt";
+  sample().save(path);
+  TimingCache b(kDevice);
+  EXPECT_TRUE(b.load(path).read);
+  EXPECT_EQ(b.size(), 3u);
+  TimingCache missing(kDevice);
+  TimingCache::Load l = missing.load(path + ".absent");
+  EXPECT_FALSE(l.read);
+  EXPECT_EQ(l.problem, "");   // no file: an empty cache, not a problem
+  std::remove(path.c_str());
+}
+
+TEST(TimingCache, ForeignDeviceIsReportedAndIgnored) {
+  std::string bytes = sample().serialize();
+  TimingCache other("NVIDIA H200 | cc 9.0 | CUDA 13.0 | cuDNN 9.14.0 | cuBLASLt 13.1.0");
+  TimingCache::Load l = other.load_bytes(bytes);
+  EXPECT_FALSE(l.read);
+  EXPECT_THAT(l.problem, HasSubstr("made for another device"));
+  EXPECT_THAT(l.problem, HasSubstr("H100"));
+  EXPECT_EQ(other.size(), 0u);
+}
+
+TEST(TimingCache, EveryTruncationAndByteFlipIsReportedNeverTaken) {
+  const std::string bytes = sample().serialize();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    TimingCache c(kDevice);
+    TimingCache::Load l = c.load_bytes(bytes.substr(0, n));
+    EXPECT_FALSE(l.read) << n;
+    EXPECT_THAT(l.problem, HasSubstr("corrupt")) << n;
+    EXPECT_EQ(c.size(), 0u);
+  }
+  std::mt19937 rng(5);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string bad = bytes;
+    bad[i] = static_cast<char>(bad[i] ^ (1 + rng() % 255));
+    TimingCache c(kDevice);
+    TimingCache::Load l = c.load_bytes(bad);
+    EXPECT_FALSE(l.read) << "byte " << i << " flipped and the cache was still taken";
+    EXPECT_FALSE(l.problem.empty()) << i;
+    EXPECT_EQ(c.size(), 0u) << i;
+  }
+}
+
+TEST(TimingCache, EditedEntriesAreCaughtByTheChecksum) {
+  // A person (or a tool) changes a choice but not the checksum: refused.
+  std::string bytes = sample().serialize();
+  size_t at = bytes.find("legacy%20algo%201");
+  ASSERT_NE(at, std::string::npos) << bytes;
+  bytes[at + std::string("legacy%20algo%20").size()] = '2';
+  TimingCache c(kDevice);
+  TimingCache::Load l = c.load_bytes(bytes);
+  EXPECT_FALSE(l.read);
+  EXPECT_THAT(l.problem, HasSubstr("checksum mismatch"));
+}
+
+TEST(TimingCache, NotACacheAndOtherVersions) {
+  for (std::string bad : {std::string(""), std::string("hello\n"),
+                          std::string("kiln-timing-cache 2\ndevice x\nend 0 00000000\n"),
+                          std::string("KILNPLAN\0\0\0", 11)}) {
+    TimingCache c(kDevice);
+    TimingCache::Load l = c.load_bytes(bad);
+    EXPECT_FALSE(l.read);
+    EXPECT_THAT(l.problem, HasSubstr("corrupt"));
+  }
+}
+
+}  // namespace
+}  // namespace kiln
