@@ -25,6 +25,15 @@ struct TensorDesc {
   std::string str() const;  // "image: float32[batch,1,28,28]"
 };
 
+// An optimization profile, as TensorRT's: for each named input, the smallest and the largest
+// shape a context may run with this profile, and the shape to optimize for. Dims whose min and
+// max differ stay dynamic in the plan; any shape inside the bounds runs without rebuilding, and a
+// shape outside them is an error that names the bounds. Every dynamic input must be in every
+// profile; fixed inputs may be left out.
+struct OptimizationProfile {
+  std::map<std::string, std::vector<int64_t>> min, opt, max;
+};
+
 struct BuildOptions {
   // Target device: "cpu" or "cuda" ("" = the GPU when there is one, else the CPU).
   std::string device;
@@ -43,6 +52,10 @@ struct BuildOptions {
   std::vector<std::string> excluded_tactics;
   // Fixes the shapes of named inputs (overrides the model's dims; may fix symbolic ones).
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  // Optimization profiles (`--min-shapes/--opt-shapes/--max-shapes`): a context selects one
+  // (ExecutionContext::set_optimization_profile, default 0). An input may not be both in
+  // input_shapes and in a profile.
+  std::vector<OptimizationProfile> profiles;
   // Called with progress lines during long builds ("[3/7] fold constants: 112 nodes folded").
   std::function<void(const std::string&)> progress;
 };
@@ -84,6 +97,8 @@ class Plan {
   std::vector<PlanStep> steps() const;
   // How many steps of a device plan compute on the host (PlanStep::on_host); 0 for CPU plans.
   size_t num_host_steps() const;
+  // The plan's optimization profiles (empty when it was built without any).
+  const std::vector<OptimizationProfile>& profiles() const;
 
   const PlanData& data() const { return *data_; }  // internal
 

@@ -80,6 +80,11 @@ class ExecutionContext {
   Status enqueue(void* cuda_stream);
   // Replays the steps as one CUDA graph once the shapes and addresses repeat (default on).
   void set_cuda_graphs(bool on);
+  // Selects the plan's optimization profile `index` (default 0): input shapes must then lie within
+  // its bounds. On a device engine the activation arena and workspace are sized for the
+  // profile's max shapes here, once, so that no shape inside the bounds allocates when it runs.
+  Status set_optimization_profile(size_t index);
+  size_t optimization_profile() const;
   // The memory layout for the current input shapes (set_input_shape; a plan with static shapes
   // needs none): arena against the naive sum, views, in-place steps, per-step workspace.
   Status memory_report(MemoryReport& out);

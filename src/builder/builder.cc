@@ -56,6 +56,87 @@ void apply_input_shapes(Graph& g, const BuildOptions& o) {
   }
 }
 
+std::string dims_text(const std::vector<int64_t>& d) { return dims_to_string(d); }
+
+// Checks the optimization profiles against the graph's inputs and makes the graph fit them: a dim
+// that every profile fixes to one value (min == max) becomes that value; any other stays (or
+// becomes) symbolic. Returns the profiles completed with the fixed inputs they left out.
+std::vector<OptimizationProfile> apply_profiles(Graph& g, const BuildOptions& o) {
+  std::vector<OptimizationProfile> out = o.profiles;
+  if (out.empty()) return out;
+  for (size_t k = 0; k < out.size(); ++k) {
+    OptimizationProfile& p = out[k];
+    auto where = [&](const std::string& name) { return cat("optimization profile ", k, ", input '", name, "'"); };
+    for (const auto* m : {&p.min, &p.opt, &p.max})
+      for (const auto& [name, dims] : *m) {
+        KILN_EXPECT(p.min.count(name) && p.opt.count(name) && p.max.count(name),
+                    StatusCode::kInvalidArgument, where(name),
+                    ": give its min, opt and max shapes (--min-shapes, --opt-shapes, --max-shapes)");
+        KILN_EXPECT(!o.input_shapes.count(name), StatusCode::kInvalidArgument, where(name),
+                    ": an input is either fixed (--shapes) or bounded by profiles, not both");
+        const Value* v = nullptr;
+        for (const Value* in : g.inputs)
+          if (in->name == name) v = in;
+        KILN_EXPECT(v != nullptr, StatusCode::kInvalidArgument, where(name),
+                    ": the model has no such input");
+        KILN_EXPECT(!v->shape.rank_known || dims.size() == v->shape.rank(),
+                    StatusCode::kInvalidArgument, where(name), ": shape ", dims_text(dims),
+                    " has rank ", dims.size(), " but the input is ", v->shape.str());
+      }
+    for (const auto& [name, mn] : p.min) {
+      const auto& op = p.opt.at(name);
+      const auto& mx = p.max.at(name);
+      KILN_EXPECT(op.size() == mn.size() && mx.size() == mn.size(), StatusCode::kInvalidArgument,
+                  where(name), ": min, opt and max have different ranks");
+      const Value* v = nullptr;
+      for (const Value* in : g.inputs)
+        if (in->name == name) v = in;
+      for (size_t d = 0; d < mn.size(); ++d) {
+        KILN_EXPECT(mn[d] >= 0 && mn[d] <= op[d] && op[d] <= mx[d], StatusCode::kInvalidArgument,
+                    where(name), ": needs min <= opt <= max in every dimension, got min ",
+                    dims_text(mn), ", opt ", dims_text(op), ", max ", dims_text(mx));
+        const Dim& gd = v->shape.dims[d];
+        KILN_EXPECT(!gd.known() || (mn[d] == gd.value && mx[d] == gd.value),
+                    StatusCode::kInvalidArgument, where(name), ": dimension ", d,
+                    " is fixed to ", gd.value, " in the model");
+      }
+    }
+  }
+  for (Value* v : g.inputs) {
+    bool bounded = out[0].min.count(v->name) > 0;
+    for (const auto& p : out)
+      KILN_EXPECT(p.min.count(v->name) == static_cast<size_t>(bounded) || v->shape.fully_known(),
+                  StatusCode::kInvalidArgument, "input '", v->name,
+                  "' is dynamic: every optimization profile must bound it");
+    if (!bounded) {
+      KILN_EXPECT(v->shape.fully_known() || o.input_shapes.count(v->name),
+                  StatusCode::kInvalidArgument, "input '", v->name, "' has dynamic dims (",
+                  v->shape.str(), ") that no optimization profile bounds");
+      continue;
+    }
+    const size_t rank = out[0].min.at(v->name).size();
+    std::vector<Dim> dims(rank);
+    for (size_t d = 0; d < rank; ++d) {
+      bool fixed = true;
+      int64_t val = out[0].min.at(v->name)[d];
+      for (const auto& p : out)
+        fixed &= p.min.at(v->name)[d] == val && p.max.at(v->name)[d] == val;
+      const Dim old = v->shape.rank_known ? v->shape.dims[d] : Dim();
+      dims[d] = fixed ? Dim(val)
+                      : Dim::sym(!old.symbol.empty() ? old.symbol : cat(v->name, ".", d));
+    }
+    v->shape = Shape(std::move(dims));
+  }
+  // Fixed inputs a profile left out: bounded by their one shape, so that every profile names
+  // every input and a context checks them all alike.
+  for (auto& p : out)
+    for (const Value* v : g.inputs)
+      if (!p.min.count(v->name) && v->shape.fully_known()) {
+        p.min[v->name] = p.opt[v->name] = p.max[v->name] = v->shape.concrete();
+      }
+  return out;
+}
+
 }  // namespace
 
 // Shared by every build entry point: optimise the graph and choose a tactic per node.
@@ -69,6 +150,7 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   if (o.device.empty() && device == "cpu")
     report(cat("no GPU to build for (", cuda_unavailable_reason(), "); building for the CPU"));
   apply_input_shapes(*g, o);
+  std::vector<OptimizationProfile> profiles = apply_profiles(*g, o);
   for (const std::string& id : o.excluded_tactics)
     KILN_EXPECT(backend.find_tactic(id) != nullptr, StatusCode::kInvalidArgument,
                 "cannot exclude tactic '", id, "': the ", device, " backend has no such tactic");
@@ -122,6 +204,7 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   if (o.fp16) plan->info.extra["precision"] = "fp16";
   if (o.tf32) plan->info.extra["tf32"] = "on";
   plan->graph = std::move(g);
+  plan->profiles = std::move(profiles);
   return plan;
 }
 

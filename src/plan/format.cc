@@ -4,7 +4,9 @@
 //            u32 crc32 of the section table | u32 crc32 of the header's first 28 bytes
 //   table    per section: u32 id | u32 crc32 of the payload | u64 offset | u64 size
 //   payloads INFO (string map), GRAPH (values, nodes with reflected attributes, I/O),
-//            STEPS (node index, tactic id, tactic state), WEIGHTS (64-byte aligned blob)
+//            STEPS (node index, tactic id, tactic state), WEIGHTS (64-byte aligned blob),
+//            PROFILES (per optimization profile, per input: name, rank, then min/opt/max
+//            per dim)
 //
 // Weights stay in the file: a loaded plan borrows them from the memory mapping. Every size,
 // offset, index and checksum is validated; any inconsistency is a kCorruptPlan error that says
@@ -23,10 +25,10 @@ namespace kiln {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 2;  // 2: nodes carry their origins
+constexpr uint32_t kFormatVersion = 3;  // 2: nodes carry their origins; 3: profiles
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kAlign = 64;
-enum SectionId : uint32_t { kInfo = 1, kGraph = 2, kSteps = 3, kWeights = 4 };
+enum SectionId : uint32_t { kInfo = 1, kGraph = 2, kSteps = 3, kWeights = 4, kProfiles = 5 };
 constexpr uint64_t kMaxRank = 64;
 
 enum class Tag : uint8_t { kInt = 1, kFloat, kBool, kString, kInts, kFloats, kDType, kTensor, kProgram };
@@ -366,6 +368,65 @@ BuildInfo read_info(ByteReader& r) {
   return b;
 }
 
+void write_profiles(ByteWriter& w, const std::vector<OptimizationProfile>& profiles) {
+  w.u64(profiles.size());
+  for (const OptimizationProfile& p : profiles) {
+    w.u64(p.min.size());
+    for (const auto& [name, mn] : p.min) {
+      const auto& op = p.opt.at(name);
+      const auto& mx = p.max.at(name);
+      w.str(name);
+      w.u64(mn.size());
+      for (size_t d = 0; d < mn.size(); ++d) {
+        w.i64(mn[d]);
+        w.i64(op[d]);
+        w.i64(mx[d]);
+      }
+    }
+  }
+}
+
+// Reads the profiles and checks them against the graph, as untrusted input: every name an input,
+// ranks equal, 0 <= min <= opt <= max, fixed dims equal to the graph's, every dynamic input in
+// every profile.
+std::vector<OptimizationProfile> read_profiles(ByteReader& r, const Graph& g) {
+  std::vector<OptimizationProfile> out;
+  uint64_t n = r.count("profile count", 8);
+  for (uint64_t k = 0; k < n; ++k) {
+    OptimizationProfile p;
+    uint64_t inputs = r.count("profile inputs", 16);
+    for (uint64_t i = 0; i < inputs; ++i) {
+      std::string name = r.str("profile input name");
+      const Value* v = nullptr;
+      for (const Value* in : g.inputs)
+        if (in->name == name) v = in;
+      if (!v) r.corrupt(cat("profile ", k, " names '", name, "', which is not an input"));
+      uint64_t rank = r.count("profile rank", 24);
+      if (!v->shape.rank_known || rank != v->shape.rank())
+        r.corrupt(cat("profile ", k, " gives input '", name, "' rank ", rank));
+      std::vector<int64_t> mn(rank), op(rank), mx(rank);
+      for (uint64_t d = 0; d < rank; ++d) {
+        mn[d] = r.i64("profile min");
+        op[d] = r.i64("profile opt");
+        mx[d] = r.i64("profile max");
+        const Dim& gd = v->shape.dims[d];
+        if (mn[d] < 0 || mn[d] > op[d] || op[d] > mx[d] ||
+            (gd.known() && (mn[d] != gd.value || mx[d] != gd.value)))
+          r.corrupt(cat("profile ", k, " bounds of input '", name, "' dimension ", d,
+                        " are inconsistent"));
+      }
+      if (!p.min.emplace(name, mn).second) r.corrupt(cat("profile ", k, " repeats '", name, "'"));
+      p.opt[name] = op;
+      p.max[name] = mx;
+    }
+    for (const Value* in : g.inputs)
+      if (!in->shape.fully_known() && !p.min.count(in->name))
+        r.corrupt(cat("profile ", k, " does not bound dynamic input '", in->name, "'"));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string serialize_plan(const PlanData& p) {
@@ -380,8 +441,11 @@ std::string serialize_plan(const PlanData& p) {
     steps.str(s.tactic);
     steps.str(s.state);
   }
+  ByteWriter profiles;
+  write_profiles(profiles, p.profiles);
   std::vector<std::pair<uint32_t, const std::string*>> sections = {
-      {kInfo, &info.buf}, {kGraph, &graph}, {kSteps, &steps.buf}, {kWeights, &weights}};
+      {kInfo, &info.buf}, {kGraph, &graph}, {kSteps, &steps.buf}, {kWeights, &weights},
+      {kProfiles, &profiles.buf}};
   ByteWriter table;
   uint64_t offset = kHeaderSize + sections.size() * 24;
   std::vector<uint64_t> offsets;
@@ -444,7 +508,7 @@ std::unique_ptr<PlanData> deserialize_plan(const uint8_t* data, size_t size,
       fail(StatusCode::kCorruptPlan, "plan section ", id, " checksum mismatch (the file is corrupt)");
     secs[id] = {data + off, n};
   }
-  for (uint32_t id : {kInfo, kGraph, kSteps, kWeights})
+  for (uint32_t id : {kInfo, kGraph, kSteps, kWeights, kProfiles})
     if (!secs.count(id)) fail(StatusCode::kCorruptPlan, "plan section ", id, " is missing");
 
   auto p = std::make_unique<PlanData>();
@@ -465,6 +529,9 @@ std::unique_ptr<PlanData> deserialize_plan(const uint8_t* data, size_t size,
   }
   if (p->steps.size() != p->graph->nodes().size())
     rs.corrupt(cat(p->steps.size(), " steps for ", p->graph->nodes().size(), " nodes"));
+  ByteReader rp(secs[kProfiles].p, secs[kProfiles].n, "profiles section");
+  p->profiles = read_profiles(rp, *p->graph);
+  if (!rp.done()) rp.corrupt("trailing bytes");
   return p;
 }
 

@@ -150,6 +150,8 @@ std::string Plan::describe() const {
   return os.str();
 }
 
+const std::vector<OptimizationProfile>& Plan::profiles() const { return data_->profiles; }
+
 size_t Plan::num_host_steps() const {
   size_t n = 0;
   for (const Step& st : data_->steps) n += step_computes_on_host(data_->info.device, st.tactic);

@@ -30,6 +30,7 @@ struct PlanData {
   BuildInfo info;
   std::unique_ptr<Graph> graph;
   std::vector<Step> steps;
+  std::vector<OptimizationProfile> profiles;   // validated against the graph's inputs
   std::shared_ptr<const void> keepalive;   // the mapped plan file when loaded from disk
 };
 

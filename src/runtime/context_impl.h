@@ -35,6 +35,7 @@ struct ContextImpl {
   std::vector<size_t> last_use;                 // per value: last step that reads it
   bool profiling = false;
   std::vector<StepTiming> profile;
+  size_t opt_profile = 0;                       // the selected optimization profile
 
   // enqueue() API state.
   std::map<std::string, Dims> enqueue_shapes;
@@ -65,6 +66,8 @@ struct ContextImpl {
   // symbolic dims, then sets the graph inputs' shapes.
   void set_input_shapes(const std::map<std::string, std::pair<DataType, Dims>>& given);
   void run_host(const std::map<std::string, Tensor>& inputs, std::map<std::string, Tensor>& outputs);
+  // Selects a profile; device contexts reserve the arena and workspace of its max shapes.
+  void select_profile(size_t index);
   void run_device(const std::map<std::string, Tensor>& inputs,
                   std::map<std::string, Tensor>& outputs);
   void enqueue(void* stream);

@@ -127,6 +127,7 @@ Status Engine::create_context(std::unique_ptr<ExecutionContext>& out) const {
         if (v) c->last_use[c->index[v]] = s;
     for (Value* v : g.outputs) c->last_use[c->index[v]] = SIZE_MAX;
     if (impl_->device) c->init_device();
+    if (!impl_->plan->data().profiles.empty()) c->select_profile(0);
     std::unique_ptr<ExecutionContext> ctx(new ExecutionContext());
     ctx->impl_ = std::move(c);
     out = std::move(ctx);
@@ -138,6 +139,10 @@ ExecutionContext::~ExecutionContext() = default;
 void ExecutionContext::set_profiling(bool on) { impl_->profiling = on; }
 const std::vector<StepTiming>& ExecutionContext::last_profile() const { return impl_->profile; }
 void ExecutionContext::set_cuda_graphs(bool on) { impl_->use_graphs = on; }
+Status ExecutionContext::set_optimization_profile(size_t index) {
+  return guard([&] { impl_->select_profile(index); });
+}
+size_t ExecutionContext::optimization_profile() const { return impl_->opt_profile; }
 
 Status ExecutionContext::memory_report(MemoryReport& out) {
   return guard([&] { out = impl_->memory_report(); });
@@ -236,6 +241,34 @@ void ContextImpl::set_input_shapes(const std::map<std::string, std::pair<DataTyp
     }
     v->shape = Shape::from(dims);
   }
+  const auto& profiles = engine->plan->data().profiles;
+  if (profiles.empty()) return;
+  const OptimizationProfile& p = profiles[opt_profile];
+  for (const Value* v : g.inputs) {
+    const Dims dims = v->shape.concrete();
+    const auto& mn = p.min.at(v->name);
+    const auto& mx = p.max.at(v->name);
+    for (size_t d = 0; d < dims.size(); ++d)
+      KILN_EXPECT(dims[d] >= mn[d] && dims[d] <= mx[d], StatusCode::kInvalidArgument, "input '",
+                  v->name, "' has shape ", dims_to_string(dims), ", outside optimization profile ",
+                  opt_profile, " (min ", dims_to_string(mn), ", max ", dims_to_string(mx),
+                  "): dimension ", d, " must be in [", mn[d], ", ", mx[d], "]");
+  }
+}
+
+void ContextImpl::select_profile(size_t index) {
+  const auto& profiles = engine->plan->data().profiles;
+  KILN_EXPECT(index < profiles.size(), StatusCode::kInvalidArgument, "optimization profile ",
+              index, " does not exist: the plan has ", profiles.size());
+  opt_profile = index;
+  if (!dev) return;
+  // Plan the max shapes now, so that the arena and workspace have their size before any run: the
+  // shapes inside the bounds reuse them (a smaller shape whose plan needed more would grow them
+  // once, at its first run).
+  std::map<std::string, std::pair<DataType, Dims>> given;
+  for (const Value* v : graph->inputs) given[v->name] = {DataType::kUndefined, profiles[index].max.at(v->name)};
+  set_input_shapes(given);
+  plan_shapes(given);
 }
 
 void ContextImpl::run_host(const std::map<std::string, Tensor>& inputs,

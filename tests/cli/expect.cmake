@@ -1,8 +1,8 @@
 # Runs one command line and checks both its exit code and its output (ctest's
 # PASS_REGULAR_EXPRESSION alone ignores the exit code, so an error message printed by a command
 # that then exits 0 would pass).
-#   -DCMD=<program and arguments joined by "@@"> -DRC=<expected exit code> -DREGEX=<regex that the
-#   combined stdout and stderr must match>
+#   -DCMD=<program and arguments joined by "@@"> -DRC=<expected exit code> -DREGEX=<regex that
+#   stdout followed by stderr must match>
 string(REPLACE "@@" ";" argv "${CMD}")
 execute_process(COMMAND ${argv} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(all "${out}${err}")

@@ -33,7 +33,12 @@ int usage() {
       "\n"
       "options:\n"
       "  --device cpu|cuda          target device (default: the GPU when there is one)\n"
-      "  --shapes NAME:AxBxC,...    fix input shapes (dynamic dims default to 1 for run/bench)\n"
+      "  --shapes NAME:AxBxC,...    fix input shapes (run/bench: dynamic dims not given take the\n"
+      "                             profile's opt, else 1, and kiln says which)\n"
+      "  --min-shapes NAME:AxB,...  build: an optimization profile's smallest shapes; with\n"
+      "  --opt-shapes NAME:AxB,...  the shapes to optimize for and\n"
+      "  --max-shapes NAME:AxB,...  the largest (repeat the three for more profiles)\n"
+      "  --optimization-profile N   run/bench: the profile a context uses (default 0)\n"
       "  --batch N                  set the first dim of every input to N\n"
       "  --opt-level N              0 = no graph rewriting, 1 = default\n"
       "  --input NAME=FILE.npy      run: an input from a file (repeatable)\n"
@@ -69,6 +74,9 @@ struct Args {
   bool profile = false, quiet = false;
   bool fp16 = false, tf32 = false, cuda_graph = true;
   std::vector<std::string> excluded_tactics;
+  std::vector<kiln::OptimizationProfile> profiles;
+  int min_count = 0, opt_count = 0, max_count = 0;
+  size_t opt_profile = 0;
   std::string json;
 };
 
@@ -95,6 +103,23 @@ std::vector<int64_t> parse_dims(const std::string& s, const std::string& what) {
     pos = x + 1;
   }
   return d;
+}
+
+// "NAME:AxB,NAME2:C" (a name may itself hold ':'; the last one separates the dims).
+std::map<std::string, std::vector<int64_t>> parse_shapes(const std::string& v, const std::string& flag) {
+  std::map<std::string, std::vector<int64_t>> out;
+  size_t pos = 0;
+  while (pos < v.size()) {
+    size_t comma = v.find(',', pos);
+    std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      die("bad " + flag + " item '" + item + "' (use NAME:AxB)");
+    out[item.substr(0, colon)] = parse_dims(item.substr(colon + 1), flag);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
 }
 
 Args parse(int argc, char** argv) {
@@ -130,17 +155,14 @@ Args parse(int argc, char** argv) {
     else if (s == "--json") a.json = value();
     else if (s == "--quiet" || s == "-q") a.quiet = true;
     else if (s == "--shapes") {
-      std::string v = value();
-      size_t pos = 0;
-      while (pos < v.size()) {
-        size_t comma = v.find(',', pos);
-        std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        size_t colon = item.rfind(':');
-        if (colon == std::string::npos || colon == 0) die("bad --shapes item '" + item + "' (use NAME:AxB)");
-        a.shapes[item.substr(0, colon)] = parse_dims(item.substr(colon + 1), "--shapes");
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-      }
+      a.shapes = parse_shapes(value(), s);
+    } else if (s == "--min-shapes" || s == "--opt-shapes" || s == "--max-shapes") {
+      int& n = s == "--min-shapes" ? a.min_count : s == "--opt-shapes" ? a.opt_count : a.max_count;
+      if (a.profiles.size() <= static_cast<size_t>(n)) a.profiles.resize(n + 1);
+      auto& p = a.profiles[n++];
+      (s == "--min-shapes" ? p.min : s == "--opt-shapes" ? p.opt : p.max) = parse_shapes(value(), s);
+    } else if (s == "--optimization-profile") {
+      a.opt_profile = static_cast<size_t>(number(value()));
     } else if (s == "--input") {
       std::string v = value();
       size_t eq = v.find('=');
@@ -152,6 +174,9 @@ Args parse(int argc, char** argv) {
       a.positional.push_back(s);
     }
   }
+  if (a.min_count != a.opt_count || a.opt_count != a.max_count)
+    die(kiln::cat("optimization profiles need --min-shapes, --opt-shapes and --max-shapes together (",
+                  a.min_count, ", ", a.opt_count, " and ", a.max_count, " given)"));
   return a;
 }
 
@@ -179,12 +204,14 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.fp16 = a.fp16;
   o.tf32 = a.tf32;
   o.excluded_tactics = a.excluded_tactics;
+  o.profiles = a.profiles;
   if (!a.quiet) o.progress = [](const std::string& s) { std::fprintf(stderr, "kiln: %s\n", s.c_str()); };
   if (a.batch > 0 || a.command == "run" || a.command == "bench") {
     kiln::ModelInfo info;
     check(kiln::inspect_onnx(path, info));
     for (const auto& in : info.inputs) {
       if (o.input_shapes.count(in.name)) continue;
+      if (!o.profiles.empty() && o.profiles[0].min.count(in.name)) continue;  // profile-bounded
       auto g = given.find(in.name);
       if (g != given.end() && g->second.rank() == in.dims.size()) {
         // Build for the shape of the tensor the user supplies.
@@ -197,8 +224,10 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
         if (i == 0 && a.batch > 0) { dims[i] = a.batch; continue; }
         if (dims[i] < 0) { dims[i] = 1; dynamic = true; }
       }
-      if (dynamic && !a.quiet)
-        std::fprintf(stderr, "kiln: input '%s' has dynamic dims; using %s (set --shapes)\n",
+      // Never silent: the shape kiln picked for a dynamic dim decides what is built and timed.
+      if (dynamic)
+        std::fprintf(stderr, "kiln: input '%s' has dynamic dims; building for %s (set --shapes, "
+                     "--batch or --min/--opt/--max-shapes)\n",
                      in.name.c_str(), kiln::dims_to_string(dims).c_str());
       if (!dims.empty()) o.input_shapes[in.name] = dims;
     }
@@ -221,13 +250,37 @@ std::map<std::string, kiln::Tensor> read_input_files(const Args& a) {
 }
 
 // The shape random inputs get: --shapes, else the declared dims with dynamic ones set to --batch
-// (the first) or 1.
-std::vector<int64_t> input_dims(const Args& a, const kiln::TensorDesc& d) {
+// (the first), else to the selected optimization profile's opt, else 1; kiln says which.
+std::vector<int64_t> input_dims(const Args& a, const kiln::TensorDesc& d, const kiln::Plan& plan) {
   std::vector<int64_t> dims = d.dims;
   auto sh = a.shapes.find(d.name);
-  if (sh != a.shapes.end()) dims = sh->second;
-  for (size_t i = 0; i < dims.size(); ++i)
-    if (dims[i] < 0) dims[i] = (i == 0 && a.batch > 0) ? a.batch : 1;
+  if (sh != a.shapes.end()) return sh->second;
+  const std::vector<int64_t>* opt = nullptr;
+  if (a.opt_profile < plan.profiles().size()) {
+    auto it = plan.profiles()[a.opt_profile].opt.find(d.name);
+    if (it != plan.profiles()[a.opt_profile].opt.end() && it->second.size() == dims.size())
+      opt = &it->second;
+  }
+  std::string chosen;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] >= 0) continue;
+    const char* why = "1: no --batch, --shapes or optimization profile";
+    if (i == 0 && a.batch > 0) {
+      dims[i] = a.batch;
+      why = "--batch";
+    } else if (opt) {
+      dims[i] = (*opt)[i];
+      why = "the optimization profile's opt";
+    } else {
+      dims[i] = 1;
+    }
+    chosen += kiln::cat(chosen.empty() ? "" : "; ", "dimension ", i,
+                        d.dim_names[i].empty() ? "" : " (" + d.dim_names[i] + ")", " = ", dims[i],
+                        " (", why, ")");
+  }
+  if (!chosen.empty())
+    std::fprintf(stderr, "kiln: input '%s' is dynamic: running %s: %s\n", d.name.c_str(),
+                 kiln::dims_to_string(dims).c_str(), chosen.c_str());
   return dims;
 }
 
@@ -250,7 +303,7 @@ std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engin
       inputs[d.name] = it->second;
       continue;
     }
-    kiln::Tensor t(d.dtype, input_dims(a, d));
+    kiln::Tensor t(d.dtype, input_dims(a, d, *e.impl().plan));
     std::uniform_real_distribution<double> uf(-1.0, 1.0);
     std::uniform_int_distribution<int64_t> ui(0, 9);
     for (int64_t i = 0; i < t.numel(); ++i) {
@@ -395,6 +448,7 @@ Session open_session(const Args& a) {
   auto plan = obtain_plan(a, a.positional[0], given);
   check(kiln::Engine::create(plan, s.engine));
   check(s.engine->create_context(s.ctx));
+  if (a.opt_profile || !plan->profiles().empty()) check(s.ctx->set_optimization_profile(a.opt_profile));
   s.ctx->set_cuda_graphs(a.cuda_graph);
   s.inputs = make_inputs(a, *s.engine, given);
   return s;
@@ -845,7 +899,7 @@ int cmd_inspect(const Args& a) {
   int runs = 0;
   if (ctx) {
     for (const auto& d : plan->inputs()) {
-      shapes.emplace_back(d.name, input_dims(a, d));
+      shapes.emplace_back(d.name, input_dims(a, d, *plan));
       check(ctx->set_input_shape(d.name, shapes.back().second));
     }
     Status ms = ctx->memory_report(mem);
