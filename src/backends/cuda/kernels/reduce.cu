@@ -55,7 +55,9 @@ __device__ __forceinline__ A mul_of(A a, A b) {
 }
 template <class A>
 __device__ __forceinline__ A abs_of(A v) {
-  if constexpr (std::is_integral_v<A>)
+  if constexpr (std::is_unsigned_v<A>)
+    return v;
+  else if constexpr (std::is_integral_v<A>)
     return v < 0 ? static_cast<A>(0ULL - static_cast<unsigned long long>(v)) : v;
   else
     return v < A(0) ? -v : v;
@@ -584,19 +586,46 @@ void run_typed(const ReduceProblem& p, const Plan& pl, void* ws, cudaStream_t s)
 
 }  // namespace
 
+// The integer widths the shared dispatch leaves out: reductions take every integer type, as the
+// reference does (64-bit accumulators, unsigned for uint64, wrapping like the reference).
+template <class F>
+bool dispatch_other_ints(DType t, F&& f) {
+  switch (t) {
+    case DType::kI16:
+      f(Tag<int16_t>{});
+      return true;
+    case DType::kU16:
+      f(Tag<uint16_t>{});
+      return true;
+    case DType::kU32:
+      f(Tag<uint32_t>{});
+      return true;
+    case DType::kU64:
+      f(Tag<uint64_t>{});
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool reduce_supported(DType dtype, ReduceOp op) {
   bool is_float =
       dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kF64;
   if (is_float) return true;
-  bool is_int =
-      dtype == DType::kI8 || dtype == DType::kU8 || dtype == DType::kI32 || dtype == DType::kI64;
+  bool is_int = dtype == DType::kI8 || dtype == DType::kU8 || dtype == DType::kI16 ||
+                dtype == DType::kU16 || dtype == DType::kI32 || dtype == DType::kU32 ||
+                dtype == DType::kI64 || dtype == DType::kU64;
   if (!is_int) return false;
+  // The sums of absolute values and of squares wrap like the reference's integer sums; the
+  // reductions with a float final function (l2, log_sum, log_sum_exp) stay with float types.
   switch (op) {
     case ReduceOp::kSum:
     case ReduceOp::kMean:
     case ReduceOp::kProd:
     case ReduceOp::kMax:
     case ReduceOp::kMin:
+    case ReduceOp::kL1:
+    case ReduceOp::kSumSquare:
     case ReduceOp::kArgMax:
     case ReduceOp::kArgMin:
       return true;
@@ -622,7 +651,7 @@ void launch_reduce(const ReduceProblem& p, void* workspace, size_t workspace_byt
     using T = typename decltype(tag)::type;
     run_typed<T>(p, pl, workspace, s);
   };
-  if (!dispatch_float(p.dtype, go)) dispatch_int(p.dtype, go);
+  if (!dispatch_float(p.dtype, go) && !dispatch_int(p.dtype, go)) dispatch_other_ints(p.dtype, go);
 }
 
 }  // namespace kiln::cuda::rk
