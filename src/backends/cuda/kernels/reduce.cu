@@ -558,19 +558,20 @@ void run_typed(const ReduceProblem& p, const Plan& pl, void* ws, cudaStream_t s)
     case ReduceOp::kArgMin:
       run<T>(p, pl, ws, s, ArgOp<T, false>{p.select_last});
       return;
+    // Integer sums of absolute values and of squares wrap in 64 bits, as the reference's.
+    case ReduceOp::kL1:
+      run<T>(p, pl, ws, s, AddOp<T, kPreAbs>{kPostNone, count});
+      return;
+    case ReduceOp::kSumSquare:
+      run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostNone, count});
+      return;
     default:
       break;
   }
   if constexpr (kIsFloat<T>) {
     switch (p.op) {
-      case ReduceOp::kL1:
-        run<T>(p, pl, ws, s, AddOp<T, kPreAbs>{kPostNone, count});
-        return;
       case ReduceOp::kL2:
         run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostSqrt, count});
-        return;
-      case ReduceOp::kSumSquare:
-        run<T>(p, pl, ws, s, AddOp<T, kPreSq>{kPostNone, count});
         return;
       case ReduceOp::kLogSum:
         run<T>(p, pl, ws, s, AddOp<T, kPreId>{kPostLog, count});
