@@ -37,10 +37,18 @@ struct OptimizationProfile {
 struct BuildOptions {
   // Target device: "cpu" or "cuda" ("" = the GPU when there is one, else the CPU).
   std::string device;
-  // Optimisation level: 0 = no optimising rewrites (the precision asked for by fp16/tf32 still
-  // applies), 1 = fold constants and shapes, remove dead and identity nodes, fuse bias, residual
-  // and ReLU into convolutions, and (GPU, fp16) run 2-D convolutions in NHWC.
-  int opt_level = 1;
+  // Optimisation level (docs/optimizer.md):
+  //   0  no optimising rewrites (the precision asked for by fp16/tf32 still applies), heuristics;
+  //   1  every rewrite (folding, fusion, layout, sibling merging), tactics chosen by heuristics,
+  //      nothing timed: the fastest builds, and plan bytes that depend on nothing but the inputs;
+  //   2  (default) as 1, and on a GPU the one autotuner times the candidates of each step's
+  //      tactic (algorithms, engine configs, launch variants) and keeps the fastest;
+  //   3  as 2, on every device (CPU tactics too), and across every tactic that supports a step.
+  int opt_level = 2;
+  // The timing cache file (`--timing-cache FILE`): read before tuning, extended and written
+  // after. A corrupt, truncated or foreign cache (another GPU or library versions) is reported,
+  // ignored and rewritten. The same model, options and cache give the same plan bytes.
+  std::string timing_cache;
   // Precision. FP32 by default (no TF32). fp16: activations and weights of the ops that support it
   // are stored in float16 and accumulated in float32; graph inputs and outputs keep their types.
   bool fp16 = false;

@@ -2,7 +2,9 @@
 #include <map>
 #include <set>
 
+#include "builder/autotuner.h"
 #include "builder/build_plan.h"
+#include "builder/timing_cache.h"
 #include "common/api_guard.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -145,6 +147,8 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
     if (o.progress) o.progress(s);
     log(LogLevel::kInfo, "build: ", s);
   };
+  KILN_EXPECT(o.opt_level >= 0 && o.opt_level <= 3, StatusCode::kInvalidArgument,
+              "opt level ", o.opt_level, " does not exist (0, 1, 2 or 3)");
   std::string device = resolve_device(o.device);
   const Backend& backend = *find_backend(device);
   if (o.device.empty() && device == "cpu")
@@ -167,23 +171,91 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   verify_graph(*g);
   report(cat("optimized: ", before, " -> ", g->nodes().size(), " nodes"));
 
+  // Tuning (BuildOptions::opt_level): level 2 times the candidates of the tactic the heuristic
+  // picks on a device backend, level 3 also on the CPU and across every tactic that supports a
+  // step. Candidates are timed at the tuning shapes: the first profile's opt shapes when there
+  // are profiles (a copy of the graph inferred at them), else the graph's own fixed shapes.
+  const bool tune = o.opt_level >= 3 || (o.opt_level == 2 && backend.device() != nullptr);
+  const bool every_tactic = o.opt_level >= 3;
+  TimingCache cache(Autotuner::device_identity(backend));
+  bool rewrite_cache = false;
+  if (!o.timing_cache.empty()) {
+    TimingCache::Load l = cache.load(o.timing_cache);
+    if (!l.problem.empty()) {
+      log(LogLevel::kWarning, "timing cache ", o.timing_cache, " ignored: ", l.problem,
+          "; it will be rewritten");
+      report(cat("timing cache ", o.timing_cache, " ignored: ", l.problem));
+      rewrite_cache = true;
+    } else if (l.read) {
+      report(cat("timing cache ", o.timing_cache, ": ", cache.size(), " entries"));
+    }
+  }
+  Autotuner tuner(backend, o.timing_cache.empty() ? nullptr : &cache);
+  std::unique_ptr<Graph> at_opt;
+  if (tune && !profiles.empty()) {
+    at_opt = g->clone();
+    for (Value* v : at_opt->inputs) v->shape = Shape::from(profiles[0].opt.at(v->name));
+    infer_graph(*at_opt);
+  }
+  auto tuning_node = [&](size_t idx) -> const Node* {
+    const Node* n = at_opt ? at_opt->nodes()[idx].get() : g->nodes()[idx].get();
+    for (const Value* v : n->inputs)
+      if (v && !v->shape.fully_known()) return nullptr;
+    for (const Value* v : n->outputs)
+      if (!v->shape.fully_known()) return nullptr;
+    return n->def && n->def->data_dependent_shape ? nullptr : n;
+  };
+
   auto plan = std::make_unique<PlanData>();
   size_t i = 0;
   const size_t total = g->nodes().size();
+  int64_t tuned_steps = 0;
   auto last_report = std::chrono::steady_clock::now();
   for (auto& n : g->nodes()) {
-    const Tactic& t = backend.choose(*n, o.excluded_tactics);
     try {
-      plan->steps.push_back({i, std::string(t.id()), t.prepare(*n)});
+      const Tactic* t = &backend.choose(*n, o.excluded_tactics);
+      std::string choice;
+      const Node* tn = tune ? tuning_node(i) : nullptr;
+      if (tn) {
+        // The heuristic's tactic, or (level 3) the fastest of every tactic that supports the
+        // node; a tactic without candidates is timed as it is.
+        std::vector<const Tactic*> tactics = {t};
+        if (every_tactic) {
+          tactics.clear();
+          for (const Tactic* c : backend.tactics())
+            if ((c->op().empty() || c->op() == n->op()) && !c->computes_on_host() &&
+                std::find(o.excluded_tactics.begin(), o.excluded_tactics.end(), c->id()) ==
+                    o.excluded_tactics.end() &&
+                c->supports(*n).is_ok())
+              tactics.push_back(c);
+          if (tactics.empty()) tactics = {t};
+        }
+        double best = 0;
+        bool any = false;
+        for (const Tactic* c : tactics) {
+          if (!every_tactic && c->candidates(*tn).empty()) continue;
+          TuneResult r = tuner.tune(*c, *tn, every_tactic);
+          if (!any || r.ms < best) {
+            best = r.ms;
+            t = c;
+            choice = r.choice;
+            any = true;
+          }
+        }
+        tuned_steps += any;
+      }
+      plan->steps.push_back({i, std::string(t->id()), t->prepare_choice(*n, choice)});
     } catch (const Error& e) {
       if (!e.node().empty()) throw;
       throw Error(e.code(), e.message(), n->label());
     }
     ++i;
-    // Preparing GPU steps compiles kernels: say how far along the build is every few seconds.
+    // Preparing GPU steps compiles kernels and tuning times them: say how far along the build
+    // is every few seconds.
     auto now = std::chrono::steady_clock::now();
     if (now - last_report > std::chrono::seconds(2) && i < total) {
-      report(cat("prepared ", i, "/", total, " steps"));
+      report(cat("prepared ", i, "/", total, " steps (", tuner.timed(), " candidates timed, ",
+                 tuner.cache_hits(), " results from the timing cache)"));
       last_report = now;
     }
   }
@@ -191,6 +263,13 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   report(cat("tactics chosen for ", plan->steps.size(), " steps on ", device, " in ",
              static_cast<int64_t>(ms), " ms"));
+  if (tune)
+    report(cat("tuned ", tuned_steps, " steps: ", tuner.timed(), " candidates timed, ",
+               tuner.cache_hits(), " results from the timing cache"));
+  if (!o.timing_cache.empty() && (cache.added() > 0 || rewrite_cache)) {
+    cache.save(o.timing_cache);
+    report(cat("timing cache ", o.timing_cache, ": wrote ", cache.size(), " entries"));
+  }
   plan->info.kiln_version = KILN_VERSION;
   plan->info.device = device;
   if (const DeviceApi* d = backend.device()) {

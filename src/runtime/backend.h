@@ -90,6 +90,16 @@ class Tactic {
   virtual Status supports(const Node& node) const = 0;
   // Build time: transform weights, plan, compile. The returned bytes are stored in the plan.
   virtual std::string prepare(const Node& node) const { return {}; }
+  // Tuning (builder/autotuner.h). The variants this tactic can run `node` with (algorithms,
+  // engine configs, launch parameters), each a short string in the tactic's own words; empty when
+  // there is nothing to choose. The one autotuner times each (prepare_choice, instantiate, run or
+  // enqueue) at the node's build-time shapes and keeps the fastest; without tuning the tactic's
+  // heuristic decides (choice ""). The runtime never times.
+  virtual std::vector<std::string> candidates(const Node& node) const { return {}; }
+  // prepare() for one candidate; "" asks for the heuristic's choice.
+  virtual std::string prepare_choice(const Node& node, std::string_view choice) const {
+    return prepare(node);
+  }
   // Engine creation: the kernel that runs the node, from the prepared state.
   virtual std::unique_ptr<Kernel> instantiate(const Node& node, std::string_view state) const = 0;
 };

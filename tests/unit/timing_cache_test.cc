@@ -3,6 +3,10 @@
 // never a crash and never a silently wrong entry.
 #include "builder/timing_cache.h"
 
+#include "builder/autotuner.h"
+#include "plan/plan_data.h"
+#include "runtime/backend.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +14,7 @@
 #include <random>
 
 #include "common/file.h"
+#include "kiln/kiln.h"
 
 namespace kiln {
 namespace {
@@ -113,6 +118,108 @@ TEST(TimingCache, NotACacheAndOtherVersions) {
     EXPECT_FALSE(l.read);
     EXPECT_THAT(l.problem, HasSubstr("corrupt"));
   }
+}
+
+}  // namespace
+}  // namespace kiln
+
+// ---- The autotuner through the Builder (CPU: --opt-level 3 tunes the GEMM tactics) -------------
+
+namespace kiln {
+namespace {
+
+struct Built {
+  std::string bytes;
+  std::vector<std::string> lines;
+};
+
+Built build_demo(int level, const std::string& cache) {
+  Built b;
+  BuildOptions o;
+  o.device = "cpu";
+  o.opt_level = level;
+  o.timing_cache = cache;
+  o.input_shapes["image"] = {4, 1, 28, 28};
+  o.progress = [&](const std::string& s) { b.lines.push_back(s); };
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(o).build_from_onnx(KILN_SOURCE_DIR "/models/fashion_cnn.onnx", plan);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  if (plan) b.bytes = plan->serialize();
+  return b;
+}
+
+bool has_line(const Built& b, const std::string& needle) {
+  for (const auto& l : b.lines)
+    if (l.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+std::string temp_cache(const char* name) {
+  std::string p = testing::TempDir() + name;
+  std::remove(p.c_str());
+  return p;
+}
+
+TEST(Autotuner, AWarmCacheTimesNothingAndGivesTheSameBytes) {
+  std::string cache = temp_cache("kiln_tc_warm.txt");
+  Built cold = build_demo(3, cache);
+  EXPECT_TRUE(has_line(cold, "candidates timed, 0 results from the timing cache")) << cold.lines.back();
+  EXPECT_FALSE(has_line(cold, " 0 candidates timed"));
+  ASSERT_TRUE(file_exists(cache));
+  TimingCache c(Autotuner::device_identity(cpu_backend()));
+  ASSERT_TRUE(c.load(cache).read);
+  EXPECT_GE(c.size(), 10u);   // 9 convolutions, the matmul and the reference steps at level 3
+  Built warm = build_demo(3, cache);
+  EXPECT_TRUE(has_line(warm, "tuned 14 steps: 0 candidates timed")) << warm.lines.back();
+  EXPECT_TRUE(warm.bytes == cold.bytes) << "a warm cache must give the cold build's plan";
+  std::remove(cache.c_str());
+}
+
+TEST(Autotuner, StepsKeepTheChosenCandidate) {
+  std::string cache = temp_cache("kiln_tc_choice.txt");
+  BuildOptions o;
+  o.device = "cpu";
+  o.opt_level = 3;
+  o.timing_cache = cache;
+  o.input_shapes["image"] = {4, 1, 28, 28};
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(Builder(o).build_from_onnx(KILN_SOURCE_DIR "/models/fashion_cnn.onnx", plan).is_ok());
+  int gemm_steps = 0;
+  for (const Step& s : plan->data().steps)
+    if (s.tactic == "cpu.conv_im2col" || s.tactic == "cpu.matmul_gemm") {
+      ++gemm_steps;
+      EXPECT_THAT(s.state, ::testing::MatchesRegex("k[0-9]+n[0-9]+")) << s.tactic;
+    }
+  EXPECT_GE(gemm_steps, 2);
+  std::remove(cache.c_str());
+}
+
+TEST(Autotuner, LevelOneTimesNothing) {
+  std::string cache = temp_cache("kiln_tc_level1.txt");
+  Built b = build_demo(1, cache);
+  EXPECT_FALSE(has_line(b, "tuned"));
+  EXPECT_FALSE(file_exists(cache));
+  // Level 2 tunes device steps only: a CPU build at the default level times nothing either.
+  Built b2 = build_demo(2, cache);
+  EXPECT_FALSE(has_line(b2, "tuned"));
+  EXPECT_FALSE(file_exists(cache));
+  EXPECT_TRUE(b2.bytes == b.bytes);
+}
+
+TEST(Autotuner, CorruptOrForeignCachesAreReportedAndRewritten) {
+  std::string cache = temp_cache("kiln_tc_bad.txt");
+  for (std::string bad : {std::string("not a cache at all\n"),
+                          TimingCache("cuda | some other GPU").serialize()}) {
+    write_file(cache, bad);
+    Built b = build_demo(3, cache);
+    EXPECT_TRUE(has_line(b, "ignored: it ")) << (b.lines.empty() ? "" : b.lines[0]);
+    EXPECT_FALSE(b.bytes.empty());
+    TimingCache c(Autotuner::device_identity(cpu_backend()));
+    TimingCache::Load l = c.load(cache);
+    EXPECT_TRUE(l.read) << l.problem;   // rewritten for this machine
+    EXPECT_GE(c.size(), 10u);
+  }
+  std::remove(cache.c_str());
 }
 
 }  // namespace

@@ -40,7 +40,10 @@ int usage() {
       "  --max-shapes NAME:AxB,...  the largest (repeat the three for more profiles)\n"
       "  --optimization-profile N   run/bench: the profile a context uses (default 0)\n"
       "  --batch N                  set the first dim of every input to N\n"
-      "  --opt-level N              0 = no graph rewriting, 1 = default\n"
+      "  --opt-level N              0 no graph rewriting; 1 rewrites, heuristics only (nothing\n"
+      "                             timed); 2 (default) also tunes GPU steps; 3 tunes every step\n"
+      "                             on any device and compares every tactic\n"
+      "  --timing-cache FILE        build: read and extend this timing cache (reused tuning)\n"
       "  --input NAME=FILE.npy      run: an input from a file (repeatable)\n"
       "  --seed N                   run/bench: seed for random inputs (default 1)\n"
       "  --output-dir DIR           run: write each output as DIR/<name>.npy\n"
@@ -67,7 +70,8 @@ struct Args {
   std::map<std::string, std::vector<int64_t>> shapes;
   std::map<std::string, std::string> input_files;
   int64_t batch = 0;
-  int opt_level = 1;
+  int opt_level = 2;
+  std::string timing_cache;
   uint64_t seed = 1;
   int warmup = 3, iterations = 20;
   double duration = 0;
@@ -141,7 +145,10 @@ Args parse(int argc, char** argv) {
     if (s == "-o" || s == "--output") a.output = value();
     else if (s == "--device") a.device = value();
     else if (s == "--output-dir") a.output_dir = value();
-    else if (s == "--opt-level") a.opt_level = static_cast<int>(number(value()));
+    else if (s == "--opt-level") {
+      a.opt_level = static_cast<int>(number(value()));
+      if (a.opt_level > 3) die("--opt-level takes 0, 1, 2 or 3");
+    }
     else if (s == "--seed") a.seed = static_cast<uint64_t>(number(value()));
     else if (s == "--warmup") a.warmup = static_cast<int>(number(value()));
     else if (s == "--iterations") a.iterations = std::max(1, static_cast<int>(number(value())));
@@ -151,6 +158,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--fp16") a.fp16 = true;
     else if (s == "--tf32") a.tf32 = true;
     else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
+    else if (s == "--timing-cache") a.timing_cache = value();
     else if (s == "--no-cuda-graph") a.cuda_graph = false;
     else if (s == "--json") a.json = value();
     else if (s == "--quiet" || s == "-q") a.quiet = true;
@@ -205,6 +213,7 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.tf32 = a.tf32;
   o.excluded_tactics = a.excluded_tactics;
   o.profiles = a.profiles;
+  o.timing_cache = a.timing_cache;
   if (!a.quiet) o.progress = [](const std::string& s) { std::fprintf(stderr, "kiln: %s\n", s.c_str()); };
   if (a.batch > 0 || a.command == "run" || a.command == "bench") {
     kiln::ModelInfo info;

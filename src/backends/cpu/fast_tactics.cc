@@ -26,8 +26,28 @@ bool all_float32(const Node& n) {
 
 // ---- Conv2D, forward, any groups/strides/dilations/pads -------------------------------------
 
+// The state of a GEMM tactic: its blocking's name ("" before tuning: the default).
+cpu::GemmBlocking blocking_of(std::string_view state) {
+  cpu::GemmBlocking b;
+  KILN_EXPECT(cpu::parse_blocking(state, b), StatusCode::kCorruptPlan, "unknown GEMM blocking '",
+              std::string(state), "' in a CPU step's state");
+  return b;
+}
+
+std::vector<std::string> blocking_candidates() {
+  std::vector<std::string> v;
+  for (const cpu::GemmBlocking& b : cpu::gemm_blockings()) v.push_back(cpu::blocking_name(b));
+  return v;
+}
+
+std::string checked_choice(std::string_view choice) {
+  blocking_of(choice);
+  return std::string(choice);
+}
+
 class ConvKernel : public Kernel {
  public:
+  explicit ConvKernel(cpu::GemmBlocking b) : blocking_(b) {}
   void run(const ComputeArgs& args) override {
     const auto& a = args.node.a<ConvAttrs>();
     const Tensor& x = args.in(0);
@@ -60,7 +80,8 @@ class ConvKernel : public Kernel {
           b_mat = col.data();
         }
         float* yout = yd + (b * m + gi * mg) * ohw;
-        cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, b_mat, ohw, yout, ohw, false);
+        cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, b_mat, ohw, yout, ohw, false,
+                   blocking_);
       }
     if (args.has(2)) {
       const Tensor& bias = args.in(2);
@@ -88,6 +109,7 @@ class ConvKernel : public Kernel {
   }
 
  private:
+  cpu::GemmBlocking blocking_;
   static void im2col(const float* x, int64_t c, int64_t h, int64_t w, const ConvGeometry& g,
                      float* out) {
     const int64_t kh = g.kernel[0], kw = g.kernel[1], oh = g.out[0], ow = g.out[1];
@@ -134,8 +156,13 @@ class ConvIm2colTactic : public Tactic {
       return Status(StatusCode::kUnsupported, "auto_pad with unknown input dims");
     return Status::ok();
   }
-  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
-    return std::make_unique<ConvKernel>();
+  // The GEMM's cache blocking is tuned (builder/autotuner.h); the state is its name.
+  std::vector<std::string> candidates(const Node&) const override { return blocking_candidates(); }
+  std::string prepare_choice(const Node&, std::string_view choice) const override {
+    return checked_choice(choice);
+  }
+  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view state) const override {
+    return std::make_unique<ConvKernel>(blocking_of(state));
   }
 };
 
@@ -143,6 +170,7 @@ class ConvIm2colTactic : public Tactic {
 
 class MatMulKernel : public Kernel {
  public:
+  explicit MatMulKernel(cpu::GemmBlocking b) : blocking_(b) {}
   void run(const ComputeArgs& args) override {
     const auto& at = args.node.a<MatMulAttrs>();
     const Tensor& a = args.in(0);
@@ -186,7 +214,7 @@ class MatMulKernel : public Kernel {
       if (at.trans_a) { transpose(ap, k, m, at_buf); ap = at_buf.data(); }
       if (at.trans_b) { transpose(bp, n, k, bt_buf); bp = bt_buf.data(); }
       float* yp = y.data<float>() + bi * m * n;
-      cpu::sgemm(m, n, k, ap, k, bp, n, yp, n, false);
+      cpu::sgemm(m, n, k, ap, k, bp, n, yp, n, false, blocking_);
       if (at.alpha != 1.0)
         for (int64_t i = 0; i < m * n; ++i) yp[i] = static_cast<float>(yp[i] * at.alpha);
       if (bias)
@@ -208,6 +236,7 @@ class MatMulKernel : public Kernel {
   }
 
  private:
+  cpu::GemmBlocking blocking_;
   static std::vector<int64_t> broadcast_strides(const Dims& in, const Dims& out) {
     // Element strides (in units of whole matrices) of `in` within the broadcast `out`.
     std::vector<int64_t> s(out.size(), 0);
@@ -242,8 +271,12 @@ class MatMulTactic : public Tactic {
     }
     return Status::ok();
   }
-  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view) const override {
-    return std::make_unique<MatMulKernel>();
+  std::vector<std::string> candidates(const Node&) const override { return blocking_candidates(); }
+  std::string prepare_choice(const Node&, std::string_view choice) const override {
+    return checked_choice(choice);
+  }
+  std::unique_ptr<Kernel> instantiate(const Node&, std::string_view state) const override {
+    return std::make_unique<MatMulKernel>(blocking_of(state));
   }
 };
 

@@ -13,9 +13,6 @@ namespace kiln::cpu {
 
 namespace {
 
-constexpr int64_t kBlockK = 256;
-constexpr int64_t kBlockN = 512;
-
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define KILN_MULTIVERSION __attribute__((target_clones("avx2,fma", "default")))
 #else
@@ -58,14 +55,37 @@ void block(int64_t m, int64_t nb, int64_t kb, const float* a, int64_t lda, const
 
 }  // namespace
 
+const std::vector<GemmBlocking>& gemm_blockings() {
+  static const std::vector<GemmBlocking> v = {{256, 512}, {128, 256}, {64, 1024}, {512, 128}};
+  return v;
+}
+
+std::string blocking_name(GemmBlocking b) {
+  return "k" + std::to_string(b.k) + "n" + std::to_string(b.n);
+}
+
+bool parse_blocking(std::string_view s, GemmBlocking& out) {
+  if (s.empty()) {
+    out = GemmBlocking();
+    return true;
+  }
+  for (const GemmBlocking& b : gemm_blockings())
+    if (s == blocking_name(b)) {
+      out = b;
+      return true;
+    }
+  return false;
+}
+
 void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+           int64_t ldb, float* c, int64_t ldc, bool accumulate, GemmBlocking blocking) {
   if (!accumulate)
     for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
-  for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
-    int64_t nb = std::min(kBlockN, n - j0);
-    for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
-      int64_t kb = std::min(kBlockK, k - p0);
+  const int64_t block_k = std::max<int64_t>(1, blocking.k), block_n = std::max<int64_t>(1, blocking.n);
+  for (int64_t j0 = 0; j0 < n; j0 += block_n) {
+    int64_t nb = std::min(block_n, n - j0);
+    for (int64_t p0 = 0; p0 < k; p0 += block_k) {
+      int64_t kb = std::min(block_k, k - p0);
       block(m, nb, kb, a + p0, lda, b + p0 * ldb + j0, ldb, c + j0, ldc);
     }
   }
