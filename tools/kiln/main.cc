@@ -1,5 +1,6 @@
 // The kiln command-line tool: info, build, run, bench, inspect.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -51,6 +52,8 @@ int usage() {
       "  --iterations N             bench: at least N timed runs; inspect --profile: N runs\n"
       "                             (default 20)\n"
       "  --duration S               bench: run at least S seconds (default 0)\n"
+      "  --contexts N               bench: N execution contexts on N threads (and streams),\n"
+      "                             aggregate throughput (default 1)\n"
       "  --fp16                     build: store activations and weights in float16 where ops allow\n"
       "  --tf32                     build: allow TF32 tensor cores for float32 Conv/MatMul\n"
       "  --exclude-tactic ID        build: never choose tactic ID (repeatable), e.g. to time a\n"
@@ -81,6 +84,7 @@ struct Args {
   std::vector<kiln::OptimizationProfile> profiles;
   int min_count = 0, opt_count = 0, max_count = 0;
   size_t opt_profile = 0;
+  int contexts = 1;
   std::string json;
 };
 
@@ -159,6 +163,10 @@ Args parse(int argc, char** argv) {
     else if (s == "--tf32") a.tf32 = true;
     else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
     else if (s == "--timing-cache") a.timing_cache = value();
+    else if (s == "--contexts") {
+      a.contexts = static_cast<int>(number(value()));
+      if (a.contexts < 1 || a.contexts > 256) die("--contexts takes 1 to 256");
+    }
     else if (s == "--no-cuda-graph") a.cuda_graph = false;
     else if (s == "--json") a.json = value();
     else if (s == "--quiet" || s == "-q") a.quiet = true;
@@ -821,6 +829,104 @@ int bench_device(const Args& a, Session& session, int64_t batch) {
   return 0;
 }
 
+// Several execution contexts of one engine, each on its own thread (and, on a GPU, its own
+// stream and buffers, with the data resident), as TensorRT users run concurrent requests. Each
+// thread warms up (CUDA graph capture included), then all start together and run `iterations`
+// inferences each; the aggregate is every inference over the wall time of the slowest thread.
+int bench_contexts(const Args& a, Session& session, int64_t batch) {
+  const int n = a.contexts;
+  auto& engine = session.engine;
+  const kiln::DeviceApi* dev = engine->impl().device;
+  std::vector<std::unique_ptr<kiln::ExecutionContext>> ctxs;
+  ctxs.push_back(std::move(session.ctx));
+  for (int i = 1; i < n; ++i) {
+    std::unique_ptr<kiln::ExecutionContext> c;
+    check(engine->create_context(c));
+    if (a.opt_profile || !engine->impl().plan->profiles().empty())
+      check(c->set_optimization_profile(a.opt_profile));
+    c->set_cuda_graphs(a.cuda_graph);
+    ctxs.push_back(std::move(c));
+  }
+  struct Lane {
+    void* stream = nullptr;
+    std::vector<void*> buffers;
+    std::string error;
+    double ms = 0;
+  };
+  std::vector<Lane> lanes(n);
+  // Device lanes: buffers with the inputs copied once, and the addresses set.
+  if (dev) {
+    for (int i = 0; i < n; ++i) {
+      Lane& l = lanes[i];
+      l.stream = dev->create_stream();
+      for (const auto& d : engine->inputs()) {
+        const kiln::Tensor& t = session.inputs.at(d.name);
+        check(ctxs[i]->set_input_shape(d.name, t.dims()));
+        void* p = dev->alloc(t.nbytes());
+        l.buffers.push_back(p);
+        dev->copy_to_device(p, t.raw(), t.nbytes(), l.stream);
+        check(ctxs[i]->set_tensor_address(d.name, p));
+      }
+      for (const auto& d : engine->outputs()) {
+        kiln::Dims dims;
+        check(ctxs[i]->output_dims(d.name, dims));
+        void* p = dev->alloc(static_cast<size_t>(kiln::dims_volume(dims)) * kiln::dtype_size(d.dtype));
+        l.buffers.push_back(p);
+        check(ctxs[i]->set_tensor_address(d.name, p));
+      }
+      dev->synchronize(l.stream);
+    }
+  }
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  auto lane = [&](int i) {
+    Lane& l = lanes[i];
+    kiln::ExecutionContext& ctx = *ctxs[i];
+    std::map<std::string, kiln::Tensor> outs;
+    auto once = [&]() -> bool {
+      kiln::Status s = dev ? ctx.enqueue(l.stream) : ctx.run(session.inputs, outs);
+      if (s && dev) dev->synchronize(l.stream);
+      if (!s) l.error = s.to_string();
+      return s.is_ok();
+    };
+    bool ok = true;
+    for (int w = 0; w < std::max(a.warmup, 2) && ok; ++w) ok = once();   // 2: graph capture
+    ++ready;
+    while (!go) std::this_thread::yield();
+    auto t0 = std::chrono::steady_clock::now();
+    for (int it = 0; it < a.iterations && ok; ++it) ok = once();
+    l.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) threads.emplace_back(lane, i);
+  while (ready < n) std::this_thread::yield();
+  auto t0 = std::chrono::steady_clock::now();
+  go = true;
+  for (auto& t : threads) t.join();
+  double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& l : lanes) {
+    if (dev) {
+      for (void* p : l.buffers) dev->free(p);
+      dev->destroy_stream(l.stream);
+    }
+    if (!l.error.empty()) die(l.error);
+  }
+  double total = static_cast<double>(n) * a.iterations;
+  std::printf("device: %s, batch %lld, %d contexts on %d threads%s, %d iterations each in %.3f s\n",
+              engine->device().c_str(), static_cast<long long>(batch), n, n,
+              dev ? " and streams (data resident)" : "", a.iterations, wall_ms / 1000);
+  std::printf("throughput: %.1f inferences/s, %.1f samples/s aggregate over %d contexts\n",
+              total / (wall_ms / 1000), total * static_cast<double>(batch) / (wall_ms / 1000), n);
+  for (int i = 0; i < n; ++i)
+    std::printf("  context %d: %.4f ms per inference\n", i, lanes[i].ms / a.iterations);
+  std::printf("%s\n", host_steps_line(engine->device(), engine->impl().plan->steps()).c_str());
+  write_json(a, kiln::cat("{\"device\": \"", engine->device(), "\", \"batch\": ", batch,
+                          ", \"contexts\": ", n, ", \"iterations_per_context\": ", a.iterations,
+                          ", \"wall_ms\": ", wall_ms, ", \"throughput_samples_per_s\": ",
+                          total * static_cast<double>(batch) / (wall_ms / 1000), "}\n"));
+  return 0;
+}
+
 int cmd_bench(const Args& a) {
   if (a.positional.size() != 1) return usage();
   Session session = open_session(a);
@@ -829,6 +935,7 @@ int cmd_bench(const Args& a) {
     const kiln::Tensor& t = session.inputs.at(d.name);
     if (t.rank() > 0) { batch = t.dim(0); break; }
   }
+  if (a.contexts > 1) return bench_contexts(a, session, batch);
   if (session.engine->impl().device) return bench_device(a, session, batch);
   return bench_host(a, session, batch);
 }
