@@ -29,21 +29,6 @@ namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-// Uniform values in [lo, hi) of any float type (rounded to it), or integers in [lo, hi]; never
-// all zero for the ranges used here.
-Tensor rnd(DataType t, Dims d, uint32_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 rng(seed);
-  Tensor x(t, std::move(d));
-  if (dtype_is_float(t)) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    for (int64_t i = 0; i < x.numel(); ++i) x.set_f64(i, u(rng));
-  } else {
-    std::uniform_int_distribution<int64_t> u(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
-    for (int64_t i = 0; i < x.numel(); ++i) x.set_i64(i, u(rng));
-  }
-  return x;
-}
-
 double rtol_of(DataType t) {
   switch (t) {
     case DataType::kFloat16:
@@ -110,7 +95,7 @@ TEST(CudaEinsum, DiagonalsEveryType) {
     SCOPED_TRACE(dtype_name(t));
     const double lo = t == DataType::kUInt8 ? 0 : -9, hi = 9;
     const bool fp = dtype_is_float(t);
-    auto x = [&](Dims d) { return fp ? rnd(t, d, seed++) : rnd(t, d, seed++, lo, hi); };
+    auto x = [&](Dims d) { return fp ? random_values(t, d, seed++) : random_values(t, d, seed++, lo, hi); };
     check_einsum("ii->i", {x({7, 7})});
     check_einsum("ii", {x({13, 13})});                      // trace (implicit output)
     check_einsum("...ii->...i", {x({3, 5, 5})});            // batched diagonal
@@ -126,7 +111,7 @@ TEST(CudaEinsum, ThreeAndMoreOperands) {
   for (DataType t : {DataType::kDouble, DataType::kFloat16, DataType::kInt64}) {
     SCOPED_TRACE(dtype_name(t));
     const bool fp = dtype_is_float(t);
-    auto x = [&](Dims d) { return fp ? rnd(t, d, seed++) : rnd(t, d, seed++, -7, 7); };
+    auto x = [&](Dims d) { return fp ? random_values(t, d, seed++) : random_values(t, d, seed++, -7, 7); };
     check_einsum("ij,jk,kl->il", {x({3, 5}), x({5, 7}), x({7, 2})});
     check_einsum("i,i,i->", {x({11}), x({11}), x({11})});
     check_einsum("abc,cd,bd->ad", {x({2, 3, 5}), x({5, 4}), x({3, 4})});
@@ -142,7 +127,7 @@ TEST(CudaEinsum, EllipsisBroadcasting) {
   for (DataType t : {DataType::kDouble, DataType::kFloat16, DataType::kInt64}) {
     SCOPED_TRACE(dtype_name(t));
     const bool fp = dtype_is_float(t);
-    auto x = [&](Dims d) { return fp ? rnd(t, d, seed++) : rnd(t, d, seed++, -7, 7); };
+    auto x = [&](Dims d) { return fp ? random_values(t, d, seed++) : random_values(t, d, seed++, -7, 7); };
     // Batch dims [2, 1, 3] against [5, 1]: broadcast to [2, 5, 3].
     check_einsum("...ij,...jk->...ik", {x({2, 1, 3, 4, 5}), x({5, 1, 5, 3})});
     check_einsum("...i,i...->...", {x({3, 4, 7}), x({7, 4})});
@@ -159,25 +144,25 @@ TEST(CudaEinsum, SymbolicShapesEmptyAndBool) {
   // Symbolic dims: the plan is built without them and the kernel derives its space at run time.
   check_einsum(
       "bij,bjk,bkl->bil",
-      {shaped_value(rnd(F, {3, 4, 5}, seed++), Shape({Dim::sym("b"), Dim(4), Dim(5)})),
-       shaped_value(rnd(F, {3, 5, 2}, seed++), Shape({Dim::sym("b"), Dim(5), Dim(2)})),
-       shaped_value(rnd(F, {3, 2, 7}, seed++), Shape({Dim::sym("b"), Dim(2), Dim::sym("n")}))},
+      {shaped_value(random_values(F, {3, 4, 5}, seed++), Shape({Dim::sym("b"), Dim(4), Dim(5)})),
+       shaped_value(random_values(F, {3, 5, 2}, seed++), Shape({Dim::sym("b"), Dim(5), Dim(2)})),
+       shaped_value(random_values(F, {3, 2, 7}, seed++), Shape({Dim::sym("b"), Dim(2), Dim::sym("n")}))},
       1e-12, 1e-12);
   // An empty summed axis gives zeros; an empty output gives nothing.
-  check_einsum("ij,jk,k->i", {rnd(F, {3, 0}, seed++), rnd(F, {0, 4}, seed++), rnd(F, {4}, seed++)});
+  check_einsum("ij,jk,k->i", {random_values(F, {3, 0}, seed++), random_values(F, {0, 4}, seed++), random_values(F, {4}, seed++)});
   check_einsum("ij,jk,k->ij",
-               {rnd(F, {0, 3}, seed++), rnd(F, {3, 4}, seed++), rnd(F, {4}, seed++)});
+               {random_values(F, {0, 3}, seed++), random_values(F, {3, 4}, seed++), random_values(F, {4}, seed++)});
   // Bool: any product of trues.
   const DataType B = DataType::kBool;
-  check_einsum("ij,jk,kl->il", {rnd(B, {3, 5}, seed++, 0, 1), rnd(B, {5, 4}, seed++, 0, 1),
-                                rnd(B, {4, 2}, seed++, 0, 1)});
+  check_einsum("ij,jk,kl->il", {random_values(B, {3, 5}, seed++, 0, 1), random_values(B, {5, 4}, seed++, 0, 1),
+                                random_values(B, {4, 2}, seed++, 0, 1)});
   // uint64 and int16 wrap like their type.
-  check_einsum("ij,jk,k->i", {rnd(DataType::kInt16, {5, 9}, seed++, -300, 300),
-                              rnd(DataType::kInt16, {9, 3}, seed++, -300, 300),
-                              rnd(DataType::kInt16, {3}, seed++, -300, 300)});
-  check_einsum("i,i,i->", {rnd(DataType::kUInt64, {17}, seed++, 0, 1LL << 40),
-                           rnd(DataType::kUInt64, {17}, seed++, 0, 1LL << 40),
-                           rnd(DataType::kUInt64, {17}, seed++, 0, 1LL << 40)});
+  check_einsum("ij,jk,k->i", {random_values(DataType::kInt16, {5, 9}, seed++, -300, 300),
+                              random_values(DataType::kInt16, {9, 3}, seed++, -300, 300),
+                              random_values(DataType::kInt16, {3}, seed++, -300, 300)});
+  check_einsum("i,i,i->", {random_values(DataType::kUInt64, {17}, seed++, 0, 1LL << 40),
+                           random_values(DataType::kUInt64, {17}, seed++, 0, 1LL << 40),
+                           random_values(DataType::kUInt64, {17}, seed++, 0, 1LL << 40)});
 }
 
 // ---- Conv -------------------------------------------------------------------------------------
@@ -234,17 +219,17 @@ void check_conv(const ConvCase& c, DataType t, const Dims& xd, const Dims& wd, u
                    opt.residual ? " residual" : ""));
   const bool fp = dtype_is_float(t);
   const double lo = fp ? -1 : (dtype_is_unsigned_int(t) ? 0 : -50), hi = fp ? 1 : 50;
-  const Tensor x = rnd(t, xd, 4 * seed, lo, hi);
-  const Tensor w = rnd(t, wd, 4 * seed + 1, lo, hi);
+  const Tensor x = random_values(t, xd, 4 * seed, lo, hi);
+  const Tensor w = random_values(t, wd, 4 * seed + 1, lo, hi);
   std::vector<NodeInput> ins = {NodeInput::of(x),
                                 opt.constant_w ? NodeInput::constant_of(w) : NodeInput::of(w)};
   const int64_t m = c.transposed ? wd[1] * c.group : wd[0];
   if (opt.bias)
-    ins.push_back(NodeInput::constant_of(rnd(t, {m}, 4 * seed + 2, lo, hi)));
+    ins.push_back(NodeInput::constant_of(random_values(t, {m}, 4 * seed + 2, lo, hi)));
   else if (opt.residual)
     ins.push_back(NodeInput::none());
   if (opt.residual)
-    ins.push_back(NodeInput::of(rnd(t, conv_out_dims(c, x, w), 4 * seed + 3, lo, hi)));
+    ins.push_back(NodeInput::of(random_values(t, conv_out_dims(c, x, w), 4 * seed + 3, lo, hi)));
   expect_gpu_matches_reference("Conv", conv_attrs(c), std::move(ins), 1, kConv, rtol_of(t),
                                atol_of(t));
 }
@@ -317,8 +302,8 @@ TEST(CudaDirectConv, ChannelsLastAndAutoPadOnSymbolicDims) {
     SCOPED_TRACE(mode);
     ConvCase c{{2, 3}, {}, {1, 1}, 1};
     c.auto_pad = mode;
-    const Tensor x = rnd(F64, {2, 3, 11, 13}, seed++);
-    const Tensor w = rnd(F64, {4, 3, 3, 4}, seed++);
+    const Tensor x = random_values(F64, {2, 3, 11, 13}, seed++);
+    const Tensor w = random_values(F64, {4, 3, 3, 4}, seed++);
     expect_gpu_matches_reference(
         "Conv", conv_attrs(c),
         {shaped_value(x, Shape({Dim(2), Dim(3), Dim::sym("h"), Dim::sym("w")})),
@@ -360,12 +345,12 @@ void check_matmul(DataType t, const Dims& ad, const Dims& bd, uint32_t seed, dou
   at->trans_a = c.trans_a;
   at->trans_b = c.trans_b;
   at->activation = c.activation;
-  const Tensor a = rnd(t, ad, 4 * seed, lo, hi);
-  const Tensor b = rnd(t, bd, 4 * seed + 1, lo, hi);
+  const Tensor a = random_values(t, ad, 4 * seed, lo, hi);
+  const Tensor b = random_values(t, bd, 4 * seed + 1, lo, hi);
   std::vector<NodeInput> ins = {NodeInput::of(a), NodeInput::of(b)};
   if (c.bias != MatMulCase::kNoBias || c.residual) {
     const int64_t n = c.trans_b ? bd[bd.size() - 2] : bd.back();
-    Tensor bias = rnd(t, {n}, 4 * seed + 2, lo, hi);
+    Tensor bias = random_values(t, {n}, 4 * seed + 2, lo, hi);
     ins.push_back(c.bias == MatMulCase::kNoBias         ? NodeInput::none()
                   : c.bias == MatMulCase::kConstantBias ? NodeInput::constant_of(bias)
                                                         : NodeInput::of(bias));
@@ -374,7 +359,7 @@ void check_matmul(DataType t, const Dims& ad, const Dims& bd, uint32_t seed, dou
     SingleNode shape("MatMul", std::make_unique<MatMulAttrs>(*at),
                      {NodeInput::of(a), NodeInput::of(b)});
     shape.infer();
-    ins.push_back(NodeInput::of(rnd(t, shape.out(0).shape.concrete(), 4 * seed + 3, lo, hi)));
+    ins.push_back(NodeInput::of(random_values(t, shape.out(0).shape.concrete(), 4 * seed + 3, lo, hi)));
   }
   expect_gpu_matches_reference("MatMul", std::move(at), std::move(ins), 1, kMatMul, rtol_of(t),
                                atol_of(t));
@@ -461,25 +446,25 @@ TEST(CudaResizeRunTime, ScalesComputedAtRunTime) {
   const DataType F = DataType::kFloat;
   for (const char* mode : {"nearest", "linear", "cubic"})
     for (const char* coord : {"half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel"}) {
-      Tensor x = rnd(F, {2, 3, 7, 5}, seed++);
+      Tensor x = random_values(F, {2, 3, 7, 5}, seed++);
       check_resize(
           resize_attrs(mode, coord),
           {NodeInput::of(x), NodeInput::none(), NodeInput::of(f32({4}, {1.f, 1.f, 1.5f, 0.7f}))},
           1e-5, 1e-6);
       // 3-D with an upscale on every axis, and a scale of 1 (the identity dims).
       check_resize(resize_attrs(mode, coord),
-                   {NodeInput::of(rnd(F, {3, 4, 5}, seed++)), NodeInput::none(),
+                   {NodeInput::of(random_values(F, {3, 4, 5}, seed++)), NodeInput::none(),
                     NodeInput::of(f32({3}, {2.f, 1.f, 1.75f}))},
                    1e-5, 1e-6);
     }
   // Nearest keeps integers exact; float64 scales.
   check_resize(resize_attrs("nearest", "asymmetric", "ceil"),
-               {NodeInput::of(rnd(DataType::kInt64, {1, 13}, seed++, -1000, 1000)),
+               {NodeInput::of(random_values(DataType::kInt64, {1, 13}, seed++, -1000, 1000)),
                 NodeInput::none(), NodeInput::of(f64({2}, {1.0, 2.5}))},
                0, 0);
   // Empty run-time scales with sizes given: the sizes decide.
   check_resize(resize_attrs("linear", "half_pixel"),
-               {NodeInput::of(rnd(F, {1, 2, 5, 6}, seed++)), NodeInput::none(),
+               {NodeInput::of(random_values(F, {1, 2, 5, 6}, seed++)), NodeInput::none(),
                 NodeInput::of(Tensor(F, {0})), NodeInput::constant_of(i64({4}, {1, 2, 3, 11}))},
                1e-5, 1e-6);
 }
@@ -493,7 +478,7 @@ TEST(CudaResizeRunTime, RoiComputedAtRunTime) {
     a->extrapolation_value = -7;
     // Sizes constant: the output shape is static and the plan is not data-dependent.
     check_resize(std::move(a),
-                 {NodeInput::of(rnd(F, {1, 2, 7, 9}, seed++)),
+                 {NodeInput::of(random_values(F, {1, 2, 7, 9}, seed++)),
                   NodeInput::of(f32({8}, {0, 0, 0.2f, -0.1f, 1, 1, 0.9f, 1.3f})), NodeInput::none(),
                   NodeInput::constant_of(i64({4}, {1, 2, 5, 4}))},
                  1e-5, 1e-6);
@@ -501,7 +486,7 @@ TEST(CudaResizeRunTime, RoiComputedAtRunTime) {
     auto b = resize_attrs(mode, "tf_crop_and_resize");
     check_resize(
         std::move(b),
-        {NodeInput::of(rnd(F, {3, 8}, seed++)), NodeInput::of(f32({4}, {0, 0.1f, 1, 0.8f})),
+        {NodeInput::of(random_values(F, {3, 8}, seed++)), NodeInput::of(f32({4}, {0, 0.1f, 1, 0.8f})),
          NodeInput::of(f32({2}, {1.f, 1.6f}))},
         1e-5, 1e-6);
   }
@@ -532,17 +517,17 @@ TEST(CudaReduceRunTime, AxesComputedAtRunTime) {
   for (const char* kind : {"sum", "mean", "max", "l2", "log_sum_exp"})
     for (const auto& axes : axes_sets)
       for (bool keep : {true, false})
-        check_reduce(kind, rnd(F, {3, 5, 7}, seed++),
+        check_reduce(kind, random_values(F, {3, 5, 7}, seed++),
                      i64({static_cast<int64_t>(axes.size())}, axes), keep, false, 1e-5, 1e-6);
   // int32 axes, integer data, an arg reduction, a long row (split over blocks: the workspace is
   // sized before the axes are read).
-  check_reduce("sum", rnd(DataType::kInt32, {4, 9, 13}, seed++, -100, 100), i32({2}, {0, 2}), true,
+  check_reduce("sum", random_values(DataType::kInt32, {4, 9, 13}, seed++, -100, 100), i32({2}, {0, 2}), true,
                false, 0, 0);
-  check_reduce("argmax", rnd(F, {4, 9, 13}, seed++), i64({1}, {1}), false, false, 0, 0);
-  check_reduce("argmin", rnd(DataType::kInt64, {4, 9, 13}, seed++, 0, 3), i64({1}, {-1}), true,
+  check_reduce("argmax", random_values(F, {4, 9, 13}, seed++), i64({1}, {1}), false, false, 0, 0);
+  check_reduce("argmin", random_values(DataType::kInt64, {4, 9, 13}, seed++, 0, 3), i64({1}, {-1}), true,
                false, 0, 0);
-  check_reduce("sum", rnd(F, {2, 100003}, seed++, 0, 1), i64({1}, {1}), true, false, 1e-4, 1e-6);
-  check_reduce("max", rnd(DataType::kDouble, {1, 1, 17}, seed++), i64({2}, {0, 1}), false, false, 0,
+  check_reduce("sum", random_values(F, {2, 100003}, seed++, 0, 1), i64({1}, {1}), true, false, 1e-4, 1e-6);
+  check_reduce("max", random_values(DataType::kDouble, {1, 1, 17}, seed++), i64({2}, {0, 1}), false, false, 0,
                0);
 }
 
@@ -553,12 +538,12 @@ TEST(CudaReduceRunTime, EmptyAxesWithAndWithoutNoop) {
   const Tensor none = i64({0}, {});
   for (bool keep : {true, false}) {
     // Without noop_with_empty_axes every axis is reduced; with it the node is an identity.
-    check_reduce("sum", rnd(F, {3, 5, 7}, seed++), none, keep, false, 1e-5, 1e-6);
-    check_reduce("prod", rnd(F, {2, 3}, seed++, 0.8, 1.25), none, keep, false, 1e-5, 1e-6);
-    check_reduce("sum", rnd(F, {3, 5, 7}, seed++), none, keep, true, 0, 0);
-    check_reduce("max", rnd(DataType::kInt32, {4, 1, 6}, seed++, -50, 50), none, keep, true, 0, 0);
+    check_reduce("sum", random_values(F, {3, 5, 7}, seed++), none, keep, false, 1e-5, 1e-6);
+    check_reduce("prod", random_values(F, {2, 3}, seed++, 0.8, 1.25), none, keep, false, 1e-5, 1e-6);
+    check_reduce("sum", random_values(F, {3, 5, 7}, seed++), none, keep, true, 0, 0);
+    check_reduce("max", random_values(DataType::kInt32, {4, 1, 6}, seed++, -50, 50), none, keep, true, 0, 0);
     // A non-empty run-time axes input of a node with noop_with_empty_axes still reduces.
-    check_reduce("mean", rnd(F, {4, 6, 5}, seed++), i64({1}, {1}), keep, true, 1e-5, 1e-6);
+    check_reduce("mean", random_values(F, {4, 6, 5}, seed++), i64({1}, {1}), keep, true, 1e-5, 1e-6);
   }
 }
 
@@ -583,14 +568,14 @@ TEST(CudaCumSumRunTime, AxisComputedAtRunTime) {
   for (bool excl : {false, true})
     for (bool rev : {false, true}) {
       for (int64_t axis : {0, 1, 2, -1, -3})
-        check_cum_sum(rnd(DataType::kFloat, {5, 37, 3}, seed++), i64({}, {axis}), excl, rev, 1e-5,
+        check_cum_sum(random_values(DataType::kFloat, {5, 37, 3}, seed++), i64({}, {axis}), excl, rev, 1e-5,
                       1e-6);
       // int32 axis of shape [1], integers that wrap, a long row, float64.
-      check_cum_sum(rnd(DataType::kInt32, {3, 1031}, seed++, -2000000000LL, 2000000000LL),
+      check_cum_sum(random_values(DataType::kInt32, {3, 1031}, seed++, -2000000000LL, 2000000000LL),
                     i32({1}, {1}), excl, rev, 0, 0);
-      check_cum_sum(rnd(DataType::kInt64, {13}, seed++, -1000, 1000), i64({}, {0}), excl, rev, 0,
+      check_cum_sum(random_values(DataType::kInt64, {13}, seed++, -1000, 1000), i64({}, {0}), excl, rev, 0,
                     0);
-      check_cum_sum(rnd(DataType::kDouble, {2, 7, 1, 11}, seed++), i64({1}, {-2}), excl, rev, 1e-12,
+      check_cum_sum(random_values(DataType::kDouble, {2, 7, 1, 11}, seed++), i64({1}, {-2}), excl, rev, 1e-12,
                     1e-12);
     }
 }

@@ -1,11 +1,25 @@
 #include "gpu/gpu_compare.h"
 
 #include <cmath>
+#include <random>
 
 #include "builder/build_plan.h"
 #include "kiln/engine.h"
 
 namespace kiln::testing {
+
+Tensor random_values(DataType t, Dims d, uint32_t seed, double lo, double hi) {
+  std::mt19937_64 rng(seed);
+  Tensor x(t, std::move(d));
+  if (dtype_is_float(t)) {
+    std::uniform_real_distribution<double> u(lo, hi);
+    for (int64_t i = 0; i < x.numel(); ++i) x.set_f64(i, u(rng));
+  } else {
+    std::uniform_int_distribution<int64_t> u(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
+    for (int64_t i = 0; i < x.numel(); ++i) x.set_i64(i, u(rng));
+  }
+  return x;
+}
 
 DeviceRun run_on_device(const std::string& op, std::unique_ptr<Attrs> attrs,
                         std::vector<NodeInput> inputs, size_t n_outputs, BuildOptions options) {

@@ -21,6 +21,10 @@ inline bool gpu_available() { return find_backend("cuda") != nullptr; }
       GTEST_SKIP() << "no GPU: " << ::kiln::cuda_unavailable_reason();                \
   } while (0)
 
+// Uniform values in [lo, hi) of any float type (rounded to it), or integers in [lo, hi], from a
+// fixed seed (std::mt19937_64): the GPU tests' random inputs.
+Tensor random_values(DataType t, Dims d, uint32_t seed, double lo = -1, double hi = 1);
+
 struct DeviceRun {
   std::vector<Tensor> reference;   // the CPU reference compute
   std::vector<Tensor> device;      // the same node in a plan for `device`

@@ -20,15 +20,6 @@
 namespace kiln::testing {
 namespace {
 
-// Uniform values in [lo, hi) of any float type (rounded to it).
-Tensor rnd(DataType t, Dims d, uint32_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 rng(seed);
-  Tensor x(t, std::move(d));
-  std::uniform_real_distribution<double> u(lo, hi);
-  for (int64_t i = 0; i < x.numel(); ++i) x.set_f64(i, u(rng));
-  return x;
-}
-
 // A tensor of type t holding the given values (rounded to t).
 Tensor values(DataType t, Dims d, const std::vector<double>& v) {
   Tensor x(t, std::move(d));
@@ -120,10 +111,10 @@ TEST(CudaNllLoss, EveryReductionWeightAndIgnoreIndexFloat32) {
       for (const char* red : {"none", "sum", "mean"})
         for (bool weighted : {false, true})
           for (const auto& ignore : ignores) {
-            Tensor x = rnd(DataType::kFloat, d, seed++, -4, 0);
+            Tensor x = random_values(DataType::kFloat, d, seed++, -4, 0);
             Tensor t = nll_targets(tt, d, seed++, ignore);
             std::optional<Tensor> w;
-            if (weighted) w = rnd(DataType::kFloat, {d[1]}, seed++, 0.1, 2);
+            if (weighted) w = random_values(DataType::kFloat, {d[1]}, seed++, 0.1, 2);
             check_nll(x, t, w, red, ignore, 1e-5, 1e-6);
           }
 }
@@ -135,10 +126,10 @@ TEST(CudaNllLoss, Float16BFloat16Float64) {
     for (const char* red : {"none", "sum", "mean"})
       for (bool weighted : {false, true}) {
         const Dims d = {6, 7, 9};
-        Tensor x = rnd(dt, d, seed++, -4, 0);
+        Tensor x = random_values(dt, d, seed++, -4, 0);
         Tensor t = nll_targets(DataType::kInt64, d, seed++, -100);
         std::optional<Tensor> w;
-        if (weighted) w = rnd(dt, {7}, seed++, 0.1, 2);
+        if (weighted) w = random_values(dt, {7}, seed++, 0.1, 2);
         check_nll(x, t, w, red, -100, rtol_of(dt), atol_of(dt));
       }
 }
@@ -152,9 +143,9 @@ TEST(CudaNllLoss, LongSums) {
   for (const Dims& d : shapes)
     for (DataType dt : {DataType::kFloat, DataType::kDouble})
       for (const char* red : {"sum", "mean", "none"}) {
-        Tensor x = rnd(dt, d, seed++, -4, 0);
+        Tensor x = random_values(dt, d, seed++, -4, 0);
         Tensor t = nll_targets(DataType::kInt64, d, seed++, 1, 0.1);
-        check_nll(x, t, rnd(dt, {d[1]}, seed++, 0.1, 2), red, 1, rtol_of(dt), atol_of(dt));
+        check_nll(x, t, random_values(dt, {d[1]}, seed++, 0.1, 2), red, 1, rtol_of(dt), atol_of(dt));
       }
 }
 
@@ -162,10 +153,10 @@ TEST(CudaNllLoss, EveryElementIgnoredAndEmptyBatches) {
   KILN_REQUIRE_GPU();
   // Every target ignored: none gives zeros, sum 0, mean 0 / 0 = NaN (as the reference).
   for (const char* red : {"none", "sum", "mean"}) {
-    Tensor x = rnd(DataType::kFloat, {5, 4, 3}, 301, -4, 0);
+    Tensor x = random_values(DataType::kFloat, {5, 4, 3}, 301, -4, 0);
     Tensor t = nll_targets(DataType::kInt64, {5, 4, 3}, 302, 3, 1.0);
     check_nll(x, t, std::nullopt, red, 3, 1e-5, 1e-6);
-    check_nll(x, t, rnd(DataType::kFloat, {4}, 303, 0.1, 2), red, 3, 1e-5, 1e-6);
+    check_nll(x, t, random_values(DataType::kFloat, {4}, 303, 0.1, 2), red, 3, 1e-5, 1e-6);
   }
   // No elements at all (N = 0, or an empty spatial axis): sum 0, mean NaN, none empty.
   for (const Dims& d : std::vector<Dims>{{0, 3}, {2, 3, 0}})
@@ -180,9 +171,9 @@ TEST(CudaNllLoss, EveryElementIgnoredAndEmptyBatches) {
 TEST(CudaNllLoss, SumsAreRepeatable) {
   KILN_REQUIRE_GPU();
   const Dims d = {3, 5, 400009};
-  Tensor x = rnd(DataType::kFloat, d, 401, -4, 0);
+  Tensor x = random_values(DataType::kFloat, d, 401, -4, 0);
   Tensor t = nll_targets(DataType::kInt32, d, 402, 4);
-  Tensor w = rnd(DataType::kFloat, {5}, 403, 0.1, 2);
+  Tensor w = random_values(DataType::kFloat, {5}, 403, 0.1, 2);
   for (const char* red : {"sum", "mean"}) {
     SCOPED_TRACE(red);
     auto run = [&] {
@@ -213,7 +204,7 @@ Tensor det_input(DataType t, Dims batch, int64_t m, uint32_t seed) {
   const double a = std::sqrt(3.0 * std::exp(1.0) / static_cast<double>(m > 0 ? m : 1));
   batch.push_back(m);
   batch.push_back(m);
-  return rnd(t, batch, seed, -a, a);
+  return random_values(t, batch, seed, -a, a);
 }
 
 TEST(CudaDet, EverySizeAndBatchRankFloat32Float64) {

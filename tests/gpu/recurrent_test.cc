@@ -20,14 +20,6 @@ namespace {
 
 constexpr const char* kTactic = "cuda.recurrent";
 
-Tensor rnd(DataType t, Dims d, uint32_t seed, double scale = 1) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(-scale, scale);
-  Tensor x(t, std::move(d));
-  for (int64_t i = 0; i < x.numel(); ++i) x.set_f64(i, u(rng));
-  return x;
-}
-
 double rtol_of(DataType t) {
   switch (t) {
     case DataType::kFloat16:
@@ -107,10 +99,11 @@ void check(const RnnCase& c) {
   const double wscale = 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(c.I, 1)));
   const double rscale = 1.0 / std::sqrt(static_cast<double>(c.H));
   std::vector<NodeInput> in;
-  in.push_back(NodeInput::of(rnd(c.dtype, xd, seed++)));
-  in.push_back(weight(rnd(c.dtype, {ndir, G * c.H, c.I}, seed++, wscale)));
-  in.push_back(weight(rnd(c.dtype, {ndir, G * c.H, c.H}, seed++, rscale)));
-  in.push_back(c.bias ? weight(rnd(c.dtype, {ndir, 2 * G * c.H}, seed++, 0.5)) : NodeInput::none());
+  in.push_back(NodeInput::of(random_values(c.dtype, xd, seed++)));
+  in.push_back(weight(random_values(c.dtype, {ndir, G * c.H, c.I}, seed++, -wscale, wscale)));
+  in.push_back(weight(random_values(c.dtype, {ndir, G * c.H, c.H}, seed++, -rscale, rscale)));
+  in.push_back(c.bias ? weight(random_values(c.dtype, {ndir, 2 * G * c.H}, seed++, -0.5, 0.5))
+                      : NodeInput::none());
   if (c.lens.empty()) {
     in.push_back(NodeInput::none());
   } else {
@@ -118,10 +111,10 @@ void check(const RnnCase& c) {
     for (int64_t b = 0; b < c.N; ++b) l.set_i64(b, c.lens[static_cast<size_t>(b)]);
     in.push_back(NodeInput::of(l));
   }
-  in.push_back(c.h0 ? NodeInput::of(rnd(c.dtype, sd, seed++, 0.5)) : NodeInput::none());
+  in.push_back(c.h0 ? NodeInput::of(random_values(c.dtype, sd, seed++, -0.5, 0.5)) : NodeInput::none());
   if (lstm) {
-    in.push_back(c.c0 ? NodeInput::of(rnd(c.dtype, sd, seed++, 0.5)) : NodeInput::none());
-    in.push_back(c.peepholes ? weight(rnd(c.dtype, {ndir, 3 * c.H}, seed++, 0.5))
+    in.push_back(c.c0 ? NodeInput::of(random_values(c.dtype, sd, seed++, -0.5, 0.5)) : NodeInput::none());
+    in.push_back(c.peepholes ? weight(random_values(c.dtype, {ndir, 3 * c.H}, seed++, -0.5, 0.5))
                              : NodeInput::none());
   }
   while (in.size() > 3 && in.back().absent) in.pop_back();

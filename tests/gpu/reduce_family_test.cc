@@ -23,20 +23,6 @@ namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-// Uniform values in [lo, hi) of any float type (rounded to it), or integers in [lo, hi].
-Tensor rnd(DataType t, Dims d, uint32_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 rng(seed);
-  Tensor x(t, std::move(d));
-  if (dtype_is_float(t)) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    for (int64_t i = 0; i < x.numel(); ++i) x.set_f64(i, u(rng));
-  } else {
-    std::uniform_int_distribution<int64_t> u(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
-    for (int64_t i = 0; i < x.numel(); ++i) x.set_i64(i, u(rng));
-  }
-  return x;
-}
-
 double rtol_of(DataType t) {
   switch (t) {
     case DataType::kFloat16:
@@ -89,9 +75,9 @@ std::unique_ptr<ReduceAttrs> reduce_attrs(const std::string& kind, Ints axes, bo
 
 // Inputs that keep every kind well-conditioned: positive for log_sum, near 1 for prod.
 Tensor reduce_input(const std::string& kind, DataType t, const Dims& d, uint32_t seed) {
-  if (kind == "log_sum") return rnd(t, d, seed, 0.1, 2);
-  if (kind == "prod") return rnd(t, d, seed, 0.8, 1.25);
-  return rnd(t, d, seed, -2, 2);
+  if (kind == "log_sum") return random_values(t, d, seed, 0.1, 2);
+  if (kind == "prod") return random_values(t, d, seed, 0.8, 1.25);
+  return random_values(t, d, seed, -2, 2);
 }
 
 void check_reduce(const std::string& kind, const Tensor& x, Ints axes, bool keepdims, double rtol,
@@ -119,7 +105,7 @@ TEST(CudaReduce, EveryKindEveryAxisPatternFloat32) {
     for (int64_t axis : {0, 1, 2, -1})
       for (bool keep : {true, false})
         for (bool last : {false, true})
-          check_reduce(kind, rnd(DataType::kFloat, {3, 5, 7}, seed++), {axis}, keep, 0, 0, last);
+          check_reduce(kind, random_values(DataType::kFloat, {3, 5, 7}, seed++), {axis}, keep, 0, 0, last);
 }
 
 TEST(CudaReduce, FourDimensionalGeneralPatterns) {
@@ -127,11 +113,11 @@ TEST(CudaReduce, FourDimensionalGeneralPatterns) {
   uint32_t seed = 100;
   for (const Ints& axes : std::vector<Ints>{{0, 2}, {1, 3}, {0, 1, 3}, {0, 3}, {1, 2}, {2, 3}})
     for (const char* kind : {"sum", "max", "log_sum_exp", "l2"})
-      check_reduce(kind, rnd(DataType::kFloat, {4, 6, 5, 3}, seed++), axes, true, 1e-5, 1e-6);
+      check_reduce(kind, random_values(DataType::kFloat, {4, 6, 5, 3}, seed++), axes, true, 1e-5, 1e-6);
   // Size-1 axes between reduced ones merge away; a wide general case with > 32 reduced elements.
-  check_reduce("sum", rnd(DataType::kFloat, {3, 1, 40, 1, 2, 9}, seed++), {0, 2, 5}, false, 1e-5,
+  check_reduce("sum", random_values(DataType::kFloat, {3, 1, 40, 1, 2, 9}, seed++), {0, 2, 5}, false, 1e-5,
                1e-6);
-  check_reduce("mean", rnd(DataType::kFloat, {70, 3, 50}, seed++), {0, 2}, true, 1e-5, 1e-6);
+  check_reduce("mean", random_values(DataType::kFloat, {70, 3, 50}, seed++), {0, 2}, true, 1e-5, 1e-6);
 }
 
 TEST(CudaReduce, HalfBFloatAndDouble) {
@@ -144,7 +130,7 @@ TEST(CudaReduce, HalfBFloatAndDouble) {
                      atol_of(t));
   for (DataType t : {DataType::kFloat16, DataType::kBFloat16, DataType::kDouble})
     for (const char* kind : {"argmax", "argmin"})
-      check_reduce(kind, rnd(t, {4, 33, 65}, seed++), {1}, false, 0, 0);
+      check_reduce(kind, random_values(t, {4, 33, 65}, seed++), {1}, false, 0, 0);
 }
 
 TEST(CudaReduce, IntegersExact) {
@@ -155,10 +141,10 @@ TEST(CudaReduce, IntegersExact) {
     // Sums and products wrap like the type: the reference and the GPU must wrap alike.
     for (const char* kind : {"sum", "mean", "max", "min", "prod"})
       for (const Ints& axes : std::vector<Ints>{{-1}, {0}, {0, 2}, {}})
-        check_reduce(kind, rnd(t, {5, 9, 13}, seed++, lo, hi), axes, true, 0, 0);
+        check_reduce(kind, random_values(t, {5, 9, 13}, seed++, lo, hi), axes, true, 0, 0);
     for (const char* kind : {"argmax", "argmin"})
       for (bool last : {false, true})
-        check_reduce(kind, rnd(t, {5, 9, 13}, seed++, 0, 3), {1}, true, 0, 0, last);  // ties
+        check_reduce(kind, random_values(t, {5, 9, 13}, seed++, 0, 3), {1}, true, 0, 0, last);  // ties
   }
 }
 
@@ -168,31 +154,31 @@ TEST(CudaReduce, LongRowsSplitAcrossBlocks) {
   // Few long rows: R split over blocks, partial states combined by a second kernel.
   for (const char* kind : {"sum", "mean", "max", "min", "log_sum_exp", "l2", "argmax", "argmin"}) {
     const bool arg = std::string(kind).rfind("arg", 0) == 0;
-    check_reduce(kind, rnd(DataType::kFloat, {3, 70001}, seed++, 0, 1), {-1}, true, arg ? 0 : 1e-4,
+    check_reduce(kind, random_values(DataType::kFloat, {3, 70001}, seed++, 0, 1), {-1}, true, arg ? 0 : 1e-4,
                  arg ? 0 : 1e-6);
-    check_reduce(kind, rnd(DataType::kFloat, {2, 5003, 3}, seed++, 0, 1), {1}, false,
+    check_reduce(kind, random_values(DataType::kFloat, {2, 5003, 3}, seed++, 0, 1), {1}, false,
                  arg ? 0 : 1e-4, arg ? 0 : 1e-6);
-    check_reduce(kind, rnd(DataType::kFloat, {1031}, seed++, 0, 1), {0}, false, arg ? 0 : 1e-5,
+    check_reduce(kind, random_values(DataType::kFloat, {1031}, seed++, 0, 1), {0}, false, arg ? 0 : 1e-5,
                  arg ? 0 : 1e-6);
   }
-  check_reduce("sum", rnd(DataType::kFloat16, {2, 100000}, seed++, 0, 1), {-1}, true, 1e-2, 1e-2);
-  check_reduce("max", rnd(DataType::kInt32, {4, 100003}, seed++, -1000000, 1000000), {-1}, true, 0,
+  check_reduce("sum", random_values(DataType::kFloat16, {2, 100000}, seed++, 0, 1), {-1}, true, 1e-2, 1e-2);
+  check_reduce("max", random_values(DataType::kInt32, {4, 100003}, seed++, -1000000, 1000000), {-1}, true, 0,
                0);
   // More than 65535 * 256 elements reduced to one value.
-  check_reduce("sum", rnd(DataType::kFloat, {17000003}, seed++, 0, 1), {}, false, 1e-4, 1e-6);
-  check_reduce("argmax", rnd(DataType::kFloat, {17000003}, seed++, 0, 1), {0}, false, 0, 0);
+  check_reduce("sum", random_values(DataType::kFloat, {17000003}, seed++, 0, 1), {}, false, 1e-4, 1e-6);
+  check_reduce("argmax", random_values(DataType::kFloat, {17000003}, seed++, 0, 1), {0}, false, 0, 0);
 }
 
 TEST(CudaReduce, ManySmallRowsAndWideColumns) {
   KILN_REQUIRE_GPU();
   uint32_t seed = 500;
   // Global-average-pool shapes, rows of 1, columns of every width class.
-  check_reduce("mean", rnd(DataType::kFloat, {128, 512, 7, 7}, seed++), {2, 3}, true, 1e-5, 1e-6);
-  check_reduce("mean", rnd(DataType::kFloat16, {8, 7, 7, 96}, seed++), {1, 2}, true, 1e-2, 1e-2);
-  check_reduce("sum", rnd(DataType::kFloat, {1000, 1}, seed++), {1}, true, 1e-5, 1e-6);
+  check_reduce("mean", random_values(DataType::kFloat, {128, 512, 7, 7}, seed++), {2, 3}, true, 1e-5, 1e-6);
+  check_reduce("mean", random_values(DataType::kFloat16, {8, 7, 7, 96}, seed++), {1, 2}, true, 1e-2, 1e-2);
+  check_reduce("sum", random_values(DataType::kFloat, {1000, 1}, seed++), {1}, true, 1e-5, 1e-6);
   for (int64_t inner : {2, 3, 31, 32, 33, 1000})
-    check_reduce("sum", rnd(DataType::kFloat, {5, 37, inner}, seed++), {1}, true, 1e-5, 1e-6);
-  check_reduce("max", rnd(DataType::kFloat, {40, 2}, seed++), {0}, true, 0, 0);
+    check_reduce("sum", random_values(DataType::kFloat, {5, 37, inner}, seed++), {1}, true, 1e-5, 1e-6);
+  check_reduce("max", random_values(DataType::kFloat, {40, 2}, seed++), {0}, true, 0, 0);
 }
 
 TEST(CudaReduce, SpecialValues) {
@@ -220,14 +206,14 @@ TEST(CudaReduce, EmptyNoopAndAxesInput) {
   auto a = reduce_attrs("sum", {});
   a->noop_with_empty_axes = true;
   expect_gpu_matches_reference("Reduce", std::move(a),
-                               {NodeInput::of(rnd(DataType::kFloat, {3, 4}, 7))}, 1, kReduce, 0, 0);
+                               {NodeInput::of(random_values(DataType::kFloat, {3, 4}, 7))}, 1, kReduce, 0, 0);
   // Axes as a constant input (int64 and int32).
   expect_gpu_matches_reference("Reduce", reduce_attrs("sum", {}),
-                               {NodeInput::of(rnd(DataType::kFloat, {3, 4, 5}, 8)), c64({0, -1})},
+                               {NodeInput::of(random_values(DataType::kFloat, {3, 4, 5}, 8)), c64({0, -1})},
                                1, kReduce, 1e-5, 1e-6);
   expect_gpu_matches_reference(
       "Reduce", reduce_attrs("max", {}, false),
-      {NodeInput::of(rnd(DataType::kFloat, {3, 4, 5}, 9)), NodeInput::constant_of(i32({1}, {1}))},
+      {NodeInput::of(random_values(DataType::kFloat, {3, 4, 5}, 9)), NodeInput::constant_of(i32({1}, {1}))},
       1, kReduce, 0, 0);
   // A scalar.
   check_reduce("sum", f32({}, {2.5f}), {}, true, 0, 0);
@@ -255,9 +241,9 @@ TEST(CudaSoftmax, ModesAxesAndLegacy) {
   uint32_t seed = 600;
   for (const char* mode : {"softmax", "log_softmax", "hardmax"}) {
     for (int64_t axis : {-1, 0, 1, 2})
-      check_softmax(mode, rnd(DataType::kFloat, {4, 7, 9}, seed++, -3, 3), axis);
-    check_softmax(mode, rnd(DataType::kFloat, {4, 7, 9}, seed++, -3, 3), 1, true);
-    check_softmax(mode, rnd(DataType::kFloat, {2, 3, 40, 50}, seed++, -3, 3), 1, true);
+      check_softmax(mode, random_values(DataType::kFloat, {4, 7, 9}, seed++, -3, 3), axis);
+    check_softmax(mode, random_values(DataType::kFloat, {4, 7, 9}, seed++, -3, 3), 1, true);
+    check_softmax(mode, random_values(DataType::kFloat, {2, 3, 40, 50}, seed++, -3, 3), 1, true);
   }
 }
 
@@ -267,15 +253,15 @@ TEST(CudaSoftmax, RowLengthsAcrossKernels) {
   // Per-thread (<= 4), warp with 1..32 values per lane, block per row (> 1024), very long rows.
   for (int64_t n : {1, 3, 4, 5, 31, 32, 33, 100, 257, 768, 1000, 1024, 1025, 4097, 70001})
     for (const char* mode : {"softmax", "log_softmax", "hardmax"})
-      check_softmax(mode, rnd(DataType::kFloat, {n > 4097 ? 3 : 37, n}, seed++, -5, 5), -1);
+      check_softmax(mode, random_values(DataType::kFloat, {n > 4097 ? 3 : 37, n}, seed++, -5, 5), -1);
   for (DataType t : {DataType::kFloat16, DataType::kBFloat16, DataType::kDouble})
     for (int64_t n : {77, 768, 3000})
       for (const char* mode : {"softmax", "log_softmax"})
-        check_softmax(mode, rnd(t, {12, n}, seed++, -5, 5), -1);
+        check_softmax(mode, random_values(t, {12, n}, seed++, -5, 5), -1);
   // BERT attention scores: [batch, heads, seq, seq] in float16.
-  check_softmax("softmax", rnd(DataType::kFloat16, {2, 12, 128, 128}, seed++, -8, 8), -1);
+  check_softmax("softmax", random_values(DataType::kFloat16, {2, 12, 128, 128}, seed++, -8, 8), -1);
   // Column softmax with long columns.
-  check_softmax("softmax", rnd(DataType::kFloat, {2, 5000, 3}, seed++, -5, 5), 1);
+  check_softmax("softmax", random_values(DataType::kFloat, {2, 5000, 3}, seed++, -5, 5), 1);
 }
 
 TEST(CudaSoftmax, SpecialValuesAndEmpty) {
@@ -290,7 +276,7 @@ TEST(CudaSoftmax, SpecialValuesAndEmpty) {
     check_softmax(mode, x, 0, false, 1e-6, 1e-7);
   }
   // The same rows in a block-per-row length.
-  Tensor big = rnd(DataType::kFloat, {3, 2000}, 11, -2, 2);
+  Tensor big = random_values(DataType::kFloat, {3, 2000}, 11, -2, 2);
   big.set_f64(17, NAN);
   big.set_f64(2000 + 5, INFINITY);
   for (int64_t j = 0; j < 2000; ++j) big.set_f64(4000 + j, -INFINITY);
@@ -326,35 +312,35 @@ TEST(CudaNormalization, LayerAndRms) {
     const int64_t rows = L > 5000 ? 3 : 37;
     check_norm(
         norm_attrs("layer"),
-        {NodeInput::of(rnd(f, {rows, L}, seed++, -3, 5)),
-         NodeInput::constant_of(rnd(f, {L}, seed++)), NodeInput::constant_of(rnd(f, {L}, seed++))},
+        {NodeInput::of(random_values(f, {rows, L}, seed++, -3, 5)),
+         NodeInput::constant_of(random_values(f, {L}, seed++)), NodeInput::constant_of(random_values(f, {L}, seed++))},
         3);
-    check_norm(norm_attrs("rms"), {NodeInput::of(rnd(f, {rows, L}, seed++, -3, 5)),
-                                   NodeInput::constant_of(rnd(f, {L}, seed++))});
+    check_norm(norm_attrs("rms"), {NodeInput::of(random_values(f, {rows, L}, seed++, -3, 5)),
+                                   NodeInput::constant_of(random_values(f, {L}, seed++))});
   }
   // Normalizing two axes, parameters over both; a scalar-broadcast scale; no parameters.
   check_norm(
       norm_attrs("layer", 1),
-      {NodeInput::of(rnd(f, {8, 17, 33}, seed++)), NodeInput::constant_of(rnd(f, {17, 33}, seed++)),
-       NodeInput::constant_of(rnd(f, {1, 33}, seed++))},
+      {NodeInput::of(random_values(f, {8, 17, 33}, seed++)), NodeInput::constant_of(random_values(f, {17, 33}, seed++)),
+       NodeInput::constant_of(random_values(f, {1, 33}, seed++))},
       3);
-  check_norm(norm_attrs("layer", -1), {NodeInput::of(rnd(f, {8, 17, 33}, seed++)),
-                                       NodeInput::constant_of(rnd(f, {1}, seed++))});
-  check_norm(norm_attrs("layer", 0), {NodeInput::of(rnd(f, {6, 5, 4}, seed++))}, 3);
+  check_norm(norm_attrs("layer", -1), {NodeInput::of(random_values(f, {8, 17, 33}, seed++)),
+                                       NodeInput::constant_of(random_values(f, {1}, seed++))});
+  check_norm(norm_attrs("layer", 0), {NodeInput::of(random_values(f, {6, 5, 4}, seed++))}, 3);
   // Parameters that vary across rows (per element).
   check_norm(norm_attrs("layer", -1),
-             {NodeInput::of(rnd(f, {8, 17, 33}, seed++)), NodeInput::of(rnd(f, {17, 1}, seed++)),
-              NodeInput::of(rnd(f, {8, 17, 33}, seed++))});
+             {NodeInput::of(random_values(f, {8, 17, 33}, seed++)), NodeInput::of(random_values(f, {17, 1}, seed++)),
+              NodeInput::of(random_values(f, {8, 17, 33}, seed++))});
   // BERT: [batch * seq, hidden] in float16 and bfloat16 with same-type parameters.
   for (DataType t : {DataType::kFloat16, DataType::kBFloat16})
     check_norm(norm_attrs("layer"),
-               {NodeInput::of(rnd(t, {2, 128, 768}, seed++, -3, 3)),
-                NodeInput::constant_of(rnd(t, {768}, seed++)),
-                NodeInput::constant_of(rnd(t, {768}, seed++))},
+               {NodeInput::of(random_values(t, {2, 128, 768}, seed++, -3, 3)),
+                NodeInput::constant_of(random_values(t, {768}, seed++)),
+                NodeInput::constant_of(random_values(t, {768}, seed++))},
                1, rtol_of(t), atol_of(t));
   check_norm(norm_attrs("layer"),
-             {NodeInput::of(rnd(DataType::kDouble, {9, 3000}, seed++)),
-              NodeInput::constant_of(rnd(DataType::kDouble, {3000}, seed++))},
+             {NodeInput::of(random_values(DataType::kDouble, {9, 3000}, seed++)),
+              NodeInput::constant_of(random_values(DataType::kDouble, {3000}, seed++))},
              3, 1e-9, 1e-9);
 }
 
@@ -362,29 +348,29 @@ TEST(CudaNormalization, InstanceAndGroup) {
   KILN_REQUIRE_GPU();
   uint32_t seed = 900;
   const DataType f = DataType::kFloat;
-  check_norm(norm_attrs("instance"), {NodeInput::of(rnd(f, {2, 3, 5, 7}, seed++)),
-                                      NodeInput::constant_of(rnd(f, {3}, seed++)),
-                                      NodeInput::constant_of(rnd(f, {3}, seed++))});
-  check_norm(norm_attrs("instance"), {NodeInput::of(rnd(f, {1, 2, 300, 301}, seed++)),
-                                      NodeInput::constant_of(rnd(f, {2}, seed++)),
-                                      NodeInput::constant_of(rnd(f, {2}, seed++))});
+  check_norm(norm_attrs("instance"), {NodeInput::of(random_values(f, {2, 3, 5, 7}, seed++)),
+                                      NodeInput::constant_of(random_values(f, {3}, seed++)),
+                                      NodeInput::constant_of(random_values(f, {3}, seed++))});
+  check_norm(norm_attrs("instance"), {NodeInput::of(random_values(f, {1, 2, 300, 301}, seed++)),
+                                      NodeInput::constant_of(random_values(f, {2}, seed++)),
+                                      NodeInput::constant_of(random_values(f, {2}, seed++))});
   check_norm(norm_attrs("instance"),
-             {NodeInput::of(rnd(f, {3, 4}, seed++)), NodeInput::constant_of(rnd(f, {4}, seed++)),
-              NodeInput::constant_of(rnd(f, {4}, seed++))});
+             {NodeInput::of(random_values(f, {3, 4}, seed++)), NodeInput::constant_of(random_values(f, {4}, seed++)),
+              NodeInput::constant_of(random_values(f, {4}, seed++))});
   // Per-channel parameters (rows span several channels) and per-group ones.
-  check_norm(norm_attrs("group", -1, 3), {NodeInput::of(rnd(f, {2, 6, 4, 5}, seed++)),
-                                          NodeInput::constant_of(rnd(f, {6}, seed++)),
-                                          NodeInput::constant_of(rnd(f, {6}, seed++))});
-  check_norm(norm_attrs("group", -1, 3), {NodeInput::of(rnd(f, {2, 6, 4, 5}, seed++)),
-                                          NodeInput::constant_of(rnd(f, {3}, seed++)),
-                                          NodeInput::constant_of(rnd(f, {3}, seed++))});
-  check_norm(norm_attrs("group", -1, 4), {NodeInput::of(rnd(f, {2, 32, 40, 40}, seed++)),
-                                          NodeInput::constant_of(rnd(f, {32}, seed++)),
-                                          NodeInput::constant_of(rnd(f, {32}, seed++))});
+  check_norm(norm_attrs("group", -1, 3), {NodeInput::of(random_values(f, {2, 6, 4, 5}, seed++)),
+                                          NodeInput::constant_of(random_values(f, {6}, seed++)),
+                                          NodeInput::constant_of(random_values(f, {6}, seed++))});
+  check_norm(norm_attrs("group", -1, 3), {NodeInput::of(random_values(f, {2, 6, 4, 5}, seed++)),
+                                          NodeInput::constant_of(random_values(f, {3}, seed++)),
+                                          NodeInput::constant_of(random_values(f, {3}, seed++))});
+  check_norm(norm_attrs("group", -1, 4), {NodeInput::of(random_values(f, {2, 32, 40, 40}, seed++)),
+                                          NodeInput::constant_of(random_values(f, {32}, seed++)),
+                                          NodeInput::constant_of(random_values(f, {32}, seed++))});
   check_norm(norm_attrs("group", -1, 2),
-             {NodeInput::of(rnd(DataType::kFloat16, {2, 8, 9, 9}, seed++)),
-              NodeInput::constant_of(rnd(DataType::kFloat16, {8}, seed++)),
-              NodeInput::constant_of(rnd(DataType::kFloat16, {8}, seed++))},
+             {NodeInput::of(random_values(DataType::kFloat16, {2, 8, 9, 9}, seed++)),
+              NodeInput::constant_of(random_values(DataType::kFloat16, {8}, seed++)),
+              NodeInput::constant_of(random_values(DataType::kFloat16, {8}, seed++))},
              1, 1e-2, 1e-2);
 }
 
@@ -395,9 +381,9 @@ TEST(CudaNormalization, BatchAndLrn) {
   auto bn = [&](DataType xt, DataType pt, Dims x, Dims p, double tol) {
     check_norm(
         norm_attrs("batch"),
-        {NodeInput::of(rnd(xt, x, seed++, -3, 3)), NodeInput::constant_of(rnd(pt, p, seed++)),
-         NodeInput::constant_of(rnd(pt, p, seed++)), NodeInput::constant_of(rnd(pt, p, seed++)),
-         NodeInput::constant_of(rnd(pt, p, seed++, 0.5, 2))},
+        {NodeInput::of(random_values(xt, x, seed++, -3, 3)), NodeInput::constant_of(random_values(pt, p, seed++)),
+         NodeInput::constant_of(random_values(pt, p, seed++)), NodeInput::constant_of(random_values(pt, p, seed++)),
+         NodeInput::constant_of(random_values(pt, p, seed++, 0.5, 2))},
         1, tol, tol);
   };
   bn(f, f, {2, 3, 4, 5}, {3}, 1e-5);    // planes of 20: flat kernel
@@ -409,20 +395,20 @@ TEST(CudaNormalization, BatchAndLrn) {
   bn(DataType::kDouble, DataType::kDouble, {2, 3, 5}, {3}, 1e-9);
   // Parameters in different layouts: per element.
   check_norm(norm_attrs("batch"),
-             {NodeInput::of(rnd(f, {2, 3, 4}, seed++)), NodeInput::none(), NodeInput::none(),
-              NodeInput::constant_of(rnd(f, {3, 4}, seed++)),
-              NodeInput::constant_of(rnd(f, {3}, seed++, 0.5, 2))});
+             {NodeInput::of(random_values(f, {2, 3, 4}, seed++)), NodeInput::none(), NodeInput::none(),
+              NodeInput::constant_of(random_values(f, {3, 4}, seed++)),
+              NodeInput::constant_of(random_values(f, {3}, seed++, 0.5, 2))});
   for (int64_t size : {1, 3, 4, 5}) {
     auto a = norm_attrs("lrn");
     a->size = size;
     a->alpha = 0.01;
     a->beta = 0.75;
     a->lrn_bias = 1.5;
-    check_norm(std::move(a), {NodeInput::of(rnd(f, {2, 7, 5, 4}, seed++, -3, 3))});
+    check_norm(std::move(a), {NodeInput::of(random_values(f, {2, 7, 5, 4}, seed++, -3, 3))});
   }
   auto a = norm_attrs("lrn");
   a->size = 5;
-  check_norm(std::move(a), {NodeInput::of(rnd(DataType::kFloat16, {2, 16, 9, 9}, seed++, -3, 3))},
+  check_norm(std::move(a), {NodeInput::of(random_values(DataType::kFloat16, {2, 16, 9, 9}, seed++, -3, 3))},
              1, 1e-2, 1e-2);
 }
 
@@ -494,22 +480,22 @@ TEST(CudaPool, MaxAvgLp2dChannelsFirst) {
     c.strides = {2, 2};
     cases.push_back(c);
   }
-  for (const PoolCase& c : cases) check_pool(c, rnd(f, {2, 3, 17, 19}, seed++, -3, 3));
+  for (const PoolCase& c : cases) check_pool(c, random_values(f, {2, 3, 17, 19}, seed++, -3, 3));
   PoolCase lp3;
   lp3.kind = "lp";
   lp3.p = 3;
   lp3.kernel = {2, 2};
-  check_pool(lp3, rnd(f, {2, 3, 9, 8}, seed++, -3, 3));
+  check_pool(lp3, random_values(f, {2, 3, 9, 8}, seed++, -3, 3));
   // ResNet's stem pool, float16.
   PoolCase stem;
   stem.kernel = {3, 3};
   stem.strides = {2, 2};
   stem.pads = {1, 1, 1, 1};
-  check_pool(stem, rnd(DataType::kFloat16, {4, 64, 112, 112}, seed++, -3, 3));
+  check_pool(stem, random_values(DataType::kFloat16, {4, 64, 112, 112}, seed++, -3, 3));
   PoolCase avg = stem;
   avg.kind = "avg";
-  check_pool(avg, rnd(DataType::kBFloat16, {2, 8, 15, 15}, seed++, -3, 3));
-  check_pool(avg, rnd(DataType::kDouble, {2, 8, 15, 15}, seed++, -3, 3));
+  check_pool(avg, random_values(DataType::kBFloat16, {2, 8, 15, 15}, seed++, -3, 3));
+  check_pool(avg, random_values(DataType::kDouble, {2, 8, 15, 15}, seed++, -3, 3));
 }
 
 TEST(CudaPool, MaxIndicesAndIntegers) {
@@ -521,16 +507,16 @@ TEST(CudaPool, MaxIndicesAndIntegers) {
   c.pads = {1, 1, 1, 1};
   for (int64_t order : {0, 1}) {
     c.storage_order = order;
-    check_pool(c, rnd(DataType::kFloat, {2, 3, 11, 13}, seed++, -3, 3), 2);
+    check_pool(c, random_values(DataType::kFloat, {2, 3, 11, 13}, seed++, -3, 3), 2);
     // Ties (small integers as floats): the first maximum in window order.
-    check_pool(c, as_float(rnd(DataType::kInt32, {2, 3, 11, 13}, seed++, 0, 2)), 2);
+    check_pool(c, as_float(random_values(DataType::kInt32, {2, 3, 11, 13}, seed++, 0, 2)), 2);
   }
   for (DataType t : {DataType::kInt8, DataType::kUInt8, DataType::kInt32, DataType::kInt64}) {
     c.storage_order = 0;
-    check_pool(c, rnd(t, {2, 3, 11, 13}, seed++, t == DataType::kUInt8 ? 0 : -100, 100), 2);
+    check_pool(c, random_values(t, {2, 3, 11, 13}, seed++, t == DataType::kUInt8 ? 0 : -100, 100), 2);
   }
   // NaN: the first NaN in the window wins.
-  Tensor x = rnd(DataType::kFloat, {1, 1, 6, 6}, seed++, -3, 3);
+  Tensor x = random_values(DataType::kFloat, {1, 1, 6, 6}, seed++, -3, 3);
   x.set_f64(7, NAN);
   x.set_f64(20, NAN);
   check_pool(c, x, 2);
@@ -546,13 +532,13 @@ TEST(CudaPool, OneAndThreeSpatialAxes) {
     c.strides = {3};
     c.pads = {2, 1};
     c.count_include_pad = true;
-    check_pool(c, rnd(DataType::kFloat, {3, 5, 29}, seed++, -3, 3));
+    check_pool(c, random_values(DataType::kFloat, {3, 5, 29}, seed++, -3, 3));
     c.kernel = {2, 3, 2};
     c.strides = {1, 2, 2};
     c.pads = {1, 0, 1, 0, 1, 1};
     c.count_include_pad = false;
     c.ceil_mode = true;
-    check_pool(c, rnd(DataType::kFloat, {2, 3, 5, 7, 6}, seed++, -3, 3));
+    check_pool(c, random_values(DataType::kFloat, {2, 3, 5, 7, 6}, seed++, -3, 3));
   }
 }
 
@@ -566,10 +552,10 @@ TEST(CudaPool, ChannelsLast) {
     c.strides = {2, 2};
     c.pads = {1, 1, 1, 1};
     c.channels_last = true;
-    check_pool(c, rnd(DataType::kFloat, {2, 17, 19, 5}, seed++, -3, 3));
+    check_pool(c, random_values(DataType::kFloat, {2, 17, 19, 5}, seed++, -3, 3));
     c.ceil_mode = true;
     c.count_include_pad = true;
-    check_pool(c, rnd(DataType::kFloat16, {2, 17, 19, 64}, seed++, -3, 3));
+    check_pool(c, random_values(DataType::kFloat16, {2, 17, 19, 64}, seed++, -3, 3));
   }
   // The 16-byte vector kernel (2-D max/avg, channels a multiple of 16 bytes): float32 with 4
   // channels per thread, dilation and uneven pads; bfloat16 without pads.
@@ -581,18 +567,18 @@ TEST(CudaPool, ChannelsLast) {
     c.dilations = {2, 1};
     c.pads = {2, 1, 1, 0};
     c.channels_last = true;
-    check_pool(c, rnd(DataType::kFloat, {3, 9, 11, 12}, seed++, -3, 3));
+    check_pool(c, random_values(DataType::kFloat, {3, 9, 11, 12}, seed++, -3, 3));
     PoolCase b;
     b.kind = kind;
     b.kernel = {2, 2};
     b.strides = {2, 2};
     b.channels_last = true;
-    check_pool(b, rnd(DataType::kBFloat16, {1, 7, 8, 24}, seed++, -3, 3));
+    check_pool(b, random_values(DataType::kBFloat16, {1, 7, 8, 24}, seed++, -3, 3));
   }
   PoolCase c;
   c.kernel = {2, 2, 2};
   c.channels_last = true;
-  check_pool(c, rnd(DataType::kInt8, {2, 4, 5, 6, 3}, seed++, -100, 100));
+  check_pool(c, random_values(DataType::kInt8, {2, 4, 5, 6, 3}, seed++, -100, 100));
 }
 
 TEST(CudaPool, Global) {
@@ -605,16 +591,16 @@ TEST(CudaPool, Global) {
       c.kind = kind;
       c.global = true;
       c.p = p;
-      check_pool(c, rnd(DataType::kFloat, {4, 64, 7, 7}, seed++, -3, 3));
-      check_pool(c, rnd(DataType::kFloat, {3, 5, 1000}, seed++, -3, 3));
+      check_pool(c, random_values(DataType::kFloat, {4, 64, 7, 7}, seed++, -3, 3));
+      check_pool(c, random_values(DataType::kFloat, {3, 5, 1000}, seed++, -3, 3));
       c.channels_last = true;
-      check_pool(c, rnd(DataType::kFloat, {4, 7, 7, 64}, seed++, -3, 3));
-      check_pool(c, rnd(DataType::kFloat16, {8, 7, 7, 2048}, seed++, -3, 3));
+      check_pool(c, random_values(DataType::kFloat, {4, 7, 7, 64}, seed++, -3, 3));
+      check_pool(c, random_values(DataType::kFloat16, {8, 7, 7, 2048}, seed++, -3, 3));
     }
   PoolCase c;
   c.global = true;
-  check_pool(c, rnd(DataType::kFloat, {2, 3, 5, 5}, seed++, -3, 3), 2);  // with Indices
-  check_pool(c, rnd(DataType::kInt32, {2, 3, 5, 5}, seed++, -100, 100));
+  check_pool(c, random_values(DataType::kFloat, {2, 3, 5, 5}, seed++, -3, 3), 2);  // with Indices
+  check_pool(c, random_values(DataType::kInt32, {2, 3, 5, 5}, seed++, -100, 100));
 }
 
 // ---- CumSum -----------------------------------------------------------------------------------
@@ -640,15 +626,15 @@ TEST(CudaCumSum, EveryModeAxisAndType) {
   for (bool excl : {false, true})
     for (bool rev : {false, true}) {
       for (int64_t axis : {0, 1, -1})
-        check_cum_sum(rnd(DataType::kFloat, {5, 37, 3}, seed++), axis, excl, rev, 1e-5, 1e-6);
-      check_cum_sum(rnd(DataType::kFloat, {3, 70001}, seed++), 1, excl, rev, 1e-5, 1e-5);   // block
-      check_cum_sum(rnd(DataType::kFloat, {2000, 333}, seed++), 1, excl, rev, 1e-5, 1e-5);  // warp
-      check_cum_sum(rnd(DataType::kFloat, {100003}, seed++), 0, excl, rev, 1e-5, 1e-5, true);
-      check_cum_sum(rnd(DataType::kFloat16, {7, 300}, seed++), 1, excl, rev, 1e-2, 2e-2);
-      check_cum_sum(rnd(DataType::kBFloat16, {7, 300}, seed++), 0, excl, rev, 3e-2, 6e-2);
-      check_cum_sum(rnd(DataType::kDouble, {7, 3000}, seed++), 1, excl, rev, 1e-12, 1e-12);
+        check_cum_sum(random_values(DataType::kFloat, {5, 37, 3}, seed++), axis, excl, rev, 1e-5, 1e-6);
+      check_cum_sum(random_values(DataType::kFloat, {3, 70001}, seed++), 1, excl, rev, 1e-5, 1e-5);   // block
+      check_cum_sum(random_values(DataType::kFloat, {2000, 333}, seed++), 1, excl, rev, 1e-5, 1e-5);  // warp
+      check_cum_sum(random_values(DataType::kFloat, {100003}, seed++), 0, excl, rev, 1e-5, 1e-5, true);
+      check_cum_sum(random_values(DataType::kFloat16, {7, 300}, seed++), 1, excl, rev, 1e-2, 2e-2);
+      check_cum_sum(random_values(DataType::kBFloat16, {7, 300}, seed++), 0, excl, rev, 3e-2, 6e-2);
+      check_cum_sum(random_values(DataType::kDouble, {7, 3000}, seed++), 1, excl, rev, 1e-12, 1e-12);
       for (DataType t : {DataType::kInt32, DataType::kInt64, DataType::kUInt32, DataType::kUInt64})
-        check_cum_sum(rnd(t, {6, 5001}, seed++, 0, 1000000), 1, excl, rev, 0, 0);
+        check_cum_sum(random_values(t, {6, 5001}, seed++, 0, 1000000), 1, excl, rev, 0, 0);
     }
   check_cum_sum(Tensor(DataType::kFloat, {0, 4}), 1, false, false, 0, 0);
 }
@@ -673,20 +659,20 @@ TEST(CudaTopK, SharedMemoryAndRadixPaths) {
   KILN_REQUIRE_GPU();
   uint32_t seed = 1700;
   for (bool largest : {true, false}) {
-    check_top_k(rnd(DataType::kFloat, {4, 37}, seed++), 5, -1, largest);
-    check_top_k(rnd(DataType::kFloat, {37, 6}, seed++), 3, 0, largest);
-    check_top_k(rnd(DataType::kFloat, {3, 1}, seed++), 1, 1, largest);
-    check_top_k(rnd(DataType::kFloat, {5, 2048}, seed++), 2048, 1, largest);      // whole rows
-    check_top_k(rnd(DataType::kFloat, {3, 3001}, seed++), 17, 1, largest);        // segmented radix
-    check_top_k(rnd(DataType::kFloat, {100003}, seed++), 10, 0, largest);         // one segment
-    check_top_k(rnd(DataType::kFloat, {2, 3000, 3}, seed++), 50, 1, largest);     // inner > 1
-    check_top_k(rnd(DataType::kFloat, {4, 37}, seed++), 0, -1, largest);          // k = 0
-    check_top_k(rnd(DataType::kFloat, {4, 1000}, seed++), 7, -1, largest, true);  // K at run time
+    check_top_k(random_values(DataType::kFloat, {4, 37}, seed++), 5, -1, largest);
+    check_top_k(random_values(DataType::kFloat, {37, 6}, seed++), 3, 0, largest);
+    check_top_k(random_values(DataType::kFloat, {3, 1}, seed++), 1, 1, largest);
+    check_top_k(random_values(DataType::kFloat, {5, 2048}, seed++), 2048, 1, largest);      // whole rows
+    check_top_k(random_values(DataType::kFloat, {3, 3001}, seed++), 17, 1, largest);        // segmented radix
+    check_top_k(random_values(DataType::kFloat, {100003}, seed++), 10, 0, largest);         // one segment
+    check_top_k(random_values(DataType::kFloat, {2, 3000, 3}, seed++), 50, 1, largest);     // inner > 1
+    check_top_k(random_values(DataType::kFloat, {4, 37}, seed++), 0, -1, largest);          // k = 0
+    check_top_k(random_values(DataType::kFloat, {4, 1000}, seed++), 7, -1, largest, true);  // K at run time
     for (DataType t : {DataType::kFloat16, DataType::kBFloat16, DataType::kDouble})
-      for (int64_t n : {129, 5000}) check_top_k(rnd(t, {3, n}, seed++), 9, -1, largest);
+      for (int64_t n : {129, 5000}) check_top_k(random_values(t, {3, n}, seed++), 9, -1, largest);
     for (DataType t : {DataType::kInt8, DataType::kUInt8, DataType::kInt32, DataType::kInt64})
       for (int64_t n : {129, 5000})
-        check_top_k(rnd(t, {3, n}, seed++, t == DataType::kUInt8 ? 0 : -100, 100), 9, -1, largest);
+        check_top_k(random_values(t, {3, n}, seed++, t == DataType::kUInt8 ? 0 : -100, 100), 9, -1, largest);
   }
 }
 
@@ -695,7 +681,7 @@ TEST(CudaTopK, TiesNaNAndSignedZero) {
   uint32_t seed = 1800;
   for (int64_t n : {40, 4000}) {
     // Few distinct values: ties everywhere must keep index order; NaN is the largest; -0 == +0.
-    Tensor x = rnd(DataType::kInt32, {3, n}, seed++, -3, 3);
+    Tensor x = random_values(DataType::kInt32, {3, n}, seed++, -3, 3);
     Tensor xf = as_float(x);
     for (int64_t i = 0; i < xf.numel(); i += 11) xf.set_f64(i, NAN);
     for (int64_t i = 5; i < xf.numel(); i += 13) xf.set_f64(i, -0.0);

@@ -29,15 +29,6 @@ namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-// Uniform values in [lo, hi) of any float type (rounded to it).
-Tensor rnd(DataType t, Dims d, uint32_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 rng(seed);
-  Tensor x(t, std::move(d));
-  std::uniform_real_distribution<double> u(lo, hi);
-  for (int64_t i = 0; i < x.numel(); ++i) x.set_f64(i, u(rng));
-  return x;
-}
-
 Tensor scalar(DataType t, double v) {
   Tensor x(t, {});
   x.set_f64(0, v);
@@ -89,7 +80,7 @@ std::unique_ptr<GridSampleAttrs> gs_attrs(const std::string& mode, const std::st
 // centre, points that unnormalise to .5 (nearest-mode ties) or whole pixels, NaN, infinities and
 // huge values.
 Tensor gs_grid(DataType t, Dims d, uint32_t seed, bool special = true) {
-  Tensor g = rnd(t, std::move(d), seed, -1.3, 1.3);
+  Tensor g = random_values(t, std::move(d), seed, -1.3, 1.3);
   const double specials[] = {-1,   1,    0,     -0.5, 0.5,   0.25, -0.75, 1.0 / 3, -1.0 / 7,
                              kNan, kInf, -kInf, 1e30, -1e30, 2.5,  -3.75, 1.0625,  -0.9999};
   if (special)
@@ -116,7 +107,7 @@ TEST(CudaGridSample, EveryModePaddingAndAlignmentFloat32) {
   for (const char* mode : {"bilinear", "nearest", "bicubic", "linear", "cubic"})
     for (const char* pad : kGsPads)
       for (bool align : {false, true}) {
-        Tensor x = rnd(DataType::kFloat, {2, 3, 5, 7}, seed++, -2, 2);
+        Tensor x = random_values(DataType::kFloat, {2, 3, 5, 7}, seed++, -2, 2);
         Tensor g = gs_grid(DataType::kFloat, {2, 4, 6, 2}, seed++);
         check_gs(x, g, mode, pad, align, 1e-5, 1e-6);
       }
@@ -129,7 +120,7 @@ TEST(CudaGridSample, Float16BFloat16Float64AndMixedGridTypes) {
     for (const char* mode : kGsModes)
       for (const char* pad : kGsPads)
         for (bool align : {false, true}) {
-          Tensor x = rnd(dt, {2, 2, 6, 5}, seed++, -2, 2);
+          Tensor x = random_values(dt, {2, 2, 6, 5}, seed++, -2, 2);
           Tensor g = gs_grid(dt, {2, 3, 7, 2}, seed++);
           check_gs(x, g, mode, pad, align, rtol_of(dt), atol_of(dt));
         }
@@ -138,7 +129,7 @@ TEST(CudaGridSample, Float16BFloat16Float64AndMixedGridTypes) {
                                                  {DataType::kDouble, DataType::kBFloat16}};
   for (const auto& [xt, gt] : mixed)
     for (const char* mode : kGsModes) {
-      Tensor x = rnd(xt, {1, 3, 4, 6}, seed++, -2, 2);
+      Tensor x = random_values(xt, {1, 3, 4, 6}, seed++, -2, 2);
       Tensor g = gs_grid(gt, {1, 5, 5, 2}, seed++);
       check_gs(x, g, mode, "reflection", false, rtol_of(xt), atol_of(xt));
     }
@@ -160,7 +151,7 @@ TEST(CudaGridSample, AwkwardSizes) {
     for (const char* mode : kGsModes)
       for (const char* pad : kGsPads)
         for (bool align : {false, true}) {
-          Tensor x = rnd(DataType::kFloat, c.x, seed++, -2, 2);
+          Tensor x = random_values(DataType::kFloat, c.x, seed++, -2, 2);
           Tensor g = gs_grid(DataType::kFloat, c.grid, seed++);
           check_gs(x, g, mode, pad, align, 1e-5, 1e-6);
         }
@@ -171,7 +162,7 @@ TEST(CudaGridSample, EmptyTensors) {
   for (const char* mode : kGsModes)
     for (const char* pad : kGsPads) {
       // No output points, no channels, and an image without rows (every sample reads zeros).
-      check_gs(rnd(DataType::kFloat, {2, 3, 4, 4}, 301),
+      check_gs(random_values(DataType::kFloat, {2, 3, 4, 4}, 301),
                gs_grid(DataType::kFloat, {2, 0, 5, 2}, 302), mode, pad, false, 1e-5, 1e-6);
       check_gs(Tensor(DataType::kFloat, {1, 0, 4, 4}), gs_grid(DataType::kFloat, {1, 3, 3, 2}, 303),
                mode, pad, true, 1e-5, 1e-6);
@@ -242,7 +233,7 @@ TEST(CudaRoiAlign, EveryModeCoordinateSamplingAndScaleFloat32) {
     for (const char* coord : {"half_pixel", "output_half_pixel"})
       for (int64_t sampling : {0, 1, 2, 3})
         for (double scale : {1.0, 0.5, 0.0625}) {
-          Tensor x = rnd(DataType::kFloat, {2, 3, 11, 13}, seed++, -2, 2);
+          Tensor x = random_values(DataType::kFloat, {2, 3, 11, 13}, seed++, -2, 2);
           Tensor rois = ra_rois(DataType::kFloat, 6, 11, 13, scale, seed++);
           Tensor b = batch_indices(DataType::kInt64, 6, 2, seed++);
           check_ra(x, rois, b, ra_attrs(mode, coord, 3, 4, sampling, scale), 1e-5, 1e-6);
@@ -257,7 +248,7 @@ TEST(CudaRoiAlign, Float16BFloat16Float64AndInt32Indices) {
       for (const char* coord : {"half_pixel", "output_half_pixel"})
         for (int64_t sampling : {0, 2})
           for (DataType bt : {DataType::kInt64, DataType::kInt32}) {
-            Tensor x = rnd(dt, {3, 2, 9, 8}, seed++, -2, 2);
+            Tensor x = random_values(dt, {3, 2, 9, 8}, seed++, -2, 2);
             Tensor rois = ra_rois(dt, 5, 9, 8, 0.5, seed++);
             Tensor b = batch_indices(bt, 5, 3, seed++);
             check_ra(x, rois, b, ra_attrs(mode, coord, 2, 3, sampling, 0.5), rtol_of(dt),
@@ -271,21 +262,21 @@ TEST(CudaRoiAlign, AwkwardSizes) {
   for (const char* mode : {"avg", "max"}) {
     const uint32_t s = std::string(mode) == "avg" ? 601 : 651;
     // 1x1 and 7x7 outputs, a 1x1 image, many channels.
-    check_ra(rnd(DataType::kFloat, {1, 4, 10, 10}, s),
+    check_ra(random_values(DataType::kFloat, {1, 4, 10, 10}, s),
              ra_rois(DataType::kFloat, 3, 10, 10, 1, s + 1), batch_indices(i64_batch, 3, 1, s + 2),
              ra_attrs(mode, "half_pixel", 1, 1, 0, 1), 1e-5, 1e-6);
-    check_ra(rnd(DataType::kFloat, {2, 3, 1, 1}, s + 3),
+    check_ra(random_values(DataType::kFloat, {2, 3, 1, 1}, s + 3),
              ra_rois(DataType::kFloat, 4, 1, 1, 1, s + 4), batch_indices(i64_batch, 4, 2, s + 5),
              ra_attrs(mode, "output_half_pixel", 2, 2, 2, 1), 1e-5, 1e-6);
-    check_ra(rnd(DataType::kFloat, {1, 64, 50, 50}, s + 6),
+    check_ra(random_values(DataType::kFloat, {1, 64, 50, 50}, s + 6),
              ra_rois(DataType::kFloat, 10, 50, 50, 0.25, s + 7),
              batch_indices(i64_batch, 10, 1, s + 8), ra_attrs(mode, "half_pixel", 7, 7, 0, 0.25),
              1e-5, 1e-6);
     // One roi over the whole map, adaptive: 50 x 50 samples in the single bin.
-    check_ra(rnd(DataType::kFloat, {1, 2, 50, 50}, s + 9), f32({1, 4}, {0, 0, 50, 50}),
+    check_ra(random_values(DataType::kFloat, {1, 2, 50, 50}, s + 9), f32({1, 4}, {0, 0, 50, 50}),
              i64({1}, {0}), ra_attrs(mode, "half_pixel", 1, 1, 0, 1), 1e-5, 1e-6);
     // No rois, and no channels.
-    check_ra(rnd(DataType::kFloat, {1, 2, 5, 5}, s + 10), Tensor(DataType::kFloat, {0, 4}),
+    check_ra(random_values(DataType::kFloat, {1, 2, 5, 5}, s + 10), Tensor(DataType::kFloat, {0, 4}),
              Tensor(DataType::kInt64, {0}), ra_attrs(mode, "half_pixel", 2, 2, 0, 1), 1e-5, 1e-6);
     check_ra(Tensor(DataType::kFloat, {1, 0, 5, 5}), ra_rois(DataType::kFloat, 2, 5, 5, 1, s + 11),
              batch_indices(i64_batch, 2, 1, s + 12), ra_attrs(mode, "half_pixel", 2, 2, 0, 1), 1e-5,
@@ -325,7 +316,7 @@ TEST(CudaDft, RealAndComplexEveryAxisFloat32) {
     for (int64_t axis : {0, 1, 2, -2, -3, -4})
       for (bool inverse : {false, true})
         for (bool onesided : {false, true}) {
-          Tensor x = rnd(DataType::kFloat, {3, 7, 5, comps}, seed++);
+          Tensor x = random_values(DataType::kFloat, {3, 7, 5, comps}, seed++);
           check_dft(x, std::nullopt, axis, inverse, onesided, 1e-5, 1e-6);
         }
 }
@@ -337,7 +328,7 @@ TEST(CudaDft, DftLengthConstantAndAtRunTime) {
     for (bool onesided : {false, true})
       for (bool inverse : {false, true})
         for (int64_t comps : {1, 2}) {
-          Tensor x = rnd(DataType::kFloat, {2, 13, 3, comps}, seed++);
+          Tensor x = random_values(DataType::kFloat, {2, 13, 3, comps}, seed++);
           check_dft(x, NodeInput::constant_of(i64({}, {len})), 1, inverse, onesided, 1e-5, 1e-6);
           check_dft(x, NodeInput::of(i64({}, {len})), 1, inverse, onesided, 1e-5, 1e-6);
           check_dft(x, NodeInput::of(i32({}, {static_cast<int32_t>(len)})), -3, inverse, onesided,
@@ -351,15 +342,15 @@ TEST(CudaDft, LongPrimeAndBatchedSignals) {
   KILN_REQUIRE_GPU();
   uint32_t seed = 901;
   for (bool onesided : {false, true}) {
-    check_dft(rnd(DataType::kFloat, {2, 1, 1}, seed++), std::nullopt, 1, false, onesided, 1e-5,
+    check_dft(random_values(DataType::kFloat, {2, 1, 1}, seed++), std::nullopt, 1, false, onesided, 1e-5,
               1e-6);
-    check_dft(rnd(DataType::kFloat, {2, 1031, 1}, seed++), std::nullopt, 1, false, onesided, 1e-5,
+    check_dft(random_values(DataType::kFloat, {2, 1031, 1}, seed++), std::nullopt, 1, false, onesided, 1e-5,
               1e-5);
-    check_dft(rnd(DataType::kDouble, {1, 2048, 2}, seed++), std::nullopt, 1, true, onesided, 1e-9,
+    check_dft(random_values(DataType::kDouble, {1, 2048, 2}, seed++), std::nullopt, 1, true, onesided, 1e-9,
               1e-9);
-    check_dft(rnd(DataType::kFloat, {64, 256, 1}, seed++), std::nullopt, 1, false, onesided, 1e-5,
+    check_dft(random_values(DataType::kFloat, {64, 256, 1}, seed++), std::nullopt, 1, false, onesided, 1e-5,
               1e-5);
-    check_dft(rnd(DataType::kFloat, {2, 500, 1}, seed++), NodeInput::of(i64({}, {1500})), 1, false,
+    check_dft(random_values(DataType::kFloat, {2, 500, 1}, seed++), NodeInput::of(i64({}, {1500})), 1, false,
               onesided, 1e-5, 1e-5);
   }
 }
@@ -371,7 +362,7 @@ TEST(CudaDft, Float16BFloat16Float64) {
     for (int64_t comps : {1, 2})
       for (bool inverse : {false, true})
         for (bool onesided : {false, true}) {
-          Tensor x = rnd(dt, {3, 17, comps}, seed++);
+          Tensor x = random_values(dt, {3, 17, comps}, seed++);
           check_dft(x, std::nullopt, 1, inverse, onesided, rtol_of(dt), atol_of(dt));
           check_dft(x, NodeInput::of(i64({}, {20})), 1, inverse, onesided, rtol_of(dt),
                     atol_of(dt));
@@ -418,11 +409,11 @@ TEST(CudaStft, EveryInputCombinationFloat32) {
         for (bool fl_constant : {true, false})
           for (bool onesided : {true, false}) {
             if (with == 0 && !fl_constant) continue;
-            Tensor signal = rnd(DataType::kFloat, {2, 50, comps}, seed++);
+            Tensor signal = random_values(DataType::kFloat, {2, 50, comps}, seed++);
             NodeInput step =
                 step_constant ? NodeInput::constant_of(i64({}, {3})) : NodeInput::of(i64({}, {3}));
             std::optional<Tensor> window;
-            if (with != 1) window = rnd(DataType::kFloat, {8}, seed++, 0, 1);
+            if (with != 1) window = random_values(DataType::kFloat, {8}, seed++, 0, 1);
             std::optional<NodeInput> fl;
             if (with != 0)
               fl = fl_constant ? NodeInput::constant_of(i32({}, {8})) : NodeInput::of(i64({}, {8}));
@@ -438,19 +429,19 @@ TEST(CudaStft, AwkwardFrames) {
     hann.set_f64(i, 0.5 - 0.5 * std::cos(2 * M_PI * static_cast<double>(i) / 400.0));
   for (bool onesided : {true, false}) {
     const uint32_t s = onesided ? 1201 : 1251;
-    check_stft(rnd(DataType::kFloat, {2, 4001, 1}, s), NodeInput::constant_of(i64({}, {160})), hann,
+    check_stft(random_values(DataType::kFloat, {2, 4001, 1}, s), NodeInput::constant_of(i64({}, {160})), hann,
                std::nullopt, onesided, 1e-5, 1e-5);
     // One frame covering the signal; frames of 1; prime frames and steps.
-    check_stft(rnd(DataType::kFloat, {1, 37, 2}, s + 1), NodeInput::of(i64({}, {5})), std::nullopt,
+    check_stft(random_values(DataType::kFloat, {1, 37, 2}, s + 1), NodeInput::of(i64({}, {5})), std::nullopt,
                NodeInput::constant_of(i64({}, {37})), onesided, 1e-5, 1e-6);
-    check_stft(rnd(DataType::kFloat, {3, 10, 1}, s + 2), NodeInput::constant_of(i64({}, {1})),
+    check_stft(random_values(DataType::kFloat, {3, 10, 1}, s + 2), NodeInput::constant_of(i64({}, {1})),
                std::nullopt, NodeInput::of(i64({}, {1})), onesided, 1e-5, 1e-6);
-    check_stft(rnd(DataType::kFloat, {2, 101, 1}, s + 3), NodeInput::of(i32({}, {7})),
-               rnd(DataType::kFloat, {13}, s + 4, 0, 1), NodeInput::of(i64({}, {13})), onesided,
+    check_stft(random_values(DataType::kFloat, {2, 101, 1}, s + 3), NodeInput::of(i32({}, {7})),
+               random_values(DataType::kFloat, {13}, s + 4, 0, 1), NodeInput::of(i64({}, {13})), onesided,
                1e-5, 1e-6);
     // A step longer than the frame skips samples; an empty batch.
-    check_stft(rnd(DataType::kFloat, {1, 60, 1}, s + 5), NodeInput::constant_of(i64({}, {11})),
-               rnd(DataType::kFloat, {4}, s + 6, 0, 1), std::nullopt, onesided, 1e-5, 1e-6);
+    check_stft(random_values(DataType::kFloat, {1, 60, 1}, s + 5), NodeInput::constant_of(i64({}, {11})),
+               random_values(DataType::kFloat, {4}, s + 6, 0, 1), std::nullopt, onesided, 1e-5, 1e-6);
     check_stft(Tensor(DataType::kFloat, {0, 20, 1}), NodeInput::constant_of(i64({}, {4})),
                std::nullopt, NodeInput::constant_of(i64({}, {8})), onesided, 1e-5, 1e-6);
   }
@@ -462,8 +453,8 @@ TEST(CudaStft, Float16BFloat16Float64) {
   for (DataType dt : {DataType::kFloat16, DataType::kBFloat16, DataType::kDouble})
     for (int64_t comps : {1, 2})
       for (bool onesided : {true, false}) {
-        Tensor signal = rnd(dt, {2, 40, comps}, seed++);
-        Tensor window = rnd(dt, {10}, seed++, 0, 1);
+        Tensor signal = random_values(dt, {2, 40, comps}, seed++);
+        Tensor window = random_values(dt, {10}, seed++, 0, 1);
         check_stft(signal, NodeInput::of(i64({}, {4})), window, std::nullopt, onesided, rtol_of(dt),
                    atol_of(dt));
       }
