@@ -10,28 +10,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-template <class A>
-__device__ __forceinline__ A acc_tanh(A v) {
-  if constexpr (std::is_same_v<A, double>)
-    return tanh(v);
-  else
-    return tanhf(v);
-}
-template <class A>
-__device__ __forceinline__ A acc_log1p(A v) {
-  if constexpr (std::is_same_v<A, double>)
-    return log1p(v);
-  else
-    return log1pf(v);
-}
-template <class A>
-__device__ __forceinline__ A acc_abs(A v) {
-  if constexpr (std::is_same_v<A, double>)
-    return fabs(v);
-  else
-    return fabsf(v);
-}
-
 // The reference's comparisons, written as std::min / std::max evaluate them, so that NaN goes
 // the same way.
 template <class A>

@@ -111,6 +111,27 @@ __device__ __forceinline__ A acc_sqrt(A v) {
     return sqrtf(v);
 }
 template <class A>
+__device__ __forceinline__ A acc_tanh(A v) {
+  if constexpr (std::is_same_v<A, double>)
+    return tanh(v);
+  else
+    return tanhf(v);
+}
+template <class A>
+__device__ __forceinline__ A acc_log1p(A v) {
+  if constexpr (std::is_same_v<A, double>)
+    return log1p(v);
+  else
+    return log1pf(v);
+}
+template <class A>
+__device__ __forceinline__ A acc_abs(A v) {
+  if constexpr (std::is_same_v<A, double>)
+    return fabs(v);
+  else
+    return fabsf(v);
+}
+template <class A>
 __device__ __forceinline__ A acc_inf() {
   if constexpr (std::is_same_v<A, double>)
     return __longlong_as_double(0x7ff0000000000000LL);
