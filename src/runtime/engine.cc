@@ -245,9 +245,13 @@ void ContextImpl::set_input_shapes(const std::map<std::string, std::pair<DataTyp
   if (profiles.empty()) return;
   const OptimizationProfile& p = profiles[opt_profile];
   for (const Value* v : g.inputs) {
+    // A profile bounds every dynamic input (the plan reader checks it); fixed inputs it may
+    // leave out were checked against their fixed dims above.
+    auto lo = p.min.find(v->name), hi = p.max.find(v->name);
+    if (lo == p.min.end() || hi == p.max.end()) continue;
     const Dims dims = v->shape.concrete();
-    const auto& mn = p.min.at(v->name);
-    const auto& mx = p.max.at(v->name);
+    const auto& mn = lo->second;
+    const auto& mx = hi->second;
     for (size_t d = 0; d < dims.size(); ++d)
       KILN_EXPECT(dims[d] >= mn[d] && dims[d] <= mx[d], StatusCode::kInvalidArgument, "input '",
                   v->name, "' has shape ", dims_to_string(dims), ", outside optimization profile ",
@@ -266,7 +270,14 @@ void ContextImpl::select_profile(size_t index) {
   // shapes inside the bounds reuse them (a smaller shape whose plan needed more would grow them
   // once, at its first run).
   std::map<std::string, std::pair<DataType, Dims>> given;
-  for (const Value* v : graph->inputs) given[v->name] = {DataType::kUndefined, profiles[index].max.at(v->name)};
+  const Graph& declared = *engine->plan->data().graph;
+  for (size_t i = 0; i < graph->inputs.size(); ++i) {
+    const std::string& name = graph->inputs[i]->name;
+    auto it = profiles[index].max.find(name);
+    given[name] = {DataType::kUndefined, it != profiles[index].max.end()
+                                             ? it->second
+                                             : declared.inputs[i]->shape.concrete()};
+  }
   set_input_shapes(given);
   plan_shapes(given);
 }
