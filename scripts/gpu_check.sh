@@ -77,7 +77,8 @@ if [[ $skip_tests -eq 0 && $skip_conf -eq 0 ]]; then
 fi
 demo=$(build-gpu/tools/demo/kiln_fashion_demo --model models/fashion_cnn.onnx \
   --data build-gpu/data/fashion-mnist --reference models/fashion_cnn.reference.json \
-  --plan build-gpu/demo.plan 2>&1 | grep -E "accuracy|equal|MISMATCH|img/s|device" | tr '\n' ' ')
+  --plan build-gpu/demo.plan > "$out/demo.log" 2>&1; echo "demo rc $?")
+demo="$(grep -E "accuracy|equal|MISMATCH|img/s|device|error" "$out/demo.log" | tr '\n' ' ') $demo"
 # Recurrent layers: cuda.recurrent against the host fallback on the same exported models
 # (bench/rnn_bench.py: bidirectional LSTM and GRU, batch 64, sequence 128, hidden 256).
 rnn_line=-
