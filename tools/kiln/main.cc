@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "common/error.h"
@@ -301,6 +303,19 @@ std::vector<int64_t> input_dims(const Args& a, const kiln::TensorDesc& d, const 
   return dims;
 }
 
+std::string fmt_bytes(int64_t b) {
+  char buf[32];
+  if (b < 1024)
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(b));
+  else if (b < (int64_t{1} << 20))
+    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else if (b < (int64_t{1} << 30))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+  return buf;
+}
+
 std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engine& e,
                                                 const std::map<std::string, kiln::Tensor>& given) {
   std::map<std::string, kiln::Tensor> inputs;
@@ -320,7 +335,16 @@ std::map<std::string, kiln::Tensor> make_inputs(const Args& a, const kiln::Engin
       inputs[d.name] = it->second;
       continue;
     }
-    kiln::Tensor t(d.dtype, input_dims(a, d, *e.impl().plan));
+    std::vector<int64_t> dims = input_dims(a, d, *e.impl().plan);
+    // Check before allocating: a shape typed by hand can ask for more than any machine has.
+    double bytes = static_cast<double>(kiln::dtype_size(d.dtype));
+    for (int64_t x : dims) bytes *= static_cast<double>(x);
+    const double have = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+    if (bytes > have)
+      die(kiln::cat("input '", d.name, "' of shape ", kiln::dims_to_string(dims), " needs ",
+                    fmt_bytes(static_cast<int64_t>(std::min(bytes, 9e18))), ", more than this machine's ",
+                    fmt_bytes(static_cast<int64_t>(have)), " of memory"));
+    kiln::Tensor t(d.dtype, dims);
     std::uniform_real_distribution<double> uf(-1.0, 1.0);
     std::uniform_int_distribution<int64_t> ui(0, 9);
     for (int64_t i = 0; i < t.numel(); ++i) {
@@ -478,6 +502,11 @@ int cmd_run(const Args& a) {
   auto& ctx = session.ctx;
   auto& inputs = session.inputs;
   ctx->set_profiling(a.profile);
+  if (!a.output_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.output_dir, ec);
+    if (ec) die("cannot create --output-dir " + a.output_dir + ": " + ec.message());
+  }
   std::map<std::string, kiln::Tensor> outputs;
   auto t0 = std::chrono::steady_clock::now();
   check(ctx->run(inputs, outputs));
@@ -940,18 +969,6 @@ int cmd_bench(const Args& a) {
   return bench_host(a, session, batch);
 }
 
-std::string fmt_bytes(int64_t b) {
-  char buf[32];
-  if (b < 1024)
-    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(b));
-  else if (b < (int64_t{1} << 20))
-    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-  else if (b < (int64_t{1} << 30))
-    std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
-  return buf;
-}
 
 // Mean per-step times of `runs` profiled runs that follow `warmup` unprofiled ones.
 std::vector<kiln::StepTiming> mean_profile(kiln::ExecutionContext& ctx,
@@ -1248,12 +1265,23 @@ int main(int argc, char** argv) {
     std::printf("kiln %s\n", kiln::version().c_str());
     return 0;
   }
-  Args a = parse(argc, argv);
-  if (a.command == "info") return cmd_info(a);
-  if (a.command == "build") return cmd_build(a);
-  if (a.command == "run") return cmd_run(a);
-  if (a.command == "bench") return cmd_bench(a);
-  if (a.command == "inspect") return cmd_inspect(a);
-  std::fprintf(stderr, "kiln: unknown command '%s'\n\n", a.command.c_str());
-  return usage();
+  // No exception leaves the tool: the library reports errors as Status, and whatever the tool
+  // itself meets (memory it cannot get) is a one-line error with exit code 1, never an abort.
+  try {
+    Args a = parse(argc, argv);
+    if (a.command == "info") return cmd_info(a);
+    if (a.command == "build") return cmd_build(a);
+    if (a.command == "run") return cmd_run(a);
+    if (a.command == "bench") return cmd_bench(a);
+    if (a.command == "inspect") return cmd_inspect(a);
+    std::fprintf(stderr, "kiln: unknown command '%s'\n\n", a.command.c_str());
+    return usage();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "kiln: error: out of memory\n");
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.to_status().to_string().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());
+  }
+  return 1;
 }
