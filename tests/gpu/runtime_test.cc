@@ -2,6 +2,8 @@
 // contexts on many threads, enqueue() on the caller's stream with device buffers (including CUDA
 // graph replay with new input data), dynamic batch, FP16 plans, and plans for another GPU being
 // refused. On a machine without a GPU only the "no GPU" behaviour is checked; the rest skip.
+#include <gtest/gtest-spi.h>
+
 #include <cmath>
 #include <random>
 #include <thread>
@@ -189,6 +191,16 @@ TEST(GpuRuntime, RefusesPlanBuiltForAnotherGpu) {
   EXPECT_EQ(s.code(), StatusCode::kIncompatible);
   EXPECT_NE(s.message().find("NVIDIA Imaginary 9000"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("cuDNN"), std::string::npos) << s.message();
+}
+
+// The comparison every GPU test uses (and the op mirror, with the same tolerances per dtype) is
+// element by element: runs everywhere, since it checks the checker, not the GPU.
+TEST(GpuCompare, ToleranceIsPerElementNotScaledByTheLargest) {
+  Tensor want = f32({2}, {1000.0f, 0.001f});
+  Tensor got = f32({2}, {1000.0f, -0.001f});
+  EXPECT_NONFATAL_FAILURE(expect_close(got, want, 1e-4, 1e-5, "flip"), "element 1 is -0.001");
+  EXPECT_FATAL_FAILURE(expect_close(f32({1}, {1}), f64({1}, {1}), 1e-4, 1e-5, "types"), "float64");
+  expect_close(want, want, 1e-4, 1e-5, "same");
 }
 
 }  // namespace

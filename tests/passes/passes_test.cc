@@ -1,5 +1,6 @@
 // The passes on small graphs: before/after structure, and the optimized graph computes the same
 // outputs as the unoptimized one (opt level 0) on random inputs.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -134,6 +135,15 @@ TEST(Passes, OptimizedAndUnoptimizedPlansAgree) {
   ASSERT_EQ(results[0].dims(), results[1].dims());
   ASSERT_GT(passtest::max_magnitude(results[0]), 0);
   passtest::count_mismatches(results[1], results[0], 1e-5, 1e-5);
+}
+
+TEST(PassHarness, ToleranceIsPerElementNotScaledByTheLargest) {
+  // A sign flip of 0.001 beside 1000 is a wrong answer; a tolerance scaled by the largest element
+  // (1e-5 * 1000 = 0.01) would let it pass.
+  Tensor want = Tensor::from_vector<float>(DataType::kFloat, {2}, {1000.0f, 0.001f});
+  Tensor got = Tensor::from_vector<float>(DataType::kFloat, {2}, {1000.0f, -0.001f});
+  EXPECT_NONFATAL_FAILURE(passtest::count_mismatches(got, want, 1e-5, 1e-5), "element 1");
+  EXPECT_EQ(passtest::count_mismatches(want, want, 1e-5, 1e-5), 0);
 }
 
 }  // namespace
