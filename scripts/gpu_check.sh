@@ -93,7 +93,6 @@ if [[ $skip_rnn -eq 0 ]]; then
     # reference in double on the host), so it runs once, profiled, and its Recurrent step counts.
     dev=$(build-gpu/tools/kiln/kiln bench "$f" --device cuda --iterations 20 --quiet 2>&1 | tee "$out/rnn_${m}_device.log" | grep -oE "[0-9.]+ ms each")
     host=$(timeout 120 build-gpu/tools/kiln/kiln run "$f" --device cuda --exclude-tactic cuda.recurrent --profile --quiet 2>&1 | tee "$out/rnn_${m}_host.log" | grep -E "Recurrent +cuda.host_fallback" | awk '{print $1 " ms"}')
-    mkdir -p build-gpu/rnn/$m.dev build-gpu/rnn/$m.cpu
     build-gpu/tools/kiln/kiln run "$f" --device cuda --seed 2 --output-dir build-gpu/rnn/$m.dev --quiet > /dev/null 2>&1
     timeout 120 build-gpu/tools/kiln/kiln run "$f" --device cpu --seed 2 --output-dir build-gpu/rnn/$m.cpu --quiet > /dev/null 2>&1
     cmp=$(for y in build-gpu/rnn/$m.cpu/*.npy; do build-gpu/tests/kiln_npy_compare build-gpu/rnn/$m.dev/$(basename $y) $y 1e-3 1e-4 | tail -1; done | sort | uniq -c | tr '\n' ' ')

@@ -223,9 +223,7 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
         if (every_tactic) {
           tactics.clear();
           for (const Tactic* c : backend.tactics())
-            if ((c->op().empty() || c->op() == n->op()) && !c->computes_on_host() &&
-                std::find(o.excluded_tactics.begin(), o.excluded_tactics.end(), c->id()) ==
-                    o.excluded_tactics.end() &&
+            if (Backend::considers(*c, *n, o.excluded_tactics) && !c->computes_on_host() &&
                 c->supports(*n).is_ok())
               tactics.push_back(c);
           if (tactics.empty()) tactics = {t};

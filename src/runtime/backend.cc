@@ -21,11 +21,17 @@ const Tactic* Backend::find_tactic(std::string_view id) const {
   return nullptr;
 }
 
+bool Backend::considers(const Tactic& t, const Node& node,
+                        const std::vector<std::string>& excluded) {
+  return (t.op().empty() || t.op() == node.op()) &&
+         std::find(excluded.begin(), excluded.end(), t.id()) == excluded.end();
+}
+
 const Tactic& Backend::choose(const Node& node, const std::vector<std::string>& excluded) const {
   std::string reasons;
   for (const Tactic* t : tactics()) {
     if (!t->op().empty() && t->op() != node.op()) continue;
-    if (std::find(excluded.begin(), excluded.end(), t->id()) != excluded.end()) {
+    if (!considers(*t, node, excluded)) {
       reasons += cat("\n  ", t->id(), ": excluded by the build options");
       continue;
     }

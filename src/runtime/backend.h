@@ -113,6 +113,8 @@ class Backend {
   // Device memory, streams and library handles; nullptr for host backends.
   virtual const DeviceApi* device() const { return nullptr; }
   const Tactic* find_tactic(std::string_view id) const;
+  // Whether the builder may ask `t` about `node` at all: its op matches and it is not excluded.
+  static bool considers(const Tactic& t, const Node& node, const std::vector<std::string>& excluded);
   // First supporting tactic not in `excluded`; throws kUnsupported listing each tactic's reason
   // when none does.
   const Tactic& choose(const Node& node, const std::vector<std::string>& excluded = {}) const;
