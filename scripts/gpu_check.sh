@@ -6,7 +6,9 @@
 # benchmark (bench/peers.py), then prints a short table.
 # Runs on the device machine; the ONNX node tests and Fashion-MNIST travel in .device_data/.
 #   scripts/gpu_check.sh [--skip-tests] [--skip-conformance] [--skip-bench] [--skip-rnn]
-#                        [--gpu-only] [peers.py options...]
+#                        [--skip-demo] [--gpu-only] [--tuning[=PARTS]] [peers.py options...]
+# --tuning runs bench/tuning_bench.py (issue 12's measurements: cold and warm builds, a profile
+# plan, contexts, batch-1 latency; PARTS as its --parts, with --compile when peers get it).
 # --gpu-only leaves out what CI already runs without a GPU (ctest's CPU entries, conformance on
 # the CPU) and runs only the unit tests' GPU cases directly: for short device leases.
 set -uo pipefail
@@ -18,7 +20,7 @@ rm -rf "$out"; mkdir -p "$out"
 pack_logs() { [[ -n "${OUT:-}" ]] && tar czf "$OUT/gpu_check_logs.tgz" -C "$out" . 2>/dev/null; }
 trap pack_logs EXIT
 data=.device_data
-skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; gpu_only=0; peer_args=()
+skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; skip_demo=0; gpu_only=0; tuning=""; peer_args=()
 for a in "$@"; do
   case "$a" in
     --skip-tests) skip_tests=1 ;;
@@ -26,6 +28,9 @@ for a in "$@"; do
     --skip-conformance) skip_conf=1 ;;
     --skip-rnn) skip_rnn=1 ;;
     --gpu-only) gpu_only=1 ;;
+    --skip-demo) skip_demo=1 ;;
+    --tuning) tuning=1,2,3,4 ;;
+    --tuning=*) tuning=${a#--tuning=} ;;
     *) peer_args+=("$a") ;;
   esac
 done
@@ -75,10 +80,11 @@ if [[ $skip_tests -eq 0 && $skip_conf -eq 0 ]]; then
   conf_cuda="$(grep -c REGRESSION "$out/conformance_cuda.log") regressions; $(tail -1 "$out/conformance_cuda.log")"
   grep REGRESSION "$out/conformance_cuda.log" | head -40
 fi
-demo=$(build-gpu/tools/demo/kiln_fashion_demo --model models/fashion_cnn.onnx \
+demo=-
+[[ $skip_demo -eq 0 ]] && demo=$(build-gpu/tools/demo/kiln_fashion_demo --model models/fashion_cnn.onnx \
   --data build-gpu/data/fashion-mnist --reference models/fashion_cnn.reference.json \
   --plan build-gpu/demo.plan > "$out/demo.log" 2>&1; echo "demo rc $?")
-demo="$(grep -E "accuracy|equal|MISMATCH|img/s|device|error" "$out/demo.log" | tr '\n' ' ') $demo"
+[[ $skip_demo -eq 0 ]] && demo="$(grep -E "accuracy|equal|MISMATCH|img/s|device|error" "$out/demo.log" | tr '\n' ' ') $demo"
 # Recurrent layers: cuda.recurrent against the host fallback on the same exported models
 # (bench/rnn_bench.py: bidirectional LSTM and GRU, batch 64, sequence 128, hidden 256).
 rnn_line=-
@@ -99,6 +105,14 @@ if [[ $skip_rnn -eq 0 ]]; then
     rnn_line+="$m: device ${dev:-?} (whole plan), host fallback step ${host:-?}, outputs vs CPU: $cmp; "
   done
 fi
+tuning_line=-
+if [[ -n "$tuning" ]]; then
+  compile=(); for a in "${peer_args[@]}"; do [[ "$a" == --compile ]] && compile=(--compile); done
+  timeout 420 python3 bench/tuning_bench.py --kiln build-gpu/tools/kiln/kiln --work build-gpu/tuning \
+    --parts "$tuning" --json "$out/tuning.json" "${compile[@]}" 2>&1 | tee "$out/tuning_bench.log" | tail -12
+  cp build-gpu/tuning/tuning_bench.log "$out/tuning_commands.log" 2>/dev/null
+  tuning_line="see tuning.json"
+fi
 peers=-
 if [[ $skip_bench -eq 0 ]]; then
   python3 bench/peers.py --kiln build-gpu/tools/kiln/kiln --work build-gpu/peers \
@@ -115,3 +129,4 @@ echo "| conformance cpu | $conf_cpu |"
 echo "| conformance cuda | $conf_cuda |"
 echo "| demo (default device) | $demo |"
 echo "| recurrent layers (b64 s128) | $rnn_line |"
+echo "| tuning (bench/tuning_bench.py) | $tuning_line |"

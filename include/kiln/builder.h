@@ -49,6 +49,11 @@ struct BuildOptions {
   // after. A corrupt, truncated or foreign cache (another GPU or library versions) is reported,
   // ignored and rewritten. The same model, options and cache give the same plan bytes.
   std::string timing_cache;
+  // The most device workspace (scratch memory) one step may use, in MiB (`--workspace MiB`);
+  // 0 leaves each tactic its own bound (cuDNN convolutions 512 MiB, cuBLASLt 32 MiB). Library
+  // algorithms that need more are not considered, at build time nor at run time (the bound is
+  // stored in the plan's steps). Every context holds one workspace, the largest any step needs.
+  int64_t max_workspace_mib = 0;
   // Precision. FP32 by default (no TF32). fp16: activations and weights of the ops that support it
   // are stored in float16 and accumulated in float32; graph inputs and outputs keep their types.
   bool fp16 = false;

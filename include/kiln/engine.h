@@ -88,6 +88,8 @@ class ExecutionContext {
   // The memory layout for the current input shapes (set_input_shape; a plan with static shapes
   // needs none): arena against the naive sum, views, in-place steps, per-step workspace.
   Status memory_report(MemoryReport& out);
+  // Internal state (tests and tools): e.g. whether the steps replay as a CUDA graph.
+  const ContextImpl& impl() const { return *impl_; }
 
  private:
   friend class Engine;

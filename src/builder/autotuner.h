@@ -13,6 +13,8 @@
 // and their plan bytes equal.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "builder/timing_cache.h"
@@ -30,10 +32,14 @@ struct TuneResult {
 
 class Autotuner {
  public:
-  // `cache` may be null (nothing is remembered between builds).
-  Autotuner(const Backend& backend, TimingCache* cache, int warmup = 2, int repeats = 7);
+  // `cache` holds the results (the builder gives one even without a cache file, so that steps
+  // with the same signature are timed once per build); null: nothing is remembered.
+  Autotuner(const Backend& backend, TimingCache* cache, TacticLimits limits = {}, int warmup = 2,
+            int repeats = 7);
+  ~Autotuner();
 
-  // The fastest of tactic.candidates(node); a tactic without candidates gives an empty result,
+  // The fastest of tactic.candidates(node); a tactic without candidates gives an empty result
+  // (timed == 0, not cached),
   // or with `time_default` is timed with its heuristic's choice (""), to compare tactics. The
   // node's shapes must be fully known; a candidate whose preparation or run fails is skipped (and
   // said so in the log). Throws kUnsupported when every candidate fails.
@@ -47,17 +53,28 @@ class Autotuner {
   static std::string signature(const Tactic& tactic, const Node& node);
 
   int64_t timed() const { return timed_; }
+  // Steps answered by entries the cache had before this tuner (a timing cache file)...
   int64_t cache_hits() const { return hits_; }
+  // ... and by an identical step this tuner timed earlier.
+  int64_t reused() const { return reused_; }
 
  private:
-  double time_candidate(const Tactic& tactic, const Node& node, const std::string& choice);
-  double time_on_host(const Node& node, Kernel& kernel);
-  double time_on_device(const Node& node, Kernel& kernel);
+  struct Inputs;  // one node's random inputs and its outputs, made once for all its candidates
+  double time_candidate(const Tactic& tactic, const Node& node, const std::string& choice,
+                        Inputs& io);
+  double time_on_host(const Node& node, Kernel& kernel, Inputs& io);
+  double time_on_device(const Node& node, Kernel& kernel, Inputs& io);
 
   const Backend& backend_;
   TimingCache* cache_;
+  TacticLimits limits_;
   int warmup_, repeats_;
-  int64_t timed_ = 0, hits_ = 0;
+  int64_t timed_ = 0, hits_ = 0, reused_ = 0;
+  std::set<std::string> tuned_here_;
+  // Device backends: the stream, events and library handles every candidate is timed with.
+  void* stream_ = nullptr;
+  void* events_[2] = {nullptr, nullptr};
+  std::unique_ptr<DeviceResources> resources_;
 };
 
 }  // namespace kiln

@@ -190,7 +190,12 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
       report(cat("timing cache ", o.timing_cache, ": ", cache.size(), " entries"));
     }
   }
-  Autotuner tuner(backend, o.timing_cache.empty() ? nullptr : &cache);
+  KILN_EXPECT(o.max_workspace_mib >= 0 && o.max_workspace_mib <= (int64_t{1} << 24),
+              StatusCode::kInvalidArgument, "workspace of ", o.max_workspace_mib,
+              " MiB: give a size from 1 MiB to 16 TiB, or 0 for each tactic's own bound");
+  TacticLimits limits;
+  limits.max_workspace = static_cast<size_t>(o.max_workspace_mib) << 20;
+  Autotuner tuner(backend, &cache, limits);
   std::unique_ptr<Graph> at_opt;
   if (tune && !profiles.empty()) {
     at_opt = g->clone();
@@ -231,8 +236,8 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
         double best = 0;
         bool any = false;
         for (const Tactic* c : tactics) {
-          if (!every_tactic && c->candidates(*tn).empty()) continue;
           TuneResult r = tuner.tune(*c, *tn, every_tactic);
+          if (r.timed == 0 && !r.cached) continue;  // nothing to choose
           if (!any || r.ms < best) {
             best = r.ms;
             t = c;
@@ -242,7 +247,7 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
         }
         tuned_steps += any;
       }
-      plan->steps.push_back({i, std::string(t->id()), t->prepare_choice(*n, choice)});
+      plan->steps.push_back({i, std::string(t->id()), t->prepare_choice(*n, choice, limits)});
     } catch (const Error& e) {
       if (!e.node().empty()) throw;
       throw Error(e.code(), e.message(), n->label());
@@ -253,7 +258,8 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
     auto now = std::chrono::steady_clock::now();
     if (now - last_report > std::chrono::seconds(2) && i < total) {
       report(cat("prepared ", i, "/", total, " steps (", tuner.timed(), " candidates timed, ",
-                 tuner.cache_hits(), " results from the timing cache)"));
+                 tuner.cache_hits(), " results from the timing cache, ", tuner.reused(),
+                 " repeated steps)"));
       last_report = now;
     }
   }
@@ -263,7 +269,8 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
              static_cast<int64_t>(ms), " ms"));
   if (tune)
     report(cat("tuned ", tuned_steps, " steps: ", tuner.timed(), " candidates timed, ",
-               tuner.cache_hits(), " results from the timing cache"));
+               tuner.cache_hits(), " results from the timing cache, ", tuner.reused(),
+               " repeated steps"));
   if (!o.timing_cache.empty() && (cache.added() > 0 || rewrite_cache)) {
     cache.save(o.timing_cache);
     report(cat("timing cache ", o.timing_cache, ": wrote ", cache.size(), " entries"));

@@ -74,6 +74,16 @@ class Kernel {
   virtual bool accepts_strided(const LaunchArgs& shapes) const { return false; }
 };
 
+// What the builder allows a tactic: TacticLimits::max_workspace is the most device workspace
+// one step may ask for (0: the tactic's own default bound).
+struct TacticLimits {
+  size_t max_workspace = 0;
+  // The tactic's bound under these limits: `own` when no limit is set, else the smaller.
+  size_t workspace(size_t own) const {
+    return max_workspace == 0 ? own : (max_workspace < own ? max_workspace : own);
+  }
+};
+
 class Tactic {
  public:
   virtual ~Tactic() = default;
@@ -95,9 +105,14 @@ class Tactic {
   // there is nothing to choose. The one autotuner times each (prepare_choice, instantiate, run or
   // enqueue) at the node's build-time shapes and keeps the fastest; without tuning the tactic's
   // heuristic decides (choice ""). The runtime never times.
-  virtual std::vector<std::string> candidates(const Node& node) const { return {}; }
-  // prepare() for one candidate; "" asks for the heuristic's choice.
-  virtual std::string prepare_choice(const Node& node, std::string_view choice) const {
+  // `limits` bounds what a candidate may ask for (BuildOptions::max_workspace_mib).
+  virtual std::vector<std::string> candidates(const Node& node, const TacticLimits& limits) const {
+    return {};
+  }
+  // prepare() for one candidate; "" asks for the heuristic's choice. A tactic that reads
+  // `limits` keeps them in its state, so the runtime honours them too.
+  virtual std::string prepare_choice(const Node& node, std::string_view choice,
+                                     const TacticLimits& limits) const {
     return prepare(node);
   }
   // Engine creation: the kernel that runs the node, from the prepared state.

@@ -5,12 +5,15 @@
 #include <gtest/gtest-spi.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <thread>
 
 #include "builder/build_plan.h"
 #include "gpu/gpu_compare.h"
 #include "kiln/kiln.h"
+#include "plan/plan_data.h"
+#include "runtime/context_impl.h"
 #include "runtime/engine_impl.h"
 
 namespace kiln::testing {
@@ -130,6 +133,10 @@ TEST(GpuRuntime, ManyContextsOnManyThreads) {
         if (s) worst[t] = std::max(worst[t], rel_norm_error(out["logits"], want[t]));
       }
       if (!s) errors[t] = s.to_string();
+      // From the third run on, each context replays its steps as a CUDA graph: captures on
+      // several threads at once must all hold (issue 12 found them failing in cuDNN).
+      else if (c->impl().graph_failed || c->impl().graph_exec == nullptr)
+        errors[t] = "the context's CUDA graph capture failed or never happened";
     });
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) {
@@ -191,6 +198,116 @@ TEST(GpuRuntime, RefusesPlanBuiltForAnotherGpu) {
   EXPECT_EQ(s.code(), StatusCode::kIncompatible);
   EXPECT_NE(s.message().find("NVIDIA Imaginary 9000"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("cuDNN"), std::string::npos) << s.message();
+}
+
+// Tuning happens at build time and is stored in the plan (issue 12): every convolution and matrix
+// product step holds its tactic's chosen candidate and workspace bound; a warm timing cache gives
+// the cold build's bytes; a plan saved and loaded runs (nothing is timed at run time: the kernels
+// have no timing code) and matches the CPU; --workspace bounds what the steps may ask for.
+const Step* first_step(const PlanData& pd, const std::string& tactic) {
+  for (const Step& s : pd.steps)
+    if (s.tactic == tactic) return &s;
+  return nullptr;
+}
+
+std::string state_line(const std::string& state, int line) {
+  size_t b = 0;
+  for (int i = 0; i < line; ++i) b = state.find('\n', b) + 1;
+  return state.substr(b, state.find('\n', b) - b);
+}
+
+TEST(GpuTuning, PlansStoreTheirChoicesAndRebuildIdentically) {
+  KILN_REQUIRE_GPU();
+  const std::string cache = ::testing::TempDir() + "kiln_gpu_tuning_cache.txt";
+  std::remove(cache.c_str());
+  auto build_tuned = [&](int64_t workspace_mib, std::vector<std::string>* lines) {
+    BuildOptions o;
+    o.device = "cuda";
+    o.fp16 = true;
+    o.timing_cache = cache;
+    o.max_workspace_mib = workspace_mib;
+    o.input_shapes["image"] = {32, 1, 28, 28};
+    o.progress = [lines](const std::string& l) {
+      if (lines) lines->push_back(l);
+    };
+    std::shared_ptr<Plan> plan;
+    Status s = Builder(o).build_from_onnx(kModel, plan);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return plan;
+  };
+  std::vector<std::string> cold_lines, warm_lines;
+  auto cold = build_tuned(0, &cold_lines);
+  auto warm = build_tuned(0, &warm_lines);
+  ASSERT_TRUE(cold && warm);
+  auto said = [](const std::vector<std::string>& lines, const std::string& what) {
+    for (const auto& l : lines)
+      if (l.find(what) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_FALSE(said(cold_lines, " 0 candidates timed"));
+  EXPECT_TRUE(said(warm_lines, " 0 candidates timed")) << warm_lines.back();
+  EXPECT_TRUE(cold->serialize() == warm->serialize())
+      << "a warm timing cache must give the cold build's plan bytes";
+  int tuned = 0;
+  for (const Step& s : cold->data().steps) {
+    if (s.tactic == "cuda.cudnn_conv") {
+      EXPECT_EQ(state_line(s.state, 0), "cudnn_conv " + std::to_string(size_t(512) << 20));
+      tuned += !state_line(s.state, 1).empty();
+    } else if (s.tactic == "cuda.cublaslt_matmul") {
+      EXPECT_EQ(state_line(s.state, 0), "cublaslt_matmul " + std::to_string(size_t(32) << 20));
+      tuned += !state_line(s.state, 1).empty();
+    }
+  }
+  EXPECT_GE(tuned, 2) << "the convolutions and the product should have had choices to time";
+  // Saved and loaded: runs and matches the CPU (float16 tolerance).
+  const std::string path = ::testing::TempDir() + "kiln_gpu_tuned.plan";
+  ASSERT_TRUE(cold->save(path).is_ok());
+  std::shared_ptr<Plan> loaded;
+  ASSERT_TRUE(Plan::load(path, loaded).is_ok());
+  auto cpu = build("cpu", {32, 1, 28, 28});
+  Tensor x = images(32, 9);
+  EXPECT_LT(rel_norm_error(run1(loaded, x), run1(cpu, x)), 2e-2) << "tuned plan, loaded";
+  // A 1 MiB bound: stored in every library step, and still correct.
+  auto small = build_tuned(1, nullptr);
+  ASSERT_TRUE(small);
+  const Step* conv = first_step(small->data(), "cuda.cudnn_conv");
+  ASSERT_NE(conv, nullptr);
+  EXPECT_EQ(state_line(conv->state, 0), "cudnn_conv 1048576");
+  EXPECT_LT(rel_norm_error(run1(small, x), run1(cpu, x)), 2e-2) << "1 MiB workspace";
+  std::remove(cache.c_str());
+  std::remove(path.c_str());
+}
+
+// One plan with a profile of batch 1..16 tuned at 8 runs every batch inside the bounds, matching
+// the CPU, and refuses one outside, naming the bound.
+TEST(GpuTuning, ProfileRunsEveryShapeInsideItsBounds) {
+  KILN_REQUIRE_GPU();
+  BuildOptions o;
+  o.device = "cuda";
+  OptimizationProfile p;
+  p.min["image"] = {1, 1, 28, 28};
+  p.opt["image"] = {8, 1, 28, 28};
+  p.max["image"] = {16, 1, 28, 28};
+  o.profiles.push_back(p);
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(o).build_from_onnx(kModel, plan);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  auto cpu = build("cpu", {});
+  std::shared_ptr<Engine> e;
+  ASSERT_TRUE(Engine::create(plan, e).is_ok());
+  std::unique_ptr<ExecutionContext> c;
+  ASSERT_TRUE(e->create_context(c).is_ok());
+  for (int64_t n : {1, 7, 8, 16, 3}) {
+    Tensor x = images(n, static_cast<uint32_t>(40 + n));
+    std::map<std::string, Tensor> out;
+    Status r = c->run({{"image", x}}, out);
+    ASSERT_TRUE(r.is_ok()) << "batch " << n << ": " << r.to_string();
+    expect_close(out["logits"], run1(cpu, x), 1e-4, 1e-4, "batch " + std::to_string(n));
+  }
+  std::map<std::string, Tensor> out;
+  Status r = c->run({{"image", images(17, 1)}}, out);
+  EXPECT_FALSE(r.is_ok());
+  EXPECT_NE(r.message().find("16"), std::string::npos) << r.message();
 }
 
 // The comparison every GPU test uses (and the op mirror, with the same tolerances per dtype) is

@@ -47,6 +47,9 @@ int usage() {
       "                             timed); 2 (default) also tunes GPU steps; 3 tunes every step\n"
       "                             on any device and compares every tactic\n"
       "  --timing-cache FILE        build: read and extend this timing cache (reused tuning)\n"
+      "  --workspace MiB            build: the most scratch memory one step may use (library\n"
+      "                             algorithms that need more are not considered; default: each\n"
+      "                             tactic's own bound, cuDNN 512 MiB, cuBLASLt 32 MiB)\n"
       "  --input NAME=FILE.npy      run: an input from a file (repeatable)\n"
       "  --seed N                   run/bench: seed for random inputs (default 1)\n"
       "  --output-dir DIR           run: write each output as DIR/<name>.npy\n"
@@ -55,7 +58,8 @@ int usage() {
       "                             (default 20)\n"
       "  --duration S               bench: run at least S seconds (default 0)\n"
       "  --contexts N               bench: N execution contexts on N threads (and streams),\n"
-      "                             aggregate throughput (default 1)\n"
+      "                             each enqueue then wait, aggregate throughput (--contexts 1:\n"
+      "                             the same loop on one context, to compare with)\n"
       "  --fp16                     build: store activations and weights in float16 where ops allow\n"
       "  --tf32                     build: allow TF32 tensor cores for float32 Conv/MatMul\n"
       "  --exclude-tactic ID        build: never choose tactic ID (repeatable), e.g. to time a\n"
@@ -76,6 +80,7 @@ struct Args {
   std::map<std::string, std::string> input_files;
   int64_t batch = 0;
   int opt_level = 2;
+  int64_t workspace_mib = 0;
   std::string timing_cache;
   uint64_t seed = 1;
   int warmup = 3, iterations = 20;
@@ -87,6 +92,7 @@ struct Args {
   int min_count = 0, opt_count = 0, max_count = 0;
   size_t opt_profile = 0;
   int contexts = 1;
+  bool contexts_given = false;  // --contexts N, even 1: the lanes' method, to compare N with 1
   std::string json;
 };
 
@@ -155,6 +161,10 @@ Args parse(int argc, char** argv) {
       a.opt_level = static_cast<int>(number(value()));
       if (a.opt_level > 3) die("--opt-level takes 0, 1, 2 or 3");
     }
+    else if (s == "--workspace") {
+      a.workspace_mib = number(value());
+      if (a.workspace_mib < 1) die("--workspace takes a size in MiB, at least 1");
+    }
     else if (s == "--seed") a.seed = static_cast<uint64_t>(number(value()));
     else if (s == "--warmup") a.warmup = static_cast<int>(number(value()));
     else if (s == "--iterations") a.iterations = std::max(1, static_cast<int>(number(value())));
@@ -167,6 +177,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--timing-cache") a.timing_cache = value();
     else if (s == "--contexts") {
       a.contexts = static_cast<int>(number(value()));
+      a.contexts_given = true;
       if (a.contexts < 1 || a.contexts > 256) die("--contexts takes 1 to 256");
     }
     else if (s == "--no-cuda-graph") a.cuda_graph = false;
@@ -218,6 +229,7 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   kiln::BuildOptions o;
   o.device = a.device;
   o.opt_level = a.opt_level;
+  o.max_workspace_mib = a.workspace_mib;
   o.input_shapes = a.shapes;
   o.fp16 = a.fp16;
   o.tf32 = a.tf32;
@@ -964,7 +976,7 @@ int cmd_bench(const Args& a) {
     const kiln::Tensor& t = session.inputs.at(d.name);
     if (t.rank() > 0) { batch = t.dim(0); break; }
   }
-  if (a.contexts > 1) return bench_contexts(a, session, batch);
+  if (a.contexts_given) return bench_contexts(a, session, batch);
   if (session.engine->impl().device) return bench_device(a, session, batch);
   return bench_host(a, session, batch);
 }

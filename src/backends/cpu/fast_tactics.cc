@@ -157,8 +157,9 @@ class ConvIm2colTactic : public Tactic {
     return Status::ok();
   }
   // The GEMM's cache blocking is tuned (builder/autotuner.h); the state is its name.
-  std::vector<std::string> candidates(const Node&) const override { return blocking_candidates(); }
-  std::string prepare_choice(const Node&, std::string_view choice) const override {
+  std::vector<std::string> candidates(const Node&, const TacticLimits&) const override { return blocking_candidates(); }
+  std::string prepare_choice(const Node&, std::string_view choice,
+                             const TacticLimits&) const override {
     return checked_choice(choice);
   }
   std::unique_ptr<Kernel> instantiate(const Node&, std::string_view state) const override {
@@ -271,8 +272,9 @@ class MatMulTactic : public Tactic {
     }
     return Status::ok();
   }
-  std::vector<std::string> candidates(const Node&) const override { return blocking_candidates(); }
-  std::string prepare_choice(const Node&, std::string_view choice) const override {
+  std::vector<std::string> candidates(const Node&, const TacticLimits&) const override { return blocking_candidates(); }
+  std::string prepare_choice(const Node&, std::string_view choice,
+                             const TacticLimits&) const override {
     return checked_choice(choice);
   }
   std::unique_ptr<Kernel> instantiate(const Node&, std::string_view state) const override {

@@ -6,11 +6,13 @@
 // - Precision: float32 accumulates in float32 (CUBLAS_COMPUTE_32F: no TF32) unless the node's
 //   allow_tf32 is set (the precision pass sets it); float16 / bfloat16 accumulate in float32;
 //   float64 in float64.
-// - Algorithm: per concrete shape (and operand alignment) on first use. In Kernel::workspace_size
-//   (which the runtime calls before running a new shape) cuBLASLt's heuristics propose up to 8
-//   algorithms within a 32 MiB workspace, and the first few are timed on the GPU on temporary
-//   buffers; the fastest is kept. A shape or alignment first seen by enqueue() takes the
-//   heuristics' first answer within the launch's workspace (no timing, no synchronisation).
+// - Algorithm: chosen at build time by the autotuner (builder/autotuner.h) among cuBLASLt's
+//   heuristic proposals (candidates(): up to 8 within the workspace bound), each timed as the
+//   whole step. The chosen cublasLtMatmulAlgo_t (an opaque struct that cuBLASLt documents as
+//   serializable for the same library version) and the workspace bound
+//   (BuildOptions::max_workspace_mib) are the step's state; the runtime never times. At other
+//   shapes or operand alignments (an optimization profile's other shapes, views at odd offsets)
+//   the heuristics' first answer within the bound is used.
 // - cuBLASLt assumes 256-byte aligned operands unless told otherwise: the alignment each call's
 //   pointers really have (at most 16 bytes is asked for, which every fast kernel is happy with) is
 //   part of the plan's key.
@@ -31,10 +33,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 
 #include "backends/cuda/codegen/epilogue_program.h"
 #include "backends/cuda/cublaslt/matmul_mapping.h"
 #include "backends/cuda/cuda_common.h"
+#include "common/log.h"
 #include "ops/epilogue.h"
 #include "ops/mat_mul.h"
 
@@ -44,8 +48,6 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t(32) << 20;
 constexpr int kHeuristicCount = 8;
-constexpr int kTimedCount = 4;
-constexpr int kTimedRuns = 5;
 constexpr uint32_t kMaxAlignment = 16;
 
 bool lt_dtype_ok(DataType t) {
@@ -260,6 +262,87 @@ std::vector<cublasLtMatmulHeuristicResult_t> heuristics(cublasLtHandle_t h, cons
   return r;
 }
 
+// One cuBLASLt algorithm, as the autotuner's candidates and a plan's steps name it:
+// "lt HEX WORKSPACE @ A;B;Y": the cublasLtMatmulAlgo_t's bytes in hex, the workspace it needs,
+// and the dims it was tuned at.
+struct LtChoice {
+  bool set = false;
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace = 0;
+  std::string dims;
+
+  std::string str() const {
+    static const char* hex = "0123456789abcdef";
+    std::string h;
+    const auto* b = reinterpret_cast<const unsigned char*>(&algo);
+    for (size_t i = 0; i < sizeof(algo); ++i) {
+      h += hex[b[i] >> 4];
+      h += hex[b[i] & 15];
+    }
+    return cat("lt ", h, " ", workspace, " @ ", dims);
+  }
+  static LtChoice parse(std::string_view s) {
+    LtChoice c;
+    if (s.empty()) return c;
+    const size_t at = s.find(" @ ");
+    std::istringstream in{std::string(s.substr(0, at == std::string_view::npos ? 0 : at))};
+    std::string kind, h;
+    in >> kind >> h >> c.workspace;
+    KILN_EXPECT(at != std::string_view::npos && kind == "lt" && !in.fail() &&
+                    h.size() == 2 * sizeof(c.algo),
+                StatusCode::kCorruptPlan, "cuda.cublaslt_matmul: malformed choice '", s, "'");
+    auto nibble = [&](char ch) -> int {
+      if (ch >= '0' && ch <= '9') return ch - '0';
+      if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+      fail(StatusCode::kCorruptPlan, "cuda.cublaslt_matmul: malformed choice '", s, "'");
+    };
+    auto* b = reinterpret_cast<unsigned char*>(&c.algo);
+    for (size_t i = 0; i < sizeof(c.algo); ++i)
+      b[i] = static_cast<unsigned char>(nibble(h[2 * i]) * 16 + nibble(h[2 * i + 1]));
+    c.dims = std::string(s.substr(at + 3));
+    c.set = true;
+    return c;
+  }
+};
+
+std::string dims_key(const Dims& a, const Dims& b, const Dims& y) {
+  return cat(dims_to_string(a), ";", dims_to_string(b), ";", dims_to_string(y));
+}
+
+// A step's state: "cublaslt_matmul LIMIT\n" (the workspace bound, bytes), the choice's line,
+// then the compiled epilogue program (possibly empty).
+std::string make_state(size_t limit, std::string_view choice, const std::string& program) {
+  return cat("cublaslt_matmul ", limit, "\n", choice, "\n", program);
+}
+struct LtState {
+  size_t limit = kMaxWorkspace;
+  LtChoice choice;
+  std::string_view program;
+};
+LtState read_state(std::string_view s) {
+  LtState st;
+  const size_t l1 = s.find('\n');
+  const size_t l2 = l1 == std::string_view::npos ? l1 : s.find('\n', l1 + 1);
+  constexpr std::string_view kTag = "cublaslt_matmul ";
+  KILN_EXPECT(s.substr(0, kTag.size()) == kTag && l2 != std::string_view::npos,
+              StatusCode::kCorruptPlan,
+              "cuda.cublaslt_matmul: the step's state is not this tactic's");
+  std::istringstream in{std::string(s.substr(kTag.size(), l1 - kTag.size()))};
+  in >> st.limit;
+  KILN_EXPECT(!in.fail(), StatusCode::kCorruptPlan, "cuda.cublaslt_matmul: malformed state");
+  st.choice = LtChoice::parse(s.substr(l1 + 1, l2 - l1 - 1));
+  st.program = s.substr(l2 + 1);
+  return st;
+}
+
+// The native epilogue of a node (its bias pointer is set by the caller).
+LtEpilogue node_epilogue(const Node& n) {
+  LtEpilogue e;
+  e.epi = native_epilogue(n.a<MatMulAttrs>(), n.in(2) != nullptr);
+  e.residual = n.in(3) != nullptr;
+  return e;
+}
+
 class LtMatMulKernel : public Kernel {
  public:
   LtMatMulKernel(const Node& n, std::string_view state)
@@ -275,13 +358,16 @@ class LtMatMulKernel : public Kernel {
     epi_.epi = native_epilogue(attrs_, bias != nullptr);
     epi_.bias = bias ? bias_.get() : nullptr;
     epi_.residual = n.in(3) != nullptr;
+    LtState st = read_state(state);
+    limit_ = st.limit;
+    choice_ = st.choice;
     std::optional<expr::Program> prog = kernel_program(attrs_, dtype_);
     if (prog) {
-      KILN_EXPECT(!state.empty(), StatusCode::kCorruptPlan,
+      KILN_EXPECT(!st.program.empty(), StatusCode::kCorruptPlan,
                   "cuda.cublaslt_matmul: the plan lacks the compiled epilogue of ", n.label());
-      program_ = std::make_unique<EpilogueKernel>(*prog, state);
+      program_ = std::make_unique<EpilogueKernel>(*prog, st.program);
     } else {
-      KILN_EXPECT(state.empty(), StatusCode::kCorruptPlan,
+      KILN_EXPECT(st.program.empty(), StatusCode::kCorruptPlan,
                   "cuda.cublaslt_matmul: unexpected state for ", n.label());
     }
   }
@@ -289,7 +375,7 @@ class LtMatMulKernel : public Kernel {
   size_t workspace_size(const LaunchArgs& a) const override {
     if (a.out(0).numel() == 0) return 0;
     // No pointers here: the arena and cudaMalloc give 256-byte alignment.
-    return plan_for(a, true).workspace;
+    return plan_for(a, false).workspace;
   }
 
   void enqueue(const LaunchArgs& a) override {
@@ -302,7 +388,7 @@ class LtMatMulKernel : public Kernel {
                   " does not have the output's shape ", dims_to_string(y.dims));
       z = a.in(3).data;
     }
-    const LtPlan& p = plan_for(a, false);
+    const LtPlan& p = plan_for(a, true);
     const MatMulMapping& m = *p.map;
     cudaStream_t s = stream_of(a);
     if (m.empty) return;
@@ -361,9 +447,10 @@ class LtMatMulKernel : public Kernel {
     return CUBLAS_STATUS_SUCCESS;
   }
 
-  // The plan for the launch's shapes and operand alignment, made on first use: timed when
-  // `tune`, else the heuristics' first answer within the launch's workspace.
-  const LtPlan& plan_for(const LaunchArgs& a, bool tune) const {
+  // The plan for the launch's shapes and operand alignment, made on first use; nothing is timed
+  // (see the top of this file). `from_enqueue`: asked by enqueue() rather than by the runtime's
+  // planning, so the launch's workspace is all there is.
+  const LtPlan& plan_for(const LaunchArgs& a, bool from_enqueue) const {
     std::vector<int64_t> dims_key;
     const Dims* parts[] = {&a.in(0).dims, &a.in(1).dims, &a.out(0).dims};
     const void* z = epi_.residual && a.has(3) ? a.in(3).data : nullptr;
@@ -401,78 +488,44 @@ class LtMatMulKernel : public Kernel {
     p->map = &e.map;
     if (!e.map.empty && !e.map.zero) {
       describe(*p, dtype_, attrs_.allow_tf32, epi_);
-      const size_t limit = tune ? kMaxWorkspace : std::min(kMaxWorkspace, a.workspace_bytes);
-      std::vector<cublasLtMatmulHeuristicResult_t> cands;
-      {
-        LtTuning t = lt_tuning();
-        cands = heuristics(t.handle, *p, al, limit, epi_.residual);
-      }
-      KILN_EXPECT(!cands.empty(), StatusCode::kUnsupported, "cuBLASLt has no algorithm for A ",
-                  dims_to_string(a.in(0).dims), " B ", dims_to_string(a.in(1).dims), " (",
-                  dtype_name(dtype_), ")");
-      size_t best = 0;
-      if (tune && cands.size() > 1) {
-        try {
-          best = fastest(*p, a, cands);
-        } catch (const Error&) {
-          best = 0;  // no memory to time candidates: trust the heuristics
+      LtTuning t = lt_tuning();
+      // The tuned algorithm at the shapes and (full) alignment it was tuned at, if cuBLASLt
+      // still accepts it here.
+      const bool full = al.a == kMaxAlignment && al.b == kMaxAlignment && al.y == kMaxAlignment &&
+                        al.z == kMaxAlignment;
+      bool done = false;
+      if (choice_.set && full && choice_.workspace <= limit_ &&
+          (!from_enqueue || choice_.workspace <= a.workspace_bytes) &&
+          choice_.dims == cuda::dims_key(a.in(0).dims, a.in(1).dims, a.out(0).dims)) {
+        cublasLtMatmulHeuristicResult_t check{};
+        if (cublasLtMatmulAlgoCheck(t.handle, p->op.get(), p->lt_a.get(), p->lt_b.get(),
+                                    p->lt_d.get(), p->lt_d.get(), &choice_.algo,
+                                    &check) == CUBLAS_STATUS_SUCCESS &&
+            check.workspaceSize <= choice_.workspace) {
+          p->algo = choice_.algo;
+          p->workspace = choice_.workspace;
+          done = true;
+        } else {
+          log(LogLevel::kWarning, "cuda.cublaslt_matmul: the tuned algorithm no longer runs A ",
+              dims_to_string(a.in(0).dims), " B ", dims_to_string(a.in(1).dims),
+              "; using cuBLASLt's heuristics");
         }
       }
-      p->algo = cands[best].algo;
-      p->workspace = cands[best].workspaceSize;
+      if (!done) {
+        // A shape or alignment first seen by enqueue() must fit the workspace it was given.
+        const size_t limit = from_enqueue ? std::min(limit_, a.workspace_bytes) : limit_;
+        std::vector<cublasLtMatmulHeuristicResult_t> cands =
+            heuristics(t.handle, *p, al, limit, epi_.residual);
+        KILN_EXPECT(!cands.empty(), StatusCode::kUnsupported, "cuBLASLt has no algorithm for A ",
+                    dims_to_string(a.in(0).dims), " B ", dims_to_string(a.in(1).dims), " (",
+                    dtype_name(dtype_), ") within ", limit, " bytes of workspace");
+        p->algo = cands[0].algo;
+        p->workspace = cands[0].workspaceSize;
+      }
     }
     LtPlan& ref = *p;
     e.plans.emplace(std::move(key), std::move(p));
     return ref;
-  }
-
-  // Times the first kTimedCount candidates (one call of the plan each, kTimedRuns times after a
-  // warm-up) on zero-filled temporary buffers; returns the index of the fastest.
-  size_t fastest(LtPlan& p, const LaunchArgs& a,
-                 const std::vector<cublasLtMatmulHeuristicResult_t>& cands) const {
-    auto up = [](size_t n) { return (n + 255) / 256 * 256; };
-    const size_t ab = up(a.in(0).nbytes()), bb = up(a.in(1).nbytes()), yb = up(a.out(0).nbytes());
-    const size_t zb = epi_.residual ? yb : 0;
-    size_t ws_max = 0;
-    for (const auto& c : cands) ws_max = std::max(ws_max, c.workspaceSize);
-    DeviceBuffer buf(ab + bb + yb + zb + ws_max);
-    char* base = static_cast<char*>(buf.get());
-    char* zt = epi_.residual ? base + ab + bb + yb : nullptr;
-    char* ws = base + ab + bb + yb + zb;
-    LtTuning t = lt_tuning();
-    KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, ab + bb + yb + zb, t.stream));
-    cudaEvent_t e0 = nullptr, e1 = nullptr;
-    KILN_CUDA_CHECK(cudaEventCreate(&e0));
-    if (cudaEventCreate(&e1) != cudaSuccess) {
-      cudaEventDestroy(e0);
-      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
-    }
-    size_t best = 0;
-    float best_ms = -1.f;
-    const size_t n = std::min<size_t>(cands.size(), kTimedCount);
-    for (size_t i = 0; i < n; ++i) {
-      p.algo = cands[i].algo;
-      p.workspace = cands[i].workspaceSize;
-      auto once = [&] {
-        return run(t.handle, p, base, base + ab, zt, base + ab + bb, ws, t.stream, 0, false) ==
-               CUBLAS_STATUS_SUCCESS;
-      };
-      if (!once()) continue;  // warm-up; a candidate that fails to launch is skipped
-      bool ok = cudaEventRecord(e0, t.stream) == cudaSuccess;
-      for (int r = 0; ok && r < kTimedRuns; ++r) ok = once();
-      ok = ok && cudaEventRecord(e1, t.stream) == cudaSuccess &&
-           cudaEventSynchronize(e1) == cudaSuccess;
-      float ms = 0.f;
-      ok = ok && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
-      if (ok && (best_ms < 0.f || ms < best_ms)) {
-        best_ms = ms;
-        best = i;
-      }
-    }
-    cudaStreamSynchronize(t.stream);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    return best;
   }
 
   MatMulAttrs attrs_;
@@ -480,6 +533,8 @@ class LtMatMulKernel : public Kernel {
   DeviceBuffer bias_;  // the constant bias, on the device for the kernel's life
   int64_t bias_numel_ = 0;
   LtEpilogue epi_;
+  size_t limit_ = kMaxWorkspace;  // the step's workspace bound
+  LtChoice choice_;               // what the autotuner chose (unset: untuned)
   std::unique_ptr<EpilogueKernel> program_;  // gelu_erf and the epilogue program, in place
   mutable std::mutex mu_;
   mutable std::map<std::vector<int64_t>, std::unique_ptr<ShapeEntry>> shapes_;
@@ -556,10 +611,52 @@ class LtMatMulTactic : public Tactic {
     return Status::ok();
   }
 
-  // The NVRTC-compiled epilogue, when the node needs one (empty otherwise).
-  std::string prepare(const Node& n) const override {
+  // The state without tuning: cuBLASLt's heuristics at run time, within the default bound.
+  std::string prepare(const Node& n) const override { return prepare_choice(n, "", {}); }
+
+  // cuBLASLt's heuristic proposals at the node's (concrete) shapes and full alignment, within
+  // the workspace bound, in its order; each is timed by the autotuner as the whole step.
+  std::vector<std::string> candidates(const Node& n, const TacticLimits& limits) const override {
+    const Value* a = n.in(0);
+    const Value* b = n.in(1);
+    const Value* y = n.outputs[0];
+    if (!a->shape.fully_known() || !b->shape.fully_known() || !y->shape.fully_known()) return {};
+    const auto& at = n.a<MatMulAttrs>();
+    const Dims ad = a->shape.concrete(), bd = b->shape.concrete(), yd = y->shape.concrete();
+    MatMulMapping m = map_matmul(at, ad, bd, yd);
+    if (!m.ok || m.empty || m.zero) return {};
+    LtEpilogue epi = node_epilogue(n);
+    if (n.in(2)) epi.bias = reinterpret_cast<const void*>(uintptr_t{4096});  // see supports()
+    LtPlan p;
+    p.map = &m;
+    describe(p, a->dtype, at.allow_tf32, epi);
+    const size_t limit = limits.workspace(kMaxWorkspace);
+    std::vector<cublasLtMatmulHeuristicResult_t> found;
+    {
+      LtTuning t = lt_tuning();
+      found = heuristics(t.handle, p, Alignment{}, limit, epi.residual);
+    }
+    std::vector<std::string> out;
+    LtChoice c;
+    c.dims = dims_key(ad, bd, yd);
+    for (const auto& r : found) {
+      c.algo = r.algo;
+      c.workspace = r.workspaceSize;
+      std::string str = c.str();
+      if (std::find(out.begin(), out.end(), str) == out.end()) out.push_back(std::move(str));
+    }
+    if (out.size() < 2) out.clear();  // nothing to choose
+    return out;
+  }
+
+  // The state: the workspace bound, the choice (checked here) and the NVRTC-compiled epilogue,
+  // when the node needs one.
+  std::string prepare_choice(const Node& n, std::string_view choice,
+                             const TacticLimits& limits) const override {
+    LtChoice::parse(choice);
     std::optional<expr::Program> prog = kernel_program(n.a<MatMulAttrs>(), n.inputs[0]->dtype);
-    return prog ? compile_epilogue_kernel(*prog, n.label()) : std::string();
+    return make_state(limits.workspace(kMaxWorkspace), choice,
+                      prog ? compile_epilogue_kernel(*prog, n.label()) : std::string());
   }
 
   std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view state) const override {

@@ -266,6 +266,40 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void*
   return st;
 }
 
+// The execution plan of engine config `cfg` (the heuristics' `index`-th) of `descs`' graph, or
+// null when it does not finalize or needs more than `workspace_limit` bytes.
+std::unique_ptr<ConvGraphPlan> finalize_plan(cudnnHandle_t h, const ConvGraphSpec& spec,
+                                             const std::shared_ptr<ConvGraphPlan::Descs>& descs,
+                                             Desc cfg, int index, int64_t workspace_limit) {
+  Desc plan = nullptr;
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+      CUDNN_STATUS_SUCCESS)
+    return nullptr;
+  int64_t ws = 0, n = 0;
+  const bool ok =
+      set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h) ==
+          CUDNN_STATUS_SUCCESS &&
+      set(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg) ==
+          CUDNN_STATUS_SUCCESS &&
+      cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
+      cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1,
+                               &n, &ws) == CUDNN_STATUS_SUCCESS &&
+      ws <= workspace_limit;
+  if (!ok) {
+    cudnnBackendDestroyDescriptor(plan);
+    return nullptr;
+  }
+  auto p = std::make_unique<ConvGraphPlan>();
+  p->graph_ = descs;
+  p->plan_ = plan;
+  p->workspace_ = ws;
+  p->engine_ = engine_index(*descs, cfg);
+  p->config_ = index;
+  p->bias_ = spec.bias;
+  p->residual_ = spec.residual;
+  return p;
+}
+
 std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t h,
                                                              const ConvGraphSpec& spec,
                                                              int max_plans,
@@ -275,36 +309,27 @@ std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t h,
   descs->graph = build_graph(*descs, h, spec);
   if (!descs->graph) return out;
   // Configs beyond the first few rarely win and each may compile a kernel at finalize.
+  int index = 0;
   for (Desc cfg : engine_configs(*descs, descs->graph, 2 * max_plans)) {
     if (static_cast<int>(out.size()) >= max_plans) break;
-    Desc plan = nullptr;
-    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
-        CUDNN_STATUS_SUCCESS)
-      break;
-    int64_t ws = 0, n = 0;
-    const bool ok =
-        set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h) ==
-            CUDNN_STATUS_SUCCESS &&
-        set(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-            &cfg) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
-                                 1, &n, &ws) == CUDNN_STATUS_SUCCESS &&
-        ws <= workspace_limit;
-    if (!ok) {
-      cudnnBackendDestroyDescriptor(plan);
-      continue;
-    }
-    auto p = std::make_unique<ConvGraphPlan>();
-    p->graph_ = descs;
-    p->plan_ = plan;
-    p->workspace_ = ws;
-    p->engine_ = engine_index(*descs, cfg);
-    p->bias_ = spec.bias;
-    p->residual_ = spec.residual;
-    out.push_back(std::move(p));
+    if (auto p = finalize_plan(h, spec, descs, cfg, index, workspace_limit)) out.push_back(std::move(p));
+    ++index;
   }
   return out;
+}
+
+std::unique_ptr<ConvGraphPlan> conv_graph_plan_at(cudnnHandle_t h, const ConvGraphSpec& spec,
+                                                  int config, int64_t engine,
+                                                  int64_t workspace_limit) {
+  if (config < 0) return nullptr;
+  auto descs = std::make_shared<ConvGraphPlan::Descs>();
+  descs->graph = build_graph(*descs, h, spec);
+  if (!descs->graph) return nullptr;
+  std::vector<Desc> cfgs = engine_configs(*descs, descs->graph, config + 1);
+  if (static_cast<int>(cfgs.size()) <= config) return nullptr;
+  auto p = finalize_plan(h, spec, descs, cfgs[config], config, workspace_limit);
+  if (p && engine >= 0 && p->engine() != engine) return nullptr;
+  return p;
 }
 
 }  // namespace kiln::cuda

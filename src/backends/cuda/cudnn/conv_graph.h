@@ -41,23 +41,25 @@ class ConvGraphPlan {
 
   int64_t workspace() const { return workspace_; }
   int64_t engine() const { return engine_; }
+  // Its engine config's position in the heuristics' list (conv_graph_plan_at rebuilds it).
+  int config() const { return config_; }
   // Runs the plan on the handle's stream; bias / z are ignored when the spec has none.
   cudnnStatus_t execute(cudnnHandle_t h, const void* x, const void* w, const void* bias,
                         const void* z, void* y, void* workspace) const;
-
- private:
-  friend std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t,
-                                                                      const ConvGraphSpec&, int,
-                                                                      int64_t);
 
  public:
   struct Descs;  // defined in conv_graph.cc only
 
  private:
+  friend std::unique_ptr<ConvGraphPlan> finalize_plan(cudnnHandle_t, const ConvGraphSpec&,
+                                                      const std::shared_ptr<Descs>&,
+                                                      cudnnBackendDescriptor_t, int, int64_t);
+
   std::shared_ptr<Descs> graph_;  // the operation graph's descriptors, shared by its plans
   cudnnBackendDescriptor_t plan_ = nullptr;
   int64_t workspace_ = 0;
   int64_t engine_ = -1;
+  int config_ = -1;
   bool bias_ = false, residual_ = false;
 };
 
@@ -68,5 +70,12 @@ std::vector<std::unique_ptr<ConvGraphPlan>> conv_graph_plans(cudnnHandle_t h,
                                                              const ConvGraphSpec& spec,
                                                              int max_plans,
                                                              int64_t workspace_limit);
+
+// The plan of the heuristics' `config`-th engine config (as ConvGraphPlan::config() numbers
+// them), when it still finalizes within `workspace_limit` and uses engine `engine` (negative: any):
+// what a tuned plan's step stored. Null otherwise (another cuDNN, another GPU).
+std::unique_ptr<ConvGraphPlan> conv_graph_plan_at(cudnnHandle_t h, const ConvGraphSpec& spec,
+                                                  int config, int64_t engine,
+                                                  int64_t workspace_limit);
 
 }  // namespace kiln::cuda

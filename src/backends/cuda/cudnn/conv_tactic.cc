@@ -10,12 +10,15 @@
 //   algorithm cuDNN allows with the identity activation). Everything else is cudnnConvolution-
 //   Forward / cudnnConvolutionBackwardData followed by kiln's epilogue kernel (conv_epilogue.cu),
 //   which adds bias and residual, applies relu and takes the window in one pass.
-// - The algorithm is chosen per concrete shape on first use (Kernel::workspace_size, which the
-//   runtime calls before running a new shape): cudnnFind*Ex times the candidates on the GPU on
-//   temporary buffers (kiln's autotuning for convs). A shape first seen by enqueue() (not expected)
-//   uses cuDNN's heuristics instead, which neither synchronise nor allocate. A forward conv with
-//   an epilogue times cudnnFind's best few again as whole steps, fused call against conv + kiln's
-//   epilogue kernel, because cudnnFind times the bare convolution only.
+// - The algorithm is chosen at build time by the autotuner (builder/autotuner.h) from this
+//   tactic's candidates(): cuDNN's heuristic list of legacy algorithms (a forward conv with an
+//   epilogue both fused through cudnnConvolutionBiasActivationForward and as the convolution
+//   followed by kiln's epilogue kernel) and the graph API's engine configs (conv_graph.h), each
+//   timed as the whole step. The choice and the workspace bound (BuildOptions::max_workspace_mib)
+//   are the step's state; the runtime never times. At shapes other than the tuned ones (an
+//   optimization profile's other shapes) the kernel keeps the kind of choice where it applies,
+//   else takes cuDNN's heuristics; channel-slice views (strided X or Y, decided when a context
+//   plans its memory) take the first graph-API plan that runs.
 // - Precision: compute type float; float16 / bfloat16 use tensor-op math; float32 uses TF32 tensor
 //   cores only when the node's allow_tf32 is set (the precision pass sets it), else FMA math.
 //   FFT and non-fused Winograd algorithms are not used for float32: their error (1e-5..1e-4 of the
@@ -30,6 +33,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 
 #include "backends/cuda/codegen/epilogue_program.h"
 #include "backends/cuda/cudnn/conv_graph.h"
@@ -115,55 +119,6 @@ bool bwd_algo_ok(cudnnConvolutionBwdDataAlgo_t a, const Precision& p) {
          a != CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
 }
 
-// Times candidates on one stream: the mean milliseconds of kRuns runs back to back after a
-// warm-up run, or a negative number when a run fails (returns false or throws). Not replayed from
-// a captured CUDA graph, although the runtime runs steps that way: capturing here, while other
-// threads' contexts run cuDNN, made their cuDNN calls fail (CUDNN_STATUS_EXECUTION_FAILED in the
-// 16-context demo on the H100).
-class StepTimer {
- public:
-  static constexpr int kRuns = 10;
-  explicit StepTimer(cudaStream_t s) : s_(s) {
-    KILN_CUDA_CHECK(cudaEventCreate(&e0_));
-    if (cudaEventCreate(&e1_) != cudaSuccess) {
-      cudaEventDestroy(e0_);
-      fail(StatusCode::kDeviceError, "cannot create a CUDA event");
-    }
-  }
-  ~StepTimer() {
-    cudaEventDestroy(e0_);
-    cudaEventDestroy(e1_);
-  }
-  StepTimer(const StepTimer&) = delete;
-  StepTimer& operator=(const StepTimer&) = delete;
-
-  template <class F>
-  float mean_ms(F&& once) {
-    auto run = [&] {
-      try {
-        return once();
-      } catch (const Error&) {
-        return false;
-      }
-    };
-    if (!run()) {
-      cudaGetLastError();
-      return -1.f;
-    }
-    bool ok = cudaEventRecord(e0_, s_) == cudaSuccess;
-    for (int r = 0; ok && r < kRuns; ++r) ok = run();
-    ok = ok && cudaEventRecord(e1_, s_) == cudaSuccess && cudaEventSynchronize(e1_) == cudaSuccess;
-    float ms = 0.f;
-    ok = ok && cudaEventElapsedTime(&ms, e0_, e1_) == cudaSuccess;
-    cudaGetLastError();
-    return ok ? ms / kRuns : -1.f;
-  }
-
- private:
-  cudaStream_t s_;
-  cudaEvent_t e0_ = nullptr, e1_ = nullptr;
-};
-
 // cuDNN's description of one mapped convolution.
 struct Descriptors {
   TensorDesc x, y, bias;  // transposed: x is dy (kiln's X), y is dx (the native output)
@@ -247,6 +202,118 @@ Choice heuristic_choice(cudnnHandle_t h, const CudnnConvMapping& m, Descriptors&
   return pick(h, m, d, perf.data(), got, p, limit, fwd_algo_ok);
 }
 
+// Every candidate list is cut at this many legacy algorithms and graph-API plans: those further
+// down cuDNN's heuristics rarely win, and each costs build time.
+constexpr int kLegacyCandidates = 6;
+constexpr int kGraphCandidates = 4;
+
+// The graph-API description of a mapped convolution and a node's epilogue (packed).
+ConvGraphSpec graph_spec(const CudnnConvMapping& m, const Precision& p, bool bias, bool z,
+                         bool relu) {
+  ConvGraphSpec spec;
+  spec.dtype = cudnn_type(p.dtype);
+  spec.channels_last = m.channels_last;
+  spec.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
+  spec.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
+  spec.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
+  spec.pad.assign(m.pad.begin(), m.pad.end());
+  spec.stride.assign(m.stride.begin(), m.stride.end());
+  spec.dilation.assign(m.dilation.begin(), m.dilation.end());
+  spec.bias = bias;
+  spec.residual = z;
+  spec.relu = relu;
+  return spec;
+}
+
+// The graph API runs float16/bfloat16 (float32 would need its own accuracy rules), ungrouped
+// (the graph infers groups from the shapes; not needed so far), direct forward convolutions.
+bool graph_eligible(const CudnnConvMapping& m, const Precision& p) {
+  return p.dtype != DataType::kFloat && m.groups == 1 && m.direct && !m.transposed && !m.no_conv;
+}
+
+// One way to run a convolution, as the autotuner's candidates and a plan's steps name it:
+//   "fwd ALGO MATH FUSED"  legacy forward algorithm, math type, cudnnConvolutionBiasActivation-
+//                          Forward (1) or cudnnConvolutionForward + kiln's epilogue kernel (0);
+//   "bwd ALGO MATH"        legacy backward-data algorithm (ConvTranspose);
+//   "graph CONFIG ENGINE"  the graph API's CONFIG-th engine config, which uses engine ENGINE;
+// each followed by " @ DIMS", the X, W and Y dims it was tuned at.
+struct ConvChoice {
+  enum Kind { kNone, kFwd, kBwd, kGraph } kind = kNone;
+  int algo = -1;  // fwd / bwd
+  int math = 0;
+  bool fused = false;
+  int config = -1;  // graph
+  int64_t engine = -1;
+  std::string dims;  // "X;W;Y" as dims_to_string prints them
+
+  std::string str() const {
+    switch (kind) {
+      case kFwd:
+        return cat("fwd ", algo, " ", math, " ", fused ? 1 : 0, " @ ", dims);
+      case kBwd:
+        return cat("bwd ", algo, " ", math, " @ ", dims);
+      case kGraph:
+        return cat("graph ", config, " ", engine, " @ ", dims);
+      default:
+        return {};
+    }
+  }
+  static ConvChoice parse(std::string_view s) {
+    ConvChoice c;
+    if (s.empty()) return c;
+    const size_t at = s.find(" @ ");
+    KILN_EXPECT(at != std::string_view::npos, StatusCode::kCorruptPlan,
+                "cuda.cudnn_conv: malformed choice '", s, "'");
+    c.dims = std::string(s.substr(at + 3));
+    std::istringstream in{std::string(s.substr(0, at))};
+    std::string kind;
+    in >> kind;
+    int fused = 0;
+    if (kind == "fwd") {
+      c.kind = kFwd;
+      in >> c.algo >> c.math >> fused;
+      c.fused = fused != 0;
+    } else if (kind == "bwd") {
+      c.kind = kBwd;
+      in >> c.algo >> c.math;
+    } else if (kind == "graph") {
+      c.kind = kGraph;
+      in >> c.config >> c.engine;
+    }
+    KILN_EXPECT(c.kind != kNone && !in.fail(), StatusCode::kCorruptPlan,
+                "cuda.cudnn_conv: malformed choice '", s, "'");
+    return c;
+  }
+};
+
+std::string dims_key(const Dims& x, const Dims& w, const Dims& y) {
+  return cat(dims_to_string(x), ";", dims_to_string(w), ";", dims_to_string(y));
+}
+
+// A step's state: "cudnn_conv LIMIT\n" (the workspace bound, bytes), the choice's line, then the
+// compiled epilogue program (possibly empty).
+std::string make_state(size_t limit, const std::string& choice, const std::string& program) {
+  return cat("cudnn_conv ", limit, "\n", choice, "\n", program);
+}
+struct ConvState {
+  size_t limit = kMaxAlgoWorkspace;
+  ConvChoice choice;
+  std::string_view program;
+};
+ConvState read_state(std::string_view s) {
+  ConvState st;
+  const size_t l1 = s.find('\n');
+  const size_t l2 = l1 == std::string_view::npos ? l1 : s.find('\n', l1 + 1);
+  KILN_EXPECT(s.rfind("cudnn_conv ", 0) == 0 && l2 != std::string_view::npos,
+              StatusCode::kCorruptPlan, "cuda.cudnn_conv: the step's state is not this tactic's");
+  std::istringstream in{std::string(s.substr(11, l1 - 11))};
+  in >> st.limit;
+  KILN_EXPECT(!in.fail(), StatusCode::kCorruptPlan, "cuda.cudnn_conv: malformed state");
+  st.choice = ConvChoice::parse(s.substr(l1 + 1, l2 - l1 - 1));
+  st.program = s.substr(l2 + 1);
+  return st;
+}
+
 // Everything one concrete shape needs; made once, then read by any number of contexts.
 struct ConvPlan {
   CudnnConvMapping map;
@@ -266,12 +333,15 @@ struct ConvPlan {
 class CudnnConvKernel : public Kernel {
  public:
   CudnnConvKernel(const Node& n, std::string_view state) : attrs_(n.a<ConvAttrs>()) {
+    ConvState st = read_state(state);
+    limit_ = st.limit;
+    choice_ = st.choice;
     if (has_epilogue_program(attrs_.epilogue)) {
-      KILN_EXPECT(!state.empty(), StatusCode::kCorruptPlan,
+      KILN_EXPECT(!st.program.empty(), StatusCode::kCorruptPlan,
                   "cuda.cudnn_conv: the plan lacks the compiled epilogue of ", n.label());
-      program_ = std::make_unique<EpilogueKernel>(attrs_.epilogue, state);
+      program_ = std::make_unique<EpilogueKernel>(attrs_.epilogue, st.program);
     } else {
-      KILN_EXPECT(state.empty(), StatusCode::kCorruptPlan,
+      KILN_EXPECT(st.program.empty(), StatusCode::kCorruptPlan,
                   "cuda.cudnn_conv: unexpected state for ", n.label());
     }
     prec_.dtype = n.inputs[0]->dtype;
@@ -297,19 +367,20 @@ class CudnnConvKernel : public Kernel {
 
   size_t workspace_size(const LaunchArgs& a) const override {
     if (a.out(0).numel() == 0) return 0;
-    return plan_for(a, true).workspace;
+    return plan_for(a).workspace;
   }
 
   // Strided X (a channel slice of a wider tensor) and strided Y (a channel slice of a Concat's
   // output): only cuDNN graph-API plans take those (the legacy API finds no algorithm for them,
   // bench/cudnn_strided_probe.cu), for float16/bfloat16 and with W, bias and Z dense. The plan is
-  // made and timed here, once per shape and strides, and kept for enqueue().
+  // made here (cuDNN's heuristics, nothing timed), once per shape and strides, and kept for
+  // enqueue().
   bool accepts_strided(const LaunchArgs& a) const override {
     if (prec_.dtype == DataType::kFloat || program_ || a.out(0).numel() == 0) return false;
     for (size_t i = 1; i < a.inputs.size(); ++i)
       if (a.has(i) && !a.in(i).dense()) return false;
     try {
-      return plan_for(a, true).graph != nullptr;
+      return plan_for(a).graph != nullptr;
     } catch (const Error&) {
       return false;
     }
@@ -329,7 +400,7 @@ class CudnnConvKernel : public Kernel {
   // Y = act(conv(X, W) + B + Z): everything but the epilogue program.
   void convolve(const LaunchArgs& a) const {
     DeviceTensor& y = a.out(0);
-    const ConvPlan& p = plan_for(a, false);
+    const ConvPlan& p = plan_for(a);
     const CudnnConvMapping& m = p.map;
     cudaStream_t s = stream_of(a);
     const void* bias = a.has(2) ? a.in(2).data : nullptr;
@@ -403,9 +474,11 @@ class CudnnConvKernel : public Kernel {
     check_launch("Conv epilogue");
   }
 
-  // The plan for the launch's shapes, made on first use: timed (cudnnFind*Ex) when `tune`, else
-  // from heuristics and within the launch's workspace.
-  const ConvPlan& plan_for(const LaunchArgs& a, bool tune) const {
+  // The plan for the launch's shapes, made on first use and kept. Nothing is timed here: at the
+  // shapes the plan was tuned at, the step's stored choice; at others (a profile's other shapes),
+  // the same kind of choice where it applies (the tuned legacy algorithm, or the graph API's first
+  // engine config), else cuDNN's heuristics, within the step's workspace bound.
+  const ConvPlan& plan_for(const LaunchArgs& a) const {
     std::vector<int64_t> key;
     for (size_t i = 0; i < 2; ++i) {
       key.insert(key.end(), a.in(i).dims.begin(), a.in(i).dims.end());
@@ -434,7 +507,7 @@ class CudnnConvKernel : public Kernel {
                   StatusCode::kUnsupported,
                   "cuda.cudnn_conv: strided tensors need a direct, ungrouped 2-D/3-D float16 or "
                   "bfloat16 convolution");
-      KILN_EXPECT(search_strided(*p, a.in(0), a.out(0)), StatusCode::kUnsupported,
+      KILN_EXPECT(strided_plan(*p, a.in(0), a.out(0)), StatusCode::kUnsupported,
                   "cuda.cudnn_conv: cuDNN has no graph-API plan for X ",
                   dims_to_string(a.in(0).dims), " strides ", dims_to_string(a.in(0).strides),
                   ", Y strides ", dims_to_string(a.out(0).strides));
@@ -444,31 +517,26 @@ class CudnnConvKernel : public Kernel {
       const size_t es = dtype_size(prec_.dtype);
       const size_t native_bytes =
           p->map.direct ? 0 : static_cast<size_t>(p->map.native_numel()) * es;
-      bool done = false;
-      if (tune) {
-        try {
-          done = search(*p);
-        } catch (const Error&) {
-          // Not enough memory to time candidates, or a candidate failed: use the heuristics.
-          done = false;
-        }
-      }
+      TuningHandle th = cudnn_tuning_handle();
+      const bool tuned_here =
+          choice_.kind != ConvChoice::kNone &&
+          choice_.dims == dims_key(a.in(0).dims, a.in(1).dims, a.out(0).dims);
+      bool done = apply(*p, choice_, th.handle, tuned_here);
       if (!done) {
-        size_t limit = kMaxAlgoWorkspace;
-        if (!tune) {
-          const size_t room = a.workspace_bytes > native_bytes + kAlign
-                                  ? a.workspace_bytes - native_bytes - kAlign
-                                  : 0;
-          limit = std::min(limit, room);
-        }
-        TuningHandle th = cudnn_tuning_handle();
-        Choice c = heuristic_choice(th.handle, p->map, p->desc, prec_, limit);
+        Choice c = heuristic_choice(th.handle, p->map, p->desc, prec_, limit_);
         KILN_EXPECT(c.algo >= 0, StatusCode::kUnsupported,
                     "cuDNN has no convolution algorithm for X ", dims_to_string(a.in(0).dims),
-                    " W ", dims_to_string(a.in(1).dims), " within ", limit, " bytes of workspace");
+                    " W ", dims_to_string(a.in(1).dims), " within ", limit_,
+                    " bytes of workspace");
         p->algo = c.algo;
         p->algo_workspace = c.workspace;
       }
+      if (!tuned_here && choice_.kind != ConvChoice::kNone)
+        log(LogLevel::kVerbose, "cuda.cudnn_conv: X ", dims_to_string(a.in(0).dims),
+            " is not the shape the step was tuned at (", choice_.dims, "): ",
+            p->graph ? cat("graph-API engine ", p->graph->engine())
+                     : cat("legacy algorithm ", p->algo),
+            ", untimed");
       p->native_offset = align_up(p->algo_workspace);
       p->workspace = p->map.direct ? p->algo_workspace : p->native_offset + native_bytes;
     }
@@ -477,96 +545,58 @@ class CudnnConvKernel : public Kernel {
     return ref;
   }
 
-  // Times the candidate algorithms on temporary buffers (cudnnFind*Ex) and keeps the fastest
-  // acceptable one; a direct forward conv with an epilogue then times its finalists as whole
-  // steps (time_steps). False when nothing fits.
-  bool search(ConvPlan& p) const {
+  bool has_epilogue() const { return relu_ || has_bias_ || has_z_; }
+
+  // Sets up `p` to run choice `c` (at the shapes it was tuned at when `exact`; else only its
+  // kind: the same legacy algorithm, or the graph API's first engine config). False when the
+  // choice does not apply to these shapes (cuDNN refuses it, or it needs more workspace than
+  // the bound): the caller falls back on the heuristics.
+  bool apply(ConvPlan& p, const ConvChoice& c, cudnnHandle_t h, bool exact) const {
     const CudnnConvMapping& m = p.map;
-    const size_t es = dtype_size(prec_.dtype);
-    const size_t xb = align_up(volume(m.x_dims) * es), wb = align_up(volume(m.w_dims) * es);
-    const size_t yb = align_up(volume(m.y_dims) * es), bb = align_up(m.y_dims[1] * es);
-    size_t free_b = 0, total_b = 0;
-    KILN_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    const size_t data = xb + wb + 2 * yb + bb;
-    if (free_b < data) return false;
-    const size_t limit = std::min(kMaxAlgoWorkspace, (free_b - data) / 4);
-    DeviceBuffer buf(data + limit);
-    char* base = static_cast<char*>(buf.get());
-    void* xp = base;
-    void* wp = base + xb;
-    void* yp = base + xb + wb;
-    void* zp = base + xb + wb + yb;
-    void* bp = base + xb + wb + 2 * yb;
-    void* ws = base + data;
-    TuningHandle th = cudnn_tuning_handle();
-    // Defined values (zeros) so that no candidate meets NaNs or denormals while it is timed.
-    KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, data, th.stream));
-    KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
-    Choice c;
-    int max_count = 0;
-    if (m.transposed) {
-      KILN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(th.handle, &max_count));
-      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(std::max(max_count, 1));
-      int got = 0;
-      KILN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-          th.handle, p.desc.w.get(), wp, p.desc.x.get(), xp, p.desc.conv.get(), p.desc.y.get(), yp,
-          max_count, &got, perf.data(), ws, limit));
-      KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
-      c = pick(th.handle, m, p.desc, perf.data(), got, prec_, limit, bwd_algo_ok);
-    } else {
-      KILN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(th.handle, &max_count));
-      std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::max(max_count, 1));
-      int got = 0;
-      KILN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-          th.handle, p.desc.x.get(), xp, p.desc.w.get(), wp, p.desc.conv.get(), p.desc.y.get(), yp,
-          max_count, &got, perf.data(), ws, limit));
-      KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
-      if (m.direct) {
-        // cudnnFind timed the bare convolution; the step also pays for its epilogue, which
-        // cuDNN fuses into some algorithms and runs as extra kernels (or kiln's kernel) for
-        // others, and graph-API plans compete too. So the finalists are timed again as the
-        // whole step.
-        if (!has_bias_ && (relu_ || has_z_)) {
-          p.zero_bias = DeviceBuffer(m.y_dims[1] * es);
+    switch (c.kind) {
+      case ConvChoice::kGraph: {
+        if (!graph_eligible(m, prec_)) return false;
+        const ConvGraphSpec spec = graph_spec(m, prec_, has_bias_, has_z_, relu_);
+        std::unique_ptr<ConvGraphPlan> g;
+        if (exact)
+          g = conv_graph_plan_at(h, spec, c.config, c.engine, static_cast<int64_t>(limit_));
+        else if (auto v = conv_graph_plans(h, spec, 1, static_cast<int64_t>(limit_)); !v.empty())
+          g = std::move(v[0]);
+        if (!g) return false;
+        p.algo_workspace = static_cast<size_t>(g->workspace());
+        p.graph = std::move(g);
+        return true;
+      }
+      case ConvChoice::kFwd:
+      case ConvChoice::kBwd: {
+        if ((c.kind == ConvChoice::kBwd) != m.transposed) return false;
+        const cudnnMathType_t math = static_cast<cudnnMathType_t>(c.math);
+        if (!math_ok(math, prec_)) return false;
+        if (m.transposed ? !bwd_algo_ok(static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), prec_)
+                         : !fwd_algo_ok(static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), prec_))
+          return false;
+        const bool fused = c.fused && m.direct && has_epilogue() &&
+                           (relu_ || c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
+        if (c.fused && !fused) return false;
+        KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), math));
+        size_t ws = 0;
+        if (!algo_workspace(h, m, p.desc, c.algo, ws) || ws > limit_) {
+          KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), search_math(prec_)));
+          return false;
+        }
+        p.algo = c.algo;
+        p.algo_workspace = ws;
+        p.fused = fused;
+        p.identity = fused && !relu_;
+        if (fused && !has_bias_) {
+          p.zero_bias = DeviceBuffer(m.y_dims[1] * dtype_size(prec_.dtype));
           KILN_CUDA_CHECK(cudaMemset(p.zero_bias.get(), 0, p.zero_bias.size()));
         }
-        if (time_steps(p, perf.data(), got, limit, th, xp, wp, yp, zp, bp, ws)) return true;
-        p.zero_bias = DeviceBuffer();
+        return true;
       }
-      c = pick(th.handle, m, p.desc, perf.data(), got, prec_, limit, fwd_algo_ok);
+      default:
+        return false;
     }
-    if (c.algo < 0) return false;
-    p.algo = c.algo;
-    p.algo_workspace = c.workspace;
-    return true;
-  }
-
-  // The graph-API description of the mapped convolution and this node's epilogue (packed).
-  ConvGraphSpec graph_spec(const CudnnConvMapping& m) const {
-    ConvGraphSpec spec;
-    spec.dtype = cudnn_type(prec_.dtype);
-    spec.channels_last = m.channels_last;
-    spec.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
-    spec.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
-    spec.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
-    spec.pad.assign(m.pad.begin(), m.pad.end());
-    spec.stride.assign(m.stride.begin(), m.stride.end());
-    spec.dilation.assign(m.dilation.begin(), m.dilation.end());
-    spec.bias = has_bias_;
-    spec.residual = has_z_;
-    spec.relu = relu_;
-    return spec;
-  }
-
-  // A tensor's strides in cuDNN's NCHW order (empty when dense): channels-last values hold
-  // [N, spatial..., C], so C's stride moves to position 1.
-  static std::vector<int64_t> cudnn_strides(const DeviceTensor& t, bool channels_last) {
-    if (t.dense()) return {};
-    const Dims& s = t.strides;
-    if (!channels_last) return std::vector<int64_t>(s.begin(), s.end());
-    std::vector<int64_t> r{s[0], s.back()};
-    r.insert(r.end(), s.begin() + 1, s.end() - 1);
-    return r;
   }
 
   // Elements from a tensor's first to its last, plus one.
@@ -580,37 +610,29 @@ class CudnnConvKernel : public Kernel {
     return last + 1;
   }
 
-  // Times the graph-API plans cuDNN's heuristics propose for `spec` (up to kGraphPlans) and keeps
-  // in `best` the first that beats best_ms (negative: nothing yet).
-  static void time_graph_plans(TuningHandle& th, const ConvGraphSpec& spec, size_t limit,
-                               StepTimer& timer, void* xp, void* wp, void* bp, void* zp, void* yp,
-                               void* ws, float& best_ms, std::unique_ptr<ConvGraphPlan>& best) {
-    constexpr int kGraphPlans = 4;
-    for (auto& g : conv_graph_plans(th.handle, spec, kGraphPlans, static_cast<int64_t>(limit))) {
-      const float ms = timer.mean_ms([&] {
-        return g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS;
-      });
-      if (ms < 0.f || (best_ms >= 0.f && ms >= best_ms)) continue;
-      best_ms = ms;
-      best = std::move(g);
-    }
+  // A tensor's strides in cuDNN's NCHW order (empty when dense): channels-last values hold
+  // [N, spatial..., C], so C's stride moves to position 1.
+  static std::vector<int64_t> cudnn_strides(const DeviceTensor& t, bool channels_last) {
+    if (t.dense()) return {};
+    const Dims& s = t.strides;
+    if (!channels_last) return std::vector<int64_t>(s.begin(), s.end());
+    std::vector<int64_t> r{s[0], s.back()};
+    r.insert(r.end(), s.begin() + 1, s.end() - 1);
+    return r;
   }
 
-  // A convolution with a strided X or Y: times the graph-API plans cuDNN's heuristics propose for
-  // those strides (first with the epilogue's intermediates laid out like Y, then packed) on
-  // temporary buffers, and keeps the fastest in p.graph. False when none runs.
-  bool search_strided(ConvPlan& p, const DeviceTensor& x, const DeviceTensor& y) const {
+  // A convolution with a strided X or Y (decided when a context plans its memory, after the
+  // build): the first of the graph-API plans cuDNN's heuristics propose for those strides (first
+  // with the epilogue's intermediates laid out like Y, then packed) that runs once on temporary
+  // buffers; a check that it runs, not a timing. False when none runs.
+  bool strided_plan(ConvPlan& p, const DeviceTensor& x, const DeviceTensor& y) const {
     const CudnnConvMapping& m = p.map;
     const size_t es = dtype_size(prec_.dtype);
     const size_t xb = align_up(extent(x) * es), wb = align_up(volume(m.w_dims) * es);
     const size_t yb = align_up(extent(y) * es), zb = align_up(y.numel() * es);
     const size_t bb = align_up(m.y_dims[1] * es);
-    size_t free_b = 0, total_b = 0;
-    KILN_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     const size_t data = xb + wb + yb + zb + bb;
-    if (free_b < data) return false;
-    const size_t limit = std::min(kMaxAlgoWorkspace, (free_b - data) / 4);
-    DeviceBuffer buf(data + limit);
+    DeviceBuffer buf(data + limit_);
     char* base = static_cast<char*>(buf.get());
     void* xp = base;
     void* wp = base + xb;
@@ -620,130 +642,39 @@ class CudnnConvKernel : public Kernel {
     void* ws = base + data;
     TuningHandle th = cudnn_tuning_handle();
     KILN_CUDA_CHECK(cudaMemsetAsync(base, 0, data, th.stream));
-    KILN_CUDA_CHECK(cudaStreamSynchronize(th.stream));
-    StepTimer timer(th.stream);
-    ConvGraphSpec spec = graph_spec(m);
+    ConvGraphSpec spec = graph_spec(m, prec_, has_bias_, has_z_, relu_);
     spec.x_strides = cudnn_strides(x, m.channels_last);
     spec.y_strides = cudnn_strides(y, m.channels_last);
-    float best_ms = -1.f;
-    std::unique_ptr<ConvGraphPlan> best;
+    std::unique_ptr<ConvGraphPlan> found;
     for (bool like_y : {true, false}) {
       if (like_y && spec.y_strides.empty()) continue;
       spec.virtual_like_y = like_y;
-      time_graph_plans(th, spec, limit, timer, xp, wp, bp, zp, yp, ws, best_ms, best);
-      if (best) break;
+      for (auto& g : conv_graph_plans(th.handle, spec, kGraphCandidates,
+                                      static_cast<int64_t>(limit_))) {
+        if (g->execute(th.handle, xp, wp, bp, zp, yp, ws) == CUDNN_STATUS_SUCCESS &&
+            cudaStreamSynchronize(th.stream) == cudaSuccess) {
+          found = std::move(g);
+          break;
+        }
+        cudaGetLastError();
+      }
+      if (found) break;
     }
     cudaStreamSynchronize(th.stream);
     cudaGetLastError();
-    if (!best) return false;
-    p.algo_workspace = static_cast<size_t>(best->workspace());
-    p.graph = std::move(best);
+    if (!found) return false;
+    p.algo_workspace = static_cast<size_t>(found->workspace());
+    p.graph = std::move(found);
     log(LogLevel::kVerbose, "cuda.cudnn_conv: strided graph-API engine ", p.graph->engine(),
         " for X ", dims_to_string(x.dims), " strides ", dims_to_string(x.strides), ", Y strides ",
-        dims_to_string(y.strides), ", ", best_ms, " ms");
-    return true;
-  }
-
-  // Times, as whole steps: up to kTimedAlgos of cudnnFind's acceptable algorithms, each
-  // through cudnnConvolutionBiasActivationForward where cuDNN allows it (an epilogue; relu: any
-  // algorithm; identity: IMPLICIT_PRECOMP_GEMM only) and as cudnnConvolutionForward + kiln's
-  // epilogue kernel; then, for float16/bfloat16 ungrouped convs, the graph-API plans
-  // (conv_graph.h) of the same step. Keeps the fastest in `p`. A candidate that fails is
-  // skipped. False when nothing could be timed.
-  bool time_steps(ConvPlan& p, const cudnnConvolutionFwdAlgoPerf_t* perf, int n, size_t limit,
-                  TuningHandle& th, void* xp, void* wp, void* yp, void* zp, void* bp,
-                  void* ws) const {
-    constexpr int kTimedAlgos = 6;
-    const CudnnConvMapping& m = p.map;
-    const bool has_epilogue = relu_ || has_bias_ || has_z_;
-    StepTimer timer(th.stream);
-    cudaStream_t st = th.stream;
-    const void* bias = has_bias_ ? bp : p.zero_bias.get();
-    const float one = 1.f, zero = 0.f, alpha2 = has_z_ ? 1.f : 0.f;
-    auto time = [&](auto&& once) { return timer.mean_ms(once); };
-    float best_ms = -1.f;
-    Choice best;
-    bool best_fused = false, best_identity = false;
-    auto better = [&](float ms) { return ms >= 0.f && (best_ms < 0.f || ms < best_ms); };
-    int timed = 0;
-    for (int i = 0; i < n && timed < kTimedAlgos; ++i) {
-      const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
-      if (r.status != CUDNN_STATUS_SUCCESS || !math_ok(r.mathType, prec_) ||
-          !fwd_algo_ok(r.algo, prec_))
-        continue;
-      const cudnnMathType_t math = run_math(r.mathType, prec_);
-      KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), math));
-      size_t wsb = 0;
-      if (!algo_workspace(th.handle, m, p.desc, static_cast<int>(r.algo), wsb)) continue;
-      wsb = std::max(wsb, r.memory);
-      if (wsb > limit) continue;
-      ++timed;
-      auto consider = [&](float ms, bool fused, bool identity) {
-        if (!better(ms)) return;
-        best_ms = ms;
-        best = {static_cast<int>(r.algo), math, wsb};
-        best_fused = fused;
-        best_identity = identity;
-      };
-      if (has_epilogue && (relu_ || r.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
-        const bool identity = !relu_;
-        consider(time([&] {
-                   return cudnnConvolutionBiasActivationForward(
-                              th.handle, &one, p.desc.x.get(), xp, p.desc.w.get(), wp,
-                              p.desc.conv.get(), r.algo, ws, wsb, &alpha2, p.desc.y.get(),
-                              has_z_ ? zp : yp, p.desc.bias.get(), bias,
-                              identity ? identity_act_.get() : relu_act_.get(), p.desc.y.get(),
-                              yp) == CUDNN_STATUS_SUCCESS;
-                 }),
-                 true, identity);
-      }
-      consider(time([&] {
-                 if (cudnnConvolutionForward(th.handle, &one, p.desc.x.get(), xp, p.desc.w.get(),
-                                             wp, p.desc.conv.get(), r.algo, ws, wsb, &zero,
-                                             p.desc.y.get(), yp) != CUDNN_STATUS_SUCCESS)
-                   return false;
-                 if (has_epilogue)
-                   epilogue(p, yp, yp, has_bias_ ? bp : nullptr, has_z_ ? zp : nullptr, st);
-                 return true;
-               }),
-               false, false);
-    }
-    // The graph API: float16/bfloat16 only (float32 would need its own accuracy rules), and
-    // ungrouped convs (the graph infers groups from the shapes; not needed so far).
-    std::unique_ptr<ConvGraphPlan> best_graph;
-    if (prec_.dtype != DataType::kFloat && m.groups == 1) {
-      time_graph_plans(th, graph_spec(m), limit, timer, xp, wp, bp, zp, yp, ws, best_ms,
-                       best_graph);
-    }
-    cudaStreamSynchronize(st);
-    cudaGetLastError();  // a candidate that failed to launch leaves nothing behind
-    if (best_ms < 0.f) {
-      KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), search_math(prec_)));
-      return false;
-    }
-    if (best_graph) {
-      p.algo_workspace = static_cast<size_t>(best_graph->workspace());
-      p.graph = std::move(best_graph);
-      p.fused = false;
-      p.zero_bias = DeviceBuffer();
-      log(LogLevel::kVerbose, "cuda.cudnn_conv: graph-API engine ", p.graph->engine(), " for X ",
-          dims_to_string(Dims(m.x_dims.begin(), m.x_dims.end())), ", ", best_ms, " ms");
-      return true;
-    }
-    KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.desc.conv.get(), best.math));
-    p.algo = best.algo;
-    p.algo_workspace = best.workspace;
-    p.fused = best_fused;
-    p.identity = best_identity;
-    if (!p.fused) p.zero_bias = DeviceBuffer();
-    log(LogLevel::kVerbose, "cuda.cudnn_conv: legacy algorithm ", p.algo,
-        p.fused ? " (fused call)" : "", " for X ",
-        dims_to_string(Dims(m.x_dims.begin(), m.x_dims.end())), ", ", best_ms, " ms");
+        dims_to_string(y.strides));
     return true;
   }
 
   ConvAttrs attrs_;
   Precision prec_;
+  size_t limit_ = kMaxAlgoWorkspace;  // the step's workspace bound
+  ConvChoice choice_;                 // what the autotuner chose ("" kind kNone: untuned)
   bool has_bias_ = false, has_z_ = false, relu_ = false;
   std::unique_ptr<DeviceBuffer> filter_cl_;  // KRSC copy of W for channels-last
   std::unique_ptr<EpilogueKernel> program_;  // the epilogue program, in place over Y
@@ -818,10 +749,104 @@ class CudnnConvTactic : public Tactic {
     return Status::ok();
   }
 
-  // The NVRTC-compiled epilogue program, when the node has one (empty otherwise).
-  std::string prepare(const Node& n) const override {
+  // The state without tuning: cuDNN's heuristics at run time, within the default bound.
+  std::string prepare(const Node& n) const override { return prepare_choice(n, "", {}); }
+
+  // The candidates at the node's (concrete) shapes, in cuDNN's heuristic order: the first
+  // kLegacyCandidates acceptable legacy algorithms (a forward conv with an epilogue both through
+  // cudnnConvolutionBiasActivationForward, where cuDNN allows it, and as the convolution followed
+  // by kiln's epilogue kernel), then the graph API's first kGraphCandidates engine configs that
+  // finalize. Each is timed by the autotuner as the whole step.
+  std::vector<std::string> candidates(const Node& n, const TacticLimits& limits) const override {
+    const Value* x = n.in(0);
+    const Value* w = n.in(1);
+    const Value* y = n.outputs[0];
+    if (!x->shape.fully_known() || !w->shape.fully_known() || !y->shape.fully_known()) return {};
+    const auto& a = n.a<ConvAttrs>();
+    const Dims xd = x->shape.concrete(), wd = w->shape.concrete(), yd = y->shape.concrete();
+    CudnnConvMapping m = map_conv_to_cudnn(a, xd, wd, yd);
+    if (!m.ok || m.no_conv) return {};
+    Precision p;
+    p.dtype = x->dtype;
+    p.tf32 = a.allow_tf32;
+    const bool bias = n.in(2) != nullptr, z = n.in(3) != nullptr, relu = a.activation == "relu";
+    const size_t limit = limits.workspace(kMaxAlgoWorkspace);
+    ConvChoice c;
+    c.dims = dims_key(xd, wd, yd);
+    std::vector<std::string> out;
+    auto add = [&](const ConvChoice& k) {
+      std::string str = k.str();
+      if (std::find(out.begin(), out.end(), str) == out.end()) out.push_back(std::move(str));
+    };
+    TuningHandle th = cudnn_tuning_handle();
+    Descriptors d;
+    describe(m, p, d);
+    int max_count = 0, got = 0, legacy = 0;
+    auto consider = [&](int algo, cudnnMathType_t found_math, size_t memory, bool ok) {
+      if (!ok || legacy >= kLegacyCandidates || !math_ok(found_math, p)) return;
+      const cudnnMathType_t math = run_math(found_math, p);
+      KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), math));
+      size_t ws = 0;
+      if (!algo_workspace(th.handle, m, d, algo, ws) || std::max(ws, memory) > limit) return;
+      ++legacy;
+      c.algo = algo;
+      c.math = static_cast<int>(math);
+      if (m.transposed) {
+        c.kind = ConvChoice::kBwd;
+        add(c);
+        return;
+      }
+      c.kind = ConvChoice::kFwd;
+      if (m.direct && (relu || bias || z) &&
+          (relu || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+        c.fused = true;
+        add(c);
+      }
+      c.fused = false;
+      add(c);
+    };
+    if (m.transposed) {
+      KILN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(th.handle, &max_count));
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(std::max(max_count, 1));
+      KILN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+          th.handle, d.w.get(), d.x.get(), d.conv.get(), d.y.get(), max_count, &got, perf.data()));
+      for (int i = 0; i < got; ++i)
+        consider(static_cast<int>(perf[i].algo), perf[i].mathType, perf[i].memory,
+                 perf[i].status == CUDNN_STATUS_SUCCESS && bwd_algo_ok(perf[i].algo, p));
+    } else {
+      KILN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(th.handle, &max_count));
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(std::max(max_count, 1));
+      KILN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+          th.handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(), max_count, &got, perf.data()));
+      for (int i = 0; i < got; ++i)
+        consider(static_cast<int>(perf[i].algo), perf[i].mathType, perf[i].memory,
+                 perf[i].status == CUDNN_STATUS_SUCCESS && fwd_algo_ok(perf[i].algo, p));
+    }
+    if (graph_eligible(m, p)) {
+      c = ConvChoice();
+      c.kind = ConvChoice::kGraph;
+      c.dims = dims_key(xd, wd, yd);
+      for (auto& g : conv_graph_plans(th.handle, graph_spec(m, p, bias, z, relu),
+                                      kGraphCandidates, static_cast<int64_t>(limit))) {
+        c.config = g->config();
+        c.engine = g->engine();
+        add(c);
+      }
+    }
+    // One way only: nothing to choose.
+    if (out.size() < 2) out.clear();
+    return out;
+  }
+
+  // The state: the workspace bound, the choice (checked here, so that a plan never holds one
+  // that cannot be read back) and the NVRTC-compiled epilogue program, when the node has one.
+  std::string prepare_choice(const Node& n, std::string_view choice,
+                             const TacticLimits& limits) const override {
+    ConvChoice::parse(choice);
     const expr::Program& p = n.a<ConvAttrs>().epilogue;
-    return has_epilogue_program(p) ? compile_epilogue_kernel(p, n.label()) : std::string();
+    return make_state(limits.workspace(kMaxAlgoWorkspace), std::string(choice),
+                      has_epilogue_program(p) ? compile_epilogue_kernel(p, n.label())
+                                              : std::string());
   }
 
   std::unique_ptr<Kernel> instantiate(const Node& n, std::string_view state) const override {
