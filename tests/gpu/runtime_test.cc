@@ -239,13 +239,16 @@ TEST(GpuTuning, PlansStoreTheirChoicesAndRebuildIdentically) {
   auto cold = build_tuned(0, &cold_lines);
   auto warm = build_tuned(0, &warm_lines);
   ASSERT_TRUE(cold && warm);
-  auto said = [](const std::vector<std::string>& lines, const std::string& what) {
+  // The build's summary line: "tuned N steps: T candidates timed, ...".
+  auto tuned_line = [](const std::vector<std::string>& lines) {
     for (const auto& l : lines)
-      if (l.find(what) != std::string::npos) return true;
-    return false;
+      if (l.rfind("tuned ", 0) == 0) return l;
+    return std::string("(no tuning line)");
   };
-  EXPECT_FALSE(said(cold_lines, " 0 candidates timed"));
-  EXPECT_TRUE(said(warm_lines, " 0 candidates timed")) << warm_lines.back();
+  EXPECT_EQ(tuned_line(cold_lines).find(" 0 candidates timed"), std::string::npos)
+      << tuned_line(cold_lines);
+  EXPECT_NE(tuned_line(warm_lines).find(" 0 candidates timed"), std::string::npos)
+      << tuned_line(warm_lines);
   EXPECT_TRUE(cold->serialize() == warm->serialize())
       << "a warm timing cache must give the cold build's plan bytes";
   int tuned = 0;

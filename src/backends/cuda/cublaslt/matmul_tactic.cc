@@ -172,6 +172,19 @@ uint32_t alignment_of(const void* p, uint64_t bits) {
   return static_cast<uint32_t>(bits & (~bits + 1));
 }
 
+// The alignment a product's operands have when its buffers are 256-byte aligned (the arena's
+// and cudaMalloc's): what its calls' offsets leave of it. Candidates are proposed and the choice
+// is kept for this alignment.
+Alignment natural_alignment(const MatMulMapping& m, DataType t) {
+  const size_t es = dtype_size(t);
+  Alignment al;
+  al.a = alignment_of(nullptr, offset_bits(m.a_offset, es));
+  al.b = alignment_of(nullptr, offset_bits(m.b_offset, es));
+  al.y = alignment_of(nullptr, offset_bits(m.y_offset, es));
+  al.z = al.y;
+  return al;
+}
+
 void make_layout(MatrixLayout& l, cudaDataType_t t, int64_t rows, int64_t cols, int64_t batch,
                  int64_t stride) {
   KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(l.out(), t, static_cast<uint64_t>(rows),
@@ -489,10 +502,10 @@ class LtMatMulKernel : public Kernel {
     if (!e.map.empty && !e.map.zero) {
       describe(*p, dtype_, attrs_.allow_tf32, epi_);
       LtTuning t = lt_tuning();
-      // The tuned algorithm at the shapes and (full) alignment it was tuned at, if cuBLASLt
-      // still accepts it here.
-      const bool full = al.a == kMaxAlignment && al.b == kMaxAlignment && al.y == kMaxAlignment &&
-                        al.z == kMaxAlignment;
+      // The tuned algorithm at the shapes and alignment it was tuned at (buffers as aligned as
+      // the arena's, so only the calls' offsets count), if cuBLASLt still accepts it here.
+      const Alignment tuned = natural_alignment(e.map, dtype_);
+      const bool full = al.a == tuned.a && al.b == tuned.b && al.y == tuned.y && al.z == tuned.z;
       bool done = false;
       if (choice_.set && full && choice_.workspace <= limit_ &&
           (!from_enqueue || choice_.workspace <= a.workspace_bytes) &&
@@ -634,7 +647,7 @@ class LtMatMulTactic : public Tactic {
     std::vector<cublasLtMatmulHeuristicResult_t> found;
     {
       LtTuning t = lt_tuning();
-      found = heuristics(t.handle, p, Alignment{}, limit, epi.residual);
+      found = heuristics(t.handle, p, natural_alignment(m, a->dtype), limit, epi.residual);
     }
     std::vector<std::string> out;
     LtChoice c;
