@@ -98,20 +98,21 @@ class FashionCNN(nn.Module):
     """28x28 -> stem conv(1->16) -> maxpool 14x14 -> block(16) -> block(32, s2) 7x7
     -> block(64, s2) 4x4 -> global avg pool -> flatten -> linear(64->10)."""
 
-    def __init__(self):
+    def __init__(self, width=16):
         super().__init__()
+        w = width
         self.register_buffer("mean", torch.tensor([[[[MEAN]]]], dtype=torch.float32))
         self.register_buffer("std", torch.tensor([[[[STD]]]], dtype=torch.float32))
         self.stem = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1, bias=False),
-            nn.BatchNorm2d(16),
+            nn.Conv2d(1, w, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(2))
-        self.block1 = ResidualBlock(16, 16, 1)
-        self.block2 = ResidualBlock(16, 32, 2)
-        self.block3 = ResidualBlock(32, 64, 2)
+        self.block1 = ResidualBlock(w, w, 1)
+        self.block2 = ResidualBlock(w, 2 * w, 2)
+        self.block3 = ResidualBlock(2 * w, 4 * w, 2)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, 10)
+        self.fc = nn.Linear(4 * w, 10)
 
     def forward(self, x):
         x = (x - self.mean) / self.std
@@ -125,6 +126,16 @@ class FashionCNN(nn.Module):
 
 
 # --------------------------------------------------------------------------- helpers
+
+def augment(xb, rng):
+    """Random horizontal flips and shifts of up to 2 pixels (zero fill), per image."""
+    n = xb.shape[0]
+    flip = torch.from_numpy(rng.rand(n) < 0.5)
+    xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+    padded = F.pad(xb, (2, 2, 2, 2))
+    dy, dx = rng.randint(0, 5, n), rng.randint(0, 5, n)
+    return torch.stack([padded[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28] for i in range(n)])
+
 
 def save_npy_v1(path, arr):
     with open(path, "wb") as f:
@@ -163,6 +174,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-train", type=int, default=0,
                     help="use only the first N training images (smoke tests; 0 = all)")
+    ap.add_argument("--name", default="fashion_cnn",
+                    help="output files' base name (default: %(default)s)")
+    ap.add_argument("--width", type=int, default=16,
+                    help="channels of the first stage (doubled per stage; default: %(default)s)")
+    ap.add_argument("--augment", action="store_true",
+                    help="random horizontal flips and shifts of up to 2 pixels while training")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -177,7 +194,7 @@ def main():
         x_train, y_train = x_train[:args.max_train], y_train[:args.max_train]
     print(f"data: train {x_train.shape} test {x_test.shape} from {args.data_dir}", flush=True)
 
-    model = FashionCNN()
+    model = FashionCNN(args.width)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads", flush=True)
@@ -196,6 +213,8 @@ def main():
         for step in range(steps_per_epoch):
             idx = perm[step * args.batch_size:(step + 1) * args.batch_size]
             xb, yb = xt[idx], yt[idx]
+            if args.augment:
+                xb = augment(xb, rng)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
@@ -222,7 +241,7 @@ def main():
           flush=True)
 
     os.makedirs(args.out_dir, exist_ok=True)
-    onnx_path = os.path.join(args.out_dir, "fashion_cnn.onnx")
+    onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
 
     # ---- export. TrainingMode.PRESERVE with the model in eval mode gives an
     # inference graph (BatchNormalization with running stats) but skips the
@@ -277,17 +296,19 @@ def main():
         "classes": CLASSES,
         "onnx_sha256": onnx_sha,
         "epochs": args.epochs,
+        "width": args.width,
+        "augment": bool(args.augment),
         "seed": args.seed,
         "onnx_ops": ops,
     }
-    with open(os.path.join(args.out_dir, "fashion_cnn.reference.json"), "w") as f:
+    with open(os.path.join(args.out_dir, f"{args.name}.reference.json"), "w") as f:
         json.dump(ref, f, indent=2)
         f.write("\n")
 
     sample_x = np.ascontiguousarray(x_test[:8], dtype=np.float32)
     sample_logits = predict_logits(model, sample_x).astype(np.float32)
-    save_npy_v1(os.path.join(args.out_dir, "fashion_cnn.sample_input.npy"), sample_x)
-    save_npy_v1(os.path.join(args.out_dir, "fashion_cnn.sample_logits.npy"), sample_logits)
+    save_npy_v1(os.path.join(args.out_dir, f"{args.name}.sample_input.npy"), sample_x)
+    save_npy_v1(os.path.join(args.out_dir, f"{args.name}.sample_logits.npy"), sample_logits)
     print(f"sample: labels {y_test[:8].tolist()} preds {sample_logits.argmax(1).tolist()}")
     print(f"done in {time.time() - t0:.1f}s; outputs in {args.out_dir}", flush=True)
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kiln/calibrator.h"
 #include "kiln/status.h"
 #include "kiln/types.h"
 
@@ -59,6 +60,23 @@ struct BuildOptions {
   bool fp16 = false;
   // Allows TF32 tensor-core math for float32 convolutions and matrix products (GPU only).
   bool tf32 = false;
+  // INT8 (docs/quantization.md). A model with QuantizeLinear/DequantizeLinear nodes (quantization-
+  // aware training) is quantized as its nodes say, with or without this flag. With it, the
+  // convolutions and linear layers of a float model are quantized too (post-training): int8
+  // inputs with calibrated per-tensor scales, int8 weights with per-output-channel scales,
+  // exact integer accumulation, float outputs. Scales come from the calibration cache when it was
+  // made for this model and algorithm, else from calibrating on `calibrator` (or the folder
+  // `calib_dir`), after which the cache is written.
+  bool int8 = false;
+  std::shared_ptr<Calibrator> calibrator;
+  std::string calib_dir;        // `--calib DIR`: .npy (one input) or .npz batches
+  std::string calib_algo = "percentile";  // percentile (99.99) | entropy | minmax
+  double calib_percentile = 99.99;     // for percentile
+  std::string calib_cache;      // `--calib-cache FILE`
+  // Per-layer precision (`--layer-precision NAME:fp32|fp16|int8`): the Conv/MatMul layers whose
+  // name matches the glob take that precision; with int8, a layer given fp32 or fp16 stays in
+  // floating point. The last matching pattern wins.
+  std::vector<std::pair<std::string, std::string>> layer_precisions;
   // Tactic ids the builder must not choose ("cuda.recurrent"): to compare an implementation with
   // the next one that supports the node (e.g. a device kernel with the host fallback), or to work
   // around one. An id that the target backend does not have is an error.

@@ -1,6 +1,7 @@
 // kiln public API: one include for everything.
 #pragma once
 #include "kiln/builder.h"
+#include "kiln/calibrator.h"
 #include "kiln/engine.h"
 #include "kiln/network.h"
 #include "kiln/status.h"

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "builder/autotuner.h"
+#include "quant/calibrate.h"
 #include "builder/build_plan.h"
 #include "builder/timing_cache.h"
 #include "common/api_guard.h"
@@ -142,7 +143,10 @@ std::vector<OptimizationProfile> apply_profiles(Graph& g, const BuildOptions& o)
 }  // namespace
 
 // Shared by every build entry point: optimise the graph and choose a tactic per node.
-std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOptions& o) {
+namespace {
+
+std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildOptions& o,
+                                          std::vector<std::string>* calibration_targets) {
   auto report = [&](const std::string& s) {
     if (o.progress) o.progress(s);
     log(LogLevel::kInfo, "build: ", s);
@@ -153,6 +157,9 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   const Backend& backend = *find_backend(device);
   if (o.device.empty() && device == "cpu")
     report(cat("no GPU to build for (", cuda_unavailable_reason(), "); building for the CPU"));
+  // INT8 scales (calibrated, or from the calibration cache) of the model as imported.
+  std::map<std::string, double> scales;
+  if (o.int8 && !calibration_targets) scales = int8_scales(*g, o, report);
   apply_input_shapes(*g, o);
   std::vector<OptimizationProfile> profiles = apply_profiles(*g, o);
   for (const std::string& id : o.excluded_tactics)
@@ -167,6 +174,22 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   pc.target = &backend_traits(device);
   pc.fp16 = o.fp16;
   pc.tf32 = o.tf32;
+  pc.layer_precisions = o.layer_precisions;
+  if (calibration_targets) {
+    // The graph as InsertQuantization would see it: its targets' inputs become outputs too.
+    pc.stop_before_quantization = true;
+    run_pipeline(*g, pc);
+    pc.stop_before_quantization = false;
+    for (Node* n : quantization_targets(*g, pc)) {
+      Value* x = n->in(0);
+      if (std::find(calibration_targets->begin(), calibration_targets->end(), x->name) !=
+          calibration_targets->end())
+        continue;
+      calibration_targets->push_back(x->name);
+      if (!g->is_graph_input(x) && !g->is_graph_output(x)) g->outputs.push_back(x);
+    }
+  }
+  if (o.int8 && !calibration_targets) pc.activation_scales = &scales;
   run_pipeline(*g, pc);
   verify_graph(*g);
   report(cat("optimized: ", before, " -> ", g->nodes().size(), " nodes"));
@@ -290,6 +313,17 @@ std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOption
   plan->graph = std::move(g);
   plan->profiles = std::move(profiles);
   return plan;
+}
+
+}  // namespace
+
+std::unique_ptr<PlanData> build_plan(std::unique_ptr<Graph> g, const BuildOptions& o) {
+  return build_plan_impl(std::move(g), o, nullptr);
+}
+
+std::unique_ptr<PlanData> build_calibration_plan(std::unique_ptr<Graph> g, const BuildOptions& o,
+                                                 std::vector<std::string>& targets) {
+  return build_plan_impl(std::move(g), o, &targets);
 }
 
 Builder::Builder(BuildOptions options) : options_(std::move(options)) {}

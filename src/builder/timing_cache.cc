@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "common/file.h"
 #include "common/hash.h"
 
@@ -17,57 +18,6 @@ namespace kiln {
 namespace {
 
 constexpr std::string_view kMagic = "kiln-timing-cache 1";
-
-std::string escape(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string o;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '%' || c <= 0x20 || c >= 0x7f) {
-      o += '%';
-      o += hex[c >> 4];
-      o += hex[c & 15];
-    } else {
-      o += ch;
-    }
-  }
-  return o;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-bool unescape(std::string_view s, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return false;
-    int a = hex_digit(s[i + 1]), b = hex_digit(s[i + 2]);
-    if (a < 0 || b < 0) return false;
-    out += static_cast<char>(a * 16 + b);
-    i += 2;
-  }
-  return true;
-}
-
-std::vector<std::string_view> split_spaces(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    size_t j = line.find(' ', i);
-    if (j == std::string_view::npos) j = line.size();
-    out.push_back(line.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
 
 bool parse_int(std::string_view s, int64_t& v) {
   if (s.empty() || s.size() > 19) return false;
@@ -91,7 +41,7 @@ bool parse_ms(std::string_view s, double& v) {
 bool is_key(std::string_view s) {
   if (s.size() != 64) return false;
   for (char c : s)
-    if (hex_digit(c) < 0 || (c >= 'A' && c <= 'F')) return false;
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
 }
 

@@ -29,8 +29,10 @@ std::string header_value(const std::string& h, const std::string& key, const std
 
 Tensor read_npy(const std::string& path) {
   auto f = MappedFile::open(path);
-  const uint8_t* d = f->data();
-  size_t n = f->size();
+  return parse_npy(f->data(), f->size(), path);
+}
+
+Tensor parse_npy(const uint8_t* d, size_t n, const std::string& path) {
   if (n < 10 || std::memcmp(d, "\x93NUMPY", 6) != 0)
     fail(StatusCode::kInvalidArgument, "'", path, "' is not a .npy file");
   int major = d[6];

@@ -11,6 +11,7 @@
 
 #include "ops/accumulate.h"
 #include "ops/epilogue.h"
+#include "ops/quantized.h"
 #include "ops/layout_util.h"
 #include "ops/op_util.h"
 #include "ops/window.h"
@@ -103,13 +104,19 @@ void check_epilogue(InferContext& ctx, const ConvAttrs& a, DataType t, const Sha
 void infer(InferContext& ctx) {
   const auto& a = ctx.node().a<ConvAttrs>();
   DataType t = ctx.dtype(0);
-  if (!dtype_is_supported(t)) ctx.error(cat("X has unsupported type ", dtype_name(t)));
-  if (ctx.dtype(1) != t)
-    ctx.error(cat("W is ", dtype_name(ctx.dtype(1)), " but X is ", dtype_name(t),
-                  "; they must have one type"));
+  if (a.quantized()) {
+    // Integer X and W; everything else (B, Z, Y, the epilogue) in q_out.
+    check_quantized_operands(ctx, a.q_x_zero, a.q_w_scale, a.q_out);
+    t = a.q_out;
+  } else {
+    if (!dtype_is_supported(t)) ctx.error(cat("X has unsupported type ", dtype_name(t)));
+    if (ctx.dtype(1) != t)
+      ctx.error(cat("W is ", dtype_name(ctx.dtype(1)), " but X is ", dtype_name(t),
+                    "; they must have one type"));
+  }
   bool has_b = ctx.has_input(2);
   if (has_b && ctx.dtype(2) != t)
-    ctx.error(cat("B is ", dtype_name(ctx.dtype(2)), " but X is ", dtype_name(t)));
+    ctx.error(cat("B is ", dtype_name(ctx.dtype(2)), " but Y is ", dtype_name(t)));
   // Channels-last X is checked and inferred through its channels-first view.
   const Shape xs = a.channels_last ? channels_first_shape(ctx.shape(0)) : ctx.shape(0);
   const Shape& ws = ctx.shape(1);
@@ -149,6 +156,10 @@ void infer(InferContext& ctx) {
       ctx.error(cat("X has ", c.value, " channels, which group ", g, " does not divide"));
     m = w1.known() ? Dim(w1.value * g) : Dim::unknown();
   }
+  if (a.quantized() && a.q_w_scale.size() != 1 && m.known() &&
+      static_cast<int64_t>(a.q_w_scale.size()) != m.value)
+    ctx.error(cat("q_w_scale has ", a.q_w_scale.size(), " scales but the convolution has ",
+                  m.value, " output channels"));
   if (has_b) {
     const Shape& bs = ctx.shape(2);
     if (bs.rank_known && bs.rank() != 1) ctx.error(cat("B must be 1-D [M], got ", bs.str()));
@@ -302,7 +313,17 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
               "Conv: activation '", a.activation, "' is not supported");
   const bool act = a.activation == "relu";
   int64_t in_vol = dims_volume(geo.in), out_vol = dims_volume(geo.out);
-  dispatch_acc(x.dtype(), [&]<class Acc>() {
+  // Quantized: integer operands in double (every product and sum of int8 values stays exact),
+  // the zero point taken off X, and each output channel scaled once after the accumulation.
+  std::vector<double> q_scale;
+  if (a.quantized()) {
+    KILN_EXPECT(a.q_w_scale.size() == 1 || static_cast<int64_t>(a.q_w_scale.size()) == m,
+                StatusCode::kInvalidArgument, "Conv: ", a.q_w_scale.size(),
+                " weight scales for ", m, " output channels");
+    for (int64_t j = 0; j < m; ++j)
+      q_scale.push_back(a.q_x_scale * a.q_w_scale[a.q_w_scale.size() == 1 ? 0 : j]);
+  }
+  auto run = [&]<class Acc>() {
     std::vector<Acc> wv = load_acc<Acc>(w);
     std::vector<Acc> bias;
     if (bt.defined()) {
@@ -313,6 +334,8 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
     std::vector<Acc> xv(c * in_vol), yv(m * out_vol), zv(z.defined() ? m * out_vol : 0);
     for (int64_t b = 0; b < n; ++b) {
       load_acc(x, b * c * in_vol, c * in_vol, xv.data());
+      if (!q_scale.empty() && a.q_x_zero != 0)
+        for (Acc& v : xv) v -= static_cast<Acc>(a.q_x_zero);
       std::fill(yv.begin(), yv.end(), Acc(0));
       if (in_vol == 0 || out_vol == 0) {
         // Nothing to accumulate (an empty spatial axis); only the bias remains.
@@ -320,6 +343,9 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
         conv_image<true>(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
       else
         conv_image<false>(xv.data(), wv.data(), yv.data(), c, m, groups, geo);
+      if (!q_scale.empty())
+        for (int64_t j = 0; j < m; ++j)
+          for (int64_t o = 0; o < out_vol; ++o) yv[j * out_vol + o] *= static_cast<Acc>(q_scale[j]);
       if (!bias.empty())
         for (int64_t j = 0; j < m; ++j)
           for (int64_t o = 0; o < out_vol; ++o) yv[j * out_vol + o] += bias[j];
@@ -331,7 +357,11 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
         for (Acc& v : yv) v = relu(v);
       store_acc(yv.data(), y, b * m * out_vol, m * out_vol);
     }
-  });
+  };
+  if (a.quantized())
+    run.template operator()<double>();
+  else
+    dispatch_acc(x.dtype(), run);
 }
 
 // Channels-last tensors are transposed to channels-first around the channels-first compute: the

@@ -32,6 +32,15 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
   // Set by the precision pass when the build allows TF32: float32 convolutions may then use
   // TF32 tensor cores. Off, they keep full float32 products.
   bool allow_tf32 = false;
+  // Quantized (set by the Q/DQ folding pass, passes/fold_quantization.cc; ops/quantized.h): X is
+  // int8/uint8 and W int8; the products accumulate exactly over (x - q_x_zero) * w, and
+  // Y = epilogue(act(acc * q_x_scale * q_w_scale[m] + B + Z)) in type q_out, which B and Z have.
+  // q_w_scale has one scale per output channel, or one for all. q_x_scale 0: not quantized.
+  Float q_x_scale = 0;
+  Int q_x_zero = 0;
+  Floats q_w_scale;
+  DataType q_out = DataType::kUndefined;
+  bool quantized() const { return q_x_scale > 0; }
 
   template <class V>
   void reflect(V& v) {
@@ -47,6 +56,10 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
     v("activation", activation);
     v("epilogue", epilogue);
     v("allow_tf32", allow_tf32);
+    v("q_x_scale", q_x_scale);
+    v("q_x_zero", q_x_zero);
+    v("q_w_scale", q_w_scale);
+    v("q_out", q_out);
   }
 };
 

@@ -9,6 +9,7 @@
 
 #include "ops/accumulate.h"
 #include "ops/epilogue.h"
+#include "ops/quantized.h"
 #include "ops/op_util.h"
 
 namespace kiln {
@@ -79,10 +80,16 @@ void check_epilogue(InferContext& ctx, const MatMulAttrs& a, DataType t, Dim n, 
 void infer(InferContext& ctx) {
   const auto& a = ctx.node().a<MatMulAttrs>();
   DataType t = ctx.dtype(0);
-  if (!dtype_is_supported(t)) ctx.error(cat("A has unsupported type ", dtype_name(t)));
-  if (ctx.dtype(1) != t)
-    ctx.error(cat("A is ", dtype_name(t), " but B is ", dtype_name(ctx.dtype(1)),
-                  "; they must have one type"));
+  if (a.quantized()) {
+    check_quantized_operands(ctx, a.q_x_zero, a.q_w_scale, a.q_out);
+    if (a.alpha != 1.0) ctx.error("a quantized MatMul takes alpha 1 (its scales hold it)");
+    t = a.q_out;
+  } else {
+    if (!dtype_is_supported(t)) ctx.error(cat("A has unsupported type ", dtype_name(t)));
+    if (ctx.dtype(1) != t)
+      ctx.error(cat("A is ", dtype_name(t), " but B is ", dtype_name(ctx.dtype(1)),
+                    "; they must have one type"));
+  }
   if (!dtype_is_float(t) && a.alpha != 1.0)
     ctx.error(
         cat("alpha ", a.alpha, " is only allowed for floating-point types, not ", dtype_name(t)));
@@ -108,6 +115,10 @@ void infer(InferContext& ctx) {
   }
   if (!oa.vector) out.dims.push_back(oa.rows);
   if (!ob.vector) out.dims.push_back(ob.cols);
+  if (a.quantized() && a.q_w_scale.size() != 1 && ob.cols.known() &&
+      static_cast<int64_t>(a.q_w_scale.size()) != ob.cols.value)
+    ctx.error(cat("q_w_scale has ", a.q_w_scale.size(), " scales but the product has ",
+                  ob.cols.value, " columns"));
   if (ob.vector && ctx.has_input(2))
     ctx.error(cat("a bias needs B to be at least 2-D (its columns are the bias's length), got B ",
                   bs.str()));
@@ -189,7 +200,17 @@ void compute(const ComputeArgs& args) {
   KILN_EXPECT(is_matmul_activation(attrs.activation), StatusCode::kInvalidModel,
               "MatMul: activation '", attrs.activation, "' is not supported");
 
-  dispatch_acc(a.dtype(), [&]<class Acc>() {
+  // Quantized: integer operands in double (exact), A's zero point taken off, each output column
+  // scaled once after the accumulation.
+  std::vector<double> q_scale;
+  if (attrs.quantized()) {
+    KILN_EXPECT(attrs.q_w_scale.size() == 1 || static_cast<int64_t>(attrs.q_w_scale.size()) == n,
+                StatusCode::kInvalidArgument, "MatMul: ", attrs.q_w_scale.size(),
+                " weight scales for ", n, " columns");
+    for (int64_t j = 0; j < n; ++j)
+      q_scale.push_back(attrs.q_x_scale * attrs.q_w_scale[attrs.q_w_scale.size() == 1 ? 0 : j]);
+  }
+  auto run = [&]<class Acc>() {
     std::vector<Acc> am(m * k), bm(k * n), ym(m * n), scratch, zm(z.defined() ? m * n : 0);
     std::vector<Acc> bv;
     if (bias.defined()) bv = load_acc<Acc>(bias);
@@ -201,7 +222,11 @@ void compute(const ComputeArgs& args) {
         ia += idx * sa[d];
         ib += idx * sb[d];
       }
-      if (ia != last_a) load_matrix(a, ia * m * k, m, k, ta, scratch, am.data());
+      if (ia != last_a) {
+        load_matrix(a, ia * m * k, m, k, ta, scratch, am.data());
+        if (!q_scale.empty() && attrs.q_x_zero != 0)
+          for (Acc& v : am) v -= static_cast<Acc>(attrs.q_x_zero);
+      }
       if (ib != last_b) load_matrix(b, ib * k * n, k, n, tb, scratch, bm.data());
       last_a = ia;
       last_b = ib;
@@ -217,6 +242,9 @@ void compute(const ComputeArgs& args) {
       if constexpr (std::is_floating_point_v<Acc>) {
         if (attrs.alpha != 1.0)
           for (auto& v : ym) v *= attrs.alpha;
+        if (!q_scale.empty())
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) ym[i * n + j] *= static_cast<Acc>(q_scale[j]);
       }
       if (!bv.empty())
         for (int64_t i = 0; i < m; ++i)
@@ -231,7 +259,11 @@ void compute(const ComputeArgs& args) {
       }
       store_acc(ym.data(), y, bi * m * n, m * n);
     }
-  });
+  };
+  if (attrs.quantized())
+    run.template operator()<double>();
+  else
+    dispatch_acc(a.dtype(), run);
   if (has_epilogue_program(attrs.epilogue)) apply_epilogue_program(attrs.epilogue, y);
 }
 

@@ -27,6 +27,15 @@ struct MatMulAttrs : AttrsOf<MatMulAttrs> {
   // Empty, or a program with one input and one output, both of Y's type, applied to every
   // element of Y last.
   expr::Program epilogue;
+  // Quantized (set by the Q/DQ folding pass; see ConvAttrs): A is int8/uint8 and B int8; the
+  // products accumulate exactly over (a - q_x_zero) * b, and Y = epilogue(act(acc * q_x_scale *
+  // q_w_scale[n] + bias + Z)) in type q_out (alpha must be 1). q_w_scale: one per output column
+  // n, or one for all. q_x_scale 0: not quantized.
+  Float q_x_scale = 0;
+  Int q_x_zero = 0;
+  Floats q_w_scale;
+  DataType q_out = DataType::kUndefined;
+  bool quantized() const { return q_x_scale > 0; }
   template <class V>
   void reflect(V& v) {
     v("trans_a", trans_a);
@@ -35,6 +44,10 @@ struct MatMulAttrs : AttrsOf<MatMulAttrs> {
     v("allow_tf32", allow_tf32);
     v("activation", activation);
     v("epilogue", epilogue);
+    v("q_x_scale", q_x_scale);
+    v("q_x_zero", q_x_zero);
+    v("q_w_scale", q_w_scale);
+    v("q_out", q_out);
   }
 };
 

@@ -52,8 +52,12 @@ Rule rule_for(const Node& n) {
   std::string_view op = n.op();
   if (op == "Pointwise") return {Kind::kPointwise, {}, false};
   if (n.def && n.def->reads_only_dims) return {Kind::kAnyType, {}, false};
-  if (op == "Conv") return {Kind::kCompute, {0, 1, 2, 3}};
-  if (op == "MatMul") return {Kind::kCompute, {0, 1}};
+  // Quantized products (int8 operands, float32 results) keep their output type: their scales
+  // and accumulation are already the low precision.
+  if (op == "Conv")
+    return n.a<ConvAttrs>().quantized() ? Rule{} : Rule{Kind::kCompute, {0, 1, 2, 3}};
+  if (op == "MatMul")
+    return n.a<MatMulAttrs>().quantized() ? Rule{} : Rule{Kind::kCompute, {0, 1}};
   if (op == "Pool" || op == "Softmax" || op == "Resize") return {Kind::kCompute, {0}};
   // Scale, bias, mean and var stay float32 (the op takes any float type for them), as cuDNN's
   // normalization wants them for float16 data.
@@ -295,10 +299,10 @@ void AssignPrecision::run(Graph& g, PassContext& ctx) const {
     int64_t n_tf32 = 0;
     for (auto& n : g.nodes()) {
       if (n->outputs.empty() || n->outputs[0]->dtype != kF32) continue;
-      if (n->op() == "Conv") {
+      if (n->op() == "Conv" && !n->a<ConvAttrs>().quantized()) {
         n->a<ConvAttrs>().allow_tf32 = true;
         ++n_tf32;
-      } else if (n->op() == "MatMul") {
+      } else if (n->op() == "MatMul" && !n->a<MatMulAttrs>().quantized()) {
         n->a<MatMulAttrs>().allow_tf32 = true;
         ++n_tf32;
       }

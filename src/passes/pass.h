@@ -22,6 +22,14 @@ struct PassContext {
   // Tests only: ChooseLayout treats every 2-D convolution as preferring NHWC, whatever the
   // target and dtype, so that the layout rewrite can be checked on the CPU.
   bool force_channels_last = false;
+  // INT8 (BuildOptions::int8): calibrated scales of the tensors InsertQuantization quantizes
+  // (null: nothing inserted; explicit Q/DQ in the model still folds), and layer name globs with
+  // the precision asked for them (--layer-precision; a layer not "int8" stays in float).
+  const std::map<std::string, double>* activation_scales = nullptr;
+  std::vector<std::pair<std::string, std::string>> layer_precisions;
+  // Calibration: run_pipeline stops where InsertQuantization would run, so that the graph's
+  // tensors are the ones scales are wanted for.
+  bool stop_before_quantization = false;
   std::function<void(const std::string&)> progress;
   std::map<std::string, int64_t> stats;   // "fold_constants.folded" -> 12
   void report(const std::string& line) const;  // to the progress callback and the info log
@@ -67,6 +75,31 @@ struct FoldBatchNorm {
   // B * s + shift, a MatMul's shift a Pointwise Add of an [N] constant after it. The producer (or
   // that Add) produces the chain's last value (same name). Existing constants are never modified.
   std::string_view name() const { return "fold_batch_norm"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
+// The products InsertQuantization quantizes (and calibration measures the input 0 of): Conv
+// (not transposed, channels-first) and MatMul (2-D constant B, alpha 1) with a float32 computed
+// input 0 and a float32 constant W, whose name no --layer-precision pattern keeps in float.
+std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx);
+
+struct InsertQuantization {
+  // Runs when ctx.activation_scales is set (post-training INT8). Expects: shapes inferred,
+  // BatchNorm folded (the weights are final). Guarantees: each target's input 0 x with a scale
+  // is replaced by DequantizeLinear(QuantizeLinear(x, s, 0), s, 0) (int8, symmetric; one pair per
+  // tensor); targets without a scale stay in float and are reported.
+  std::string_view name() const { return "insert_quantization"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
+struct FoldQuantization {
+  // Expects: shapes inferred. Guarantees: a Conv or MatMul (as quantization_targets, any input
+  // 0) whose input 0 is a per-tensor DequantizeLinear of an int8/uint8 tensor with constant scale
+  // and zero point, and whose W is a float32 constant (quantized here, symmetric per output
+  // channel, scale max|w|/127) or a DequantizeLinear of a constant int8 tensor with zero points 0
+  // and per-tensor or per-output-channel scales, becomes a quantized node (ConvAttrs q_*) reading
+  // the integer tensor and int8 weights; the DequantizeLinear nodes die with their last use.
+  std::string_view name() const { return "fold_quantization"; }
   void run(Graph& g, PassContext& ctx) const;
 };
 

@@ -40,6 +40,12 @@ void run_pipeline(Graph& g, PassContext& ctx) {
     // BatchNorm folding after identity removal (a copy between a Conv and its BatchNorm would
     // hide the pair) and before epilogue fusion, which then fuses the bias it produces.
     run_pass(FoldBatchNorm{}, g, ctx);
+    // Quantization after BatchNorm folding (the weights are final, and per-channel scales are
+    // taken of them) and before epilogue fusion, which then fuses bias, residual and ReLU into the
+    // quantized products as into float ones. Calibration measures the graph as it is here.
+    if (ctx.stop_before_quantization) return;
+    if (ctx.activation_scales) run_pass(InsertQuantization{}, g, ctx);
+    run_pass(FoldQuantization{}, g, ctx);
     // Epilogue fusion on every device (it changes float32 results only by rounding): after the
     // identity removal, which may sit between a Conv and its Relu; before precision assignment,
     // whose casts would hide the Pointwise programs its matchers look for, and before the layout

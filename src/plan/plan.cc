@@ -4,6 +4,8 @@
 
 #include "common/api_guard.h"
 #include "common/file.h"
+#include "ops/conv.h"
+#include "ops/mat_mul.h"
 #include "ops/transpose.h"
 #include "plan/plan_data.h"
 #include "runtime/engine_impl.h"
@@ -179,6 +181,10 @@ std::vector<PlanStep> Plan::steps() const {
       if (o && dtype_is_float(o->dtype)) { first_float = o; break; }
     const Value* shown = first_float ? first_float : (n.outputs.empty() ? nullptr : n.outputs[0]);
     p.precision = shown ? dtype_name(shown->dtype) : "-";
+    // A quantized product computes in int8 (its output is float): say so, with the output type.
+    if ((n.op() == "Conv" && n.a<ConvAttrs>().quantized()) ||
+        (n.op() == "MatMul" && n.a<MatMulAttrs>().quantized()))
+      p.precision = cat("int8->", p.precision);
     bool channels_last = writes_channels_last(n, nhwc);
     if (channels_last)
       for (const Value* o : n.outputs)

@@ -32,9 +32,9 @@ uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) <
 
 // IDX files (the MNIST format): magic 0x00000803 for images, 0x00000801 for labels.
 void load_idx(const std::string& dir, std::vector<float>& images, std::vector<uint8_t>& labels,
-              int64_t& n, int64_t& h, int64_t& w) {
-  auto img = read_all(dir + "/t10k-images-idx3-ubyte");
-  auto lab = read_all(dir + "/t10k-labels-idx1-ubyte");
+              int64_t& n, int64_t& h, int64_t& w, const std::string& split = "t10k") {
+  auto img = read_all(dir + "/" + split + "-images-idx3-ubyte");
+  auto lab = read_all(dir + "/" + split + "-labels-idx1-ubyte");
   if (img.size() < 16 || be32(img.data()) != 0x803) die("bad image file in " + dir);
   if (lab.size() < 8 || be32(lab.data()) != 0x801) die("bad label file in " + dir);
   n = be32(img.data() + 4);
@@ -59,12 +59,40 @@ std::string json_value(const std::string& json, const std::string& key) {
   return v;
 }
 
+// INT8 calibration on the first `count` training images, in batches of 50 (TensorRT's practice:
+// a few hundred representative inputs, never the test set).
+class TrainImages : public kiln::Calibrator {
+ public:
+  TrainImages(std::vector<float> images, int64_t count, int64_t h, int64_t w)
+      : images_(std::move(images)), count_(count), h_(h), w_(w) {}
+  bool next_batch(std::map<std::string, kiln::Tensor>& batch) override {
+    if (next_ >= count_) return false;
+    const int64_t n = std::min<int64_t>(kBatch, count_ - next_);
+    kiln::Tensor t(kiln::DataType::kFloat, {n, 1, h_, w_});
+    std::memcpy(t.data<float>(), images_.data() + next_ * h_ * w_, n * h_ * w_ * sizeof(float));
+    batch.clear();
+    batch["image"] = std::move(t);
+    next_ += n;
+    return true;
+  }
+  int64_t batch_count() const override { return (count_ + kBatch - 1) / kBatch; }
+
+ private:
+  static constexpr int64_t kBatch = 50;
+  std::vector<float> images_;
+  int64_t count_, h_, w_, next_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string model = "models/fashion_cnn.onnx", data, reference = "models/fashion_cnn.reference.json";
   std::string plan_path = "fashion_cnn.plan", device;
   int64_t batch = 250;
+  bool int8 = false;
+  int64_t calib_images = 500;
+  std::string calib_cache, calib_algo = "percentile";
+  double max_int8_loss = 0.3;  // points of top-1 INT8 may lose against FP32 (exit 3 beyond)
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -76,7 +104,12 @@ int main(int argc, char** argv) {
     else if (a == "--device") device = next();
     else if (a == "--batch") batch = std::max<int64_t>(1, std::atoll(next().c_str()));
     else if (a == "--threads") threads = std::max(1, std::atoi(next().c_str()));
-    else die("unknown option " + a + " (options: --model --data --reference --plan --device --batch --threads)");
+    else if (a == "--int8") int8 = true;
+    else if (a == "--calib-images") calib_images = std::max<int64_t>(1, std::atoll(next().c_str()));
+    else if (a == "--calib-cache") calib_cache = next();
+    else if (a == "--calib-algo") calib_algo = next();
+    else if (a == "--max-int8-loss") max_int8_loss = std::atof(next().c_str());
+    else die("unknown option " + a + " (options: --model --data --reference --plan --device --batch --threads --int8 --calib-images --calib-cache --calib-algo --max-int8-loss)");
   }
   if (data.empty()) die("--data DIR is required (the unpacked Fashion-MNIST test set)");
 
@@ -86,63 +119,112 @@ int main(int argc, char** argv) {
   load_idx(data, images, labels, n, h, w);
   std::printf("demo: %lld test images of %lldx%lld from %s\n", (long long)n, (long long)h, (long long)w, data.c_str());
 
-  kiln::BuildOptions opts;
-  opts.device = device;
-  opts.input_shapes["image"] = {batch, 1, h, w};
-  opts.progress = [](const std::string& s) { std::printf("demo: build: %s\n", s.c_str()); };
-  auto t0 = std::chrono::steady_clock::now();
-  std::shared_ptr<kiln::Plan> built;
-  kiln::Status s = kiln::Builder(opts).build_from_onnx(model, built);
-  if (!s) die(s.to_string());
-  if (!(s = built->save(plan_path))) die(s.to_string());
-  std::shared_ptr<kiln::Plan> plan;
-  if (!(s = kiln::Plan::load(plan_path, plan))) die(s.to_string());
-  double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("demo: plan %s: %zu steps on %s, built and reloaded in %.2f s\n", plan_path.c_str(),
-              plan->num_steps(), plan->device().c_str(), build_s);
-
-  std::shared_ptr<kiln::Engine> engine;
-  if (!(s = kiln::Engine::create(plan, engine))) die(s.to_string());
-
-  const int64_t n_batches = (n + batch - 1) / batch;
-  std::vector<int64_t> predictions(n, -1);
-  std::atomic<int64_t> next_batch{0};
-  std::vector<std::string> errors(threads);
-  auto worker = [&](int id) {
-    std::unique_ptr<kiln::ExecutionContext> ctx;
-    kiln::Status st = engine->create_context(ctx);
-    if (!st) { errors[id] = st.to_string(); return; }
-    kiln::Tensor in(kiln::DataType::kFloat, {batch, 1, h, w});
-    std::map<std::string, kiln::Tensor> outs;
-    for (int64_t b; (b = next_batch++) < n_batches;) {
-      int64_t first = b * batch, count = std::min(batch, n - first);
-      std::memset(in.raw(), 0, in.nbytes());  // the last batch is padded with blank images
-      std::memcpy(in.data<float>(), images.data() + first * h * w, count * h * w * sizeof(float));
-      st = ctx->run({{"image", in}}, outs);
-      if (!st) { errors[id] = st.to_string(); return; }
-      const kiln::Tensor& logits = outs.at("logits");
-      const int64_t classes = logits.dim(1);
-      for (int64_t i = 0; i < count; ++i) {
-        const float* row = logits.data<float>() + i * classes;
-        predictions[first + i] = std::max_element(row, row + classes) - row;
-      }
-    }
+  // Builds a plan with `opts`, saves and reloads it, and classifies every test image with one
+  // context per thread.
+  struct Result {
+    std::vector<int64_t> predictions;
+    int64_t correct = 0;
+    double secs = 0;
+    std::string device;
   };
-  t0 = std::chrono::steady_clock::now();
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) pool.emplace_back(worker, i);
-  for (auto& t : pool) t.join();
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (auto& e : errors)
-    if (!e.empty()) die(e);
+  auto build_and_classify = [&](kiln::BuildOptions opts, const std::string& path) {
+    opts.device = device;
+    opts.input_shapes["image"] = {batch, 1, h, w};
+    opts.progress = [](const std::string& s) { std::printf("demo: build: %s\n", s.c_str()); };
+    auto t0 = std::chrono::steady_clock::now();
+    std::shared_ptr<kiln::Plan> built;
+    kiln::Status s = kiln::Builder(opts).build_from_onnx(model, built);
+    if (!s) die(s.to_string());
+    if (!(s = built->save(path))) die(s.to_string());
+    std::shared_ptr<kiln::Plan> plan;
+    if (!(s = kiln::Plan::load(path, plan))) die(s.to_string());
+    double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("demo: plan %s: %zu steps on %s, built and reloaded in %.2f s\n", path.c_str(),
+                plan->num_steps(), plan->device().c_str(), build_s);
 
-  int64_t correct = 0;
-  for (int64_t i = 0; i < n; ++i) correct += predictions[i] == labels[i];
+    std::shared_ptr<kiln::Engine> engine;
+    if (!(s = kiln::Engine::create(plan, engine))) die(s.to_string());
+    Result r;
+    const int64_t n_batches = (n + batch - 1) / batch;
+    r.predictions.assign(n, -1);
+    std::atomic<int64_t> next_batch{0};
+    std::vector<std::string> errors(threads);
+    auto worker = [&](int id) {
+      std::unique_ptr<kiln::ExecutionContext> ctx;
+      kiln::Status st = engine->create_context(ctx);
+      if (!st) { errors[id] = st.to_string(); return; }
+      kiln::Tensor in(kiln::DataType::kFloat, {batch, 1, h, w});
+      std::map<std::string, kiln::Tensor> outs;
+      for (int64_t b; (b = next_batch++) < n_batches;) {
+        int64_t first = b * batch, count = std::min(batch, n - first);
+        std::memset(in.raw(), 0, in.nbytes());  // the last batch is padded with blank images
+        std::memcpy(in.data<float>(), images.data() + first * h * w, count * h * w * sizeof(float));
+        st = ctx->run({{"image", in}}, outs);
+        if (!st) { errors[id] = st.to_string(); return; }
+        const kiln::Tensor& logits = outs.at("logits");
+        const int64_t classes = logits.dim(1);
+        for (int64_t i = 0; i < count; ++i) {
+          const float* row = logits.data<float>() + i * classes;
+          r.predictions[first + i] = std::max_element(row, row + classes) - row;
+        }
+      }
+    };
+    t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; ++i) pool.emplace_back(worker, i);
+    for (auto& t : pool) t.join();
+    r.secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (auto& e : errors)
+      if (!e.empty()) die(e);
+    for (int64_t i = 0; i < n; ++i) r.correct += r.predictions[i] == labels[i];
+    r.device = engine->device();
+    return r;
+  };
+
+  const Result fp32 = build_and_classify(kiln::BuildOptions{}, plan_path);
+  const std::vector<int64_t>& predictions = fp32.predictions;
+  const int64_t correct = fp32.correct;
   double acc = static_cast<double>(correct) / static_cast<double>(n);
   std::printf("demo: kiln     accuracy %.4f (%lld/%lld correct), %.0f images/s on %s "
-              "(%d contexts, batch %lld)\n",
-              acc, (long long)correct, (long long)n, n / secs, engine->device().c_str(), threads,
-              (long long)batch);
+              "(%d contexts, batch %lld)%s\n",
+              acc, (long long)correct, (long long)n, n / fp32.secs, fp32.device.c_str(), threads,
+              (long long)batch, int8 ? ", FP32" : "");
+
+  if (int8) {
+    // Post-training INT8: calibrated on training images, judged on the same test images.
+    std::vector<float> train;
+    std::vector<uint8_t> train_labels;
+    int64_t tn, th, tw;
+    load_idx(data, train, train_labels, tn, th, tw, "train");
+    if (th != h || tw != w) die("training and test images differ in size");
+    kiln::BuildOptions q;
+    q.int8 = true;
+    q.calibrator = std::make_shared<TrainImages>(std::move(train), std::min(calib_images, tn), h, w);
+    q.calib_cache = calib_cache;
+    q.calib_algo = calib_algo;
+    const std::string q_path = plan_path.size() > 5 && plan_path.substr(plan_path.size() - 5) == ".plan"
+                                   ? plan_path.substr(0, plan_path.size() - 5) + ".int8.plan"
+                                   : plan_path + ".int8";
+    const Result i8 = build_and_classify(q, q_path);
+    const double acc8 = static_cast<double>(i8.correct) / static_cast<double>(n);
+    int64_t agree = 0;
+    for (int64_t i = 0; i < n; ++i) agree += i8.predictions[i] == fp32.predictions[i];
+    std::printf("demo: FP32 accuracy %.4f (%lld/%lld correct)\n", acc, (long long)correct,
+                (long long)n);
+    std::printf("demo: INT8 accuracy %.4f (%lld/%lld correct), %.0f images/s on %s; calibrated on "
+                "%lld training images (%s)\n",
+                acc8, (long long)i8.correct, (long long)n, n / i8.secs, i8.device.c_str(),
+                (long long)std::min(calib_images, tn), calib_algo.c_str());
+    std::printf("demo: INT8 against FP32: %+.2f points of top-1, the same class for %.2f%% of "
+                "the images\n",
+                100.0 * (acc8 - acc), 100.0 * agree / n);
+    if (100.0 * (acc - acc8) > max_int8_loss) {
+      std::printf("demo: ACCURACY CHECK FAILED: INT8 loses more than %.2f points of top-1\n",
+                  max_int8_loss);
+      return 3;
+    }
+    std::printf("demo: INT8 loses at most %.2f points of top-1 against FP32\n", max_int8_loss);
+  }
 
   std::ifstream rf(reference);
   if (!rf) {

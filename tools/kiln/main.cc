@@ -17,6 +17,7 @@
 #include "common/file.h"
 #include "common/npy.h"
 #include "kiln/kiln.h"
+#include "runtime/backend.h"
 #include "runtime/engine_impl.h"
 
 namespace {
@@ -33,6 +34,8 @@ int usage() {
       "  kiln run MODEL.onnx|PLAN [options]       run once; inputs from .npy or random\n"
       "  kiln bench MODEL.onnx|PLAN [options]     latency and throughput\n"
       "  kiln inspect PLAN [options]              steps: tactic, precision, layout, memory, origins\n"
+      "  kiln compare MODEL.onnx [options]        the plan the options build against a reference,\n"
+      "                                           on the same inputs; exit 3 past a tolerance\n"
       "\n"
       "options:\n"
       "  --device cpu|cuda          target device (default: the GPU when there is one)\n"
@@ -62,6 +65,18 @@ int usage() {
       "                             the same loop on one context, to compare with)\n"
       "  --fp16                     build: store activations and weights in float16 where ops allow\n"
       "  --tf32                     build: allow TF32 tensor cores for float32 Conv/MatMul\n"
+      "  --reference cpu|fp32       compare: the CPU reference (default) or a float32 plan\n"
+      "  --atol X, --rtol Y         compare: fail (exit 3) where |got - want| > X + Y * |want|\n"
+      "  --top1 F                   compare: fail when top-1 classes agree on less than F\n"
+      "  --int8                     build: quantize convolutions and linear layers to int8\n"
+      "                             (post-training; needs --calib or a valid --calib-cache)\n"
+      "  --calib DIR                build: calibration batches, .npy (one input) or .npz files\n"
+      "  --calib-cache FILE         build: read calibration scales from FILE when it was made\n"
+      "                             for this model and algorithm, else calibrate and write it\n"
+      "  --calib-algo ALGO          build: percentile (default), entropy or minmax\n"
+      "  --calib-percentile P       build: the percentile for --calib-algo percentile (99.99)\n"
+      "  --layer-precision NAME:P   build: P (fp32, fp16, int8) for the layers matching the glob\n"
+      "                             NAME (repeatable; with --int8, fp32/fp16 keep a layer float)\n"
       "  --exclude-tactic ID        build: never choose tactic ID (repeatable), e.g. to time a\n"
       "                             device kernel against the host fallback\n"
       "  --json FILE                bench, inspect: also write the results as JSON\n"
@@ -87,6 +102,14 @@ struct Args {
   double duration = 0;
   bool profile = false, quiet = false;
   bool fp16 = false, tf32 = false, cuda_graph = true;
+  bool int8 = false;
+  // compare: the reference ("cpu": the CPU's reference tactics, accumulating in double;
+  // "fp32": a float32 plan on the same device) and the thresholds that fail it (exit 3).
+  std::string reference = "cpu";
+  double atol = -1, rtol = -1, top1 = -1;
+  std::string calib_dir, calib_algo = "percentile", calib_cache;
+  double calib_percentile = 99.99;
+  std::vector<std::pair<std::string, std::string>> layer_precisions;
   std::vector<std::string> excluded_tactics;
   std::vector<kiln::OptimizationProfile> profiles;
   int min_count = 0, opt_count = 0, max_count = 0;
@@ -173,6 +196,40 @@ Args parse(int argc, char** argv) {
     else if (s == "--profile") a.profile = true;
     else if (s == "--fp16") a.fp16 = true;
     else if (s == "--tf32") a.tf32 = true;
+    else if (s == "--int8") a.int8 = true;
+    else if (s == "--reference") {
+      a.reference = value();
+      if (a.reference != "cpu" && a.reference != "fp32") die("--reference takes cpu or fp32");
+    } else if (s == "--atol" || s == "--rtol" || s == "--top1") {
+      std::string v = value();
+      char* end = nullptr;
+      double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(x >= 0) || (s == "--top1" && x > 1))
+        die("option " + s + " needs a non-negative number" + (s == "--top1" ? " up to 1" : "") +
+            ", got '" + v + "'");
+      (s == "--atol" ? a.atol : s == "--rtol" ? a.rtol : a.top1) = x;
+    }
+    else if (s == "--calib") a.calib_dir = value();
+    else if (s == "--calib-cache") a.calib_cache = value();
+    else if (s == "--calib-algo") {
+      a.calib_algo = value();
+      if (a.calib_algo != "entropy" && a.calib_algo != "percentile" && a.calib_algo != "minmax")
+        die("--calib-algo takes entropy, percentile or minmax");
+    } else if (s == "--calib-percentile") {
+      std::string v = value();
+      char* end = nullptr;
+      a.calib_percentile = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(a.calib_percentile > 0 && a.calib_percentile <= 100))
+        die("--calib-percentile takes a number in (0, 100], got '" + v + "'");
+    } else if (s == "--layer-precision") {
+      std::string v = value();
+      size_t colon = v.rfind(':');
+      std::string prec = colon == std::string::npos ? "" : v.substr(colon + 1);
+      if (colon == std::string::npos || colon == 0 ||
+          (prec != "fp32" && prec != "fp16" && prec != "int8"))
+        die("--layer-precision takes NAME:fp32|fp16|int8 (NAME may be a glob), got '" + v + "'");
+      a.layer_precisions.emplace_back(v.substr(0, colon), prec);
+    }
     else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
     else if (s == "--timing-cache") a.timing_cache = value();
     else if (s == "--contexts") {
@@ -232,12 +289,18 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.max_workspace_mib = a.workspace_mib;
   o.input_shapes = a.shapes;
   o.fp16 = a.fp16;
+  o.int8 = a.int8;
+  o.calib_dir = a.calib_dir;
+  o.calib_algo = a.calib_algo;
+  o.calib_percentile = a.calib_percentile;
+  o.calib_cache = a.calib_cache;
+  o.layer_precisions = a.layer_precisions;
   o.tf32 = a.tf32;
   o.excluded_tactics = a.excluded_tactics;
   o.profiles = a.profiles;
   o.timing_cache = a.timing_cache;
   if (!a.quiet) o.progress = [](const std::string& s) { std::fprintf(stderr, "kiln: %s\n", s.c_str()); };
-  if (a.batch > 0 || a.command == "run" || a.command == "bench") {
+  if (a.batch > 0 || a.command == "run" || a.command == "bench" || a.command == "compare") {
     kiln::ModelInfo info;
     check(kiln::inspect_onnx(path, info));
     for (const auto& in : info.inputs) {
@@ -505,6 +568,91 @@ Session open_session(const Args& a) {
   s.ctx->set_cuda_graphs(a.cuda_graph);
   s.inputs = make_inputs(a, *s.engine, given);
   return s;
+}
+
+// kiln compare: the plan the flags build against a reference on the same inputs (polygraphy's
+// `run`, built in). Per output: the largest absolute difference, the relative L2 error, the
+// cosine similarity and, for a [N, classes] output, how often the top-1 classes agree. Exit 3
+// when --atol/--rtol (element-wise: |got - want| <= atol + rtol * |want|) or --top1 fails.
+int cmd_compare(const Args& a) {
+  if (a.positional.size() != 1) return usage();
+  if (!is_onnx(a.positional[0])) die("kiln compare builds from a model: give MODEL.onnx");
+  Session got = open_session(a);
+  Args r = a;
+  r.int8 = false;
+  r.fp16 = false;
+  r.tf32 = false;
+  r.layer_precisions.clear();
+  r.excluded_tactics.clear();
+  r.quiet = true;
+  if (a.reference == "cpu") {
+    // The reference tactics only: every faster CPU tactic is excluded.
+    r.device = "cpu";
+    r.opt_level = 0;
+    for (const kiln::Tactic* t : kiln::cpu_backend().tactics())
+      if (t->id() != "cpu.reference") r.excluded_tactics.emplace_back(t->id());
+  } else {
+    r.device = got.engine->device();
+  }
+  Session want = open_session(r);
+  std::map<std::string, kiln::Tensor> out_got, out_want;
+  check(got.ctx->run(got.inputs, out_got));
+  check(want.ctx->run(got.inputs, out_want));
+  std::printf("compare: %s on %s against %s\n", a.positional[0].c_str(),
+              got.engine->device().c_str(),
+              a.reference == "cpu" ? "the CPU reference (double accumulation)"
+                                   : ("a float32 plan on " + want.engine->device()).c_str());
+  bool failed = false;
+  for (const auto& d : got.engine->outputs()) {
+    const kiln::Tensor& g = out_got.at(d.name);
+    const kiln::Tensor& w = out_want.at(d.name);
+    if (g.dims() != w.dims()) die("output " + d.name + ": shapes differ");
+    double max_abs = 0, diff2 = 0, want2 = 0, got2 = 0, dot = 0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < g.numel(); ++i) {
+      const double x = g.get_f64(i), y = w.get_f64(i), e = std::fabs(x - y);
+      max_abs = std::max(max_abs, e);
+      diff2 += e * e;
+      want2 += y * y;
+      got2 += x * x;
+      dot += x * y;
+      if ((a.atol >= 0 || a.rtol >= 0) &&
+          !(e <= std::max(a.atol, 0.0) + std::max(a.rtol, 0.0) * std::fabs(y)))
+        ++bad;
+    }
+    const double rel = std::sqrt(diff2 / std::max(want2, 1e-300));
+    const double cosine = dot / std::max(std::sqrt(got2 * want2), 1e-300);
+    std::printf("  %s %s: max abs %.4g, relative L2 %.4g, cosine %.6f", d.name.c_str(),
+                kiln::dims_to_string(g.dims()).c_str(), max_abs, rel, cosine);
+    if (a.atol >= 0 || a.rtol >= 0) {
+      std::printf(", %lld of %lld elements outside atol %g + rtol %g", (long long)bad,
+                  (long long)g.numel(), std::max(a.atol, 0.0), std::max(a.rtol, 0.0));
+      failed |= bad > 0;
+    }
+    if (g.rank() == 2 && g.dim(1) > 1) {
+      int64_t agree = 0;
+      for (int64_t row = 0; row < g.dim(0); ++row) {
+        int64_t bg = 0, bw = 0;
+        for (int64_t j = 1; j < g.dim(1); ++j) {
+          if (g.get_f64(row * g.dim(1) + j) > g.get_f64(row * g.dim(1) + bg)) bg = j;
+          if (w.get_f64(row * g.dim(1) + j) > w.get_f64(row * g.dim(1) + bw)) bw = j;
+        }
+        agree += bg == bw;
+      }
+      const double frac = static_cast<double>(agree) / static_cast<double>(g.dim(0));
+      std::printf(", top-1 agreement %.4f (%lld/%lld)", frac, (long long)agree,
+                  (long long)g.dim(0));
+      if (a.top1 >= 0 && frac < a.top1) failed = true;
+    }
+    std::printf("\n");
+  }
+  if (failed) {
+    std::printf("compare: FAILED: outside the given tolerance\n");
+    return 3;
+  }
+  std::printf("compare: passed%s\n",
+              a.atol >= 0 || a.rtol >= 0 || a.top1 >= 0 ? "" : " (no tolerance given: nothing checked)");
+  return 0;
 }
 
 int cmd_run(const Args& a) {
@@ -1284,6 +1432,7 @@ int main(int argc, char** argv) {
     if (a.command == "info") return cmd_info(a);
     if (a.command == "build") return cmd_build(a);
     if (a.command == "run") return cmd_run(a);
+    if (a.command == "compare") return cmd_compare(a);
     if (a.command == "bench") return cmd_bench(a);
     if (a.command == "inspect") return cmd_inspect(a);
     std::fprintf(stderr, "kiln: unknown command '%s'\n\n", a.command.c_str());

@@ -1,0 +1,236 @@
+// INT8: InsertQuantization (post-training: QuantizeLinear/DequantizeLinear pairs with calibrated
+// scales in front of each quantizable product) and FoldQuantization (explicit quantization, from
+// those pairs or a QAT model's: DequantizeLinear operands folded into quantized Conv and MatMul
+// nodes, ConvAttrs/MatMulAttrs q_* fields). Post-training quantization is thus the explicit kind
+// with scales from a calibrator: one folding path serves both, as in TensorRT's explicit mode.
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "common/log.h"
+#include "ops/conv.h"
+#include "ops/dequantize_linear.h"
+#include "ops/infer.h"
+#include "ops/mat_mul.h"
+#include "ops/quantize_linear.h"
+#include "ops/quantized.h"
+#include "passes/pass.h"
+
+namespace kiln {
+
+namespace {
+
+// Matches a layer name against --layer-precision patterns (shell globs).
+bool matches(const std::string& name, const std::string& glob) {
+  return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
+}
+
+bool float_activation(const Value* v) {
+  return v && !v->is_constant() && (v->dtype == DataType::kFloat);
+}
+
+Tensor scalar(DataType t, double v) {
+  Tensor s(t, Dims{});
+  s.set_f64(0, v);
+  return s;
+}
+
+// A constant scalar (or one-element) tensor's value.
+bool const_scalar(const Value* v, double* out) {
+  if (!v || !v->is_constant() || v->data.numel() != 1) return false;
+  *out = v->data.get_f64(0);
+  return true;
+}
+
+// The DequantizeLinear producing v, when it is a per-tensor one of an int8/uint8 tensor with
+// constant scale and zero point.
+const Node* per_tensor_dq(const Value* v, double* scale, int64_t* zero) {
+  const Node* d = v ? v->producer : nullptr;
+  if (!d || d->op() != "DequantizeLinear" || !d->in(0) || !is_quantized_int(d->in(0)->dtype))
+    return nullptr;
+  double s = 0, z = 0;
+  if (!const_scalar(d->in(1), &s) || !(s > 0) || !std::isfinite(s)) return nullptr;
+  if (d->in(2) && !const_scalar(d->in(2), &z)) return nullptr;
+  *scale = s;
+  *zero = static_cast<int64_t>(z);
+  return d;
+}
+
+struct Weights {
+  Tensor q;                  // int8, W's shape
+  std::vector<double> scale; // per channel along `axis`, or one
+};
+
+// W as int8 with per-channel scales along `axis` (Conv: 0, output channels; MatMul's [K, N] B:
+// 1, or 0 when transposed). From a DequantizeLinear of a constant int8 tensor with zero points
+// all 0 (a QAT model's weights, kept as they are), or from a float constant (post-training:
+// symmetric, scale max|w| / 127 per channel, rounded to nearest even).
+bool quantize_weights(const Value* w, int64_t axis, Weights& out) {
+  if (!w) return false;
+  if (const Node* d = w->producer) {
+    if (d->op() != "DequantizeLinear" || !d->in(0) || !d->in(0)->is_constant() ||
+        d->in(0)->dtype != DataType::kInt8 || !d->in(1) || !d->in(1)->is_constant())
+      return false;
+    const Tensor& q = d->in(0)->data;
+    const Tensor& s = d->in(1)->data;
+    if (d->in(2)) {
+      if (!d->in(2)->is_constant()) return false;
+      const Tensor& z = d->in(2)->data;
+      for (int64_t i = 0; i < z.numel(); ++i)
+        if (z.get_i64(i) != 0) return false;
+    }
+    const int64_t r = static_cast<int64_t>(q.rank());
+    if (s.numel() != 1) {
+      int64_t dq_axis = d->a<DequantizeLinearAttrs>().axis;
+      if (dq_axis < 0) dq_axis += r;
+      if (dq_axis != axis || s.numel() != q.dim(axis)) return false;
+    }
+    out.q = q;
+    out.scale.clear();
+    for (int64_t i = 0; i < s.numel(); ++i) {
+      const double v = s.get_f64(i);
+      if (!(v > 0) || !std::isfinite(v)) return false;
+      out.scale.push_back(v);
+    }
+    return true;
+  }
+  if (!w->is_constant() || w->dtype != DataType::kFloat) return false;
+  const Tensor& f = w->data;
+  const int64_t r = static_cast<int64_t>(f.rank());
+  if (axis >= r) return false;
+  const int64_t channels = f.dim(axis);
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < r; ++d) inner *= f.dim(d);
+  std::vector<double> amax(channels, 0.0);
+  for (int64_t i = 0; i < f.numel(); ++i) {
+    const double v = f.get_f64(i);
+    if (!std::isfinite(v)) return false;
+    double& m = amax[(i / inner) % channels];
+    m = std::max(m, std::fabs(v));
+  }
+  out.scale.assign(channels, 1.0);
+  for (int64_t c = 0; c < channels; ++c)
+    if (amax[c] > 0) out.scale[c] = static_cast<double>(static_cast<float>(amax[c] / 127.0));
+  out.q = Tensor(DataType::kInt8, f.dims());
+  for (int64_t i = 0; i < f.numel(); ++i) {
+    const double q = std::nearbyint(f.get_f64(i) / out.scale[(i / inner) % channels]);
+    out.q.set_i64(i, static_cast<int64_t>(std::clamp(q, -127.0, 127.0)));
+  }
+  return true;
+}
+
+// The axis of W along which a product's output channels (Conv) or columns (MatMul) lie; -1 when
+// the node is not a product kiln quantizes.
+int64_t weight_axis(const Node& n) {
+  if (n.op() == "Conv") {
+    const auto& a = n.a<ConvAttrs>();
+    if (a.transposed || a.quantized() || a.channels_last) return -1;
+    return 0;
+  }
+  if (n.op() == "MatMul") {
+    const auto& a = n.a<MatMulAttrs>();
+    const Value* b = n.in(1);
+    if (a.quantized() || a.alpha != 1.0 || !b || !b->shape.rank_known || b->shape.rank() != 2)
+      return -1;
+    return a.trans_b ? 0 : 1;
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx) {
+  std::vector<Node*> out;
+  for (auto& np : g.nodes()) {
+    Node& n = *np;
+    if (weight_axis(n) < 0 || n.outputs.size() != 1) continue;
+    if (!float_activation(n.in(0)) || !n.in(1) || !n.in(1)->is_constant() ||
+        n.in(1)->dtype != DataType::kFloat)
+      continue;
+    bool keep_float = false;
+    for (const auto& [glob, precision] : ctx.layer_precisions)
+      if (matches(n.name, glob)) keep_float = precision != "int8";
+    if (keep_float) continue;
+    out.push_back(&n);
+  }
+  return out;
+}
+
+void InsertQuantization::run(Graph& g, PassContext& ctx) const {
+  if (!ctx.activation_scales) return;
+  int64_t inserted = 0, missing = 0;
+  std::map<Value*, Value*> dequantized;  // x -> DQ(Q(x)), one pair per tensor
+  for (Node* n : quantization_targets(g, ctx)) {
+    Value* x = n->in(0);
+    auto it = ctx.activation_scales->find(x->name);
+    if (it == ctx.activation_scales->end()) {
+      ++missing;
+      log(LogLevel::kWarning, "int8: no calibrated scale for '", x->name, "' (input of ",
+          n->label(), "); it stays in floating point");
+      continue;
+    }
+    Value*& dq = dequantized[x];
+    if (!dq) {
+      Value* s = g.add_constant(x->name + "/scale", scalar(DataType::kFloat, it->second));
+      Value* z = g.add_constant(x->name + "/zero_point", scalar(DataType::kInt8, 0));
+      Value* xq = g.add_value(x->name + "/int8", DataType::kInt8, x->shape);
+      auto qa = std::make_unique<QuantizeLinearAttrs>();
+      qa->axis = 1;
+      qa->output_dtype = DataType::kInt8;
+      g.add_node("QuantizeLinear", {x, s, z}, {xq}, std::move(qa),
+                 g.unique_name(x->name + "/quantize"));
+      dq = g.add_value(x->name + "/dequantized", x->dtype, x->shape);
+      g.add_node("DequantizeLinear", {xq, s, z}, {dq}, std::make_unique<DequantizeLinearAttrs>(),
+                 g.unique_name(x->name + "/dequantize"));
+      ++inserted;
+    }
+    g.set_input(n, 0, dq);
+  }
+  g.toposort();
+  ctx.stats["insert_quantization.tensors"] += inserted;
+  ctx.report(cat("insert_quantization: ", inserted, " tensor(s) quantized to int8",
+                 missing ? cat(", ", missing, " product(s) without a scale left in float") : ""));
+}
+
+void FoldQuantization::run(Graph& g, PassContext& ctx) const {
+  int64_t folded = 0;
+  std::vector<Node*> nodes;
+  for (auto& np : g.nodes()) nodes.push_back(np.get());
+  for (Node* n : nodes) {
+    const int64_t axis = weight_axis(*n);
+    if (axis < 0 || n->outputs.size() != 1 || n->outputs[0]->dtype != DataType::kFloat) continue;
+    double sx = 0;
+    int64_t zx = 0;
+    const Node* dx = per_tensor_dq(n->in(0), &sx, &zx);
+    if (!dx || dx->outputs[0]->dtype != DataType::kFloat) continue;
+    // A quantized weight's scales are per output channel; anything else stays as it is.
+    Weights w;
+    if (!quantize_weights(n->in(1), axis, w)) continue;
+    if (w.scale.size() != 1 && static_cast<int64_t>(w.scale.size()) != w.q.dim(axis)) continue;
+    Value* xq = dx->in(0);
+    Value* wq = g.add_constant(n->in(1)->name + "/int8", std::move(w.q));
+    if (n->op() == "Conv") {
+      auto& a = n->a<ConvAttrs>();
+      a.q_x_scale = sx;
+      a.q_x_zero = zx;
+      a.q_w_scale = w.scale;
+      a.q_out = n->outputs[0]->dtype;
+    } else {
+      auto& a = n->a<MatMulAttrs>();
+      a.q_x_scale = sx;
+      a.q_x_zero = zx;
+      a.q_w_scale = w.scale;
+      a.q_out = n->outputs[0]->dtype;
+    }
+    g.set_input(n, 0, xq);
+    g.set_input(n, 1, wq);
+    infer_node(*n);
+    ++folded;
+  }
+  ctx.stats["fold_quantization.folded"] += folded;
+  if (folded) ctx.report(cat("fold_quantization: ", folded, " product(s) quantized to int8"));
+}
+
+}  // namespace kiln
