@@ -16,7 +16,7 @@ namespace kiln {
 std::map<std::string, double> int8_scales(const Graph& g, const BuildOptions& o,
                                           const std::function<void(const std::string&)>& report);
 
-// sha256 of what a calibration depends on: the imported graph and the layer precisions.
+// sha256 of what a calibration depends on: the imported graph.
 std::string calibration_model_hash(const Graph& g, const BuildOptions& o);
 
 }  // namespace kiln

@@ -97,7 +97,7 @@ CalibrationLoad parse_calibration(std::string_view bytes, const std::string& alg
     return r;
   }
   if (t.model != model) {
-    r.problem = "stale (made for another model, or other layer precisions)";
+    r.problem = "stale (made for another model)";
     return r;
   }
   out = std::move(t);

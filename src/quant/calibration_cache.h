@@ -3,7 +3,7 @@
 // per line:
 //   kiln-calibration-cache 1
 //   algorithm <entropy|percentile|minmax>
-//   model <sha256 of the model as kiln imported it, and of the layer precisions asked for>
+//   model <sha256 of the model as kiln imported it>
 //   tensor <name, escaped> <scale, C99 hex float: exactly the double found>
 //   end <tensors> <crc32 of everything above, 8 hex digits>
 #pragma once
