@@ -26,6 +26,9 @@ class ImportContext {
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
   Value* input(size_t i) const;           // throws "input i is required"
   Value* input_or_null(size_t i) const { return has_input(i) ? inputs_[i] : nullptr; }
+  // Lowerings that adapt an operand first (legacy broadcasting) put the adapted value in its
+  // place.
+  void replace_input(size_t i, Value* v) { inputs_.at(i) = v; }
   // The constant tensor of input i, or nullptr when it is not a constant.
   const Tensor* constant_input(size_t i) const;
   // Reports kUnsupported for the first present input whose type kiln does not support.
@@ -79,12 +82,17 @@ class ImportContext {
 };
 
 inline constexpr const char* kDeliberately = "deliberately unsupported: ";
+// The newest default-domain opset whose changes kiln's importers know (ONNX 1.17).
+inline constexpr int64_t kNewestOpset = 22;
 
 struct ImporterDef {
   std::string_view op_type;
   void (*import)(ImportContext&);
-  int64_t min_opset = 1;   // importer handles opsets [min_opset, max_opset]
-  int64_t max_opset = 17;
+  // The importer handles models of opsets [min_opset, max_opset]. An op serves every opset from
+  // its last change on, up to the newest opset kiln knows (kNewestOpset); an importer whose op
+  // changed later in a way it does not implement says so with a lower max_opset.
+  int64_t min_opset = 1;
+  int64_t max_opset = kNewestOpset;
   std::string_view domain = "";   // "" = ai.onnx
 };
 struct ImporterList {

@@ -120,5 +120,104 @@ TEST(Importer, MalformedBytesThroughTheBuilderAreAStatus) {
   EXPECT_THAT(s.message(), HasSubstr("/no/such/model.onnx"));
 }
 
+// ---- legacy opsets and newer ones (issue 15, point 4) -----------------------------------------
+
+// Builds a model of `opset` from bytes on the CPU and runs it on x; returns output "y".
+Tensor run_model(const test::ProtoWriter& g, int64_t opset, const Tensor& x) {
+  std::shared_ptr<Plan> plan;
+  Status s = Builder(BuildOptions{.device = "cpu"}).build_from_onnx_bytes(model(g, opset).str(), plan);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  if (!s) return Tensor();
+  std::shared_ptr<Engine> e;
+  EXPECT_TRUE(Engine::create(plan, e).is_ok());
+  std::unique_ptr<ExecutionContext> ctx;
+  EXPECT_TRUE(e->create_context(ctx).is_ok());
+  std::map<std::string, Tensor> out;
+  s = ctx->run({{"x", x}}, out);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  return out["y"];
+}
+
+Tensor iota(Dims d) {
+  Tensor t(DataType::kFloat, d);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i) - 5.0f;
+  return t;
+}
+
+TEST(ImporterOpsets, LegacyBroadcastWithAnAxisAlignsBAtThatAxis) {
+  // Opset 6: Add(x [2,3,2], b [3], broadcast=1, axis=1) adds b[c] along axis 1; numpy's rule
+  // would align b with the last axis (and fail: 3 against 2).
+  auto g = graph("g", {node("Add", {"x", "b"}, {"y"}, {attr_int("broadcast", 1), attr_int("axis", 1)})},
+                 {value_info("x", DataType::kFloat, {2, 3, 2})},
+                 {value_info("y", DataType::kFloat, {2, 3, 2})}, {tensor_f32("b", {3}, {10, 20, 30})});
+  Tensor x = iota({2, 3, 2});
+  Tensor y = run_model(g, 6, x);
+  ASSERT_TRUE(y.defined());
+  for (int64_t i = 0; i < 12; ++i)
+    EXPECT_EQ(y.data<float>()[i], x.data<float>()[i] + 10.0f * (1 + (i / 2) % 3)) << i;
+}
+
+TEST(ImporterOpsets, PReluBeforeOpset7IsPerChannel) {
+  auto g = graph("g", {node("PRelu", {"x", "s"}, {"y"})},
+                 {value_info("x", DataType::kFloat, {1, 3, 2, 2})},
+                 {value_info("y", DataType::kFloat, {1, 3, 2, 2})}, {tensor_f32("s", {3}, {0.5, 2, -1})});
+  Tensor x = iota({1, 3, 2, 2});
+  Tensor y = run_model(g, 6, x);
+  ASSERT_TRUE(y.defined());
+  const float slope[] = {0.5f, 2.0f, -1.0f};
+  for (int64_t i = 0; i < 12; ++i) {
+    const float v = x.data<float>()[i];
+    EXPECT_EQ(y.data<float>()[i], v < 0 ? v * slope[i / 4] : v) << i;
+  }
+}
+
+TEST(ImporterOpsets, GemmOfOpset6) {
+  auto g = graph("g", {node("Gemm", {"x", "w", "c"}, {"y"}, {attr_int("broadcast", 1), attr_float("beta", 2.0f)})},
+                 {value_info("x", DataType::kFloat, {2, 2})}, {value_info("y", DataType::kFloat, {2, 1})},
+                 {tensor_f32("w", {2, 1}, {1, 1}), tensor_f32("c", {1}, {0.5})});
+  Tensor x = Tensor::from_vector<float>(DataType::kFloat, {2, 2}, {1, 2, 3, 4});
+  Tensor y = run_model(g, 6, x);
+  ASSERT_TRUE(y.defined());
+  EXPECT_EQ(y.data<float>()[0], 4.0f);
+  EXPECT_EQ(y.data<float>()[1], 8.0f);
+}
+
+TEST(ImporterOpsets, OpsUnchangedSinceAnOlderVersionServeNewerOpsets) {
+  // BatchNormalization's last version is 15: a model of opset 17 or 22 imports it (it failed
+  // with "opset 17 of this op is not supported").
+  auto g = graph("g", {node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"})},
+                 {value_info("x", DataType::kFloat, {1, 2, 1, 1})},
+                 {value_info("y", DataType::kFloat, {1, 2, 1, 1})},
+                 {tensor_f32("s", {2}, {1, 2}), tensor_f32("b", {2}, {0, 1}),
+                  tensor_f32("m", {2}, {0, 0}), tensor_f32("v", {2}, {1, 1})});
+  Tensor x = Tensor::from_vector<float>(DataType::kFloat, {1, 2, 1, 1}, {3, 4});
+  for (int64_t opset : {15, 16, 17, 22}) {
+    Tensor y = run_model(g, opset, x);
+    ASSERT_TRUE(y.defined()) << "opset " << opset;
+    EXPECT_NEAR(y.data<float>()[0], 3.0f, 1e-4) << "opset " << opset;
+    EXPECT_NEAR(y.data<float>()[1], 9.0f, 1e-3) << "opset " << opset;
+  }
+  // Past the newest opset kiln knows, and where an op changed in a way kiln does not implement
+  // (Resize 18), the error says which opset.
+  auto r = graph("g", {node("Relu", {"x"}, {"y"})}, {x_in()}, {y_out()});
+  EXPECT_THAT(import_error(r, onnx::kNewestOpset + 1), HasSubstr("opset"));
+  EXPECT_EQ(import_error(r, onnx::kNewestOpset), "");
+}
+
+TEST(ImporterOpsets, SplitOfOpset18TakesNumOutputs) {
+  auto g = graph("g", {node("Split", {"x"}, {"y", "z"}, {attr_int("axis", 0), attr_int("num_outputs", 2)})},
+                 {value_info("x", DataType::kFloat, {5})},
+                 {value_info("y", DataType::kFloat, {3}), value_info("z", DataType::kFloat, {2})});
+  Tensor x = iota({5});
+  Tensor y = run_model(g, 18, x);
+  ASSERT_TRUE(y.defined());
+  EXPECT_EQ(dims_to_string(y.dims()), "[3]");
+  EXPECT_EQ(y.data<float>()[2], -3.0f);
+  auto bad = graph("g", {node("Split", {"x"}, {"y", "z"}, {attr_int("axis", 0)})},
+                   {value_info("x", DataType::kFloat, {5})},
+                   {value_info("y", DataType::kFloat, {3}), value_info("z", DataType::kFloat, {2})});
+  EXPECT_THAT(import_error(bad, 18), HasSubstr("num_outputs"));
+}
+
 }  // namespace
 }  // namespace kiln

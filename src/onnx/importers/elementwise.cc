@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "onnx/importer.h"
+#include "onnx/importers/shape_helpers.h"
 
 namespace kiln::onnx {
 
@@ -36,7 +37,29 @@ void lower(ImportContext& c, F&& body, size_t required = 1) {
 void unary_op(ImportContext& c, Op op) {
   lower(c, [&](Program& p, const std::vector<int32_t>& r) { return p.unary(op, r[0]); });
 }
+// Before opset 7, binary ops did not broadcast numpy-style: with broadcast=1, B's dims match a
+// contiguous run of A's dims starting at `axis` (default: A's last dims, which numpy's alignment
+// already gives); with broadcast=0 the shapes are equal. B gets trailing 1s so that numpy's
+// alignment puts its dims where the old rule does.
+void legacy_broadcast(ImportContext& c) {
+  if (c.opset() >= 7 || c.attr_int("broadcast", 0) == 0 || !c.has_attr("axis")) return;
+  Value* a = c.input(0);
+  Value* b = c.input(1);
+  if (!a->shape.rank_known || !b->shape.rank_known)
+    c.unsupported("legacy broadcasting with an axis needs operands of known rank");
+  const int64_t ra = static_cast<int64_t>(a->shape.rank()), rb = static_cast<int64_t>(b->shape.rank());
+  int64_t axis = c.attr_int("axis", 0);
+  if (axis < 0) axis += ra;
+  if (axis < 0 || axis + rb > ra)
+    c.invalid(cat("legacy broadcast axis ", c.attr_int("axis", 0), " does not fit B ",
+                  b->shape.str(), " into A ", a->shape.str()));
+  Ints trailing;
+  for (int64_t i = rb; i < ra - axis; ++i) trailing.push_back(i);
+  if (!trailing.empty()) c.replace_input(1, reshape_form(c, b, "unsqueeze", trailing));
+}
+
 void binary_op(ImportContext& c, Op op) {
+  legacy_broadcast(c);
   if (c.input(0)->dtype != c.input(1)->dtype && op != Op::kShl && op != Op::kShr)
     c.invalid(cat("operand types differ: ", dtype_name(c.input(0)->dtype), " and ",
                   dtype_name(c.input(1)->dtype)));
@@ -63,6 +86,7 @@ BINARY(BitwiseOr, kBitOr) BINARY(BitwiseXor, kBitXor)
 #undef BINARY
 
 void imp_Pow(ImportContext& c) {
+  legacy_broadcast(c);
   // Pow allows an exponent of another type; compute in the base's type.
   DataType t = c.input(0)->dtype;
   lower(c, [&](Program& p, const std::vector<int32_t>& r) {
@@ -161,6 +185,18 @@ void imp_LeakyRelu(ImportContext& c) {
 }
 
 void imp_PRelu(ImportContext& c) {
+  // Before opset 7 a 1-D slope of X's channel count is per channel (axis 1), not aligned with
+  // X's last axis as numpy would align it.
+  if (c.opset() < 7) {
+    Value* x = c.input(0);
+    Value* s = c.input(1);
+    if (x->shape.rank_known && x->shape.rank() > 2 && s->shape.rank_known && s->shape.rank() == 1 &&
+        !(s->shape[0].known() && s->shape[0].value == 1)) {
+      Ints trailing;
+      for (int64_t i = 1; i < static_cast<int64_t>(x->shape.rank()) - 1; ++i) trailing.push_back(i);
+      c.replace_input(1, reshape_form(c, s, "unsqueeze", trailing));
+    }
+  }
   lower(c, [&](Program& p, const std::vector<int32_t>& r) {
     int32_t zero = p.constant(p.type_of(r[0]), 0);
     return p.select(p.binary(Op::kLt, r[0], zero), p.binary(Op::kMul, r[0], r[1]), r[0]);

@@ -90,13 +90,13 @@ void imp_MelWeightMatrix(ImportContext& c) {
 
 const ImporterList& kiln_import_math_misc() {
   static const ImporterList l{{
-      {"Det", imp_Det, 11, 17},
-      {"HannWindow", imp_HannWindow, 17, 17},
-      {"HammingWindow", imp_HammingWindow, 17, 17},
-      {"BlackmanWindow", imp_BlackmanWindow, 17, 17},
-      {"DFT", imp_DFT, 17, 17},
-      {"STFT", imp_STFT, 17, 17},
-      {"MelWeightMatrix", imp_MelWeightMatrix, 17, 17},
+      {"Det", imp_Det, 11},
+      {"HannWindow", imp_HannWindow, 17},
+      {"HammingWindow", imp_HammingWindow, 17},
+      {"BlackmanWindow", imp_BlackmanWindow, 17},
+      {"DFT", imp_DFT, 17, 19},  // 20: dft_length and axis as inputs
+      {"STFT", imp_STFT, 17},
+      {"MelWeightMatrix", imp_MelWeightMatrix, 17},
   }};
   return l;
 }

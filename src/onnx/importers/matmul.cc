@@ -294,7 +294,7 @@ void imp_Einsum(ImportContext& c) {
 const ImporterList& kiln_import_matmul() {
   static const ImporterList l{{
       {"MatMul", imp_MatMul},
-      {"Gemm", imp_Gemm, 7},
+      {"Gemm", imp_Gemm, 1},
       {"MatMulInteger", imp_MatMulInteger, 10},
       {"QLinearMatMul", imp_QLinearMatMul, 10},
       {"Einsum", imp_Einsum, 12},

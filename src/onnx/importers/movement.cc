@@ -112,6 +112,18 @@ void imp_Split(ImportContext& c) {
     have_sizes = true;
   }
   Dim d = s.rank_known ? s.dims[axis] : Dim::unknown();
+  // Opset 18: num_outputs parts of ceil(dim / num_outputs), the last one smaller.
+  if (!have_sizes && c.opset() >= 18 && c.has_attr("num_outputs")) {
+    const int64_t k = c.attr_int("num_outputs", 0);
+    if (k != static_cast<int64_t>(n))
+      c.invalid(cat("num_outputs is ", k, " but the node has ", n, " outputs"));
+    if (!d.known()) c.unsupported("num_outputs with an axis of unknown size");
+    const int64_t part = (d.value + k - 1) / k;
+    for (int64_t i = 0; i < k; ++i) sizes.push_back(std::max<int64_t>(0, std::min(part, d.value - i * part)));
+    have_sizes = true;
+  } else if (!have_sizes && c.opset() >= 18) {
+    c.invalid("from opset 18, Split needs the split input or the num_outputs attribute");
+  }
   if (have_sizes) {
     if (sizes.size() != n) c.invalid(cat("split has ", sizes.size(), " sizes for ", n, " outputs"));
     int64_t sum = 0;
@@ -149,6 +161,7 @@ void imp_Pad(ImportContext& c) {
   require_supported(c, x);
   auto a = std::make_unique<PadAttrs>();
   a->mode = c.attr_string("mode", "constant");
+  if (a->mode == "wrap") c.unsupported("mode 'wrap' (opset 19)");
   if (a->mode != "constant" && a->mode != "reflect" && a->mode != "edge")
     c.invalid(cat("unknown mode '", a->mode, "'"));
   std::vector<Value*> ins = {x};

@@ -116,7 +116,7 @@ void imp_MeanVarianceNormalization(ImportContext& c) {
 
 const ImporterList& kiln_import_normalization() {
   static const ImporterList l{{
-      {"BatchNormalization", imp_BatchNormalization, 6, 15},
+      {"BatchNormalization", imp_BatchNormalization, 6},
       {"InstanceNormalization", imp_InstanceNormalization},
       {"LayerNormalization", imp_LayerNormalization, 17},
       {"GroupNormalization", imp_GroupNormalization, 18, 21},

@@ -85,9 +85,9 @@ void imp_DynamicQuantizeLinear(ImportContext& c) {
 
 const ImporterList& kiln_import_quantize() {
   static const ImporterList l{{
-      {"QuantizeLinear", imp_QuantizeLinear, 10, 17},
-      {"DequantizeLinear", imp_DequantizeLinear, 10, 17},
-      {"DynamicQuantizeLinear", imp_DynamicQuantizeLinear, 11, 17},
+      {"QuantizeLinear", imp_QuantizeLinear, 10, 20},  // 21: block quantization
+      {"DequantizeLinear", imp_DequantizeLinear, 10, 20},
+      {"DynamicQuantizeLinear", imp_DynamicQuantizeLinear, 11},
   }};
   return l;
 }

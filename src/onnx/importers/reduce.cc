@@ -73,16 +73,16 @@ void imp_ArgMin(ImportContext& c) { arg_op(c, "argmin"); }
 const ImporterList& kiln_import_reduce() {
   // Opset 18 only moved axes to an input, which the lowering handles, so it is accepted too.
   static const ImporterList l{{
-      {"ReduceSum", imp_ReduceSum, 1, 18},
-      {"ReduceMean", imp_ReduceMean, 1, 18},
-      {"ReduceMax", imp_ReduceMax, 1, 18},
-      {"ReduceMin", imp_ReduceMin, 1, 18},
-      {"ReduceProd", imp_ReduceProd, 1, 18},
-      {"ReduceL1", imp_ReduceL1, 1, 18},
-      {"ReduceL2", imp_ReduceL2, 1, 18},
-      {"ReduceLogSum", imp_ReduceLogSum, 1, 18},
-      {"ReduceLogSumExp", imp_ReduceLogSumExp, 1, 18},
-      {"ReduceSumSquare", imp_ReduceSumSquare, 1, 18},
+      {"ReduceSum", imp_ReduceSum, 1},
+      {"ReduceMean", imp_ReduceMean, 1},
+      {"ReduceMax", imp_ReduceMax, 1},
+      {"ReduceMin", imp_ReduceMin, 1},
+      {"ReduceProd", imp_ReduceProd, 1},
+      {"ReduceL1", imp_ReduceL1, 1},
+      {"ReduceL2", imp_ReduceL2, 1},
+      {"ReduceLogSum", imp_ReduceLogSum, 1},
+      {"ReduceLogSumExp", imp_ReduceLogSumExp, 1},
+      {"ReduceSumSquare", imp_ReduceSumSquare, 1},
       {"ArgMax", imp_ArgMax},
       {"ArgMin", imp_ArgMin},
   }};

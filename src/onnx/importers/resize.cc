@@ -83,7 +83,7 @@ void imp_Upsample(ImportContext& c) {
 
 const ImporterList& kiln_import_resize() {
   static const ImporterList l{{
-      {"Resize", imp_Resize, 10, 17},
+      {"Resize", imp_Resize, 10, 17},  // 18: antialias, axes, aspect-ratio policy
       {"Upsample", imp_Upsample, 7, 9},
   }};
   return l;

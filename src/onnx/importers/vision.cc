@@ -54,9 +54,9 @@ void imp_NonMaxSuppression(ImportContext& c) {
 
 const ImporterList& kiln_import_vision() {
   static const ImporterList l{{
-      {"GridSample", imp_GridSample, 16, 17},
-      {"RoiAlign", imp_RoiAlign, 10, 17},
-      {"NonMaxSuppression", imp_NonMaxSuppression, 10, 17},
+      {"GridSample", imp_GridSample, 16, 19},  // 20: N-D, renamed modes
+      {"RoiAlign", imp_RoiAlign, 10},
+      {"NonMaxSuppression", imp_NonMaxSuppression, 10},
   }};
   return l;
 }
