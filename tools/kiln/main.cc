@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,8 +25,9 @@ namespace {
 
 using kiln::Status;
 
-int usage() {
-  std::fprintf(stderr,
+// The help text: usage lines, then options. An option's description names the commands it serves
+// ("build:", "run/bench:"); one that names none serves every command that builds or runs.
+const char* kHelp =
       "kiln %s: an inference optimizer and runtime for ONNX models\n"
       "\n"
       "usage:\n"
@@ -84,9 +86,79 @@ int usage() {
       "  --json FILE                bench, inspect: also write the results as JSON\n"
       "  --no-cuda-graph            run/bench: enqueue every step instead of replaying a CUDA graph\n"
       "  --profile                  run/bench/inspect: per-step times, slowest first\n"
-      "  --quiet                    less progress output\n",
-      kiln::version().c_str());
+      "  --quiet                    less progress output\n"
+      "  --verbose                  every log line (KILN_LOG_LEVEL=verbose)\n"
+      "  --best                     build: every precision allowed (fp16, tf32; int8 too when\n"
+      "                             calibration data or a cache is given)\n"
+      "  --warmUp MS                bench: warm up for MS milliseconds before timing\n"
+      "\n"
+      "trtexec's spellings work too, as --name=value or --name value: --onnx, --saveEngine,\n"
+      "--loadEngine, --minShapes/--optShapes/--maxShapes, --dumpProfile; with no command,\n"
+      "`kiln --onnx=M.onnx [--saveEngine=P] [options]` builds (and saves) a plan and benchmarks it.\n"
+      "`kiln COMMAND --help` lists the options of one command. Exit codes: 0 success, 1 error,\n"
+      "2 usage, 3 an accuracy check failed.\n";
+
+int usage() {
+  std::fprintf(stderr, kHelp, kiln::version().c_str());
   return 2;
+}
+
+// `kiln COMMAND --help`: the command's usage lines and the options that serve it (the options
+// marked "build:" serve every command that builds a model on the way).
+int command_help(const std::string& cmd) {
+  std::string text = kiln::cat(kHelp);
+  const size_t pct = text.find("%s");
+  if (pct != std::string::npos) text.replace(pct, 2, kiln::version());
+  std::vector<std::string> lines;
+  for (size_t p = 0; p < text.size();) {
+    size_t nl = text.find('\n', p);
+    if (nl == std::string::npos) nl = text.size();
+    lines.push_back(text.substr(p, nl - p));
+    p = nl + 1;
+  }
+  const bool builds = cmd == "build" || cmd == "run" || cmd == "bench" || cmd == "compare" ||
+                      cmd == "debug";
+  auto serves = [&](const std::string& entry) {
+    // Descriptions start at column 29.
+    const std::string d = entry.size() > 29 ? entry.substr(29) : "";
+    const size_t colon = d.find(':');
+    const std::string head = colon == std::string::npos ? "" : d.substr(0, colon);
+    // Marked: the description starts with the commands it serves ("bench, inspect --profile:").
+    const std::string first_word = head.substr(0, head.find_first_of(" /,"));
+    const bool marked = first_word == "build" || first_word == "run" || first_word == "bench" ||
+                        first_word == "inspect" || first_word == "compare" || first_word == "info";
+    if (!marked) return builds;
+    if (head.find(cmd) != std::string::npos) return true;
+    return builds && head.find("build") != std::string::npos;
+  };
+  bool known = false;
+  for (const std::string& l : lines) known |= l.rfind("  kiln " + cmd + " ", 0) == 0;
+  if (!known) {
+    std::fprintf(stderr, "kiln: unknown command '%s' (kiln --help lists them)\n", cmd.c_str());
+    return 2;
+  }
+  std::printf("kiln %s\n\nusage:\n", cmd.c_str());
+  bool in_options = false, keep = false;
+  for (const std::string& l : lines) {
+    if (l == "options:") {
+      in_options = true;
+      std::printf("\noptions:\n");
+      continue;
+    }
+    if (!in_options) {
+      if (l.rfind("  kiln " + cmd + " ", 0) == 0) {
+        keep = true;
+      } else if (l.rfind("  kiln ", 0) == 0 || l.empty()) {
+        keep = false;
+      }
+      if (keep) std::printf("%s\n", l.c_str());
+      continue;
+    }
+    if (l.rfind("  --", 0) == 0) keep = serves(l);
+    if (keep) std::printf("%s\n", l.c_str());
+  }
+  std::printf("\nexit codes: 0 success, 1 error, 2 usage, 3 an accuracy check failed\n");
+  return 0;
 }
 
 struct Args {
@@ -117,7 +189,9 @@ struct Args {
   int min_count = 0, opt_count = 0, max_count = 0;
   size_t opt_profile = 0;
   int contexts = 1;
-  bool contexts_given = false;  // --contexts N, even 1: the lanes' method, to compare N with 1
+  bool contexts_given = false;
+  bool help = false, verbose = false, best = false, trtexec = false;
+  double warmup_ms = 0;  // trtexec's --warmUp: warm up for this long (ms) before timing  // --contexts N, even 1: the lanes' method, to compare N with 1
   std::string json;
 };
 
@@ -126,8 +200,56 @@ struct Args {
   std::exit(1);
 }
 
+// A command line kiln cannot act on (an unknown option, a missing or malformed value): exit 2.
+[[noreturn]] void bad_usage(const std::string& msg) {
+  std::fprintf(stderr, "kiln: error: %s\n", msg.c_str());
+  std::exit(2);
+}
+
 void check(const Status& s) {
   if (!s) die(s.to_string());
+}
+
+// Every option kiln knows, for "did you mean" (trtexec's spellings included).
+const std::vector<std::string>& known_options() {
+  static const std::vector<std::string> v = {
+      "--output", "--device", "--output-dir", "--opt-level", "--workspace", "--seed", "--warmup",
+      "--iterations", "--batch", "--duration", "--profile", "--fp16", "--tf32", "--int8",
+      "--best", "--reference", "--atol", "--rtol", "--top1", "--calib", "--calib-cache",
+      "--calib-algo", "--calib-percentile", "--layer-precision", "--exclude-tactic",
+      "--timing-cache", "--contexts", "--no-cuda-graph", "--json", "--quiet", "--shapes",
+      "--min-shapes", "--opt-shapes", "--max-shapes", "--optimization-profile", "--input",
+      "--onnx", "--saveEngine", "--loadEngine", "--verbose", "--warmUp", "--dumpProfile",
+      "--minShapes", "--optShapes", "--maxShapes", "--help"};
+  return v;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> d(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = d[0];
+    d[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = d[j];
+      d[j] = std::min({d[j] + 1, d[j - 1] + 1, diag + (std::tolower(a[i - 1]) != std::tolower(b[j - 1]))});
+      diag = up;
+    }
+  }
+  return d[b.size()];
+}
+
+std::string did_you_mean(const std::string& flag) {
+  std::string best;
+  size_t best_d = 4;  // farther than 3 edits is no suggestion
+  for (const std::string& o : known_options()) {
+    const size_t dist = edit_distance(flag, o);
+    if (dist < best_d) {
+      best_d = dist;
+      best = o;
+    }
+  }
+  return best.empty() ? std::string() : " (did you mean " + best + "?)";
 }
 
 std::vector<int64_t> parse_dims(const std::string& s, const std::string& what) {
@@ -138,7 +260,7 @@ std::vector<int64_t> parse_dims(const std::string& s, const std::string& what) {
     std::string part = s.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
     char* end = nullptr;
     long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end || v <= 0) die("bad shape '" + s + "' in " + what + " (use e.g. 1x3x224x224)");
+    if (part.empty() || *end || v <= 0) bad_usage("bad shape '" + s + "' in " + what + " (use e.g. 1x3x224x224)");
     d.push_back(v);
     if (x == std::string::npos) break;
     pos = x + 1;
@@ -155,7 +277,7 @@ std::map<std::string, std::vector<int64_t>> parse_shapes(const std::string& v, c
     std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t colon = item.rfind(':');
     if (colon == std::string::npos || colon == 0)
-      die("bad " + flag + " item '" + item + "' (use NAME:AxB)");
+      bad_usage("bad " + flag + " item '" + item + "' (use NAME:AxB)");
     out[item.substr(0, colon)] = parse_dims(item.substr(colon + 1), flag);
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -167,28 +289,58 @@ Args parse(int argc, char** argv) {
   Args a;
   if (argc < 2) std::exit(usage());
   a.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
+  // trtexec's habit: no command, just options (`kiln --onnx=m.onnx --saveEngine=m.plan --fp16`)
+  // builds (and saves) the plan and benchmarks it.
+  int first = 2;
+  if (a.command.size() > 2 && a.command.rfind("--", 0) == 0 && a.command != "--help") {
+    a.command = "bench";
+    a.trtexec = true;
+    first = 1;
+  }
+  for (int i = first; i < argc; ++i) {
     std::string s = argv[i];
+    // --name=value, as trtexec writes every option.
+    std::optional<std::string> inline_value;
+    if (s.rfind("--", 0) == 0 && s.find('=') != std::string::npos) {
+      inline_value = s.substr(s.find('=') + 1);
+      s = s.substr(0, s.find('='));
+    }
+    // trtexec's spellings.
+    if (s == "--saveEngine") s = "--output";
+    else if (s == "--dumpProfile") s = "--profile";
+    else if (s == "--minShapes") s = "--min-shapes";
+    else if (s == "--optShapes") s = "--opt-shapes";
+    else if (s == "--maxShapes") s = "--max-shapes";
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) die("option " + s + " needs a value");
+      if (inline_value) {
+        std::string v = *inline_value;
+        inline_value.reset();
+        return v;
+      }
+      if (i + 1 >= argc) bad_usage("option " + s + " needs a value");
       return argv[++i];
     };
     auto number = [&](const std::string& v) -> long long {
       char* end = nullptr;
       long long n = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 0) die("option " + s + " needs a non-negative integer, got '" + v + "'");
+      if (v.empty() || *end || n < 0) bad_usage("option " + s + " needs a non-negative integer, got '" + v + "'");
       return n;
     };
-    if (s == "-o" || s == "--output") a.output = value();
+    if (s == "--help" || s == "-h") a.help = true;
+    else if (s == "--onnx" || s == "--loadEngine") a.positional.push_back(value());
+    else if (s == "--verbose" || s == "-v") a.verbose = true;
+    else if (s == "--warmUp") a.warmup_ms = static_cast<double>(number(value()));
+    else if (s == "--best") a.best = true;
+    else if (s == "-o" || s == "--output") a.output = value();
     else if (s == "--device") a.device = value();
     else if (s == "--output-dir") a.output_dir = value();
     else if (s == "--opt-level") {
       a.opt_level = static_cast<int>(number(value()));
-      if (a.opt_level > 3) die("--opt-level takes 0, 1, 2 or 3");
+      if (a.opt_level > 3) bad_usage("--opt-level takes 0, 1, 2 or 3");
     }
     else if (s == "--workspace") {
       a.workspace_mib = number(value());
-      if (a.workspace_mib < 1) die("--workspace takes a size in MiB, at least 1");
+      if (a.workspace_mib < 1) bad_usage("--workspace takes a size in MiB, at least 1");
     }
     else if (s == "--seed") a.seed = static_cast<uint64_t>(number(value()));
     else if (s == "--warmup") a.warmup = static_cast<int>(number(value()));
@@ -201,13 +353,13 @@ Args parse(int argc, char** argv) {
     else if (s == "--int8") a.int8 = true;
     else if (s == "--reference") {
       a.reference = value();
-      if (a.reference != "cpu" && a.reference != "fp32") die("--reference takes cpu or fp32");
+      if (a.reference != "cpu" && a.reference != "fp32") bad_usage("--reference takes cpu or fp32");
     } else if (s == "--atol" || s == "--rtol" || s == "--top1") {
       std::string v = value();
       char* end = nullptr;
       double x = std::strtod(v.c_str(), &end);
       if (v.empty() || *end || !(x >= 0) || (s == "--top1" && x > 1))
-        die("option " + s + " needs a non-negative number" + (s == "--top1" ? " up to 1" : "") +
+        bad_usage("option " + s + " needs a non-negative number" + (s == "--top1" ? " up to 1" : "") +
             ", got '" + v + "'");
       (s == "--atol" ? a.atol : s == "--rtol" ? a.rtol : a.top1) = x;
     }
@@ -216,20 +368,20 @@ Args parse(int argc, char** argv) {
     else if (s == "--calib-algo") {
       a.calib_algo = value();
       if (a.calib_algo != "entropy" && a.calib_algo != "percentile" && a.calib_algo != "minmax")
-        die("--calib-algo takes entropy, percentile or minmax");
+        bad_usage("--calib-algo takes entropy, percentile or minmax");
     } else if (s == "--calib-percentile") {
       std::string v = value();
       char* end = nullptr;
       a.calib_percentile = std::strtod(v.c_str(), &end);
       if (v.empty() || *end || !(a.calib_percentile > 0 && a.calib_percentile <= 100))
-        die("--calib-percentile takes a number in (0, 100], got '" + v + "'");
+        bad_usage("--calib-percentile takes a number in (0, 100], got '" + v + "'");
     } else if (s == "--layer-precision") {
       std::string v = value();
       size_t colon = v.rfind(':');
       std::string prec = colon == std::string::npos ? "" : v.substr(colon + 1);
       if (colon == std::string::npos || colon == 0 ||
           (prec != "fp32" && prec != "fp16" && prec != "int8"))
-        die("--layer-precision takes NAME:fp32|fp16|int8 (NAME may be a glob), got '" + v + "'");
+        bad_usage("--layer-precision takes NAME:fp32|fp16|int8 (NAME may be a glob), got '" + v + "'");
       a.layer_precisions.emplace_back(v.substr(0, colon), prec);
     }
     else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
@@ -237,7 +389,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--contexts") {
       a.contexts = static_cast<int>(number(value()));
       a.contexts_given = true;
-      if (a.contexts < 1 || a.contexts > 256) die("--contexts takes 1 to 256");
+      if (a.contexts < 1 || a.contexts > 256) bad_usage("--contexts takes 1 to 256");
     }
     else if (s == "--no-cuda-graph") a.cuda_graph = false;
     else if (s == "--json") a.json = value();
@@ -254,16 +406,17 @@ Args parse(int argc, char** argv) {
     } else if (s == "--input") {
       std::string v = value();
       size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) die("bad --input '" + v + "' (use NAME=FILE.npy)");
+      if (eq == std::string::npos || eq == 0) bad_usage("bad --input '" + v + "' (use NAME=FILE.npy)");
       a.input_files[v.substr(0, eq)] = v.substr(eq + 1);
     } else if (!s.empty() && s[0] == '-') {
-      die("unknown option '" + s + "' (see kiln --help)");
+      bad_usage("unknown option '" + s + "'" + did_you_mean(s) + " (see kiln " + a.command +
+                " --help)");
     } else {
       a.positional.push_back(s);
     }
   }
   if (a.min_count != a.opt_count || a.opt_count != a.max_count)
-    die(kiln::cat("optimization profiles need --min-shapes, --opt-shapes and --max-shapes together (",
+    bad_usage(kiln::cat("optimization profiles need --min-shapes, --opt-shapes and --max-shapes together (",
                   a.min_count, ", ", a.opt_count, " and ", a.max_count, " given)"));
   return a;
 }
@@ -290,14 +443,16 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.opt_level = a.opt_level;
   o.max_workspace_mib = a.workspace_mib;
   o.input_shapes = a.shapes;
-  o.fp16 = a.fp16;
-  o.int8 = a.int8;
+  o.fp16 = a.fp16 || a.best;
+  // --best: int8 as well when there is something to calibrate with (trtexec calibrates with
+  // made-up ranges; kiln does not make up accuracy).
+  o.int8 = a.int8 || (a.best && (!a.calib_dir.empty() || !a.calib_cache.empty()));
   o.calib_dir = a.calib_dir;
   o.calib_algo = a.calib_algo;
   o.calib_percentile = a.calib_percentile;
   o.calib_cache = a.calib_cache;
   o.layer_precisions = a.layer_precisions;
-  o.tf32 = a.tf32;
+  o.tf32 = a.tf32 || a.best;
   o.excluded_tactics = a.excluded_tactics;
   o.profiles = a.profiles;
   o.timing_cache = a.timing_cache;
@@ -503,6 +658,14 @@ void print_profile(const std::vector<kiln::StepTiming>& prof, int runs,
 
 int cmd_info(const Args& a) {
   if (a.positional.size() != 1) return usage();
+  if (!is_onnx(a.positional[0]) && kiln::file_exists(a.positional[0])) {
+    // A plan: what it is, in brief (kiln inspect lists its steps).
+    std::shared_ptr<kiln::Plan> plan;
+    check(kiln::Plan::load(a.positional[0], plan));
+    std::printf("%s(kiln inspect %s lists every step)\n", plan->describe().c_str(),
+                a.positional[0].c_str());
+    return 0;
+  }
   kiln::ModelInfo info;
   check(kiln::inspect_onnx(a.positional[0], info));
   std::printf("model: %s\n  producer: %s, opset %lld, %zu nodes, %zu weights (%.2f MB)\n",
@@ -564,6 +727,11 @@ Session open_session(const Args& a) {
   Session s;
   auto given = read_input_files(a);
   auto plan = obtain_plan(a, a.positional[0], given);
+  // trtexec's --saveEngine while benchmarking a model: the plan that is timed is the one saved.
+  if (a.command == "bench" && !a.output.empty() && is_onnx(a.positional[0])) {
+    check(plan->save(a.output));
+    std::printf("wrote %s\n", a.output.c_str());
+  }
   check(kiln::Engine::create(plan, s.engine));
   check(s.engine->create_context(s.ctx));
   if (a.opt_profile || !plan->profiles().empty()) check(s.ctx->set_optimization_profile(a.opt_profile));
@@ -618,8 +786,10 @@ bool compare_outputs(const Args& a, const kiln::Engine& engine,
     }
     const double rel = std::sqrt(diff2 / std::max(want2, 1e-300));
     const double cosine = dot / std::max(std::sqrt(got2 * want2), 1e-300);
-    std::string line = kiln::cat("  ", d.name, " ", kiln::dims_to_string(g.dims()), ": max abs ",
-                                 max_abs, ", relative L2 ", rel, ", cosine ", cosine);
+    char nums[160];
+    std::snprintf(nums, sizeof nums, ": max abs %.4g, relative L2 %.4g, cosine %.6f", max_abs, rel,
+                  cosine);
+    std::string line = kiln::cat("  ", d.name, " ", kiln::dims_to_string(g.dims()), nums);
     if (a.atol >= 0 || a.rtol >= 0) {
       line += kiln::cat(", ", bad, " of ", g.numel(), " elements outside atol ",
                         std::max(a.atol, 0.0), " + rtol ", std::max(a.rtol, 0.0));
@@ -681,10 +851,10 @@ int cmd_debug(const Args& a) {
   if (a.positional.size() != 2 || a.positional[0] != "precision") return usage();
   Args b = a;
   b.positional = {a.positional[1]};
-  if (!is_onnx(b.positional[0])) die("kiln debug precision builds from a model: give MODEL.onnx");
-  if (!a.int8) die("kiln debug precision looks for layers to keep out of int8: give --int8");
+  if (!is_onnx(b.positional[0])) bad_usage("kiln debug precision builds from a model: give MODEL.onnx");
+  if (!a.int8) bad_usage("kiln debug precision looks for layers to keep out of int8: give --int8");
   if (a.atol < 0 && a.rtol < 0 && a.top1 < 0)
-    die("kiln debug precision needs a tolerance to meet: --atol, --rtol or --top1");
+    bad_usage("kiln debug precision needs a tolerance to meet: --atol, --rtol or --top1");
   b.quiet = true;
   // The calibration is made once and reused: keeping layers in float leaves the others' scales.
   const std::string cache = b.calib_cache.empty()
@@ -1030,7 +1200,15 @@ int bench_device(const Args& a, Session& session, int64_t batch) {
     dev.record_event(ev[3], stream);
     dev.synchronize(stream);
   };
-  for (int i = 0; i < std::max(a.warmup, 2); ++i) iteration(nullptr);   // 2: CUDA graph capture
+  {
+    // At least --warmup runs (2: CUDA graph capture), and for --warmUp MS milliseconds.
+    const auto w0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < std::max(a.warmup, 2) ||
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0)
+                            .count() < a.warmup_ms;
+         ++i)
+      iteration(nullptr);
+  }
   std::vector<double> lat, h2d, compute, d2h, enq;
   auto start = std::chrono::steady_clock::now();
   while (true) {
@@ -1254,6 +1432,9 @@ int cmd_inspect(const Args& a) {
   if (a.positional.size() != 1) return usage();
   const std::string& path = a.positional[0];
   if (!kiln::file_exists(path)) die("'" + path + "' does not exist");
+  if (is_onnx(path))
+    die("kiln inspect reads a plan; '" + path + "' is a model: build it first (kiln build " +
+        path + " -o PLAN), or see its ops with kiln info");
   std::shared_ptr<kiln::Plan> plan;
   check(kiln::Plan::load(path, plan));
   const kiln::PlanData& pd = plan->data();
@@ -1515,6 +1696,8 @@ int main(int argc, char** argv) {
   // itself meets (memory it cannot get) is a one-line error with exit code 1, never an abort.
   try {
     Args a = parse(argc, argv);
+    if (a.help) return command_help(a.command == "bench" && a.trtexec ? "bench" : a.command);
+    if (a.verbose) setenv("KILN_LOG_LEVEL", "verbose", 1);
     if (a.command == "info") return cmd_info(a);
     if (a.command == "build") return cmd_build(a);
     if (a.command == "run") return cmd_run(a);
