@@ -70,7 +70,7 @@ struct BuildOptions {
   bool int8 = false;
   std::shared_ptr<Calibrator> calibrator;
   std::string calib_dir;        // `--calib DIR`: .npy (one input) or .npz batches
-  std::string calib_algo = "percentile";  // percentile (99.99) | entropy | minmax
+  std::string calib_algo = "entropy";  // entropy (TensorRT's default) | percentile | minmax
   double calib_percentile = 99.99;     // for percentile
   std::string calib_cache;      // `--calib-cache FILE`
   // Per-layer precision (`--layer-precision NAME:fp32|fp16|int8`): the Conv/MatMul layers whose

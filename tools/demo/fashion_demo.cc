@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   int64_t batch = 250;
   bool int8 = false;
   int64_t calib_images = 500;
-  std::string calib_cache, calib_algo = "percentile";
+  std::string calib_cache, calib_algo = "entropy";
   double max_int8_loss = 0.3;  // points of top-1 INT8 may lose against FP32 (exit 3 beyond)
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {

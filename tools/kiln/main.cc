@@ -77,7 +77,7 @@ const char* kHelp =
       "  --calib DIR                build: calibration batches, .npy (one input) or .npz files\n"
       "  --calib-cache FILE         build: read calibration scales from FILE when it was made\n"
       "                             for this model and algorithm, else calibrate and write it\n"
-      "  --calib-algo ALGO          build: percentile (default), entropy or minmax\n"
+      "  --calib-algo ALGO          build: entropy (default, TensorRT's), percentile or minmax\n"
       "  --calib-percentile P       build: the percentile for --calib-algo percentile (99.99)\n"
       "  --layer-precision NAME:P   build: P (fp32, fp16, int8) for the layers matching the glob\n"
       "                             NAME (repeatable; with --int8, fp32/fp16 keep a layer float)\n"
@@ -181,7 +181,7 @@ struct Args {
   // "fp32": a float32 plan on the same device) and the thresholds that fail it (exit 3).
   std::string reference = "cpu";
   double atol = -1, rtol = -1, top1 = -1;
-  std::string calib_dir, calib_algo = "percentile", calib_cache;
+  std::string calib_dir, calib_algo = "entropy", calib_cache;
   double calib_percentile = 99.99;
   std::vector<std::pair<std::string, std::string>> layer_precisions;
   std::vector<std::string> excluded_tactics;
