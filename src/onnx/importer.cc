@@ -1,6 +1,7 @@
 #include "onnx/importer.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -162,6 +163,28 @@ namespace {
 struct Table {
   std::unordered_map<std::string, std::vector<const ImporterDef*>> by_op;
 };
+
+}  // namespace
+
+std::vector<ImporterRange> importer_ranges() {
+  std::map<std::pair<std::string, std::string>, ImporterRange> merged;
+  for (const ImporterList* l : generated_importers())
+    for (const ImporterDef& d : l->defs) {
+      auto key = std::make_pair(std::string(d.domain), std::string(d.op_type));
+      auto it = merged.find(key);
+      if (it == merged.end()) {
+        merged[key] = {key.first, key.second, d.min_opset, d.max_opset};
+      } else {
+        it->second.min_opset = std::min(it->second.min_opset, d.min_opset);
+        it->second.max_opset = std::max(it->second.max_opset, d.max_opset);
+      }
+    }
+  std::vector<ImporterRange> out;
+  for (auto& [k, r] : merged) out.push_back(r);
+  return out;
+}
+
+namespace {
 
 const Table& table() {
   static const Table t = [] {

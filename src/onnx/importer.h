@@ -99,6 +99,13 @@ struct ImporterList {
   std::vector<ImporterDef> defs;
 };
 
+// Every op an importer exists for, with the opsets it serves (`kiln ops`, docs/operators.md).
+struct ImporterRange {
+  std::string domain, op_type;
+  int64_t min_opset = 1, max_opset = kNewestOpset;
+};
+std::vector<ImporterRange> importer_ranges();
+
 // Skipped on purpose (training, strings, sequences/optional, random): reported as "skipped".
 bool is_deliberately_unsupported(std::string_view op_type);
 

@@ -70,6 +70,14 @@ const Tactic* compiled_tactic(std::string_view device, std::string_view id) {
   return nullptr;
 }
 
+std::vector<const Tactic*> compiled_tactics(std::string_view device) {
+  if (device == "cpu") return cpu_backend().tactics();
+#ifdef KILN_HAVE_CUDA
+  if (device == "cuda") return generated_cuda_tactics();
+#endif
+  return {};
+}
+
 bool step_computes_on_host(std::string_view device, std::string_view tactic) {
   const Tactic* t = compiled_tactic(device, tactic);
   return t && t->computes_on_host();

@@ -140,6 +140,8 @@ const Backend& cpu_backend();
 // machine can run that backend (a CUDA plan inspected on a machine without a GPU); nullptr when
 // this build does not know it.
 const Tactic* compiled_tactic(std::string_view device, std::string_view id);
+// Every tactic of that backend compiled into this build, in preference order (empty when none).
+std::vector<const Tactic*> compiled_tactics(std::string_view device);
 // Whether step `tactic` of a plan for `device` computes on the host inside a device plan (false
 // for host backends, whose every step is on the host by design, and for unknown tactics).
 bool step_computes_on_host(std::string_view device, std::string_view tactic);
