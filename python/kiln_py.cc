@@ -136,6 +136,22 @@ std::string typestr_of(kiln::DataType t) {
   return numpy_dtype(t).attr("str").cast<std::string>();
 }
 
+// A context with the engine it runs (kept alive as long as the context) and the engine's tensor
+// types, which enqueue() checks the caller's device tensors against.
+struct KilnContext {
+  std::shared_ptr<kiln::Engine> engine;
+  std::unique_ptr<kiln::ExecutionContext> ctx;
+  std::map<std::string, kiln::DataType> types;
+};
+
+void check_typestr(const KilnContext& c, const std::string& name, const DeviceView& v) {
+  auto it = c.types.find(name);
+  if (it == c.types.end()) return;  // kiln reports the unknown name
+  if (!v.typestr.empty() && v.typestr != typestr_of(it->second))
+    throw py::type_error("kiln: '" + name + "' is " + kiln::dtype_name(it->second) +
+                         " in the plan, but the tensor given has typestr " + v.typestr);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_kiln, m) {
@@ -241,16 +257,16 @@ PYBIND11_MODULE(_kiln, m) {
         return p;
       });
 
-  py::class_<kiln::ExecutionContext>(m, "ExecutionContext")
+  py::class_<KilnContext>(m, "ExecutionContext")
       .def(
           "run",
-          [](kiln::ExecutionContext& c, const py::dict& inputs) {
+          [](KilnContext& pc, const py::dict& inputs) {
             std::map<std::string, kiln::Tensor> in, out;
             for (auto [k, v] : inputs) in[k.cast<std::string>()] = to_tensor(py::array::ensure(v));
             kiln::Status s;
             {
               py::gil_scoped_release nogil;
-              s = c.run(in, out);
+              s = pc.ctx->run(in, out);
             }
             check(s);
             py::dict r;
@@ -261,29 +277,31 @@ PYBIND11_MODULE(_kiln, m) {
           "Runs synchronously: a dict of NumPy arrays in, a dict of NumPy arrays out.")
       .def(
           "enqueue",
-          [](kiln::ExecutionContext& c, const py::dict& inputs, const py::dict& outputs,
+          [](KilnContext& pc, const py::dict& inputs, const py::dict& outputs,
              uintptr_t stream) {
             for (auto [k, v] : inputs) {
               const std::string name = k.cast<std::string>();
               DeviceView d = device_view(v);
-              check(c.set_input_shape(name, d.dims));
-              check(c.set_tensor_address(name, d.ptr));
+              check_typestr(pc, name, d);
+              check(pc.ctx->set_input_shape(name, d.dims));
+              check(pc.ctx->set_tensor_address(name, d.ptr));
             }
             for (auto [k, v] : outputs) {
               const std::string name = k.cast<std::string>();
               DeviceView d = device_view(v);
+              check_typestr(pc, name, d);
               kiln::Dims want;
-              check(c.output_dims(name, want));
+              check(pc.ctx->output_dims(name, want));
               if (d.dims != want)
                 throw py::value_error("kiln: output '" + name + "' needs shape " +
                                       kiln::dims_to_string(want) + ", the tensor given is " +
                                       kiln::dims_to_string(d.dims));
-              check(c.set_tensor_address(name, d.ptr));
+              check(pc.ctx->set_tensor_address(name, d.ptr));
             }
             kiln::Status s;
             {
               py::gil_scoped_release nogil;
-              s = c.enqueue(reinterpret_cast<void*>(stream));
+              s = pc.ctx->enqueue(reinterpret_cast<void*>(stream));
             }
             check(s);
           },
@@ -293,18 +311,18 @@ PYBIND11_MODULE(_kiln, m) {
           "Tensors: objects with __cuda_array_interface__ (PyTorch, CuPy) or (pointer, shape).")
       .def(
           "output_shape",
-          [](kiln::ExecutionContext& c, const std::string& name) {
+          [](KilnContext& pc, const std::string& name) {
             kiln::Dims d;
-            check(c.output_dims(name, d));
+            check(pc.ctx->output_dims(name, d));
             return std::vector<int64_t>(d.begin(), d.end());
           },
           "An output's shape for the input shapes set so far (enqueue's inputs).")
       .def("set_input_shape",
-           [](kiln::ExecutionContext& c, const std::string& name, std::vector<int64_t> dims) {
-             check(c.set_input_shape(name, kiln::Dims(dims.begin(), dims.end())));
+           [](KilnContext& pc, const std::string& name, std::vector<int64_t> dims) {
+             check(pc.ctx->set_input_shape(name, kiln::Dims(dims.begin(), dims.end())));
            })
       .def("set_optimization_profile",
-           [](kiln::ExecutionContext& c, size_t i) { check(c.set_optimization_profile(i)); });
+           [](KilnContext& pc, size_t i) { check(pc.ctx->set_optimization_profile(i)); });
 
   py::class_<kiln::Engine, std::shared_ptr<kiln::Engine>>(m, "Engine")
       .def(py::init([](std::shared_ptr<kiln::Plan> plan) {
@@ -320,10 +338,13 @@ PYBIND11_MODULE(_kiln, m) {
            py::arg("plan"))
       .def_property_readonly("device", &kiln::Engine::device)
       .def("create_context",
-           [](const kiln::Engine& e) {
-             std::unique_ptr<kiln::ExecutionContext> c;
-             check(e.create_context(c));
-             return c;
+           [](std::shared_ptr<kiln::Engine> e) {
+             auto pc = std::make_unique<KilnContext>();
+             pc->engine = e;
+             check(e->create_context(pc->ctx));
+             for (const auto& d : e->inputs()) pc->types[d.name] = d.dtype;
+             for (const auto& d : e->outputs()) pc->types[d.name] = d.dtype;
+             return pc;
            })
       .def_property_readonly("inputs", [](const kiln::Engine& e) {
         py::list l;
