@@ -24,13 +24,17 @@ import filecmp
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402  (the one timer and error measure of the peer benchmarks)
+
+rel_err = peers.rel_err
 
 
 def make(name):
@@ -65,23 +69,8 @@ def run(cmd, log, env=None):
     return p.stdout + p.stderr, dt
 
 
-def rel_err(got, ref):
-    got = got.astype(np.float64).ravel()
-    ref = ref.astype(np.float64).ravel()
-    return float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
-
-
 def time_torch(fn, iters=50, repeats=10):
-    times = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(iters):
-            fn()
-        b.record()
-        torch.cuda.synchronize()
-        times.append(a.elapsed_time(b) / iters)
-    return statistics.median(times)
+    return peers.time_torch(fn, iters, repeats)[0]
 
 
 def bench_json(kiln, plan, work, tag, log, extra=()):
