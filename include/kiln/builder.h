@@ -77,6 +77,10 @@ struct BuildOptions {
   // name matches the glob take that precision; with int8, a layer given fp32 or fp16 stays in
   // floating point. The last matching pattern wins.
   std::vector<std::pair<std::string, std::string>> layer_precisions;
+  // Model tensors to make plan outputs as well (polygraphy's "mark outputs"), for debugging
+  // accuracy: their values come back from run() by name. "*" marks every tensor a node computes.
+  // Marked tensors cannot be fused away, so the plan is less optimized than without them.
+  std::vector<std::string> mark_outputs;
   // Tactic ids the builder must not choose ("cuda.recurrent"): to compare an implementation with
   // the next one that supports the node (e.g. a device kernel with the host fallback), or to work
   // around one. An id that the target backend does not have is an error.

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -160,6 +161,25 @@ std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildO
   // INT8 scales (calibrated, or from the calibration cache) of the model as imported.
   std::map<std::string, double> scales;
   if (o.int8 && !calibration_targets) scales = int8_scales(*g, o, report);
+  // Marked outputs after calibration, whose cache belongs to the model as imported.
+  if (!o.mark_outputs.empty()) {
+    const bool all = std::find(o.mark_outputs.begin(), o.mark_outputs.end(), "*") != o.mark_outputs.end();
+    std::vector<Value*> marked;
+    if (all) {
+      for (const auto& n : g->nodes())
+        for (Value* v : n->outputs)
+          if (v && !v->is_constant()) marked.push_back(v);
+    } else {
+      for (const std::string& name : o.mark_outputs) {
+        Value* v = g->find_value(name);
+        KILN_EXPECT(v && !v->is_constant() && v->producer, StatusCode::kInvalidArgument,
+                    "cannot mark '", name, "' as an output: the model computes no tensor of that name");
+        marked.push_back(v);
+      }
+    }
+    for (Value* v : marked)
+      if (!g->is_graph_output(v) && !g->is_graph_input(v)) g->outputs.push_back(v);
+  }
   apply_input_shapes(*g, o);
   std::vector<OptimizationProfile> profiles = apply_profiles(*g, o);
   for (const std::string& id : o.excluded_tactics)

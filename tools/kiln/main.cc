@@ -76,6 +76,8 @@ const char* kHelp =
       "  --reference cpu|fp32       compare: the CPU reference (default) or a float32 plan\n"
       "  --atol X, --rtol Y         compare: fail (exit 3) where |got - want| > X + Y * |want|\n"
       "  --top1 F                   compare: fail when top-1 classes agree on less than F\n"
+      "  --all-tensors              compare: every intermediate tensor too, naming the first whose\n"
+      "                             error jumps (marking them outputs keeps them from fusing)\n"
       "  --int8                     build: quantize convolutions and linear layers to int8\n"
       "                             (post-training; needs --calib or a valid --calib-cache)\n"
       "  --calib DIR                build: calibration batches, .npy (one input) or .npz files\n"
@@ -195,6 +197,8 @@ struct Args {
   int contexts = 1;
   bool contexts_given = false;
   bool help = false, verbose = false, best = false, trtexec = false, markdown = false;
+  bool all_tensors = false;                // compare: every intermediate tensor too
+  std::vector<std::string> mark_outputs;   // BuildOptions::mark_outputs
   double warmup_ms = 0;  // trtexec's --warmUp: warm up for this long (ms) before timing  // --contexts N, even 1: the lanes' method, to compare N with 1
   std::string json;
 };
@@ -224,7 +228,7 @@ const std::vector<std::string>& known_options() {
       "--timing-cache", "--contexts", "--no-cuda-graph", "--json", "--quiet", "--shapes",
       "--min-shapes", "--opt-shapes", "--max-shapes", "--optimization-profile", "--input",
       "--onnx", "--saveEngine", "--loadEngine", "--verbose", "--warmUp", "--dumpProfile",
-      "--minShapes", "--optShapes", "--maxShapes", "--help", "--markdown"};
+      "--minShapes", "--optShapes", "--maxShapes", "--help", "--markdown", "--all-tensors"};
   return v;
 }
 
@@ -332,6 +336,7 @@ Args parse(int argc, char** argv) {
     };
     if (s == "--help" || s == "-h") a.help = true;
     else if (s == "--markdown") a.markdown = true;
+    else if (s == "--all-tensors") a.all_tensors = true;
     else if (s == "--onnx" || s == "--loadEngine") a.positional.push_back(value());
     else if (s == "--verbose" || s == "-v") a.verbose = true;
     else if (s == "--warmUp") a.warmup_ms = static_cast<double>(number(value()));
@@ -457,6 +462,7 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.calib_percentile = a.calib_percentile;
   o.calib_cache = a.calib_cache;
   o.layer_precisions = a.layer_precisions;
+  o.mark_outputs = a.mark_outputs;
   o.tf32 = a.tf32 || a.best;
   o.excluded_tactics = a.excluded_tactics;
   o.profiles = a.profiles;
@@ -770,9 +776,12 @@ Session reference_session(const Args& a, const std::string& device) {
 // tolerance given (--atol/--rtol element-wise, --top1 for [N, classes] outputs) holds.
 bool compare_outputs(const Args& a, const kiln::Engine& engine,
                      const std::map<std::string, kiln::Tensor>& out_got,
-                     const std::map<std::string, kiln::Tensor>& out_want, bool print) {
+                     const std::map<std::string, kiln::Tensor>& out_want, bool print,
+                     size_t count = SIZE_MAX) {
   bool ok = true;
-  for (const auto& d : engine.outputs()) {
+  std::vector<kiln::TensorDesc> outs = engine.outputs();
+  if (outs.size() > count) outs.resize(count);  // the model's own outputs come first
+  for (const auto& d : outs) {
     const kiln::Tensor& g = out_got.at(d.name);
     const kiln::Tensor& w = out_want.at(d.name);
     if (g.dims() != w.dims()) die("output " + d.name + ": shapes differ");
@@ -829,16 +838,54 @@ bool compare_outputs(const Args& a, const kiln::Engine& engine,
 int cmd_compare(const Args& a) {
   if (a.positional.size() != 1) return usage();
   if (!is_onnx(a.positional[0])) die("kiln compare builds from a model: give MODEL.onnx");
-  Session got = open_session(a);
-  Session want = reference_session(a, got.engine->device());
+  Args ag = a;
+  if (a.all_tensors) ag.mark_outputs = {"*"};
+  Session got = open_session(ag);
+  Session want = reference_session(ag, got.engine->device());
   std::map<std::string, kiln::Tensor> out_got, out_want;
   check(got.ctx->run(got.inputs, out_got));
   check(want.ctx->run(got.inputs, out_want));
+  // The model's own outputs come first among the plan's; marked tensors follow, in node order.
+  kiln::ModelInfo info;
+  check(kiln::inspect_onnx(a.positional[0], info));
+  const size_t model_outputs = info.outputs.size();
+  if (a.all_tensors) {
+    // Every tensor of the model, in the order the reference computes them: its relative L2 error,
+    // and the first one whose error jumps (ten times the largest before it, and above 1e-4).
+    std::printf("compare: every tensor (relative L2 error against the reference):\n");
+    double worst_before = 0;
+    std::string first_jump;
+    int shown = 0;
+    const std::vector<kiln::TensorDesc> all = want.engine->outputs();
+    for (size_t k = model_outputs; k < all.size(); ++k) {
+      const kiln::TensorDesc& d = all[k];
+      auto g = out_got.find(d.name);
+      if (g == out_got.end() || g->second.dims() != out_want.at(d.name).dims()) continue;
+      const kiln::Tensor& w = out_want.at(d.name);
+      double diff2 = 0, want2 = 0;
+      for (int64_t i = 0; i < w.numel(); ++i) {
+        const double e = g->second.get_f64(i) - w.get_f64(i);
+        diff2 += e * e;
+        want2 += w.get_f64(i) * w.get_f64(i);
+      }
+      const double rel = std::sqrt(diff2 / std::max(want2, 1e-300));
+      const bool jump = first_jump.empty() && rel > 1e-4 && rel > 10 * worst_before;
+      if (jump) first_jump = d.name;
+      if (jump || a.verbose || shown < 40) {
+        std::printf("  %-48s %.3g%s\n", d.name.c_str(), rel, jump ? "   <- the error jumps here" : "");
+        ++shown;
+      }
+      worst_before = std::max(worst_before, rel);
+    }
+    std::printf("compare: %s\n", first_jump.empty()
+                                      ? "no tensor's error jumps (none above 1e-4 and ten times those before)"
+                                      : ("the error first jumps at " + first_jump).c_str());
+  }
   std::printf("compare: %s on %s against %s\n", a.positional[0].c_str(),
               got.engine->device().c_str(),
               a.reference == "cpu" ? "the CPU reference (double accumulation)"
                                    : ("a float32 plan on " + want.engine->device()).c_str());
-  const bool ok = compare_outputs(a, *got.engine, out_got, out_want, true);
+  const bool ok = compare_outputs(a, *got.engine, out_got, out_want, true, model_outputs);
   if (!ok) {
     std::printf("compare: FAILED: outside the given tolerance\n");
     return 3;
