@@ -97,6 +97,9 @@ const char* kHelp =
       "  --best                     build: every precision allowed (fp16, tf32; int8 too when\n"
       "                             calibration data or a cache is given)\n"
       "  --warmUp MS                bench: warm up for MS milliseconds before timing\n"
+      "  --exportTimes FILE         bench: every timed iteration's times as JSON\n"
+      "  --exportOutput FILE        bench: the outputs of one run as JSON\n"
+      "  --exportProfile FILE       bench: each step's mean time and share as JSON\n"
       "\n"
       "trtexec's spellings work too, as --name=value or --name value: --onnx, --saveEngine,\n"
       "--loadEngine, --minShapes/--optShapes/--maxShapes, --dumpProfile; with no command,\n"
@@ -198,6 +201,8 @@ struct Args {
   bool contexts_given = false;
   bool help = false, verbose = false, best = false, trtexec = false, markdown = false;
   bool all_tensors = false;                // compare: every intermediate tensor too
+  // trtexec's exports (bench): per-iteration times, the outputs, the per-step profile, as JSON.
+  std::string export_times, export_output, export_profile;
   std::vector<std::string> mark_outputs;   // BuildOptions::mark_outputs
   double warmup_ms = 0;  // trtexec's --warmUp: warm up for this long (ms) before timing  // --contexts N, even 1: the lanes' method, to compare N with 1
   std::string json;
@@ -228,7 +233,8 @@ const std::vector<std::string>& known_options() {
       "--timing-cache", "--contexts", "--no-cuda-graph", "--json", "--quiet", "--shapes",
       "--min-shapes", "--opt-shapes", "--max-shapes", "--optimization-profile", "--input",
       "--onnx", "--saveEngine", "--loadEngine", "--verbose", "--warmUp", "--dumpProfile",
-      "--minShapes", "--optShapes", "--maxShapes", "--help", "--markdown", "--all-tensors"};
+      "--minShapes", "--optShapes", "--maxShapes", "--help", "--markdown", "--all-tensors",
+      "--exportTimes", "--exportOutput", "--exportProfile"};
   return v;
 }
 
@@ -337,6 +343,12 @@ Args parse(int argc, char** argv) {
     if (s == "--help" || s == "-h") a.help = true;
     else if (s == "--markdown") a.markdown = true;
     else if (s == "--all-tensors") a.all_tensors = true;
+    else if (s == "--exportTimes") a.export_times = value();
+    else if (s == "--exportOutput") a.export_output = value();
+    else if (s == "--exportProfile") {
+      a.export_profile = value();
+      a.profile = true;
+    }
     else if (s == "--onnx" || s == "--loadEngine") a.positional.push_back(value());
     else if (s == "--verbose" || s == "-v") a.verbose = true;
     else if (s == "--warmUp") a.warmup_ms = static_cast<double>(number(value()));
@@ -1230,6 +1242,63 @@ std::vector<kiln::StepTiming> add_profiles(std::vector<kiln::StepTiming> sum,
   return sum;
 }
 
+// trtexec's --exportTimes: one JSON object per timed iteration, each named series a field.
+void export_times(const Args& a, const std::vector<std::pair<std::string, const std::vector<double>*>>& series) {
+  if (a.export_times.empty()) return;
+  std::string j = "[\n";
+  const size_t n = series.empty() ? 0 : series[0].second->size();
+  for (size_t i = 0; i < n; ++i) {
+    j += "  {";
+    for (size_t k = 0; k < series.size(); ++k)
+      j += kiln::cat(k ? ", " : "", "\"", series[k].first, "\": ", (*series[k].second)[i]);
+    j += i + 1 < n ? "},\n" : "}\n";
+  }
+  j += "]\n";
+  kiln::write_file(a.export_times, j);
+  std::printf("wrote %s (%zu iterations)\n", a.export_times.c_str(), n);
+}
+
+// trtexec's --exportProfile: each step's mean time and share of the total.
+void export_profile(const Args& a, const std::vector<kiln::StepTiming>& prof) {
+  if (a.export_profile.empty()) return;
+  double total = 0;
+  for (const auto& s : prof) total += s.ms;
+  std::string j = "[\n";
+  for (size_t i = 0; i < prof.size(); ++i)
+    j += kiln::cat("  {\"name\": \"", json_escape(prof[i].step), "\", \"op\": \"", prof[i].op,
+                   "\", \"tactic\": \"", prof[i].tactic, "\", \"averageMs\": ", prof[i].ms,
+                   ", \"percentage\": ", total > 0 ? 100.0 * prof[i].ms / total : 0.0, "}",
+                   i + 1 < prof.size() ? ",\n" : "\n");
+  j += "]\n";
+  kiln::write_file(a.export_profile, j);
+  std::printf("wrote %s (%zu steps)\n", a.export_profile.c_str(), prof.size());
+}
+
+// trtexec's --exportOutput: one run's outputs, with their dims and values.
+void export_output(const Args& a, Session& session) {
+  if (a.export_output.empty()) return;
+  std::map<std::string, kiln::Tensor> out;
+  check(session.ctx->run(session.inputs, out));
+  std::string j = "[\n";
+  size_t k = 0;
+  for (const auto& d : session.engine->outputs()) {
+    const kiln::Tensor& t = out.at(d.name);
+    j += kiln::cat("  {\"name\": \"", json_escape(d.name), "\", \"dtype\": \"",
+                   kiln::dtype_name(t.dtype()), "\", \"dimensions\": [");
+    for (size_t i = 0; i < t.rank(); ++i) j += kiln::cat(i ? ", " : "", t.dim(i));
+    j += "], \"values\": [";
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.9g", t.get_f64(i));
+      j += (i ? ", " : "") + std::string(buf);
+    }
+    j += ++k < session.engine->outputs().size() ? "]},\n" : "]}\n";
+  }
+  j += "]\n";
+  kiln::write_file(a.export_output, j);
+  std::printf("wrote %s\n", a.export_output.c_str());
+}
+
 int bench_host(const Args& a, Session& session, int64_t batch) {
   auto& engine = session.engine;
   auto& ctx = session.ctx;
@@ -1265,6 +1334,9 @@ int bench_host(const Args& a, Session& session, int64_t batch) {
     for (auto& s : prof_sum) s.ms /= static_cast<double>(lat.size());
     print_profile(prof_sum, static_cast<int>(lat.size()), engine->impl().plan->steps());
   }
+  export_times(a, {{"latencyMs", &lat}});
+  export_profile(a, prof_sum);
+  export_output(a, session);
   return 0;
 }
 
@@ -1385,7 +1457,11 @@ int bench_device(const Args& a, Session& session, int64_t batch) {
     }
     for (auto& s : prof_sum) s.ms /= runs;
     print_profile(prof_sum, runs, engine->impl().plan->steps());
+    export_profile(a, prof_sum);
   }
+  export_times(a, {{"latencyMs", &lat}, {"h2dMs", &h2d}, {"computeMs", &compute},
+                   {"d2hMs", &d2h}, {"enqueueMs", &enq}});
+  export_output(a, session);
   for (auto& b : ins) { dev.free(b.dev); dev.free_host(b.host); }
   for (auto& b : outs) { dev.free(b.dev); dev.free_host(b.host); }
   for (auto& e : ev) dev.destroy_event(e);
