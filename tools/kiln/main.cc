@@ -696,10 +696,16 @@ int cmd_info(const Args& a) {
               info.num_nodes, info.num_weights, info.weight_bytes / 1e6);
   print_desc("input", info.inputs);
   print_desc("output", info.outputs);
-  std::printf("  ops:\n");
+  std::printf("  ops (count, and the opsets kiln imports each at):\n");
   std::vector<std::pair<std::string, int>> h(info.onnx_op_histogram.begin(), info.onnx_op_histogram.end());
   std::sort(h.begin(), h.end(), [](auto& x, auto& y) { return x.second != y.second ? x.second > y.second : x.first < y.first; });
-  for (auto& [op, n] : h) std::printf("    %-24s %d\n", op.c_str(), n);
+  std::map<std::string, std::string> ranges;
+  for (const auto& r : kiln::onnx::importer_ranges())
+    if (r.domain.empty())
+      ranges[r.op_type] = kiln::cat("opsets ", r.min_opset, "-", r.max_opset);
+  for (auto& [op, n] : h)
+    std::printf("    %-24s %-5d %s\n", op.c_str(), n,
+                ranges.count(op) ? ranges[op].c_str() : "no importer");
   if (info.unsupported.empty()) {
     std::printf("  all nodes are supported\n");
   } else {
