@@ -55,6 +55,53 @@ double compare(const std::string& op, std::unique_ptr<Attrs> attrs, std::vector<
 
 struct ConvCase { Dims x, w; Ints strides, pads, dilations; int64_t group; bool bias; };
 
+// Quantized convolutions (ConvAttrs q_*): int8 and uint8 X with zero points, per-channel and
+// per-tensor weight scales, bias, residual and ReLU, groups, and an inner dimension of 130 x 3 x 3
+// = 1170 terms, past the 1032 a float32 sum of int8 products keeps exact: the tactic sums in
+// exact chunks, so it must equal the reference's integer semantics to float rounding.
+TEST(CpuTactics, QuantizedConvIm2colMatchesTheReferenceExactly) {
+  std::mt19937 rng(9);
+  struct Q { Dims x, w; int64_t group; DataType xt; int64_t zero; bool per_channel, bias, z, relu;
+             bool extreme = false; };
+  const Q cases[] = {
+      // Every product at its largest (-128 * 127), sums near 19 million and odd: a float32 sum
+      // of the 1170 terms would round; the chunked sum may not.
+      {{1, 130, 4, 4}, {2, 130, 3, 3}, 1, DataType::kInt8, 0, true, true, false, false, true},
+      {{2, 3, 11, 7}, {5, 3, 3, 3}, 1, DataType::kInt8, 0, true, true, false, true},
+      {{1, 4, 9, 9}, {6, 2, 3, 3}, 2, DataType::kUInt8, 128, false, false, true, false},
+      {{1, 130, 6, 5}, {4, 130, 3, 3}, 1, DataType::kInt8, -3, true, true, true, true},
+      {{2, 130, 5, 5}, {3, 130, 3, 3}, 1, DataType::kUInt8, 0, true, false, false, false},
+  };
+  for (const auto& c : cases) {
+    auto a = std::make_unique<ConvAttrs>();
+    a->pads = {1, 1, 1, 1};
+    a->group = c.group;
+    a->q_x_scale = 0.0173;
+    a->q_x_zero = c.zero;
+    a->q_out = DataType::kFloat;
+    for (int64_t j = 0; j < (c.per_channel ? c.w[0] : 1); ++j) a->q_w_scale.push_back(0.002 + 0.0007 * j);
+    if (c.relu) a->activation = "relu";
+    Tensor x(c.xt, c.x), w(DataType::kInt8, c.w);
+    std::uniform_int_distribution<int> ux(c.xt == DataType::kUInt8 ? 0 : -128, c.xt == DataType::kUInt8 ? 255 : 127);
+    std::uniform_int_distribution<int> uw(-127, 127);
+    for (int64_t i = 0; i < x.numel(); ++i) x.set_i64(i, c.extreme ? (i % 7 ? -128 : -127) : ux(rng));
+    for (int64_t i = 0; i < w.numel(); ++i) w.set_i64(i, c.extreme ? 127 : uw(rng));
+    std::vector<Tensor> ins{x, w};
+    if (c.bias || c.z) ins.push_back(c.bias ? random_tensor({c.w[0]}, rng) : Tensor());
+    if (c.z) {
+      const int64_t oh = c.x[2], ow = c.x[3];
+      ins.push_back(random_tensor({c.x[0], c.w[0], oh, ow}, rng));
+    }
+    double err = compare("Conv", std::move(a), ins, "cpu.conv_im2col");
+    // Without a residual both round the same double (acc * scale + bias) once: equal. The
+    // residual the tactic adds in float32.
+    if (c.z)
+      EXPECT_LT(err, 1e-6) << dims_to_string(c.x) << " * " << dims_to_string(c.w);
+    else
+      EXPECT_EQ(err, 0.0) << dims_to_string(c.x) << " * " << dims_to_string(c.w);
+  }
+}
+
 TEST(CpuTactics, ConvIm2colMatchesReference) {
   std::mt19937 rng(7);
   const ConvCase cases[] = {

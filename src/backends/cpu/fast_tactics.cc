@@ -1,6 +1,8 @@
 // Faster float32 CPU tactics: convolution as im2col + GEMM, and matrix products through the same
 // GEMM. They accumulate in float32; the reference accumulates in double.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/cpu/cpu_tactics.h"
@@ -45,6 +47,27 @@ std::string checked_choice(std::string_view choice) {
   return std::string(choice);
 }
 
+// An int8/uint8 (or int8 weight) tensor minus its zero point, as floats (exact: |v| <= 510).
+std::vector<float> ints_as_floats(const Tensor& t, int64_t zero) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DataType::kUInt8) {
+    const uint8_t* p = t.data<uint8_t>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(int64_t{p[i]} - zero);
+  } else {
+    KILN_EXPECT(t.dtype() == DataType::kInt8, StatusCode::kInternal, "quantized operand of type ",
+                dtype_name(t.dtype()));
+    const int8_t* p = t.data<int8_t>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(int64_t{p[i]} - zero);
+  }
+  return out;
+}
+
+// The largest |x - zero| an int8/uint8 X can give.
+int64_t max_abs_shifted(DataType t, int64_t zero) {
+  const int64_t lo = t == DataType::kUInt8 ? 0 : -128, hi = t == DataType::kUInt8 ? 255 : 127;
+  return std::max<int64_t>(1, std::max(std::abs(lo - zero), std::abs(hi - zero)));
+}
+
 class ConvKernel : public Kernel {
  public:
   explicit ConvKernel(cpu::GemmBlocking b) : blocking_(b) {}
@@ -68,9 +91,24 @@ class ConvKernel : public Kernel {
                            g.pad_end[1] == 0;
     // Scratch per call: kernels are shared by every context of an engine, so they hold no state.
     std::vector<float> col(pointwise ? 0 : static_cast<size_t>(kdim * ohw));
-    const float* xd = x.data<float>();
-    const float* wdp = w.data<float>();
+    // Quantized (ConvAttrs q_*): X - zero point and W as floats, which hold them exactly.
+    const bool quantized = a.quantized();
+    std::vector<float> xq, wq;
+    if (quantized) {
+      xq = ints_as_floats(x, a.q_x_zero);
+      wq = ints_as_floats(w, 0);
+    }
+    const float* xd = quantized ? xq.data() : x.data<float>();
+    const float* wdp = quantized ? wq.data() : w.data<float>();
     float* yd = y.data<float>();
+    // The longest run of the inner dimension whose float32 sums stay exact integers (below 2^24):
+    // a quantized product is summed in such chunks, each added to a double accumulator, so it is
+    // exact for any size, as the reference's integer semantics require.
+    const int64_t chunk = quantized ? std::max<int64_t>(1, ((int64_t{1} << 24) - 1) /
+                                                               (max_abs_shifted(x.dtype(), a.q_x_zero) * 127))
+                                    : kdim;
+    std::vector<float> part(quantized ? static_cast<size_t>(mg * ohw) : 0);
+    std::vector<double> acc(quantized ? static_cast<size_t>(mg * ohw) : 0);
     for (int64_t b = 0; b < n; ++b)
       for (int64_t gi = 0; gi < groups; ++gi) {
         const float* xin = xd + (b * c + gi * cg) * h * wd;
@@ -80,10 +118,28 @@ class ConvKernel : public Kernel {
           b_mat = col.data();
         }
         float* yout = yd + (b * m + gi * mg) * ohw;
-        cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, b_mat, ohw, yout, ohw, false,
-                   blocking_);
+        if (!quantized) {
+          cpu::sgemm(mg, ohw, kdim, wdp + gi * mg * kdim, kdim, b_mat, ohw, yout, ohw, false,
+                     blocking_);
+          continue;
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t k0 = 0; k0 < kdim; k0 += chunk) {
+          const int64_t kc = std::min(chunk, kdim - k0);
+          cpu::sgemm(mg, ohw, kc, wdp + gi * mg * kdim + k0, kdim, b_mat + k0 * ohw, ohw,
+                     part.data(), ohw, false, blocking_);
+          for (size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
+        }
+        // Scaled once per output channel, the bias added before rounding, as the reference does.
+        for (int64_t j = 0; j < mg; ++j) {
+          const int64_t ch = gi * mg + j;
+          const double s = a.q_x_scale * a.q_w_scale[a.q_w_scale.size() == 1 ? 0 : ch];
+          const double bv = args.has(2) ? args.in(2).get_f64(ch) : 0.0;
+          for (int64_t o = 0; o < ohw; ++o)
+            yout[j * ohw + o] = static_cast<float>(acc[j * ohw + o] * s + bv);
+        }
       }
-    if (args.has(2)) {
+    if (args.has(2) && !quantized) {
       const Tensor& bias = args.in(2);
       KILN_EXPECT(bias.numel() == m, StatusCode::kInvalidArgument, "Conv: B has ", bias.numel(),
                   " elements but there are ", m, " output channels");
@@ -147,7 +203,16 @@ class ConvIm2colTactic : public Tactic {
     if (a.channels_last) return Status(StatusCode::kUnsupported, "channels-last layout");
     if (!is_conv_activation(a.activation))
       return Status(StatusCode::kUnsupported, "activation " + a.activation);
-    if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
+    // Float32, or quantized with int8/uint8 X, int8 W and float32 everything else.
+    if (a.quantized()) {
+      if (a.q_out != DataType::kFloat || n.outputs[0]->dtype != DataType::kFloat)
+        return Status(StatusCode::kUnsupported, "quantized with a non-float32 output");
+      for (size_t i = 2; i < n.inputs.size(); ++i)
+        if (n.in(i) && n.in(i)->dtype != DataType::kFloat)
+          return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
+    } else if (!all_float32(n)) {
+      return Status(StatusCode::kUnsupported, "not float32");
+    }
     const Value* x = n.inputs[0];
     const Value* w = n.inputs[1];
     if (!x->shape.rank_known || x->shape.rank() != 4 || !w->shape.rank_known || w->shape.rank() != 4)
