@@ -78,11 +78,23 @@ Tensor parse_npy(const uint8_t* d, size_t n, const std::string& path) {
     size_t end = pos;
     while (end < inner.size() && inner[end] >= '0' && inner[end] <= '9') ++end;
     if (end == pos) fail(StatusCode::kInvalidArgument, "'", path, "': bad shape in .npy header");
+    // At most 18 digits: std::stoll of more could throw out of range.
+    if (end - pos > 18) fail(StatusCode::kInvalidArgument, "'", path, "': a dimension in the .npy header is too large");
     dims.push_back(std::stoll(inner.substr(pos, end - pos)));
     pos = end;
   }
+  // The data the header declares must be in the file before anything is allocated for it (a
+  // 149-byte file declaring 8 GB once took that much memory).
+  const size_t data_start = hstart + hlen;
+  const size_t have = n - data_start;
+  unsigned __int128 want = dtype_size(dt);
+  for (int64_t d : dims) {
+    want *= static_cast<unsigned __int128>(d);
+    if (want > have)
+      fail(StatusCode::kInvalidArgument, "'", path, "': holds ", have, " data bytes, fewer than the ",
+           dtype_name(dt), dims_to_string(dims), " its header declares");
+  }
   Tensor t(dt, dims);
-  size_t data_start = hstart + hlen;
   if (n - data_start < t.nbytes())
     fail(StatusCode::kInvalidArgument, "'", path, "': holds ", n - data_start, " data bytes, expected ",
          t.nbytes(), " for ", dtype_name(dt), dims_to_string(dims));

@@ -524,6 +524,9 @@ std::unique_ptr<PlanData> deserialize_plan(const uint8_t* data, size_t size,
     Step s;
     s.node = rs.u64("step node");
     if (s.node >= p->graph->nodes().size()) rs.corrupt(cat("step ", i, " names node ", s.node));
+    // One step per node, in the graph's (execution) order: a repeated or permuted index would run
+    // a node twice, or before its inputs exist.
+    if (s.node != i) rs.corrupt(cat("step ", i, " names node ", s.node, ", not node ", i));
     s.tactic = rs.str("step tactic");
     s.state = rs.str("step state");
     p->steps.push_back(std::move(s));

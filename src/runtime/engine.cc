@@ -96,6 +96,10 @@ Status Engine::create(std::shared_ptr<const Plan> plan, std::shared_ptr<Engine>&
       const Tactic* t = b->find_tactic(s.tactic);
       KILN_EXPECT(t != nullptr, StatusCode::kIncompatible, "step ", n.label(), " uses tactic '",
                   s.tactic, "', which this build of kiln does not have; rebuild the plan");
+      // A tactic reads its node's attributes as its op's: one of another op would misread them.
+      KILN_EXPECT(t->op().empty() || t->op() == n.op(), StatusCode::kCorruptPlan, "step ",
+                  n.label(), " names tactic '", s.tactic, "', which implements ", t->op(),
+                  ", not ", n.op());
       impl->tactics.push_back(t);
       try {
         impl->kernels.push_back(t->instantiate(n, s.state));

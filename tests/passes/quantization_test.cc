@@ -11,6 +11,8 @@
 #include <fstream>
 #include <random>
 
+#include <sys/stat.h>
+
 #include "common/error.h"
 #include "common/file.h"
 #include "common/npy.h"
@@ -339,6 +341,46 @@ TEST(DirectoryCalibrator, BadFoldersAndFilesAreNamed) {
   std::map<std::string, Tensor> batch;
   EXPECT_FALSE(c->next_batch(batch));
   EXPECT_NE(c->error().find("x.npy"), std::string::npos) << c->error();
+}
+
+// ---- robustness of the files calibration reads (issue 16) ------------------------------------
+
+TEST(Files, NpyDeclaringMoreDataThanItHoldsIsRefusedBeforeAllocating) {
+  // A 1.6 TB array declared in a file of a hundred bytes: an error at once, no allocation.
+  const std::string p = ::testing::TempDir() + "kiln_huge_header.npy";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (400000, 1000000), }";
+  header.resize(118, ' ');
+  header += '\n';
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + char(header.size() & 255) +
+                      char(header.size() >> 8) + header + "abcd";
+  write_file(p, bytes);
+  try {
+    read_npy(p);
+    FAIL() << "a truncated array was read";
+  } catch (const kiln::Error& e) {
+    EXPECT_NE(e.message().find("fewer than"), std::string::npos) << e.message();
+  }
+  // A dimension of more digits than an int64 holds.
+  std::string h2 = "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }";
+  h2.resize(118, ' ');
+  h2 += '\n';
+  write_file(p, std::string("\x93NUMPY\x01\x00", 8) + char(h2.size() & 255) + char(h2.size() >> 8) + h2);
+  EXPECT_THROW(read_npy(p), kiln::Error);
+  std::remove(p.c_str());
+}
+
+TEST(Files, AFifoIsRefusedNotWaitedOn) {
+  const std::string p = ::testing::TempDir() + "kiln_fifo.npy";
+  std::remove(p.c_str());
+  ASSERT_EQ(mkfifo(p.c_str(), 0600), 0);
+  // With nobody writing, a blocking open would wait forever; ctest's timeout would catch it.
+  try {
+    read_npy(p);
+    FAIL() << "a FIFO was read";
+  } catch (const kiln::Error& e) {
+    EXPECT_NE(e.message().find("not a regular file"), std::string::npos) << e.message();
+  }
+  std::remove(p.c_str());
 }
 
 // ---- post-training INT8 end to end -------------------------------------------------------------

@@ -187,6 +187,45 @@ TEST(Plan, ForeignDeviceOrTacticIsRefused) {
   EXPECT_THAT(s.message(), HasSubstr("cpu.does_not_exist"));
 }
 
+// Plans with valid checksums but inconsistent steps (issue 16): a step given a tactic of another
+// op (it would read the node's attributes as its own op's: a segfault once), and repeated or
+// permuted step indices, are refused with a clear error.
+TEST(Plan, StepsThatDoNotFitTheirNodesAreRefused) {
+  BuildOptions o;
+  o.device = "cpu";
+  o.input_shapes["image"] = {1, 1, 28, 28};
+  std::shared_ptr<Plan> plan;
+  ASSERT_TRUE(Builder(o).build_from_onnx(std::string(KILN_SOURCE_DIR) + "/models/fashion_cnn.onnx", plan).is_ok());
+  const auto& nodes = plan->data().graph->nodes();
+  size_t pool = nodes.size(), matmul = nodes.size();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i]->op() == "Pool" && pool == nodes.size()) pool = i;
+    if (nodes[i]->op() == "MatMul") matmul = i;
+  }
+  ASSERT_LT(pool, nodes.size());
+  ASSERT_LT(matmul, nodes.size());
+  auto reload = [&](auto edit) {
+    PlanData d;
+    d.info = plan->data().info;
+    d.graph = plan->data().graph->clone();
+    d.steps = plan->data().steps;
+    edit(d);
+    std::shared_ptr<Plan> p;
+    Status s = Plan::deserialize(serialize_plan(d), p);
+    if (!s) return s;
+    std::shared_ptr<Engine> e;
+    return Engine::create(p, e);
+  };
+  Status s = reload([&](PlanData& d) { d.steps[pool].tactic = d.steps[matmul].tactic; });
+  EXPECT_EQ(s.code(), StatusCode::kCorruptPlan);
+  EXPECT_THAT(s.message(), HasSubstr("implements MatMul, not Pool"));
+  s = reload([&](PlanData& d) { std::swap(d.steps[0], d.steps[1]); });
+  EXPECT_EQ(s.code(), StatusCode::kCorruptPlan);
+  EXPECT_THAT(s.message(), HasSubstr("step 0 names node 1"));
+  s = reload([&](PlanData& d) { d.steps[1].node = 0; });
+  EXPECT_EQ(s.code(), StatusCode::kCorruptPlan);
+}
+
 TEST(Runtime, WrongInputsAreClearErrors) {
   auto plan = small_plan();
   std::shared_ptr<Engine> e;

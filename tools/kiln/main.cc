@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -1053,6 +1054,7 @@ int cmd_run(const Args& a) {
     if (ec) die("cannot create --output-dir " + a.output_dir + ": " + ec.message());
   }
   std::map<std::string, kiln::Tensor> outputs;
+  std::set<std::string> used_names;
   auto t0 = std::chrono::steady_clock::now();
   check(ctx->run(inputs, outputs));
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -1061,9 +1063,15 @@ int cmd_run(const Args& a) {
     const kiln::Tensor& t = outputs.at(d.name);
     std::printf("  %s: %s\n", d.name.c_str(), summary(t).c_str());
     if (!a.output_dir.empty()) {
+      // A file name from the output's name: path separators and ':' become '_', and names that
+      // then collide (a/b and a:b) get _2, _3... so that no output overwrites another.
       std::string safe = d.name;
       for (char& c : safe)
-        if (c == '/' || c == '\\' || c == ':') c = '_';
+        if (c == '/' || c == '\\' || c == ':' || c == '\0') c = '_';
+      if (safe.empty() || safe == "." || safe == "..") safe = "output";
+      std::string base = safe;
+      for (int k = 2; used_names.count(safe); ++k) safe = base + "_" + std::to_string(k);
+      used_names.insert(safe);
       std::string f = kiln::join_path(a.output_dir, safe + ".npy");
       try {
         kiln::write_npy(f, t);
