@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -202,7 +203,22 @@ std::string_view external_bytes(Ctx& c, const TensorFields& f, const std::string
   KILN_EXPECT(!c.base_dir.empty(), StatusCode::kInvalidModel, where,
               ": the tensor's data is in external file '", location,
               "', but the model was parsed from memory without a base directory");
+  // A NUL inside the location would make the name checked above and the file opened differ.
+  KILN_EXPECT(location.find('\0') == std::string::npos, StatusCode::kInvalidModel, where,
+              ": external data location holds a NUL byte");
   std::string path = join_path(c.base_dir, location);
+  // The lexical check above does not see symbolic links: the file's real path must lie inside
+  // the model's real directory too (as ONNX Runtime checks).
+  {
+    std::error_code ec;
+    const auto real_dir = std::filesystem::weakly_canonical(c.base_dir, ec);
+    const auto real_file = std::filesystem::weakly_canonical(path, ec);
+    const std::string d = real_dir.string(), f = real_file.string();
+    KILN_EXPECT(!ec && f.size() > d.size() && f.compare(0, d.size(), d) == 0 &&
+                    (d.back() == '/' || f[d.size()] == '/'),
+                StatusCode::kInvalidModel, where, ": external data location '", location,
+                "' leads outside the model's directory (through a symbolic link)");
+  }
   auto it = c.external_files.find(path);
   if (it == c.external_files.end()) {
     std::shared_ptr<MappedFile> mf;

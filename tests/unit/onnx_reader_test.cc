@@ -519,6 +519,16 @@ TEST(OnnxReader, ExternalData) {
              "external data has 20 bytes, expected 24 for float32[2,3]");
   EXPECT_HAS(error_for({{"location", "weights/w.bin"}}), "expected 24");  // whole file: too long
   EXPECT_HAS(error_for({{"location", "weights/missing.bin"}}, StatusCode::kIoError), "cannot open");
+  // A symbolic link inside the folder that leads out of it (the lexical check cannot see it), and
+  // a NUL inside the location (the checked and the opened names would differ).
+  TempDir outside;
+  const std::string secret = outside.write("secret.bin", std::string(8, 'J') + raw_bytes(w));
+  ASSERT_EQ(::symlink(secret.c_str(), (dir.path() + "/weights/link.bin").c_str()), 0);
+  EXPECT_HAS(error_for({{"location", "weights/link.bin"}, {"offset", "8"}}),
+             "leads outside the model's directory");
+  ::unlink((dir.path() + "/weights/link.bin").c_str());
+  EXPECT_HAS(error_for({{"location", std::string("weights/w.bin\0../../x", 22)}, {"offset", "8"}}),
+             "NUL");
 
   // From memory without a base directory, external data cannot be found.
   std::string bytes = model_with_initializer(external_tensor(
