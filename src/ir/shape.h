@@ -22,6 +22,11 @@ struct Dim {
   std::string str() const;
 };
 
+// The largest rank kiln accepts anywhere (the plan format's limit too). A rank taken from the
+// length of a shape operand beyond it is an error: a 70-byte model declaring such an operand of
+// 2^26 elements once made shape inference allocate gigabytes.
+inline constexpr int64_t kMaxRank = 64;
+
 struct Shape {
   std::vector<Dim> dims;
   bool rank_known = true;

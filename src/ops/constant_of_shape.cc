@@ -20,8 +20,11 @@ void infer(InferContext& ctx) {
   const Tensor* s = ctx.value(0);
   if (!s) {
     const Shape& ss = ctx.shape(0);
-    if (ss.rank_known && ss.rank() == 1 && ss.dims[0].known())
+    if (ss.rank_known && ss.rank() == 1 && ss.dims[0].known()) {
+      if (ss.dims[0].value > kMaxRank)
+        ctx.error(cat("the shape operand asks for rank ", ss.dims[0].value, "; kiln supports up to ", kMaxRank));
       return ctx.set_output(0, dt, Shape(std::vector<Dim>(ss.dims[0].value, Dim::unknown())));
+    }
     return ctx.set_output(0, dt, Shape::unknown_rank());
   }
   if (s->rank() > 1) ctx.error(cat("shape must be 1-D, not ", dims_to_string(s->dims())));

@@ -27,6 +27,8 @@ void infer(InferContext& ctx) {
   const Shape& ss = ctx.shape(1);
   if (!in.rank_known || !ss.rank_known || ss.rank() != 1 || !ss.dims[0].known())
     return ctx.set_output(0, dt, Shape::unknown_rank());
+  if (ss.dims[0].value > kMaxRank)
+    ctx.error(cat("the shape operand asks for rank ", ss.dims[0].value, "; kiln supports up to ", kMaxRank));
   size_t r = std::max<size_t>(in.rank(), ss.dims[0].value);
   Shape out(std::vector<Dim>(r, Dim::unknown()));
   for (size_t i = 0; i < in.rank(); ++i) {

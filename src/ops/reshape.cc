@@ -178,6 +178,7 @@ Shape output_shape(const ReshapeAttrs& at, const Shape& in, const Tensor* spec,
     if (axes_form && !in.rank_known) return Shape::unknown_rank();
     int64_t r = axes_form ? static_cast<int64_t>(in.rank()) + (at.form == "squeeze" ? -n : n) : n;
     if (r < 0) error(cat("cannot squeeze ", n, " axes of ", in.str()));
+    if (r > kMaxRank) error(cat("the result would have rank ", r, "; kiln supports up to ", kMaxRank));
     return Shape(std::vector<Dim>(r, Dim::unknown()));
   }
   if (spec->rank() != 1 && !(axes_form && spec->rank() == 0))

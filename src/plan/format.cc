@@ -30,7 +30,7 @@ constexpr uint32_t kFormatVersion = 4;  // 2: nodes carry their origins; 3: prof
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kAlign = 64;
 enum SectionId : uint32_t { kInfo = 1, kGraph = 2, kSteps = 3, kWeights = 4, kProfiles = 5 };
-constexpr uint64_t kMaxRank = 64;
+constexpr uint64_t kMaxPlanRank = static_cast<uint64_t>(kMaxRank);  // ir/shape.h
 
 enum class Tag : uint8_t { kInt = 1, kFloat, kBool, kString, kInts, kFloats, kDType, kTensor, kProgram };
 
@@ -57,7 +57,7 @@ Tensor read_tensor_inline(ByteReader& r) {
   DataType t = read_dtype(r, "tensor dtype");
   if (!dtype_size(t)) r.corrupt(cat("tensor of unsupported type ", dtype_name(t)));
   uint64_t rank = r.u64("tensor rank");
-  if (rank > kMaxRank) r.corrupt(cat("tensor rank ", rank, " is too large"));
+  if (rank > kMaxPlanRank) r.corrupt(cat("tensor rank ", rank, " is too large"));
   Dims dims(rank);
   int64_t vol = 1;
   for (auto& d : dims) {
@@ -193,7 +193,7 @@ Shape read_shape(ByteReader& r) {
   Shape s;
   s.rank_known = r.u8("rank flag") != 0;
   uint64_t rank = r.count("rank", 16);
-  if (rank > kMaxRank) r.corrupt(cat("rank ", rank, " is too large"));
+  if (rank > kMaxPlanRank) r.corrupt(cat("rank ", rank, " is too large"));
   for (uint64_t i = 0; i < rank; ++i) {
     Dim d;
     d.value = r.i64("dim");
@@ -262,7 +262,7 @@ std::unique_ptr<Graph> read_graph(ByteReader& r, const uint8_t* weights, size_t 
       DataType ct = read_dtype(r, "weight dtype");
       if (!dtype_size(ct)) r.corrupt(cat("weight '", name, "' has unsupported type"));
       uint64_t rank = r.count("weight rank", 8);
-      if (rank > kMaxRank) r.corrupt("weight rank too large");
+      if (rank > kMaxPlanRank) r.corrupt("weight rank too large");
       Dims dims(rank);
       int64_t vol = 1;
       for (auto& d : dims) {

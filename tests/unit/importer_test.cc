@@ -120,6 +120,21 @@ TEST(Importer, MalformedBytesThroughTheBuilderAreAStatus) {
   EXPECT_THAT(s.message(), HasSubstr("/no/such/model.onnx"));
 }
 
+// A shape operand declared with 2^26 elements and no data (a 70-byte model) once made shape
+// inference build a rank-67,108,864 shape, gigabytes, for tens of seconds: ranks are capped.
+TEST(Importer, HugeDeclaredShapeOperandsAreAnErrorNotGigabytes) {
+  for (const char* op : {"ConstantOfShape", "Expand", "Reshape"}) {
+    std::vector<std::string> ins = std::string(op) == "ConstantOfShape" ? std::vector<std::string>{"s"}
+                                                                      : std::vector<std::string>{"x", "s"};
+    auto g = graph("g", {node(op, ins, {"y"})},
+                   {value_info("x", DataType::kFloat, {2, 3}),
+                    value_info("s", DataType::kInt64, {int64_t{1} << 26})},
+                   {value_info("y", DataType::kFloat, {})});
+    std::string e = import_error(g);
+    EXPECT_THAT(e, HasSubstr("kiln supports up to 64")) << op << ": " << e;
+  }
+}
+
 // ---- legacy opsets and newer ones (issue 15, point 4) -----------------------------------------
 
 // Builds a model of `opset` from bytes on the CPU and runs it on x; returns output "y".
