@@ -165,20 +165,26 @@ TEST(Plan, NotAPlanAndWrongVersion) {
   EXPECT_THAT(s.message(), HasSubstr("/nonexistent/dir/x.plan"));
 }
 
+// `plan` edited by `edit`, serialised with valid checksums, read back and made an engine of:
+// the first error on that way.
+template <class Edit>
+Status forge_and_load(const Plan& plan, Edit edit) {
+  PlanData d;
+  d.info = plan.data().info;
+  d.graph = plan.data().graph->clone();
+  d.steps = plan.data().steps;
+  edit(d);
+  std::shared_ptr<Plan> p;
+  Status s = Plan::deserialize(serialize_plan(d), p);
+  if (!s) return s;
+  std::shared_ptr<Engine> e;
+  return Engine::create(p, e);
+}
+
 TEST(Plan, ForeignDeviceOrTacticIsRefused) {
   auto plan = small_plan();
   // Re-serialise the plan as if a CUDA build had made it, and with an unknown tactic.
-  auto forge = [&](auto edit) {
-    PlanData d;
-    d.info = plan->data().info;
-    d.graph = plan->data().graph->clone();
-    d.steps = plan->data().steps;
-    edit(d);
-    std::shared_ptr<Plan> p;
-    EXPECT_TRUE(Plan::deserialize(serialize_plan(d), p).is_ok());
-    std::shared_ptr<Engine> e;
-    return Engine::create(p, e);
-  };
+  auto forge = [&](auto edit) { return forge_and_load(*plan, edit); };
   Status s = forge([](PlanData& d) { d.info.device = "tpu"; });
   EXPECT_EQ(s.code(), StatusCode::kIncompatible);
   EXPECT_THAT(s.message(), HasSubstr("targets device 'tpu'"));
@@ -204,18 +210,7 @@ TEST(Plan, StepsThatDoNotFitTheirNodesAreRefused) {
   }
   ASSERT_LT(pool, nodes.size());
   ASSERT_LT(matmul, nodes.size());
-  auto reload = [&](auto edit) {
-    PlanData d;
-    d.info = plan->data().info;
-    d.graph = plan->data().graph->clone();
-    d.steps = plan->data().steps;
-    edit(d);
-    std::shared_ptr<Plan> p;
-    Status s = Plan::deserialize(serialize_plan(d), p);
-    if (!s) return s;
-    std::shared_ptr<Engine> e;
-    return Engine::create(p, e);
-  };
+  auto reload = [&](auto edit) { return forge_and_load(*plan, edit); };
   Status s = reload([&](PlanData& d) { d.steps[pool].tactic = d.steps[matmul].tactic; });
   EXPECT_EQ(s.code(), StatusCode::kCorruptPlan);
   EXPECT_THAT(s.message(), HasSubstr("implements MatMul, not Pool"));
