@@ -102,6 +102,12 @@ py::dict desc(const kiln::TensorDesc& d) {
   return r;
 }
 
+py::list desc_list(const std::vector<kiln::TensorDesc>& ds) {
+  py::list l;
+  for (const auto& d : ds) l.append(desc(d));
+  return l;
+}
+
 // A device buffer from the caller: __cuda_array_interface__ (PyTorch, CuPy) or (pointer, shape).
 struct DeviceView {
   void* ptr = nullptr;
@@ -203,17 +209,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def_property_readonly("num_steps", &kiln::Plan::num_steps)
       .def_property_readonly("num_host_steps", &kiln::Plan::num_host_steps)
       .def_property_readonly("inputs",
-                             [](const kiln::Plan& p) {
-                               py::list l;
-                               for (const auto& d : p.inputs()) l.append(desc(d));
-                               return l;
-                             })
+                             [](const kiln::Plan& p) { return desc_list(p.inputs()); })
       .def_property_readonly("outputs",
-                             [](const kiln::Plan& p) {
-                               py::list l;
-                               for (const auto& d : p.outputs()) l.append(desc(d));
-                               return l;
-                             })
+                             [](const kiln::Plan& p) { return desc_list(p.outputs()); })
       .def("steps",
            [](const kiln::Plan& p) {
              py::list l;
@@ -346,16 +344,8 @@ PYBIND11_MODULE(_kiln, m) {
              for (const auto& d : e->outputs()) pc->types[d.name] = d.dtype;
              return pc;
            })
-      .def_property_readonly("inputs", [](const kiln::Engine& e) {
-        py::list l;
-        for (const auto& d : e.inputs()) l.append(desc(d));
-        return l;
-      })
-      .def_property_readonly("outputs", [](const kiln::Engine& e) {
-        py::list l;
-        for (const auto& d : e.outputs()) l.append(desc(d));
-        return l;
-      });
+      .def_property_readonly("inputs", [](const kiln::Engine& e) { return desc_list(e.inputs()); })
+      .def_property_readonly("outputs", [](const kiln::Engine& e) { return desc_list(e.outputs()); });
 
   m.def("dtype_typestr", [](const std::string& name) {
     for (int i = 1; i <= 13; ++i)
