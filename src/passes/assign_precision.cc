@@ -52,12 +52,16 @@ Rule rule_for(const Node& n) {
   std::string_view op = n.op();
   if (op == "Pointwise") return {Kind::kPointwise, {}, false};
   if (n.def && n.def->reads_only_dims) return {Kind::kAnyType, {}, false};
-  // Quantized products (int8 operands, float32 results) keep their output type: their scales
-  // and accumulation are already the low precision.
+  // Quantized products keep their int8 operands; their results (q_out), bias and residual switch
+  // to float16 like any compute op's, so that the next layer reads half the bytes. QuantizeLinear
+  // reads float16 as it reads float32 (the division is in the scale's type): no Cast back.
   if (op == "Conv")
-    return n.a<ConvAttrs>().quantized() ? Rule{} : Rule{Kind::kCompute, {0, 1, 2, 3}};
+    return Rule{Kind::kCompute, n.a<ConvAttrs>().quantized() ? std::vector<size_t>{2, 3}
+                                                               : std::vector<size_t>{0, 1, 2, 3}};
   if (op == "MatMul")
-    return n.a<MatMulAttrs>().quantized() ? Rule{} : Rule{Kind::kCompute, {0, 1}};
+    return Rule{Kind::kCompute, n.a<MatMulAttrs>().quantized() ? std::vector<size_t>{2, 3}
+                                                                 : std::vector<size_t>{0, 1}};
+  if (op == "QuantizeLinear") return {Kind::kAnyType, {}, false};
   if (op == "Pool" || op == "Softmax" || op == "Resize") return {Kind::kCompute, {0}};
   // Scale, bias, mean and var stay float32 (the op takes any float type for them), as cuDNN's
   // normalization wants them for float16 data.
@@ -136,6 +140,8 @@ class Rewriter {
     // Other float16 operands (not among the slots, e.g. Resize's scales) go back to float32.
     cast_back(n, r.slots);
     if (r.output) to_half_output(n, 0);
+    if (n->op() == "Conv" && n->a<ConvAttrs>().quantized()) n->a<ConvAttrs>().q_out = kF16;
+    if (n->op() == "MatMul" && n->a<MatMulAttrs>().quantized()) n->a<MatMulAttrs>().q_out = kF16;
     ++switched_;
   }
 

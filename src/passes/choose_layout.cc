@@ -34,7 +34,7 @@ bool rank4(const Value* v) { return v && v->shape.rank_known && v->shape.rank() 
 // Input slots that carry an activation in the node's layout.
 std::vector<size_t> layout_slots(const Node& n) {
   if (n.op() == "Conv") return {0, 3};
-  if (n.op() == "Pool") return {0};
+  if (n.op() == "Pool" || n.op() == "QuantizeLinear") return {0};
   std::vector<size_t> all;
   for (size_t i = 0; i < n.inputs.size(); ++i) all.push_back(i);
   return all;  // Pointwise
@@ -46,6 +46,13 @@ bool can_join(const Node& n, const std::unordered_set<const Value*>& region_valu
     // Indices are positions in the channels-first tensor: such a pool stays outside.
     return !a.channels_last && n.outputs.size() == 1 && rank4(n.in(0)) &&
            region_values.count(n.in(0));
+  }
+  if (n.op() == "QuantizeLinear") {
+    // Per tensor (one scale, one zero point) it is element-wise: any layout will do.
+    const Value* s = n.in(1);
+    const Value* z = n.in(2);
+    return rank4(n.in(0)) && region_values.count(n.in(0)) && s && s->is_constant() &&
+           s->data.numel() == 1 && (!z || (z->is_constant() && z->data.numel() == 1));
   }
   if (n.op() == "Concat") {
     // Joins along its axis remapped to NHWC; every operand must be 4-D.
@@ -112,7 +119,10 @@ void pad_stem_channels(Graph& g, Node& t, PassContext& ctx) {
   if (conv.op() != "Conv" || conv.in(0) != y) return;
   const auto& ca = conv.a<ConvAttrs>();
   if (!ca.channels_last || ca.group != 1 || ca.transposed) return;
-  if (y->dtype != DataType::kFloat16 && y->dtype != DataType::kBFloat16) return;
+  // 16-bit data for the tensor cores; int8 for a quantized conv (cuDNN's int8 kernels read
+  // channels four at a time). A padded channel's zeros meet zero weights either way.
+  const bool int8 = ca.quantized() && y->dtype == DataType::kInt8;
+  if (y->dtype != DataType::kFloat16 && y->dtype != DataType::kBFloat16 && !int8) return;
   Value* w = conv.in(1);
   int64_t c = y->shape[3].value;
   if (c >= kMinChannels || !w || !w->is_constant() || w->data.rank() != kRank || w->data.dim(1) != c)

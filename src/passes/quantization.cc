@@ -152,7 +152,7 @@ std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx) {
     bool keep_float = false;
     for (const auto& [glob, precision] : ctx.layer_precisions)
       if (matches(n.name, glob)) keep_float = precision != "int8";
-    if (keep_float) continue;
+    if (keep_float || !ctx.target->runs_quantized(n, 0)) continue;
     out.push_back(&n);
   }
   return out;
@@ -205,6 +205,7 @@ void FoldQuantization::run(Graph& g, PassContext& ctx) const {
     int64_t zx = 0;
     const Node* dx = per_tensor_dq(n->in(0), &sx, &zx);
     if (!dx || dx->outputs[0]->dtype != DataType::kFloat) continue;
+    if (!ctx.target->runs_quantized(*n, zx)) continue;
     // A quantized weight's scales are per output channel; anything else stays as it is.
     Weights w;
     if (!quantize_weights(n->in(1), axis, w)) continue;

@@ -4,6 +4,7 @@
 // and never compare a backend's name; a new backend answers them and needs no edit to a pass.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "expr/program.h"
@@ -26,6 +27,10 @@ class BackendTraits {
   // channel range of a channels-last tensor at batch > 1) in place; the kernels' accepts_strided
   // has the last word when a context plans its memory.
   virtual bool reads_strided_channel_slice(const Node& reader, size_t slot) const { return false; }
+  // InsertQuantization / FoldQuantization: whether this backend runs `product` (a float Conv or
+  // MatMul about to be quantized, with int8 X of zero point `x_zero` and constant int8 W) as a
+  // quantized product on the device. A product it would run on the host stays in float.
+  virtual bool runs_quantized(const Node& product, int64_t x_zero) const { return true; }
 };
 
 // The traits of the backend named `device` ("cpu", "cuda"), in every build; throws

@@ -29,6 +29,7 @@
 #include "ops/softmax.h"
 #include "ops/tile.h"
 #include "ops/transpose.h"
+#include "ops/quantize_linear.h"
 #include "passes/pass.h"
 #include "pass_harness.h"
 
@@ -131,8 +132,7 @@ TEST(FuseEpilogue, LeavesWhatItMustNotFuse) {
 // A small ResNet through the Network API: conv 7x7/2 + relu, max pool, a basic block, a
 // downsampling block, global average pool, flatten, fully connected.
 
-std::unique_ptr<Graph> resnet_like(std::mt19937& rng) {
-  Network net;
+void resnet_like_into(Network& net, std::mt19937& rng) {
   auto conv = [&](Network::Ref x, int64_t c, int64_t m, int64_t k, int64_t s) {
     ConvParams p;
     p.strides = {s, s};
@@ -156,6 +156,11 @@ std::unique_ptr<Graph> resnet_like(std::mt19937& rng) {
   y = net.add_fully_connected(y, random({10, 16}, rng, 0.25), random({10}, rng, 0.1));
   net.mark_output(y, "logits");
   EXPECT_EQ(net.first_error(), "");
+}
+
+std::unique_ptr<Graph> resnet_like(std::mt19937& rng) {
+  Network net;
+  resnet_like_into(net, rng);
   return net.graph().clone();
 }
 
@@ -608,6 +613,145 @@ TEST(ChooseLayout, PoolWithIndicesStaysOutside) {
   EXPECT_FALSE(first(*b.g, "Pool")->a<PoolAttrs>().channels_last);
   EXPECT_EQ(count_op(*b.g, "Transpose"), 2);
   expect_same_outputs(*before, *b.g, 1e-6, b.rng);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// INT8 on CUDA: quantized convolutions channels-last with float16 between them
+
+// The scale of every tensor InsertQuantization would quantize in g (6/127: the harness's
+// activations stay within a few units).
+std::map<std::string, double> uniform_scales(const Graph& g, const BackendTraits& target) {
+  auto h = g.clone();
+  PassContext c;
+  c.target = &target;
+  c.stop_before_quantization = true;
+  run_pipeline(*h, c);
+  std::map<std::string, double> scales;
+  for (Node* n : quantization_targets(*h, c)) scales[n->in(0)->name] = 6.0 / 127;
+  return scales;
+}
+
+TEST(Int8OnCuda, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
+  std::mt19937 rng(21);
+  auto g = resnet_like(rng);
+  const auto scales = uniform_scales(*g, backend_traits("cuda"));
+  EXPECT_EQ(scales.size(), 5u);  // the stem's input, the pool's, two block inputs, one inner
+  // The reference: the same quantization on the CPU (float32, NCHW).
+  auto ref = g->clone();
+  PassContext rc;
+  rc.activation_scales = &scales;
+  run_pipeline(*ref, rc);
+  PassContext ctx;
+  ctx.target = &backend_traits("cuda");
+  ctx.fp16 = true;
+  ctx.activation_scales = &scales;
+  run_pipeline(*g, ctx);
+  int quantized = 0;
+  for (auto& n : g->nodes()) {
+    if (n->op() == "Conv") {
+      const auto& a = n->a<ConvAttrs>();
+      EXPECT_TRUE(a.quantized()) << n->label();
+      EXPECT_TRUE(a.channels_last) << n->label();
+      EXPECT_EQ(a.q_out, DataType::kFloat16) << n->label();
+      EXPECT_EQ(n->in(0)->dtype, DataType::kInt8) << n->label();
+      EXPECT_EQ(n->outputs[0]->dtype, DataType::kFloat16) << n->label();
+      quantized += a.quantized();
+    }
+    if (n->op() == "MatMul") EXPECT_FALSE(n->a<MatMulAttrs>().quantized()) << "no device tactic";
+    // Every QuantizeLinear but the stem's reads float16 NHWC inside the region: no Cast back to
+    // float32 and no Transpose around it.
+    if (n->op() == "QuantizeLinear" && n->in(0) != g->inputs[0])
+      EXPECT_EQ(n->in(0)->dtype, DataType::kFloat16) << n->label();
+  }
+  EXPECT_EQ(quantized, 6);
+  // One Transpose: the stem's int8 input into NHWC, its 3 channels padded to 4 (with W).
+  EXPECT_EQ(count_op(*g, "Transpose"), 1);
+  const Node* t = first(*g, "Transpose");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->outputs[0]->dtype, DataType::kInt8);
+  EXPECT_EQ(t->outputs[0]->shape.str(), "[2,32,32,4]");
+  EXPECT_EQ(t->outputs[0]->consumers.at(0)->in(1)->shape.str(), "[8,4,7,7]");
+  EXPECT_EQ(count_casts(*g), 0);
+  // Against the CPU's quantized graph: float16 rounding before a quantizer can move a value by
+  // one int8 step, so the bound is a few steps of the logits' scale.
+  std::map<std::string, Tensor> in{{"image", random({2, 3, 32, 32}, rng)}};
+  Tensor want = run(*ref, in)[0], got = run(*g, in)[0];
+  const double m = max_magnitude(want);
+  ASSERT_GT(m, 0);
+  count_mismatches(got, want, 0, 0.03 * m);
+}
+
+// A calibrator over a few random batches.
+class RandomBatches : public Calibrator {
+ public:
+  RandomBatches(Dims d, int n) : dims_(std::move(d)), left_(n) {}
+  bool next_batch(std::map<std::string, Tensor>& b) override {
+    if (left_-- <= 0) return false;
+    b["image"] = random(dims_, rng_);
+    return true;
+  }
+
+ private:
+  Dims dims_;
+  int left_;
+  std::mt19937 rng_{4};
+};
+
+TEST(Int8OnCuda, PlanRunsEveryConvolutionOnTheInt8TacticAndMatchesTheCpuPlan) {
+  if (!find_backend("cuda")) GTEST_SKIP() << "no usable GPU: " << cuda_unavailable_reason();
+  std::mt19937 rng(22);
+  Network net;
+  resnet_like_into(net, rng);
+  const std::string cache = ::testing::TempDir() + "kiln_int8_cuda.calib";
+  std::remove(cache.c_str());
+  auto build = [&](const std::string& device) {
+    BuildOptions o;
+    o.device = device;
+    o.int8 = true;
+    o.fp16 = device == "cuda";
+    o.calibrator = std::make_shared<RandomBatches>(Dims{2, 3, 32, 32}, 3);
+    o.calib_cache = cache;  // the CPU build writes it, the GPU build reads it: the same scales
+    std::shared_ptr<Plan> p;
+    Status s = Builder(o).build(net, p);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return p;
+  };
+  auto cpu = build("cpu");
+  auto gpu = build("cuda");
+  ASSERT_TRUE(cpu && gpu);
+  int int8_steps = 0;
+  for (const PlanStep& st : gpu->steps()) {
+    EXPECT_FALSE(st.on_host) << st.op << " '" << st.name << "' ran on the host (" << st.tactic
+                             << ")";
+    if (st.op == "Conv") {
+      EXPECT_EQ(st.tactic, "cuda.cudnn_conv_int8") << st.name;
+      int8_steps += st.tactic == "cuda.cudnn_conv_int8";
+    }
+  }
+  EXPECT_EQ(int8_steps, 6);
+  Tensor x = random({2, 3, 32, 32}, rng);
+  auto run_plan = [&](const std::shared_ptr<Plan>& p) {
+    std::shared_ptr<Engine> e;
+    EXPECT_TRUE(Engine::create(p, e).is_ok());
+    std::unique_ptr<ExecutionContext> c;
+    EXPECT_TRUE(e->create_context(c).is_ok());
+    std::map<std::string, Tensor> out;
+    Status s = c->run({{"image", x}}, out);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    return out["logits"];
+  };
+  Tensor want = run_plan(cpu), got = run_plan(gpu);
+  ASSERT_EQ(got.numel(), want.numel());
+  const double m = max_magnitude(want);
+  ASSERT_GT(m, 0);
+  count_mismatches(got, want, 0, 0.03 * m);
+  std::remove(cache.c_str());
 }
 
 }  // namespace

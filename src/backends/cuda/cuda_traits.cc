@@ -32,10 +32,15 @@ class CudaTraits : public BackendTraits {
   std::string_view name() const override { return "cuda"; }
 
   // Tensor-core convolutions in cuDNN want NHWC for 16-bit data; float32 convolutions gain
-  // nothing from it and would pay for the transposes.
+  // nothing from it and would pay for the transposes. cuDNN's int8 engines take NHWC only
+  // (cuda.cudnn_conv_int8: ungrouped, symmetric int8 X).
   bool prefers_channels_last(const Node& conv) const override {
     const Value* x = conv.in(0);
-    return x && half_type(x->dtype);
+    if (!x) return false;
+    const auto& a = conv.a<ConvAttrs>();
+    if (a.quantized())
+      return x->dtype == DataType::kInt8 && a.q_x_zero == 0 && a.group == 1 && !a.transposed;
+    return half_type(x->dtype);
   }
 
   // The generated kernels' rank and parameter block (pointers and strides per input and output)
@@ -56,6 +61,22 @@ class CudaTraits : public BackendTraits {
     if (!cuda::pointwise_codegen_unsupported(p, static_cast<int>(rank)).empty()) return false;
 #endif
     return true;
+  }
+
+  // cuda.cudnn_conv_int8 runs 2-D, ungrouped, forward convolutions of symmetric int8 X with
+  // channels in multiples of 4 (a stem's 1 to 3 input channels are padded to 4 by the layout
+  // pass). Quantized MatMul has no device tactic yet: it stays in float.
+  bool runs_quantized(const Node& p, int64_t x_zero) const override {
+    if (p.op() != "Conv" || x_zero != 0) return false;
+    const auto& a = p.a<ConvAttrs>();
+    const Value* x = p.in(0);
+    const Value* w = p.in(1);
+    if (a.transposed || a.group != 1 || has_epilogue_program(a.epilogue) || !x || !w ||
+        !w->shape.rank_known || w->shape.rank() != 4 || !x->shape.rank_known ||
+        x->shape.rank() != 4)
+      return false;
+    const Dim k = w->shape[0], c = w->shape[1];
+    return k.known() && c.known() && k.value % 4 == 0 && (c.value % 4 == 0 || c.value < 4);
   }
 
   // cuda.cudnn_conv reads a strided X through cuDNN graph-API plans: ungrouped, not transposed,

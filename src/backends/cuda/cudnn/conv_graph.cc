@@ -10,7 +10,9 @@ namespace kiln::cuda {
 
 namespace {
 
-enum : int64_t { kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidVirtual = 100 };
+enum : int64_t {
+  kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidScale = 6, kUidVirtual = 100
+};
 
 using Desc = cudnnBackendDescriptor_t;
 
@@ -104,14 +106,15 @@ namespace {
 // The operation graph of the spec, or nullptr when cuDNN refuses any part of it.
 Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& s) {
   const bool cl = s.channels_last;
-  Desc x = d.tensor(kUidX, s.dtype, s.x_dims, cl, false, s.x_strides);
-  Desc w = d.tensor(kUidW, s.dtype, s.w_dims, cl, false);
+  const cudnnDataType_t operands = s.int8 ? CUDNN_DATA_INT8 : s.dtype;
+  Desc x = d.tensor(kUidX, operands, s.x_dims, cl, false, s.x_strides);
+  Desc w = d.tensor(kUidW, operands, s.w_dims, cl, false);
   Desc y = d.tensor(kUidY, s.dtype, s.y_dims, cl, false, s.y_strides);
   if (!x || !w || !y) return nullptr;
   const int64_t nsp = static_cast<int64_t>(s.x_dims.size()) - 2;
   Desc conv = d.make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
   if (!conv) return nullptr;
-  const cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+  const cudnnDataType_t comp = s.int8 ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
   KILN_GRAPH_TRY(set(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
@@ -126,7 +129,7 @@ Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& 
 
   // With an epilogue the convolution writes a float32 virtual tensor that lives only inside the
   // fused kernel; each pointwise op then reads the previous one's virtual output.
-  const bool epilogue = s.bias || s.residual || s.relu;
+  const bool epilogue = s.int8 || s.bias || s.residual || s.relu;
   int64_t next_uid = kUidVirtual;
   const std::vector<int64_t> no_strides;
   const std::vector<int64_t>& vs = s.virtual_like_y ? s.y_strides : no_strides;
@@ -153,6 +156,13 @@ Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& 
     Desc operand;
   };
   std::vector<Step> steps;
+  if (s.int8) {
+    std::vector<int64_t> sd(s.y_dims.size(), 1);
+    sd[1] = s.y_dims[1];
+    Desc sc = d.tensor(kUidScale, CUDNN_DATA_FLOAT, sd, cl, false);
+    if (!sc) return nullptr;
+    steps.push_back({CUDNN_POINTWISE_MUL, sc});
+  }
   if (s.bias) {
     std::vector<int64_t> bd(s.y_dims.size(), 1);
     bd[1] = s.y_dims[1];
@@ -240,10 +250,14 @@ ConvGraphPlan::~ConvGraphPlan() {
 
 cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void* w,
                                      const void* bias, const void* z, void* y,
-                                     void* workspace) const {
-  int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
-  void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
+                                     void* workspace, const void* scale) const {
+  int64_t uids[6] = {kUidX, kUidW, kUidY, 0, 0, 0};
+  void* ptrs[6] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr};
   int64_t n = 3;
+  if (scale_) {
+    uids[n] = kUidScale;
+    ptrs[n++] = const_cast<void*>(scale);
+  }
   if (bias_) {
     uids[n] = kUidBias;
     ptrs[n++] = const_cast<void*>(bias);
@@ -297,6 +311,7 @@ std::unique_ptr<ConvGraphPlan> finalize_plan(cudnnHandle_t h, const ConvGraphSpe
   p->config_ = index;
   p->bias_ = spec.bias;
   p->residual_ = spec.residual;
+  p->scale_ = spec.int8;
   return p;
 }
 

@@ -17,7 +17,11 @@
 namespace kiln::cuda {
 
 struct ConvGraphSpec {
-  cudnnDataType_t dtype = CUDNN_DATA_HALF;  // of x, w, y, bias and z
+  cudnnDataType_t dtype = CUDNN_DATA_HALF;  // of x, w, y, bias and z (int8: of y, bias and z)
+  // Quantized (int8): x and w are int8, the products accumulate in int32, and the epilogue first
+  // multiplies by a float32 scale per output channel (the scale input, [K]):
+  // y = relu?(acc * scale[k] + bias? + z?).
+  bool int8 = false;
   bool channels_last = false;
   // cuDNN's NCHW-order view (conv_mapping.h): x [N, C, spatial], w [K, C, kernel], y [N, K, out].
   std::vector<int64_t> x_dims, w_dims, y_dims;
@@ -43,9 +47,10 @@ class ConvGraphPlan {
   int64_t engine() const { return engine_; }
   // Its engine config's position in the heuristics' list (conv_graph_plan_at rebuilds it).
   int config() const { return config_; }
-  // Runs the plan on the handle's stream; bias / z are ignored when the spec has none.
+  // Runs the plan on the handle's stream; bias / z / scale are ignored when the spec has none.
   cudnnStatus_t execute(cudnnHandle_t h, const void* x, const void* w, const void* bias,
-                        const void* z, void* y, void* workspace) const;
+                        const void* z, void* y, void* workspace,
+                        const void* scale = nullptr) const;
 
  public:
   struct Descs;  // defined in conv_graph.cc only
@@ -60,7 +65,7 @@ class ConvGraphPlan {
   int64_t workspace_ = 0;
   int64_t engine_ = -1;
   int config_ = -1;
-  bool bias_ = false, residual_ = false;
+  bool bias_ = false, residual_ = false, scale_ = false;
 };
 
 // The execution plans for up to `max_plans` of the heuristics' engine configs (mode A, in their
