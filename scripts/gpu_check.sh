@@ -6,9 +6,12 @@
 # benchmark (bench/peers.py), then prints a short table.
 # Runs on the device machine; the ONNX node tests and Fashion-MNIST travel in .device_data/.
 #   scripts/gpu_check.sh [--skip-tests] [--skip-conformance] [--skip-bench] [--skip-rnn]
-#                        [--skip-demo] [--gpu-only] [--tuning[=PARTS]] [peers.py options...]
+#                        [--skip-demo] [--gpu-only] [--tuning[=PARTS]] [--int8[=PARTS]]
+#                        [peers.py options...]
 # --tuning runs bench/tuning_bench.py (issue 12's measurements: cold and warm builds, a profile
 # plan, contexts, batch-1 latency; PARTS as its --parts, with --compile when peers get it).
+# --int8 runs bench/int8_bench.py (issue 13's: ResNet-50 INT8 against FP16, calibration time,
+# the Fashion-MNIST model's INT8 accuracy on the GPU).
 # --gpu-only leaves out what CI already runs without a GPU (ctest's CPU entries, conformance on
 # the CPU) and runs only the unit tests' GPU cases directly: for short device leases.
 set -uo pipefail
@@ -20,7 +23,7 @@ rm -rf "$out"; mkdir -p "$out"
 pack_logs() { [[ -n "${OUT:-}" ]] && tar czf "$OUT/gpu_check_logs.tgz" -C "$out" . 2>/dev/null; }
 trap pack_logs EXIT
 data=.device_data
-skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; skip_demo=0; gpu_only=0; tuning=""; peer_args=()
+skip_tests=0; skip_bench=0; skip_conf=0; skip_rnn=0; skip_demo=0; gpu_only=0; tuning=""; int8=""; peer_args=()
 for a in "$@"; do
   case "$a" in
     --skip-tests) skip_tests=1 ;;
@@ -31,6 +34,8 @@ for a in "$@"; do
     --skip-demo) skip_demo=1 ;;
     --tuning) tuning=1,2,3,4 ;;
     --tuning=*) tuning=${a#--tuning=} ;;
+    --int8) int8=1,2 ;;
+    --int8=*) int8=${a#--int8=} ;;
     *) peer_args+=("$a") ;;
   esac
 done
@@ -105,6 +110,15 @@ if [[ $skip_rnn -eq 0 ]]; then
     rnn_line+="$m: device ${dev:-?} (whole plan), host fallback step ${host:-?}, outputs vs CPU: $cmp; "
   done
 fi
+int8_line=-
+if [[ -n "$int8" ]]; then
+  timeout 420 python3 bench/int8_bench.py --kiln build-gpu/tools/kiln/kiln --work build-gpu/int8 \
+    --parts "$int8" --json "$out/int8.json" --demo build-gpu/tools/demo/kiln_fashion_demo \
+    --data build-gpu/data/fashion-mnist 2>&1 | tee "$out/int8_bench.log" | tail -8
+  cp build-gpu/int8/int8_bench.log "$out/int8_commands.log" 2>/dev/null
+  cp build-gpu/int8/r50_int8_profile.txt "$out/" 2>/dev/null
+  int8_line="see int8.json"
+fi
 tuning_line=-
 if [[ -n "$tuning" ]]; then
   compile=(); for a in "${peer_args[@]}"; do [[ "$a" == --compile ]] && compile=(--compile); done
@@ -130,3 +144,4 @@ echo "| conformance cuda | $conf_cuda |"
 echo "| demo (default device) | $demo |"
 echo "| recurrent layers (b64 s128) | $rnn_line |"
 echo "| tuning (bench/tuning_bench.py) | $tuning_line |"
+echo "| int8 (bench/int8_bench.py) | $int8_line |"

@@ -637,7 +637,7 @@ std::map<std::string, double> uniform_scales(const Graph& g, const BackendTraits
   return scales;
 }
 
-TEST(Int8OnCuda, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
+TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
   std::mt19937 rng(21);
   auto g = resnet_like(rng);
   const auto scales = uniform_scales(*g, backend_traits("cuda"));
@@ -703,7 +703,7 @@ class RandomBatches : public Calibrator {
   std::mt19937 rng_{4};
 };
 
-TEST(Int8OnCuda, PlanRunsEveryConvolutionOnTheInt8TacticAndMatchesTheCpuPlan) {
+TEST(Int8OnGpu, PlanRunsEveryConvolutionOnTheInt8TacticAndMatchesTheCpuPlan) {
   if (!find_backend("cuda")) GTEST_SKIP() << "no usable GPU: " << cuda_unavailable_reason();
   std::mt19937 rng(22);
   Network net;
