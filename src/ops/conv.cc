@@ -108,6 +108,10 @@ void infer(InferContext& ctx) {
     // Integer X and W; everything else (B, Z, Y, the epilogue) in q_out.
     check_quantized_operands(ctx, a.q_x_zero, a.q_w_scale, a.q_out);
     t = a.q_out;
+    if (a.requantized() && (!std::isfinite(a.q_y_scale) || has_epilogue_program(a.epilogue)))
+      ctx.error("a requantized output needs a finite scale and no epilogue program");
+  } else if (a.requantized()) {
+    ctx.error("only a quantized Conv has a requantized output");
   } else {
     if (!dtype_is_supported(t)) ctx.error(cat("X has unsupported type ", dtype_name(t)));
     if (ctx.dtype(1) != t)
@@ -130,7 +134,7 @@ void infer(InferContext& ctx) {
                   "; W must have one kernel axis per spatial axis of X"));
   if (!xs.rank_known && !ws.rank_known) {
     check_epilogue(ctx, a, t, Shape::unknown_rank());
-    ctx.set_output(0, t, Shape::unknown_rank());
+    ctx.set_output(0, a.requantized() ? DataType::kInt8 : t, Shape::unknown_rank());
     return;
   }
   size_t rank = xs.rank_known ? xs.rank() : ws.rank();
@@ -183,7 +187,7 @@ void infer(InferContext& ctx) {
   }
   if (a.channels_last) out = channels_last_shape(out);
   check_epilogue(ctx, a, t, out);
-  ctx.set_output(0, t, std::move(out));
+  ctx.set_output(0, a.requantized() ? DataType::kInt8 : t, std::move(out));
 }
 
 // Per kernel tap, the loop bounds of one image: the loop runs over the positions of `from` (rows
@@ -355,7 +359,13 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
       }
       if (act)
         for (Acc& v : yv) v = relu(v);
-      store_acc(yv.data(), y, b * m * out_vol, m * out_vol);
+      if (a.requantized()) {
+        int8_t* yq = y.data<int8_t>() + b * m * out_vol;
+        for (int64_t i = 0; i < m * out_vol; ++i)
+          yq[i] = requantize_int8(static_cast<double>(yv[i]), a.q_y_scale);
+      } else {
+        store_acc(yv.data(), y, b * m * out_vol, m * out_vol);
+      }
     }
   };
   if (a.quantized())

@@ -40,7 +40,12 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
   Int q_x_zero = 0;
   Floats q_w_scale;
   DataType q_out = DataType::kUndefined;
+  // Requantized output (set by FoldQuantization when a per-tensor QuantizeLinear to int8 is the
+  // only reader of Y): Y is int8, saturate(round_half_even(v / q_y_scale)) of the epilogue's
+  // value v, computed before any rounding to q_out (which B and Z keep). 0: Y is of type q_out.
+  Float q_y_scale = 0;
   bool quantized() const { return q_x_scale > 0; }
+  bool requantized() const { return q_y_scale > 0; }
 
   template <class V>
   void reflect(V& v) {
@@ -60,6 +65,7 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
     v("q_x_zero", q_x_zero);
     v("q_w_scale", q_w_scale);
     v("q_out", q_out);
+    v("q_y_scale", q_y_scale);
   }
 };
 

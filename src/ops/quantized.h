@@ -3,6 +3,8 @@
 // DequantizeLinear on each operand feeding a float product: integer products accumulated
 // exactly, scaled once per output channel.
 #pragma once
+#include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "ops/op_util.h"
@@ -29,6 +31,14 @@ inline void check_quantized_operands(InferContext& ctx, int64_t x_zero,
   if (!dtype_is_float(q_out))
     ctx.error(cat("a quantized product's output type must be a float type, got ",
                   dtype_name(q_out)));
+}
+
+// A requantized output element: saturate(round_half_even(v / scale)) in int8, NaN to 0, as
+// QuantizeLinear with zero point 0 computes it.
+inline int8_t requantize_int8(double v, double scale) {
+  const double q = std::nearbyint(v / scale);
+  if (std::isnan(q)) return 0;
+  return static_cast<int8_t>(q <= -128 ? -128 : q >= 127 ? 127 : q);
 }
 
 }  // namespace kiln

@@ -55,9 +55,12 @@ Rule rule_for(const Node& n) {
   // Quantized products keep their int8 operands; their results (q_out), bias and residual switch
   // to float16 like any compute op's, so that the next layer reads half the bytes. QuantizeLinear
   // reads float16 as it reads float32 (the division is in the scale's type): no Cast back.
-  if (op == "Conv")
-    return Rule{Kind::kCompute, n.a<ConvAttrs>().quantized() ? std::vector<size_t>{2, 3}
-                                                               : std::vector<size_t>{0, 1, 2, 3}};
+  if (op == "Conv") {
+    const auto& a = n.a<ConvAttrs>();
+    // A requantized Conv's output is int8 already (ConvAttrs::q_y_scale).
+    if (a.quantized()) return Rule{Kind::kCompute, {2, 3}, !a.requantized()};
+    return Rule{Kind::kCompute, {0, 1, 2, 3}};
+  }
   if (op == "MatMul")
     return Rule{Kind::kCompute, n.a<MatMulAttrs>().quantized() ? std::vector<size_t>{2, 3}
                                                                  : std::vector<size_t>{0, 1}};

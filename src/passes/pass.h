@@ -103,6 +103,15 @@ struct FoldQuantization {
   void run(Graph& g, PassContext& ctx) const;
 };
 
+struct FoldRequantization {
+  // Expects: shapes inferred, epilogues fused. Guarantees: a quantized Conv (no epilogue program,
+  // Y not a graph output) whose only reader is a per-tensor QuantizeLinear to int8 with a constant
+  // positive scale and zero point 0 writes that int8 tensor itself (ConvAttrs::q_y_scale): the
+  // next layer's input never exists in floating point. The QuantizeLinear is removed.
+  std::string_view name() const { return "fold_requantization"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
 struct FuseEpilogue {
   // Expects: shapes inferred. Guarantees: a Conv (float type, channels-first, no epilogue yet) or
   // a MatMul (float type, constant B of rank >= 2, no epilogue yet) absorbs the chain that follows

@@ -52,6 +52,9 @@ void run_pipeline(Graph& g, PassContext& ctx) {
     // choice, so that a residual Add is already an input of its Conv (one fewer node to keep in
     // the NHWC region).
     run_pass(FuseEpilogue{}, g, ctx);
+    // After the epilogues (ReLU is then part of the Conv): a quantized Conv read only by the next
+    // layer's QuantizeLinear writes int8 itself.
+    run_pass(FoldRequantization{}, g, ctx);
   }
   // Precision is what the caller asked for, not an optimisation: it runs at every level. Before
   // the layout choice, because NHWC pays only for float16/bfloat16 convolutions (the layout pass

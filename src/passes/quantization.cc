@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "ops/conv.h"
 #include "ops/dequantize_linear.h"
+#include "ops/epilogue.h"
 #include "ops/infer.h"
 #include "ops/mat_mul.h"
 #include "ops/quantize_linear.h"
@@ -232,6 +233,39 @@ void FoldQuantization::run(Graph& g, PassContext& ctx) const {
   }
   ctx.stats["fold_quantization.folded"] += folded;
   if (folded) ctx.report(cat("fold_quantization: ", folded, " product(s) quantized to int8"));
+}
+
+void FoldRequantization::run(Graph& g, PassContext& ctx) const {
+  int64_t folded = 0;
+  std::vector<Node*> nodes;
+  for (auto& np : g.nodes()) nodes.push_back(np.get());
+  for (Node* n : nodes) {
+    if (n->op() != "Conv" || n->outputs.size() != 1) continue;
+    auto& a = n->a<ConvAttrs>();
+    Value* y = n->outputs[0];
+    if (!a.quantized() || a.requantized() || has_epilogue_program(a.epilogue) ||
+        g.is_graph_output(y) || y->consumers.size() != 1)
+      continue;
+    Node* q = y->consumers[0];
+    double s = 0, z = 0;
+    if (q->op() != "QuantizeLinear" || q->in(0) != y || q->outputs.size() != 1 ||
+        q->a<QuantizeLinearAttrs>().output_dtype != DataType::kInt8 ||
+        !const_scalar(q->in(1), &s) || !(s > 0) || !std::isfinite(s) ||
+        (q->in(2) && (!const_scalar(q->in(2), &z) || z != 0)))
+      continue;
+    Value* out = q->outputs[0];
+    a.q_y_scale = s;
+    absorb_origins(*n, *q);
+    g.remove_node(q);
+    y->producer = nullptr;  // now unused; dead-value elimination drops it
+    n->outputs[0] = out;
+    out->producer = n;
+    infer_node(*n);
+    ++folded;
+  }
+  ctx.stats["fold_requantization.folded"] += folded;
+  if (folded)
+    ctx.report(cat("fold_requantization: ", folded, " convolution(s) write int8 for the next layer"));
 }
 
 }  // namespace kiln

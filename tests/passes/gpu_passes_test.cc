@@ -652,7 +652,7 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
   ctx.fp16 = true;
   ctx.activation_scales = &scales;
   run_pipeline(*g, ctx);
-  int quantized = 0;
+  int quantized = 0, requantized = 0;
   for (auto& n : g->nodes()) {
     if (n->op() == "Conv") {
       const auto& a = n->a<ConvAttrs>();
@@ -660,8 +660,11 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
       EXPECT_TRUE(a.channels_last) << n->label();
       EXPECT_EQ(a.q_out, DataType::kFloat16) << n->label();
       EXPECT_EQ(n->in(0)->dtype, DataType::kInt8) << n->label();
-      EXPECT_EQ(n->outputs[0]->dtype, DataType::kFloat16) << n->label();
+      // Read only by the next layer's quantizer: int8 out (FoldRequantization); else float16.
+      EXPECT_EQ(n->outputs[0]->dtype, a.requantized() ? DataType::kInt8 : DataType::kFloat16)
+          << n->label();
       quantized += a.quantized();
+      requantized += a.requantized();
     }
     if (n->op() == "MatMul") EXPECT_FALSE(n->a<MatMulAttrs>().quantized()) << "no device tactic";
     // Every QuantizeLinear but the stem's reads float16 NHWC inside the region: no Cast back to
@@ -670,6 +673,10 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
       EXPECT_EQ(n->in(0)->dtype, DataType::kFloat16) << n->label();
   }
   EXPECT_EQ(quantized, 6);
+  // The first block's two, and the downsampling block's first (the shortcut and the last Conv
+  // feed a residual and the pool, the stem the max pool).
+  EXPECT_EQ(requantized, 3);
+  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 2);  // the image's and the max pool's
   // One Transpose: the stem's int8 input into NHWC, its 3 channels padded to 4 (with W).
   EXPECT_EQ(count_op(*g, "Transpose"), 1);
   const Node* t = first(*g, "Transpose");
@@ -684,6 +691,39 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
   Tensor want = run(*ref, in)[0], got = run(*g, in)[0];
   const double m = max_magnitude(want);
   ASSERT_GT(m, 0);
+  count_mismatches(got, want, 0, 0.03 * m);
+}
+
+TEST(FoldRequantization, ConvsReadOnlyByAQuantizerWriteInt8AndComputeWhatTheyDid) {
+  std::mt19937 rng(23);
+  auto g = resnet_like(rng);
+  const auto scales = uniform_scales(*g, backend_traits("cpu"));
+  // Unfolded: the float graph with its QuantizeLinear/DequantizeLinear pairs inserted.
+  auto before = g->clone();
+  PassContext c0;
+  c0.stop_before_quantization = true;
+  run_pipeline(*before, c0);
+  c0.activation_scales = &scales;
+  apply(InsertQuantization{}, *before, c0);
+  PassContext ctx;
+  ctx.activation_scales = &scales;
+  run_pipeline(*g, ctx);
+  EXPECT_EQ(ctx.stats["fold_requantization.folded"], 3);
+  int requantized = 0;
+  for (auto& n : g->nodes())
+    if (n->op() == "Conv" && n->a<ConvAttrs>().requantized()) {
+      ++requantized;
+      EXPECT_EQ(n->outputs[0]->dtype, DataType::kInt8);
+      EXPECT_EQ(n->outputs[0]->consumers.at(0)->op(), "Conv") << "read by the next layer";
+    }
+  EXPECT_EQ(requantized, 3);
+  // Integer products are exact in both; rounding a value once (fused) or after storing it in
+  // float32 (unfolded) can differ by one int8 step at a tie, so the bound is a few steps.
+  std::map<std::string, Tensor> in{{"image", random({2, 3, 32, 32}, rng)}};
+  Tensor want = run(*before, in)[0], got = run(*g, in)[0];
+  const double m = max_magnitude(want);
+  ASSERT_GT(m, 0);
+  EXPECT_GT(count_op(*before, "QuantizeLinear"), count_op(*g, "QuantizeLinear"));
   count_mismatches(got, want, 0, 0.03 * m);
 }
 

@@ -11,6 +11,7 @@
 #include "ops/epilogue.h"
 #include "ops/mat_mul.h"
 #include "ops/normalization.h"
+#include "ops/quantized.h"
 #include "ops/op_util.h"
 #include "runtime/backend.h"
 
@@ -100,7 +101,10 @@ class ConvKernel : public Kernel {
     }
     const float* xd = quantized ? xq.data() : x.data<float>();
     const float* wdp = quantized ? wq.data() : w.data<float>();
-    float* yd = y.data<float>();
+    // A requantized Y (int8) is computed in float32 first and quantized at the end.
+    Tensor yf;
+    if (a.requantized()) yf = Tensor(DataType::kFloat, y.dims());
+    float* yd = a.requantized() ? yf.data<float>() : y.data<float>();
     // The longest run of the inner dimension whose float32 sums stay exact integers (below 2^24):
     // a quantized product is summed in such chunks, each added to a double accumulator, so it is
     // exact for any size, as the reference's integer semantics require.
@@ -161,6 +165,10 @@ class ConvKernel : public Kernel {
     }
     if (a.activation == "relu")
       for (int64_t i = 0; i < total; ++i) yd[i] = yd[i] > 0 || std::isnan(yd[i]) ? yd[i] : 0.0f;
+    if (a.requantized()) {
+      int8_t* yq = y.data<int8_t>();
+      for (int64_t i = 0; i < total; ++i) yq[i] = requantize_int8(yd[i], a.q_y_scale);
+    }
     if (has_epilogue_program(a.epilogue)) apply_epilogue_program(a.epilogue, y);
   }
 
@@ -205,7 +213,8 @@ class ConvIm2colTactic : public Tactic {
       return Status(StatusCode::kUnsupported, "activation " + a.activation);
     // Float32, or quantized with int8/uint8 X, int8 W and float32 everything else.
     if (a.quantized()) {
-      if (a.q_out != DataType::kFloat || n.outputs[0]->dtype != DataType::kFloat)
+      if (a.q_out != DataType::kFloat ||
+          n.outputs[0]->dtype != (a.requantized() ? DataType::kInt8 : DataType::kFloat))
         return Status(StatusCode::kUnsupported, "quantized with a non-float32 output");
       for (size_t i = 2; i < n.inputs.size(); ++i)
         if (n.in(i) && n.in(i)->dtype != DataType::kFloat)

@@ -11,7 +11,8 @@ namespace kiln::cuda {
 namespace {
 
 enum : int64_t {
-  kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidScale = 6, kUidVirtual = 100
+  kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidScale = 6, kUidYScale = 7,
+  kUidVirtual = 100
 };
 
 using Desc = cudnnBackendDescriptor_t;
@@ -109,7 +110,9 @@ Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& 
   const cudnnDataType_t operands = s.int8 ? CUDNN_DATA_INT8 : s.dtype;
   Desc x = d.tensor(kUidX, operands, s.x_dims, cl, false, s.x_strides);
   Desc w = d.tensor(kUidW, operands, s.w_dims, cl, false);
-  Desc y = d.tensor(kUidY, s.dtype, s.y_dims, cl, false, s.y_strides);
+  const bool requantize = s.int8 && s.requantize;
+  Desc y = d.tensor(kUidY, requantize ? CUDNN_DATA_INT8 : s.dtype, s.y_dims, cl, false,
+                    s.y_strides);
   if (!x || !w || !y) return nullptr;
   const int64_t nsp = static_cast<int64_t>(s.x_dims.size()) - 2;
   Desc conv = d.make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
@@ -176,6 +179,12 @@ Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& 
     steps.push_back({CUDNN_POINTWISE_ADD, z});
   }
   if (s.relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
+  if (requantize) {
+    Desc ys = d.tensor(kUidYScale, CUDNN_DATA_FLOAT, std::vector<int64_t>(s.y_dims.size(), 1), cl,
+                       false);
+    if (!ys) return nullptr;
+    steps.push_back({CUDNN_POINTWISE_MUL, ys});
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     Desc out = i + 1 == steps.size() ? y : virt();
     if (!out) return nullptr;
@@ -250,10 +259,16 @@ ConvGraphPlan::~ConvGraphPlan() {
 
 cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void* w,
                                      const void* bias, const void* z, void* y,
-                                     void* workspace, const void* scale) const {
-  int64_t uids[6] = {kUidX, kUidW, kUidY, 0, 0, 0};
-  void* ptrs[6] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr};
+                                     void* workspace, const void* scale,
+                                     const void* y_scale) const {
+  int64_t uids[7] = {kUidX, kUidW, kUidY, 0, 0, 0, 0};
+  void* ptrs[7] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr,
+                   nullptr};
   int64_t n = 3;
+  if (y_scale_) {
+    uids[n] = kUidYScale;
+    ptrs[n++] = const_cast<void*>(y_scale);
+  }
   if (scale_) {
     uids[n] = kUidScale;
     ptrs[n++] = const_cast<void*>(scale);
@@ -312,6 +327,7 @@ std::unique_ptr<ConvGraphPlan> finalize_plan(cudnnHandle_t h, const ConvGraphSpe
   p->bias_ = spec.bias;
   p->residual_ = spec.residual;
   p->scale_ = spec.int8;
+  p->y_scale_ = spec.int8 && spec.requantize;
   return p;
 }
 

@@ -22,6 +22,9 @@ struct ConvGraphSpec {
   // multiplies by a float32 scale per output channel (the scale input, [K]):
   // y = relu?(acc * scale[k] + bias? + z?).
   bool int8 = false;
+  // With int8: y is int8, the epilogue's value times a float32 scalar (the y_scale input, 1/the
+  // next layer's input scale), rounded to nearest and saturated by cuDNN's conversion.
+  bool requantize = false;
   bool channels_last = false;
   // cuDNN's NCHW-order view (conv_mapping.h): x [N, C, spatial], w [K, C, kernel], y [N, K, out].
   std::vector<int64_t> x_dims, w_dims, y_dims;
@@ -50,7 +53,7 @@ class ConvGraphPlan {
   // Runs the plan on the handle's stream; bias / z / scale are ignored when the spec has none.
   cudnnStatus_t execute(cudnnHandle_t h, const void* x, const void* w, const void* bias,
                         const void* z, void* y, void* workspace,
-                        const void* scale = nullptr) const;
+                        const void* scale = nullptr, const void* y_scale = nullptr) const;
 
  public:
   struct Descs;  // defined in conv_graph.cc only
@@ -65,7 +68,7 @@ class ConvGraphPlan {
   int64_t workspace_ = 0;
   int64_t engine_ = -1;
   int config_ = -1;
-  bool bias_ = false, residual_ = false, scale_ = false;
+  bool bias_ = false, residual_ = false, scale_ = false, y_scale_ = false;
 };
 
 // The execution plans for up to `max_plans` of the heuristics' engine configs (mode A, in their

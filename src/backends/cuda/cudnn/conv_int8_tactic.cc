@@ -2,7 +2,9 @@
 // int8 tensor-core engines through the graph API (conv_graph.h): X int8 NHWC, W int8 (reordered
 // once to KRSC), products accumulated in int32, and one fused epilogue in float32,
 //   Y = relu?(acc * q_x_scale * q_w_scale[k] + B + Z),
-// stored in the node's output type (q_out: float16 in a float16 build, float32 or bfloat16).
+// stored in the node's output type (q_out: float16 in a float16 build, float32 or bfloat16), or,
+// requantized (ConvAttrs::q_y_scale), as the next layer's int8 input: the value times
+// 1 / q_y_scale, rounded and saturated by cuDNN.
 // The per-channel scales are folded into one float32 vector at instantiate.
 //
 // What it takes: 2-D, ungrouped, not transposed, channels-last (the layout pass makes quantized
@@ -52,9 +54,11 @@ std::string dims_key(const Dims& x, const Dims& w, const Dims& y) {
 }
 
 // The graph for one mapped convolution.
-ConvGraphSpec int8_spec(const CudnnConvMapping& m, DataType out, bool bias, bool z, bool relu) {
+ConvGraphSpec int8_spec(const CudnnConvMapping& m, DataType out, bool bias, bool z, bool relu,
+                        bool requantize) {
   ConvGraphSpec s;
   s.int8 = true;
+  s.requantize = requantize;
   s.dtype = cudnn_out_type(out);
   s.channels_last = true;
   s.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
@@ -117,7 +121,7 @@ class Int8ConvKernel : public Kernel {
     State st = read_state(state);
     limit_ = st.limit;
     choice_ = st.choice;
-    out_ = n.outputs[0]->dtype;
+    out_ = attrs_.q_out;
     has_bias_ = n.in(2) != nullptr;
     has_z_ = n.in(3) != nullptr;
     relu_ = attrs_.activation == "relu";
@@ -135,6 +139,10 @@ class Int8ConvKernel : public Kernel {
       scale[i] = static_cast<float>(
           attrs_.q_x_scale * attrs_.q_w_scale[attrs_.q_w_scale.size() == 1 ? 0 : i]);
     scale_ = std::make_unique<DeviceBuffer>(scale.data(), scale.size() * sizeof(float));
+    if (attrs_.requantized()) {
+      const float inv = static_cast<float>(1.0 / attrs_.q_y_scale);
+      y_scale_ = std::make_unique<DeviceBuffer>(&inv, sizeof(float));
+    }
   }
 
   size_t workspace_size(const LaunchArgs& a) const override {
@@ -156,7 +164,7 @@ class Int8ConvKernel : public Kernel {
     cudnnHandle_t h = resources_of(a).cudnn(s);
     KILN_CUDNN_CHECK(p.execute(h, a.in(0).data, filter_->get(), has_bias_ ? a.in(2).data : nullptr,
                                has_z_ ? a.in(3).data : nullptr, y.data, a.workspace,
-                               scale_->get()));
+                               scale_->get(), y_scale_ ? y_scale_->get() : nullptr));
   }
 
  private:
@@ -171,7 +179,8 @@ class Int8ConvKernel : public Kernel {
     KILN_EXPECT(m.ok && m.direct && !m.no_conv, StatusCode::kUnsupported, kId, " cannot run X ",
                 dims_to_string(a.in(0).dims), " W ", dims_to_string(a.in(1).dims),
                 m.ok ? "" : ": ", m.why);
-    const ConvGraphSpec spec = int8_spec(m, out_, has_bias_, has_z_, relu_);
+    const ConvGraphSpec spec =
+        int8_spec(m, out_, has_bias_, has_z_, relu_, attrs_.requantized());
     TuningHandle th = cudnn_tuning_handle();
     std::unique_ptr<ConvGraphPlan> p;
     if (!choice_.empty() && choice_.dims == key)
@@ -193,6 +202,7 @@ class Int8ConvKernel : public Kernel {
   bool has_bias_ = false, has_z_ = false, relu_ = false;
   std::unique_ptr<DeviceBuffer> filter_;  // KRSC int8
   std::unique_ptr<DeviceBuffer> scale_;   // float32 [K]
+  std::unique_ptr<DeviceBuffer> y_scale_; // float32 1 / q_y_scale, when requantized
   mutable std::mutex mu_;
   mutable std::map<std::string, std::unique_ptr<ConvGraphPlan>> plans_;
 };
@@ -212,9 +222,10 @@ class Int8ConvTactic : public Tactic {
       return unsupported("X must be int8 with zero point 0 (symmetric)");
     if (!w->is_constant() || w->dtype != DataType::kInt8)
       return unsupported("W must be a constant int8 tensor");
-    const DataType out = n.outputs[0]->dtype;
-    if (!out_type_ok(out) || out != a.q_out)
-      return unsupported(cat("output type ", dtype_name(out)));
+    const DataType out = a.q_out;
+    if (!out_type_ok(out) ||
+        n.outputs[0]->dtype != (a.requantized() ? DataType::kInt8 : a.q_out))
+      return unsupported(cat("output type ", dtype_name(n.outputs[0]->dtype)));
     for (size_t i = 2; i < n.inputs.size(); ++i)
       if (n.in(i) && n.in(i)->dtype != out) return unsupported("B or Z not of the output type");
     if (!a.channels_last) return unsupported("channels-first (cuDNN's int8 engines want NHWC)");
@@ -271,8 +282,9 @@ class Int8ConvTactic : public Tactic {
 
  private:
   static ConvGraphSpec spec_of(const CudnnConvMapping& m, const Node& n) {
-    return int8_spec(m, n.outputs[0]->dtype, n.in(2) != nullptr, n.in(3) != nullptr,
-                     n.a<ConvAttrs>().activation == "relu");
+    const auto& a = n.a<ConvAttrs>();
+    return int8_spec(m, a.q_out, n.in(2) != nullptr, n.in(3) != nullptr, a.activation == "relu",
+                     a.requantized());
   }
 
   // Whether cuDNN finalizes a plan for the graph, so that what it lacks falls back at build time.
