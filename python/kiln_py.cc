@@ -181,6 +181,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def_readwrite("calib_percentile", &kiln::BuildOptions::calib_percentile)
       .def_readwrite("calib_cache", &kiln::BuildOptions::calib_cache)
       .def_readwrite("layer_precisions", &kiln::BuildOptions::layer_precisions)
+      .def_readwrite("precision_constraints", &kiln::BuildOptions::precision_constraints)
       .def_readwrite("excluded_tactics", &kiln::BuildOptions::excluded_tactics)
       .def_readwrite("input_shapes", &kiln::BuildOptions::input_shapes);
 

@@ -77,6 +77,11 @@ struct BuildOptions {
   // name matches the glob take that precision; with int8, a layer given fp32 or fp16 stays in
   // floating point. The last matching pattern wins.
   std::vector<std::pair<std::string, std::string>> layer_precisions;
+  // `--precision-constraints` (trtexec's): "prefer" (a layer that cannot run in the precision
+  // asked for runs in another, with a warning naming it) or "obey" (that is a build error). A
+  // pattern that names no layer is warned about, or an error, the same way. fp32 keeps a layer
+  // in strict float32 (no float16, no TF32); fp16 puts a layer in float16 even without `fp16`.
+  std::string precision_constraints = "prefer";
   // Model tensors to make plan outputs as well (polygraphy's "mark outputs"), for debugging
   // accuracy: their values come back from run() by name. "*" marks every tensor a node computes.
   // Marked tensors cannot be fused away, so the plan is less optimized than without them.

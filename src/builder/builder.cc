@@ -213,6 +213,19 @@ std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildO
   run_pipeline(*g, pc);
   verify_graph(*g);
   report(cat("optimized: ", before, " -> ", g->nodes().size(), " nodes"));
+  KILN_EXPECT(o.precision_constraints == "prefer" || o.precision_constraints == "obey",
+              StatusCode::kInvalidArgument, "precision constraints are 'prefer' or 'obey', not '",
+              o.precision_constraints, "'");
+  if (std::vector<std::string> unmet = unmet_layer_precisions(*g, pc); !unmet.empty()) {
+    std::string list;
+    for (const std::string& u : unmet) list += "\n  " + u;
+    KILN_EXPECT(o.precision_constraints != "obey", StatusCode::kInvalidArgument,
+                "--layer-precision cannot be obeyed:", list);
+    for (const std::string& u : unmet) {
+      log(LogLevel::kWarning, "layer precision: ", u);
+      report("layer precision (preferred, not obeyed): " + u);
+    }
+  }
 
   // Tuning (BuildOptions::opt_level): level 2 times the candidates of the tactic the heuristic
   // picks on a device backend, level 3 also on the CPU and across every tactic that supports a

@@ -12,6 +12,8 @@
 //    float32: float16 counts integers exactly only up to 2048;
 //  - everything else stays float32 and gets a Cast back in front of it.
 // Reductions that can leave the float16 range (sum, prod, norms, log-sum-exp) stay float32.
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -89,7 +91,9 @@ Rule rule_for(const Node& n) {
 
 class Rewriter {
  public:
-  Rewriter(Graph& g, PassContext& ctx) : g_(g), ctx_(ctx) {}
+  // partial: no global float16 (BuildOptions::fp16 off): only the compute layers that
+  // --layer-precision pins to fp16 switch, and what follows them adapts.
+  Rewriter(Graph& g, PassContext& ctx, bool partial) : g_(g), ctx_(ctx), partial_(partial) {}
 
   void run() {
     std::vector<Node*> order;
@@ -109,6 +113,13 @@ class Rewriter {
 
   void visit(Node* n) {
     Rule r = rule_for(*n);
+    if (r.kind == Kind::kCompute) {
+      // --layer-precision: fp32 keeps a layer in float32; without global float16 only fp16
+      // layers switch.
+      const std::string* pinned = layer_precision(*n, ctx_);
+      if ((pinned && *pinned == "fp32") || (partial_ && !(pinned && *pinned == "fp16")))
+        return stay(n);
+    }
     switch (r.kind) {
       case Kind::kAnyType:
         return;
@@ -186,6 +197,7 @@ class Rewriter {
         if (dtype_is_float(o->dtype)) shape_like_.insert(o);
     }
     bool any = std::find(in16.begin(), in16.end(), true) != in16.end();
+    if (partial_ && !any) return;  // outside the pinned layers' float16 data
     for (size_t k = 0; k < n->outputs.size(); ++k)
       out16[k] = region && n->outputs[k]->dtype == kF32 && !g_.is_graph_output(n->outputs[k]);
     bool any_out = std::find(out16.begin(), out16.end(), true) != out16.end();
@@ -293,14 +305,58 @@ class Rewriter {
   std::unordered_set<const Value*> half_;        // values that are float16 because of this pass
   std::unordered_set<const Value*> shape_like_;  // float values computed from no float tensor
   std::map<std::pair<Value*, DataType>, Value*> cache_;  // (value, type) -> its converted copy
+  bool partial_ = false;
   int64_t switched_ = 0, casts_ = 0, saturated_ = 0;
 };
 
+// The precision a built layer runs in: int8 (quantized), fp16 (float16 result, or a quantized
+// product's float16 epilogue counts as int8), else fp32.
+std::string actual_precision(const Node& n) {
+  if (n.op() == "Conv" && n.a<ConvAttrs>().quantized()) return "int8";
+  if (n.op() == "MatMul" && n.a<MatMulAttrs>().quantized()) return "int8";
+  for (const Value* o : n.outputs)
+    if (o && o->dtype == kF16) return "fp16";
+  return "fp32";
+}
+
 }  // namespace
 
+const std::string* layer_precision(const Node& n, const PassContext& ctx) {
+  const std::string* found = nullptr;
+  for (const auto& [glob, precision] : ctx.layer_precisions)
+    if (fnmatch(glob.c_str(), n.name.c_str(), 0) == 0) found = &precision;
+  return found;
+}
+
+std::vector<std::string> unmet_layer_precisions(const Graph& g, const PassContext& ctx) {
+  std::vector<std::string> out;
+  for (const auto& [glob, precision] : ctx.layer_precisions) {
+    bool named = false;
+    for (const auto& n : g.nodes()) {
+      named |= fnmatch(glob.c_str(), n->name.c_str(), 0) == 0;
+      for (const std::string& o : n->origins) named |= fnmatch(glob.c_str(), o.c_str(), 0) == 0;
+    }
+    if (!named) out.push_back(cat("'", glob, ":", precision, "' names no layer of the model"));
+  }
+  for (const auto& n : g.nodes()) {
+    const std::string* want = layer_precision(*n, ctx);
+    if (!want) continue;
+    const std::string got = actual_precision(*n);
+    if (got != *want)
+      out.push_back(cat(n->label(), " runs in ", got, ", not ", *want,
+                        *want == "int8" ? " (int8 needs --int8 and a quantizable product the "
+                                          "target has an int8 tactic for)"
+                        : *want == "fp16" ? " (the op has no float16 form here)"
+                                          : ""));
+  }
+  return out;
+}
+
 void AssignPrecision::run(Graph& g, PassContext& ctx) const {
-  if (ctx.fp16) {
-    Rewriter(g, ctx).run();
+  bool pinned_fp16 = false;
+  for (const auto& lp : ctx.layer_precisions) pinned_fp16 |= lp.second == "fp16";
+  if (ctx.fp16 || pinned_fp16) {
+    Rewriter(g, ctx, !ctx.fp16).run();
     infer_graph(g);
   }
   if (ctx.tf32) {
@@ -308,6 +364,8 @@ void AssignPrecision::run(Graph& g, PassContext& ctx) const {
     int64_t n_tf32 = 0;
     for (auto& n : g.nodes()) {
       if (n->outputs.empty() || n->outputs[0]->dtype != kF32) continue;
+      if (const std::string* pinned = layer_precision(*n, ctx); pinned && *pinned == "fp32")
+        continue;  // strict float32
       if (n->op() == "Conv" && !n->a<ConvAttrs>().quantized()) {
         n->a<ConvAttrs>().allow_tf32 = true;
         ++n_tf32;

@@ -35,6 +35,15 @@ struct PassContext {
   void report(const std::string& line) const;  // to the progress callback and the info log
 };
 
+// The precision --layer-precision asks for `n` ("fp32", "fp16", "int8"): the last pattern (a
+// shell glob) that matches its name; null when none does.
+const std::string* layer_precision(const Node& n, const PassContext& ctx);
+
+// What the built graph gives the layers --layer-precision names: one line per layer whose
+// precision differs from the one asked for, and per pattern that names no node (by name or
+// origin). BuildOptions::precision_constraints decides whether these are warnings or an error.
+std::vector<std::string> unmet_layer_precisions(const Graph& g, const PassContext& ctx);
+
 // Runs the pipeline of passes for ctx.opt_level over g. After every pass the manager runs dead
 // node elimination and the verifier, and prints the graph when KILN_DUMP_AFTER names the pass.
 void run_pipeline(Graph& g, PassContext& ctx);

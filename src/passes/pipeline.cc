@@ -59,7 +59,8 @@ void run_pipeline(Graph& g, PassContext& ctx) {
   // Precision is what the caller asked for, not an optimisation: it runs at every level. Before
   // the layout choice, because NHWC pays only for float16/bfloat16 convolutions (the layout pass
   // keys on the final dtypes), and the transposes it inserts then move half the bytes.
-  if (ctx.fp16 || ctx.tf32) run_pass(AssignPrecision{}, g, ctx);
+  // It also runs without either flag: --layer-precision may pin layers to fp16.
+  run_pass(AssignPrecision{}, g, ctx);
   if (ctx.opt_level >= 1) {
     run_pass(ChooseLayout{}, g, ctx);
     // Sibling merging after precision and layout: which ops may merge (same dtype) and on which

@@ -3,8 +3,6 @@
 // those pairs or a QAT model's: DequantizeLinear operands folded into quantized Conv and MatMul
 // nodes, ConvAttrs/MatMulAttrs q_* fields). Post-training quantization is thus the explicit kind
 // with scales from a calibrator: one folding path serves both, as in TensorRT's explicit mode.
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -22,11 +20,6 @@
 namespace kiln {
 
 namespace {
-
-// Matches a layer name against --layer-precision patterns (shell globs).
-bool matches(const std::string& name, const std::string& glob) {
-  return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
-}
 
 bool float_activation(const Value* v) {
   return v && !v->is_constant() && (v->dtype == DataType::kFloat);
@@ -150,9 +143,8 @@ std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx) {
     if (!float_activation(n.in(0)) || !n.in(1) || !n.in(1)->is_constant() ||
         n.in(1)->dtype != DataType::kFloat)
       continue;
-    bool keep_float = false;
-    for (const auto& [glob, precision] : ctx.layer_precisions)
-      if (matches(n.name, glob)) keep_float = precision != "int8";
+    const std::string* pinned = layer_precision(n, ctx);
+    const bool keep_float = pinned && *pinned != "int8";
     if (keep_float || !ctx.target->runs_quantized(n, 0)) continue;
     out.push_back(&n);
   }

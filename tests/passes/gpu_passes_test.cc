@@ -727,6 +727,73 @@ TEST(FoldRequantization, ConvsReadOnlyByAQuantizerWriteInt8AndComputeWhatTheyDid
   count_mismatches(got, want, 0, 0.03 * m);
 }
 
+// ---------------------------------------------------------------------------------------------
+// --layer-precision and --precision-constraints
+
+std::vector<std::string> conv_names(const Graph& g) {
+  std::vector<std::string> v;
+  for (auto& n : g.nodes())
+    if (n->op() == "Conv") v.push_back(n->name);
+  return v;
+}
+
+TEST(LayerPrecision, Fp32KeepsALayerOutOfFloat16AndFp16PutsOneIn) {
+  std::mt19937 rng(24);
+  for (bool global : {true, false}) {
+    SCOPED_TRACE(global ? "--fp16 with one layer pinned to fp32" : "one layer pinned to fp16");
+    auto g = resnet_like(rng);
+    auto before = g->clone();
+    const std::string pinned = conv_names(*g).at(2);
+    PassContext ctx;
+    ctx.target = &backend_traits("cuda");
+    ctx.fp16 = global;
+    ctx.tf32 = true;
+    ctx.layer_precisions = {{pinned, global ? "fp32" : "fp16"}};
+    run_pipeline(*g, ctx);
+    int half = 0;
+    for (auto& n : g->nodes()) {
+      if (n->op() != "Conv") continue;
+      const bool is_half = n->outputs[0]->dtype == DataType::kFloat16;
+      half += is_half;
+      if (n->name == pinned) {
+        EXPECT_EQ(is_half, !global) << n->label();
+        EXPECT_FALSE(n->a<ConvAttrs>().allow_tf32) << "fp32 is strict float32";
+      }
+    }
+    EXPECT_EQ(half, global ? 5 : 1);
+    EXPECT_TRUE(unmet_layer_precisions(*g, ctx).empty());
+    expect_same_outputs(*before, *g, 1e-2, rng);
+  }
+}
+
+TEST(LayerPrecision, UnmetRequestsAreWarningsOrWithObeyAnError) {
+  auto build = [](std::vector<std::pair<std::string, std::string>> lp, const std::string& c,
+                  std::vector<std::string>* lines) {
+    BuildOptions o;
+    o.device = "cpu";
+    o.layer_precisions = std::move(lp);
+    o.precision_constraints = c;
+    o.progress = [lines](const std::string& l) { lines->push_back(l); };
+    std::shared_ptr<Plan> p;
+    return Builder(o).build_from_onnx(std::string(KILN_SOURCE_DIR) + "/models/fashion_cnn.onnx", p);
+  };
+  std::vector<std::string> lines;
+  // A pattern that names nothing, and int8 without --int8.
+  const std::vector<std::pair<std::string, std::string>> lp = {{"/no/such/*", "fp16"},
+                                                               {"/block1/*", "int8"}};
+  Status s = build(lp, "obey", &lines);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'/no/such/*:fp16' names no layer"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("runs in fp32, not int8"), std::string::npos) << s.message();
+  lines.clear();
+  s = build(lp, "prefer", &lines);
+  EXPECT_TRUE(s.is_ok()) << s.message();
+  int warned = 0;
+  for (const auto& l : lines) warned += l.find("layer precision (preferred, not obeyed)") == 0;
+  EXPECT_GE(warned, 2);
+  EXPECT_EQ(build({}, "sometimes", &lines).code(), StatusCode::kInvalidArgument);
+}
+
 // A calibrator over a few random batches.
 class RandomBatches : public Calibrator {
  public:

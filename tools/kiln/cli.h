@@ -37,6 +37,7 @@ struct Args {
   std::string calib_dir, calib_algo = "entropy", calib_cache;
   double calib_percentile = 99.99;
   std::vector<std::pair<std::string, std::string>> layer_precisions;
+  std::string precision_constraints = "prefer";
   std::vector<std::string> excluded_tactics;
   std::vector<kiln::OptimizationProfile> profiles;
   int min_count = 0, opt_count = 0, max_count = 0;

@@ -88,7 +88,11 @@ const char* kHelp =
       "  --calib-algo ALGO          build: entropy (default, TensorRT's), percentile or minmax\n"
       "  --calib-percentile P       build: the percentile for --calib-algo percentile (99.99)\n"
       "  --layer-precision NAME:P   build: P (fp32, fp16, int8) for the layers matching the glob\n"
-      "                             NAME (repeatable; with --int8, fp32/fp16 keep a layer float)\n"
+      "                             NAME (repeatable, or comma-separated; the last match wins):\n"
+      "                             fp32 keeps a layer strict float32, fp16 puts it in float16\n"
+      "                             even without --fp16, int8 needs --int8\n"
+      "  --precision-constraints C  build: prefer (default: a layer that cannot run as asked\n"
+      "                             runs otherwise, with a warning) or obey (a build error)\n"
       "  --exclude-tactic ID        build: never choose tactic ID (repeatable), e.g. to time a\n"
       "                             device kernel against the host fallback\n"
       "  --json FILE                bench, inspect: also write the results as JSON\n"
@@ -194,7 +198,8 @@ const std::vector<std::string>& known_options() {
       "--output", "--device", "--output-dir", "--opt-level", "--workspace", "--seed", "--warmup",
       "--iterations", "--batch", "--duration", "--profile", "--fp16", "--tf32", "--int8",
       "--best", "--reference", "--atol", "--rtol", "--top1", "--calib", "--calib-cache",
-      "--calib-algo", "--calib-percentile", "--layer-precision", "--exclude-tactic",
+      "--calib-algo", "--calib-percentile", "--layer-precision", "--precision-constraints",
+      "--precisionConstraints", "--layerPrecisions", "--exclude-tactic",
       "--timing-cache", "--contexts", "--no-cuda-graph", "--json", "--quiet", "--shapes",
       "--min-shapes", "--opt-shapes", "--max-shapes", "--optimization-profile", "--input",
       "--onnx", "--saveEngine", "--loadEngine", "--verbose", "--warmUp", "--dumpProfile",
@@ -290,6 +295,8 @@ Args parse(int argc, char** argv) {
     else if (s == "--minShapes") s = "--min-shapes";
     else if (s == "--optShapes") s = "--opt-shapes";
     else if (s == "--maxShapes") s = "--max-shapes";
+    else if (s == "--precisionConstraints") s = "--precision-constraints";
+    else if (s == "--layerPrecisions") s = "--layer-precision";
     auto value = [&]() -> std::string {
       if (inline_value) {
         std::string v = *inline_value;
@@ -363,13 +370,28 @@ Args parse(int argc, char** argv) {
       if (v.empty() || *end || !(a.calib_percentile > 0 && a.calib_percentile <= 100))
         bad_usage("--calib-percentile takes a number in (0, 100], got '" + v + "'");
     } else if (s == "--layer-precision") {
-      std::string v = value();
-      size_t colon = v.rfind(':');
-      std::string prec = colon == std::string::npos ? "" : v.substr(colon + 1);
-      if (colon == std::string::npos || colon == 0 ||
-          (prec != "fp32" && prec != "fp16" && prec != "int8"))
-        bad_usage("--layer-precision takes NAME:fp32|fp16|int8 (NAME may be a glob), got '" + v + "'");
-      a.layer_precisions.emplace_back(v.substr(0, colon), prec);
+      // One NAME:P, or trtexec's comma-separated list of them.
+      std::string all = value();
+      for (size_t start = 0; start <= all.size();) {
+        size_t comma = all.find(',', start);
+        if (comma == std::string::npos) comma = all.size();
+        std::string v = all.substr(start, comma - start);
+        start = comma + 1;
+        size_t colon = v.rfind(':');
+        std::string prec = colon == std::string::npos ? "" : v.substr(colon + 1);
+        if (colon == std::string::npos || colon == 0 ||
+            (prec != "fp32" && prec != "fp16" && prec != "int8"))
+          bad_usage("--layer-precision takes NAME:fp32|fp16|int8 (NAME may be a glob), got '" + v +
+                    "'");
+        a.layer_precisions.emplace_back(v.substr(0, colon), prec);
+      }
+    } else if (s == "--precision-constraints") {
+      a.precision_constraints = value();
+      // trtexec's "none" is its default, which is "prefer" here.
+      if (a.precision_constraints == "none") a.precision_constraints = "prefer";
+      if (a.precision_constraints != "prefer" && a.precision_constraints != "obey")
+        bad_usage("--precision-constraints takes obey or prefer, got '" + a.precision_constraints +
+                  "'");
     }
     else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
     else if (s == "--timing-cache") a.timing_cache = value();
@@ -439,6 +461,7 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   o.calib_percentile = a.calib_percentile;
   o.calib_cache = a.calib_cache;
   o.layer_precisions = a.layer_precisions;
+  o.precision_constraints = a.precision_constraints;
   o.mark_outputs = a.mark_outputs;
   o.tf32 = a.tf32 || a.best;
   o.excluded_tactics = a.excluded_tactics;
