@@ -101,6 +101,18 @@ struct InsertQuantization {
   void run(Graph& g, PassContext& ctx) const;
 };
 
+struct PropagateDequantize {
+  // Expects: shapes inferred. Guarantees, as TensorRT propagates explicit quantization: a
+  // per-tensor DequantizeLinear (constant scale and zero point) feeding a data-movement op that
+  // commutes with it (Reshape, Transpose, Slice, Gather of its data, Expand, Tile, max Pool,
+  // constant Pad of zeros with zero point 0, and Concat of inputs dequantized alike) moves past
+  // it: the op moves the integers and one DequantizeLinear follows; and QuantizeLinear(
+  // DequantizeLinear(q)) with the same scale, zero point and type is q itself. Run to a fixed
+  // point, the DequantizeLinear nodes of a QAT model sit right before the products that fold them.
+  std::string_view name() const { return "propagate_dequantize"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
 struct FoldQuantization {
   // Expects: shapes inferred. Guarantees: a Conv or MatMul (as quantization_targets, any input
   // 0) whose input 0 is a per-tensor DequantizeLinear of an int8/uint8 tensor with constant scale

@@ -45,6 +45,8 @@ void run_pipeline(Graph& g, PassContext& ctx) {
     // quantized products as into float ones. Calibration measures the graph as it is here.
     if (ctx.stop_before_quantization) return;
     if (ctx.activation_scales) run_pass(InsertQuantization{}, g, ctx);
+    // A QAT model's DequantizeLinear nodes first move past data movement to the products.
+    run_pass(PropagateDequantize{}, g, ctx);
     run_pass(FoldQuantization{}, g, ctx);
     // Epilogue fusion on every device (it changes float32 results only by rounding): after the
     // identity removal, which may sit between a Conv and its Relu; before precision assignment,

@@ -13,6 +13,8 @@
 #include "ops/epilogue.h"
 #include "ops/infer.h"
 #include "ops/mat_mul.h"
+#include "ops/pad.h"
+#include "ops/pool.h"
 #include "ops/quantize_linear.h"
 #include "ops/quantized.h"
 #include "passes/pass.h"
@@ -258,6 +260,118 @@ void FoldRequantization::run(Graph& g, PassContext& ctx) const {
   ctx.stats["fold_requantization.folded"] += folded;
   if (folded)
     ctx.report(cat("fold_requantization: ", folded, " convolution(s) write int8 for the next layer"));
+}
+
+namespace {
+
+struct DqParams {
+  Value* scale = nullptr;
+  Value* zero = nullptr;  // may be null (zero point 0)
+  double s = 0;
+  int64_t z = 0;
+  DataType type = DataType::kUndefined;
+  bool same(const DqParams& o) const { return s == o.s && z == o.z && type == o.type; }
+};
+
+// The per-tensor DequantizeLinear (constant scale and zero point) producing v.
+const Node* dq_of(const Value* v, DqParams& p) {
+  const Node* d = per_tensor_dq(v, &p.s, &p.z);
+  if (!d) return nullptr;
+  p.scale = d->in(1);
+  p.zero = d->in(2);
+  p.type = d->in(0)->dtype;
+  return d;
+}
+
+// The data inputs of a movement op that commutes with a per-tensor dequantization, or none.
+std::vector<size_t> movement_slots(const Node& n) {
+  const std::string_view op = n.op();
+  if (n.outputs.size() != 1) return {};
+  if (op == "Reshape" || op == "Transpose" || op == "Slice" || op == "Gather" || op == "Expand" ||
+      op == "Tile")
+    return {0};
+  if (op == "Pool" && n.a<PoolAttrs>().kind == "max") return {0};  // max commutes with x -> s*x
+  if (op == "Pad" && n.a<PadAttrs>().mode == "constant") return {0};
+  if (op == "Concat") {
+    std::vector<size_t> all;
+    for (size_t i = 0; i < n.inputs.size(); ++i) all.push_back(i);
+    return all;
+  }
+  return {};
+}
+
+}  // namespace
+
+void PropagateDequantize::run(Graph& g, PassContext& ctx) const {
+  int64_t moved = 0, cancelled = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<Node*> nodes;
+    for (auto& np : g.nodes()) nodes.push_back(np.get());
+    for (Node* n : nodes) {
+      const std::vector<size_t> slots = movement_slots(*n);
+      if (slots.empty() || g.is_graph_output(n->outputs[0])) continue;
+      DqParams p;
+      bool ok = true;
+      std::vector<Value*> ints;
+      for (size_t k = 0; k < slots.size() && ok; ++k) {
+        DqParams q;
+        ok = n->in(slots[k]) && dq_of(n->in(slots[k]), q) && (k == 0 || q.same(p));
+        if (k == 0) p = q;
+        if (ok) ints.push_back(n->in(slots[k])->producer->in(0));
+      }
+      if (!ok) continue;
+      // A constant pad value other than 0 has no exact int8 image unless it is the zero point.
+      if (n->op() == "Pad") {
+        double v = 0;
+        if (p.z != 0 || (n->in(2) && (!const_scalar(n->in(2), &v) || v != 0))) continue;
+        if (n->in(2)) {
+          g.set_input(n, 2, g.add_constant(n->name + "/int8_pad", scalar(p.type, 0)));
+        }
+      }
+      for (size_t k = 0; k < slots.size(); ++k) g.set_input(n, slots[k], ints[k]);
+      Value* y = n->outputs[0];
+      Value* yq = g.add_value(y->name + "/quantized", p.type, y->shape);
+      y->producer = nullptr;
+      n->outputs[0] = yq;
+      yq->producer = n;
+      infer_node(*n);
+      std::vector<Value*> dq_in{yq, p.scale};
+      if (p.zero) dq_in.push_back(p.zero);
+      infer_node(*g.add_node("DequantizeLinear", dq_in, {y},
+                             std::make_unique<DequantizeLinearAttrs>(),
+                             g.unique_name(y->name + "/dequantize")));
+      ++moved;
+      changed = true;
+    }
+    if (changed) g.toposort();
+  }
+  // QuantizeLinear(DequantizeLinear(q)) -> q, for the same scale, zero point and type.
+  std::vector<Node*> nodes;
+  for (auto& np : g.nodes()) nodes.push_back(np.get());
+  for (Node* n : nodes) {
+    if (n->op() != "QuantizeLinear" || g.is_graph_output(n->outputs[0])) continue;
+    DqParams p;
+    double s = 0, z = 0;
+    if (!n->in(0) || !dq_of(n->in(0), p) || !const_scalar(n->in(1), &s) ||
+        (n->in(2) && !const_scalar(n->in(2), &z)))
+      continue;
+    if (s != p.s || static_cast<int64_t>(z) != p.z ||
+        n->a<QuantizeLinearAttrs>().output_dtype != p.type)
+      continue;
+    Value* q = n->in(0)->producer->in(0);
+    Value* out = n->outputs[0];
+    std::vector<Node*> readers = out->consumers;
+    for (Node* r : readers)
+      for (size_t i = 0; i < r->inputs.size(); ++i)
+        if (r->inputs[i] == out) g.set_input(r, i, q);
+    ++cancelled;
+  }
+  ctx.stats["propagate_dequantize.moved"] += moved;
+  ctx.stats["propagate_dequantize.cancelled"] += cancelled;
+  if (moved || cancelled)
+    ctx.report(cat("propagate_dequantize: ", moved, " dequantization(s) moved past data movement, ",
+                   cancelled, " quantize/dequantize pair(s) cancelled"));
 }
 
 }  // namespace kiln

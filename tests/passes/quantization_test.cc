@@ -17,7 +17,9 @@
 #include "common/file.h"
 #include "common/npy.h"
 #include "ops/dequantize_linear.h"
+#include "ops/concat.h"
 #include "ops/mat_mul.h"
+#include "ops/pad.h"
 #include "ops/quantize_linear.h"
 #include "ops/reshape.h"
 #include "pass_harness.h"
@@ -247,6 +249,89 @@ TEST(FoldQuantization, QatGraphFoldsAndComputesWhatItDid) {
   // Integer accumulation scaled once against float products of dequantized values: equal up to
   // float32 rounding.
   expect_same_outputs(*before, *after, 1e-5, rng, 1e-5);
+}
+
+// Q then DQ of an activation, per tensor, int8, zero point 0 (as ONNX Runtime's QDQ format has
+// them around every op).
+Value* qdq(G& b, Value* x, double scale) {
+  return dequantize(b, quantize(b, x, scale, 0, DataType::kInt8),
+                    scalar_const(b, "s", DataType::kFloat, scale),
+                    scalar_const(b, "z", DataType::kInt8, 0));
+}
+
+TEST(PropagateDequantize, QdqAroundDataMovementFoldsIntoTheProducts) {
+  // x -> QDQ -> MaxPool -> QDQ -> Conv -> Relu -> QDQ ---------> Concat -> QDQ -> Reshape -> QDQ
+  //      x2 -> QDQ (the same scale) -----------------------------^                   -> MatMul
+  std::mt19937 rng(13);
+  G b;
+  b.rng.seed(rng());
+  Value* x = b.input("x", {2, 4, 10, 8});
+  Value* x2 = b.input("x2", {2, 3, 5, 4});
+  Value* p = b.pool("max", qdq(b, x, 0.02), {2, 2}, {2, 2});
+  auto ca = std::make_unique<ConvAttrs>();
+  ca->pads = {1, 1, 1, 1};
+  Value* c = b.node("Conv", {qdq(b, p, 0.02), qat_weights(b, {6, 4, 3, 3}, 0),
+                             b.constant("bias", random({6}, b.rng))},
+                    std::move(ca), "conv");
+  Value* r = b.unary(Op::kRelu, c);
+  auto cat_a = std::make_unique<ConcatAttrs>();
+  cat_a->axis = 1;
+  Value* joined = b.node("Concat", {qdq(b, r, 0.05), qdq(b, x2, 0.05)}, std::move(cat_a), "cat");
+  auto ra = std::make_unique<ReshapeAttrs>();
+  Tensor shape(DataType::kInt64, Dims{2});
+  shape.set_i64(0, 2);
+  shape.set_i64(1, 9 * 5 * 4);
+  Value* flat = b.node("Reshape", {qdq(b, joined, 0.05), b.constant("shape", shape)}, std::move(ra),
+                       "flatten");
+  auto ma = std::make_unique<MatMulAttrs>();
+  b.output(b.node("MatMul", {qdq(b, flat, 0.05), qat_weights(b, {9 * 5 * 4, 3}, 1)},
+                  std::move(ma), "fc"),
+           "y");
+  auto g = std::move(b.g);
+  infer_graph(*g);
+  auto before = g->clone();
+  PassContext ctx;
+  run_pipeline(*g, ctx);
+  // Every DequantizeLinear moved down to a product and folded; the quantizers of x and x2
+  // remain (the Relu's went into the Conv, which writes int8); the pool, concatenation and
+  // reshape move int8.
+  EXPECT_EQ(count_op(*g, "DequantizeLinear"), 0) << print_graph(*g);
+  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 2) << print_graph(*g);
+  EXPECT_TRUE(first(*g, "Conv")->a<ConvAttrs>().requantized());
+  EXPECT_GE(ctx.stats["propagate_dequantize.cancelled"], 3);
+  EXPECT_TRUE(first(*g, "Conv")->a<ConvAttrs>().quantized());
+  EXPECT_TRUE(first(*g, "MatMul")->a<MatMulAttrs>().quantized());
+  EXPECT_EQ(first(*g, "Pool")->outputs[0]->dtype, DataType::kInt8);
+  EXPECT_EQ(first(*g, "Concat")->outputs[0]->dtype, DataType::kInt8);
+  // Moving integers and cancelling Q(DQ(q)) are exact; the products fold as before.
+  expect_same_outputs(*before, *g, 1e-5, rng, 1e-5);
+}
+
+TEST(PropagateDequantize, DifferentScalesOrPadValuesStayPut) {
+  // Concat of tensors dequantized with different scales, and a Pad of a nonzero value: nothing
+  // moves, and nothing changes what the graph computes.
+  std::mt19937 rng(14);
+  G b;
+  b.rng.seed(rng());
+  Value* x = b.input("x", {1, 2, 3, 3});
+  auto cat_a = std::make_unique<ConcatAttrs>();
+  cat_a->axis = 1;
+  Value* joined = b.node("Concat", {qdq(b, x, 0.02), qdq(b, x, 0.03)}, std::move(cat_a), "cat");
+  auto pa = std::make_unique<PadAttrs>();
+  Tensor pads(DataType::kInt64, Dims{8});
+  for (int64_t i = 0; i < 8; ++i) pads.set_i64(i, i == 3 || i == 7 ? 1 : 0);
+  b.output(b.node("Pad", {qdq(b, joined, 0.02), b.constant("pads", pads),
+                          scalar_const(b, "value", DataType::kFloat, 0.5)},
+                  std::move(pa), "pad"),
+           "y");
+  auto g = std::move(b.g);
+  infer_graph(*g);
+  auto before = g->clone();
+  PassContext ctx;
+  run_pipeline(*g, ctx);
+  EXPECT_EQ(ctx.stats["propagate_dequantize.moved"], 0);
+  EXPECT_EQ(first(*g, "Concat")->outputs[0]->dtype, DataType::kFloat);
+  expect_same_outputs(*before, *g, 1e-6, rng, 1e-6);
 }
 
 TEST(FoldQuantization, PerTensorOnlyAndZeroWeightPointsOnly) {
