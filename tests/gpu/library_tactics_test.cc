@@ -630,3 +630,92 @@ TEST(LibraryTacticsGpu, OutputIsWrittenNotRead) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+// ---- INT8 (issue 13): the quantized products on cuDNN's and cuBLASLt's int8 kernels ----------
+
+Tensor int8_values(Dims d, uint32_t seed, int lo = -128, int hi = 127) {
+  return random_values(DataType::kInt8, std::move(d), seed, lo, hi);
+}
+
+TEST(GpuInt8, QuantizedConvMatchesTheReference) {
+  KILN_REQUIRE_GPU();
+  // Channels-last int8 X (zero point 0), per-channel weight scales, awkward spatial sizes and
+  // strides; float16 and float32 results, bias, residual and ReLU fused, and a requantized int8
+  // output (one step of rounding apart at most: cuDNN multiplies by 1/scale).
+  struct Case { Dims x; int64_t m, k, stride; DataType out; bool bias, z, relu; double y_scale; };
+  const Case cases[] = {
+      {{2, 9, 7, 12}, 20, 3, 1, DataType::kFloat16, true, true, true, 0},
+      {{1, 13, 11, 16}, 8, 3, 2, DataType::kFloat, true, false, false, 0},
+      {{3, 5, 6, 4}, 12, 1, 1, DataType::kFloat16, false, false, true, 0},
+      {{2, 9, 7, 12}, 16, 3, 1, DataType::kFloat16, true, false, true, 0.05},
+  };
+  uint32_t seed = 1;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(dims_to_string(c.x) + " -> " + std::to_string(c.m));
+    auto a = std::make_unique<ConvAttrs>();
+    a->channels_last = true;
+    a->strides = {c.stride, c.stride};
+    a->pads = {c.k / 2, c.k / 2, c.k / 2, c.k / 2};
+    a->q_x_scale = 0.031;
+    for (int64_t j = 0; j < c.m; ++j) a->q_w_scale.push_back(0.0007 + 0.00005 * j);
+    a->q_out = c.out;
+    a->q_y_scale = c.y_scale;
+    if (c.relu) a->activation = "relu";
+    const int64_t ch = c.x[3];
+    const int64_t oh = (c.x[1] + 2 * (c.k / 2) - c.k) / c.stride + 1;
+    const int64_t ow = (c.x[2] + 2 * (c.k / 2) - c.k) / c.stride + 1;
+    std::vector<NodeInput> in{NodeInput::of(int8_values(c.x, seed++)),
+                              NodeInput::constant_of(int8_values({c.m, ch, c.k, c.k}, seed++, -127))};
+    in.push_back(c.bias ? NodeInput::constant_of(random_values(c.out, {c.m}, seed++))
+                        : NodeInput::none());
+    if (c.z) in.push_back(NodeInput::of(random_values(c.out, {c.x[0], oh, ow, c.m}, seed++)));
+    DeviceRun r = run_on_device("Conv", std::move(a), std::move(in));
+    EXPECT_EQ(r.tactic, "cuda.cudnn_conv_int8");
+    ASSERT_EQ(r.device.size(), 1u);
+    if (c.y_scale > 0)
+      expect_close(r.device[0], r.reference[0], 0, 1.0, "requantized int8");
+    else
+      expect_close(r.device[0], r.reference[0], c.out == DataType::kFloat ? 1e-5 : 2e-3,
+                   c.out == DataType::kFloat ? 1e-5 : 2e-3, "dequantized");
+  }
+}
+
+TEST(GpuInt8, QuantizedMatMulMatchesTheReference) {
+  KILN_REQUIRE_GPU();
+  struct Case { Dims x; int64_t n; bool trans_b; DataType out; bool bias, z; std::string act; };
+  const Case cases[] = {
+      {{2, 7, 36}, 20, false, DataType::kFloat16, true, true, "gelu_erf"},
+      {{5, 64}, 12, true, DataType::kFloat, true, false, "relu"},
+      {{3, 2, 4}, 8, false, DataType::kFloat16, false, false, ""},
+  };
+  uint32_t seed = 40;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(dims_to_string(c.x) + " x " + std::to_string(c.n));
+    const int64_t k = c.x.back();
+    auto a = std::make_unique<MatMulAttrs>();
+    a->trans_b = c.trans_b;
+    a->q_x_scale = 0.02;
+    for (int64_t j = 0; j < c.n; ++j) a->q_w_scale.push_back(0.001 + 0.0001 * j);
+    a->q_out = c.out;
+    a->activation = c.act;
+    Dims yd = c.x;
+    yd.back() = c.n;
+    std::vector<NodeInput> in{
+        NodeInput::of(int8_values(c.x, seed++)),
+        NodeInput::constant_of(int8_values(c.trans_b ? Dims{c.n, k} : Dims{k, c.n}, seed++, -127))};
+    in.push_back(c.bias ? NodeInput::constant_of(random_values(c.out, {c.n}, seed++))
+                        : NodeInput::none());
+    if (c.z) in.push_back(NodeInput::of(random_values(c.out, yd, seed++)));
+    DeviceRun r = run_on_device("MatMul", std::move(a), std::move(in));
+    EXPECT_EQ(r.tactic, "cuda.int8_matmul");
+    ASSERT_EQ(r.device.size(), 1u);
+    const double tol = c.out == DataType::kFloat ? 1e-5 : 2e-3;
+    expect_close(r.device[0], r.reference[0], tol, tol, "int8 matmul");
+  }
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -666,7 +666,8 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
       quantized += a.quantized();
       requantized += a.requantized();
     }
-    if (n->op() == "MatMul") EXPECT_FALSE(n->a<MatMulAttrs>().quantized()) << "no device tactic";
+    // The classifier (N = 10, not a multiple of 4) has no int8 device tactic: it stays float.
+    if (n->op() == "MatMul") EXPECT_FALSE(n->a<MatMulAttrs>().quantized());
     // Every QuantizeLinear but the stem's reads float16 NHWC inside the region: no Cast back to
     // float32 and no Transpose around it.
     if (n->op() == "QuantizeLinear" && n->in(0) != g->inputs[0])

@@ -5,6 +5,7 @@
 #include "backends/cuda/codegen/pointwise_codegen.h"  // header-only limits; no CUDA headers
 #include "ops/conv.h"
 #include "ops/epilogue.h"
+#include "ops/mat_mul.h"
 #include "runtime/backend_traits.h"
 
 namespace kiln {
@@ -65,9 +66,19 @@ class CudaTraits : public BackendTraits {
 
   // cuda.cudnn_conv_int8 runs 2-D, ungrouped, forward convolutions of symmetric int8 X with
   // channels in multiples of 4 (a stem's 1 to 3 input channels are padded to 4 by the layout
-  // pass). Quantized MatMul has no device tactic yet: it stays in float.
+  // pass); cuda.int8_matmul products of symmetric int8 A and a constant [K, N] (or [N, K]) W with
+  // K and N multiples of 4.
   bool runs_quantized(const Node& p, int64_t x_zero) const override {
-    if (p.op() != "Conv" || x_zero != 0) return false;
+    if (x_zero != 0) return false;
+    if (p.op() == "MatMul") {
+      const auto& m = p.a<MatMulAttrs>();
+      const Value* w = p.in(1);
+      if (m.trans_a || has_epilogue_program(m.epilogue) || !w || !w->is_constant() ||
+          w->data.rank() != 2)
+        return false;
+      return w->data.dim(0) % 4 == 0 && w->data.dim(1) % 4 == 0;
+    }
+    if (p.op() != "Conv") return false;
     const auto& a = p.a<ConvAttrs>();
     const Value* x = p.in(0);
     const Value* w = p.in(1);

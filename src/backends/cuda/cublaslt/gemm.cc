@@ -64,7 +64,7 @@ struct LtGemm::Plan {
   LtHandle<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy> lt_a, lt_b, lt_d;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
-  bool dbl = false;
+  bool dbl = false, i8 = false;
 };
 
 LtGemm::LtGemm() = default;
@@ -75,13 +75,14 @@ void LtGemm::run(cublasLtHandle_t handle, const GemmSpec& s, const void* a, cons
                  cudaStream_t stream) {
   if (s.m == 0 || s.n == 0 || s.batch == 0) return;
   KILN_CHECK(s.k > 0, "LtGemm: an empty inner dimension");
-  KILN_CHECK(s.dtype == DataType::kFloat || s.dtype == DataType::kDouble, "LtGemm: dtype ",
-             dtype_name(s.dtype));
-  const bool dbl = s.dtype == DataType::kDouble;
-  const size_t es = dbl ? 8 : 4;
+  KILN_CHECK(s.dtype == DataType::kFloat || s.dtype == DataType::kDouble ||
+                 (s.dtype == DataType::kInt8 && s.trans_b),
+             "LtGemm: dtype ", dtype_name(s.dtype));
+  const bool dbl = s.dtype == DataType::kDouble, i8 = s.dtype == DataType::kInt8;
+  const size_t es = dbl ? 8 : i8 ? 1 : 4, es_c = dbl ? 8 : 4;
   const uint32_t al_a = alignment_of(a, offset_bits(s.lda, s.stride_a, s.batch, es));
   const uint32_t al_b = alignment_of(b, offset_bits(s.ldb, s.stride_b, s.batch, es));
-  const uint32_t al_c = alignment_of(c, offset_bits(s.ldc, s.stride_c, s.batch, es));
+  const uint32_t al_c = alignment_of(c, offset_bits(s.ldc, s.stride_c, s.batch, es_c));
   std::vector<int64_t> key{static_cast<int64_t>(s.dtype), s.m, s.n, s.k, s.trans_b ? 1 : 0,
                            s.lda, s.ldb, s.ldc, s.batch, s.stride_a, s.stride_b, s.stride_c,
                            al_a, al_b, al_c, static_cast<int64_t>(workspace_bytes)};
@@ -92,9 +93,11 @@ void LtGemm::run(cublasLtHandle_t handle, const GemmSpec& s, const void* a, cons
     if (it == plans_.end()) {
       auto p = std::make_unique<Plan>();
       p->dbl = dbl;
-      const cudaDataType_t t = dbl ? CUDA_R_64F : CUDA_R_32F;
-      KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(p->op.out(),
-                                                 dbl ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F, t));
+      p->i8 = i8;
+      const cudaDataType_t t = dbl ? CUDA_R_64F : i8 ? CUDA_R_8I : CUDA_R_32F;
+      const cudaDataType_t tc = dbl ? CUDA_R_64F : i8 ? CUDA_R_32I : CUDA_R_32F;
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(
+          p->op.out(), dbl ? CUBLAS_COMPUTE_64F : i8 ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F, tc));
       const cublasOperation_t op_a = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
       const cublasOperation_t op_b = CUBLAS_OP_N;
       KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op.get(), CUBLASLT_MATMUL_DESC_TRANSA,
@@ -108,7 +111,7 @@ void LtGemm::run(cublasLtHandle_t handle, const GemmSpec& s, const void* a, cons
       else
         make_layout(p->lt_a.out(), t, s.n, s.k, s.ldb, s.batch, s.stride_b);
       make_layout(p->lt_b.out(), t, s.k, s.m, s.lda, s.batch, s.stride_a);
-      make_layout(p->lt_d.out(), t, s.n, s.m, s.ldc, s.batch, s.stride_c);
+      make_layout(p->lt_d.out(), tc, s.n, s.m, s.ldc, s.batch, s.stride_c);
 
       LtHandle<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy> pref;
       KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(pref.out()));
@@ -139,8 +142,13 @@ void LtGemm::run(cublasLtHandle_t handle, const GemmSpec& s, const void* a, cons
     plan = it->second.get();  // plans are never erased: the pointer outlives the lock
   }
   const float alpha_f = static_cast<float>(alpha), beta_f = static_cast<float>(beta);
-  const void* pa = plan->dbl ? static_cast<const void*>(&alpha) : &alpha_f;
-  const void* pb = plan->dbl ? static_cast<const void*>(&beta) : &beta_f;
+  const int32_t alpha_i = static_cast<int32_t>(alpha), beta_i = static_cast<int32_t>(beta);
+  const void* pa = plan->dbl  ? static_cast<const void*>(&alpha)
+                   : plan->i8 ? static_cast<const void*>(&alpha_i)
+                              : &alpha_f;
+  const void* pb = plan->dbl  ? static_cast<const void*>(&beta)
+                   : plan->i8 ? static_cast<const void*>(&beta_i)
+                              : &beta_f;
   KILN_CUBLAS_CHECK(cublasLtMatmul(handle, plan->op.get(), pa, b, plan->lt_a.get(), a,
                                    plan->lt_b.get(), pb, c, plan->lt_d.get(), c, plan->lt_d.get(),
                                    &plan->algo, plan->workspace ? workspace : nullptr,

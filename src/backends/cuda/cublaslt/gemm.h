@@ -4,7 +4,7 @@
 // matrices.
 //
 // - Precision: float32 operands accumulate strictly in float32 (CUBLAS_COMPUTE_32F, never TF32),
-//   float64 in float64.
+//   float64 in float64, int8 in int32 (into an int32 C; alpha and beta are then integers).
 // - Algorithm: cuBLASLt's heuristics' first answer within the caller's workspace limit, no timing
 //   (it must be callable from enqueue(), possibly while a CUDA graph is being captured).
 // - Descriptors and the algorithm are made once per shape, leading dimensions, batch strides,
@@ -26,7 +26,9 @@
 namespace kiln::cuda {
 
 struct GemmSpec {
-  DataType dtype = DataType::kFloat;  // of A, B, C and the accumulation: kFloat or kDouble
+  // Of A, B, C and the accumulation: kFloat or kDouble; or kInt8: A and B int8, C int32, exact
+  // int32 accumulation (cuBLASLt's IMMA kernels want B stored [n, k]: trans_b must be set).
+  DataType dtype = DataType::kFloat;
   int64_t m = 0, n = 0, k = 0;
   bool trans_b = false;  // B is stored [n, k] (op(B) = Bᵀ); else [k, n]
   int64_t lda = 0, ldb = 0, ldc = 0;  // row strides of the stored matrices, in elements
