@@ -115,6 +115,44 @@ TEST(CpuTactics, QuantizedConvIm2colMatchesTheReferenceExactly) {
   }
 }
 
+TEST(CpuTactics, QuantizedMatMulGemmMatchesTheReferenceExactly) {
+  std::mt19937 rng(10);
+  struct Q { Dims a, b; bool trans_b; DataType at; int64_t zero; bool per_col, bias, z;
+             std::string act; bool extreme = false; };
+  const Q cases[] = {
+      {{2, 7, 36}, {36, 20}, false, DataType::kInt8, 0, true, true, true, "gelu_erf"},
+      {{5, 64}, {12, 64}, true, DataType::kUInt8, 128, true, true, false, "relu"},
+      {{3, 1, 4, 9}, {2, 9, 6}, false, DataType::kInt8, -5, false, false, false, ""},
+      // Every product at its largest: 1,100 terms pass the 2^24 bound of one float32 chunk.
+      {{2, 1100}, {1100, 3}, false, DataType::kInt8, 0, true, false, false, "", true},
+  };
+  for (const auto& c : cases) {
+    auto a = std::make_unique<MatMulAttrs>();
+    a->trans_b = c.trans_b;
+    a->q_x_scale = 0.0123;
+    a->q_x_zero = c.zero;
+    a->q_out = DataType::kFloat;
+    a->activation = c.act;
+    const int64_t n = c.trans_b ? c.b[c.b.size() - 2] : c.b.back();
+    for (int64_t j = 0; j < (c.per_col ? n : 1); ++j) a->q_w_scale.push_back(0.003 + 0.0002 * j);
+    Tensor x(c.at, c.a), w(DataType::kInt8, c.b);
+    std::uniform_int_distribution<int> ux(c.at == DataType::kUInt8 ? 0 : -128,
+                                          c.at == DataType::kUInt8 ? 255 : 127);
+    std::uniform_int_distribution<int> uw(-127, 127);
+    for (int64_t i = 0; i < x.numel(); ++i) x.set_i64(i, c.extreme ? -128 : ux(rng));
+    for (int64_t i = 0; i < w.numel(); ++i) w.set_i64(i, c.extreme ? (i % 3 ? -127 : 127) : uw(rng));
+    std::vector<Tensor> ins{x, w};
+    if (c.bias || c.z) ins.push_back(c.bias ? random_tensor({n}, rng) : Tensor());
+    if (c.z) {
+      Dims yd = c.a;
+      yd.back() = n;
+      ins.push_back(random_tensor(yd, rng));
+    }
+    EXPECT_EQ(compare("MatMul", std::move(a), ins, "cpu.matmul_gemm"), 0.0)
+        << dims_to_string(c.a) << " x " << dims_to_string(c.b);
+  }
+}
+
 TEST(CpuTactics, ConvIm2colMatchesReference) {
   std::mt19937 rng(7);
   const ConvCase cases[] = {

@@ -275,6 +275,7 @@ class MatMulKernel : public Kernel {
                   " does not have the output's shape ", dims_to_string(y.dims()));
       z = args.in(3).data<float>();
     }
+    if (at.quantized()) return run_quantized(args, m, n, k, ab, bb, yb);
     std::vector<float> at_buf, bt_buf;
     auto a_strides = broadcast_strides(ab, yb), b_strides = broadcast_strides(bb, yb);
     std::vector<int64_t> idx(yb.size(), 0);
@@ -310,6 +311,72 @@ class MatMulKernel : public Kernel {
     if (has_epilogue_program(at.epilogue)) apply_epilogue_program(at.epilogue, y);
   }
 
+  // Quantized (MatMulAttrs q_*): A - zero point and B as floats (exact), the inner dimension
+  // summed by the float32 GEMM in chunks whose partial sums stay integers below 2^24 and added in
+  // double, as cpu.conv_im2col does; then, in double as the reference, the per-column scale, bias,
+  // residual and activation, rounded once to float32. Equal to the reference bit for bit.
+  void run_quantized(const ComputeArgs& args, int64_t m, int64_t n, int64_t k, const Dims& ab,
+                     const Dims& bb, const Dims& yb) const {
+    const auto& at = args.node.a<MatMulAttrs>();
+    const Tensor& a = args.in(0);
+    const Tensor& b = args.in(1);
+    Tensor& y = args.out(0);
+    KILN_EXPECT(at.q_w_scale.size() == 1 || static_cast<int64_t>(at.q_w_scale.size()) == n,
+                StatusCode::kInvalidArgument, "MatMul: ", at.q_w_scale.size(),
+                " weight scales for ", n, " columns");
+    std::vector<double> scale(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j)
+      scale[j] = at.q_x_scale * at.q_w_scale[at.q_w_scale.size() == 1 ? 0 : j];
+    const std::vector<float> af = ints_as_floats(a, at.q_x_zero), bf = ints_as_floats(b, 0);
+    const float* bias = args.has(2) ? args.in(2).data<float>() : nullptr;
+    if (bias)
+      KILN_EXPECT(args.in(2).numel() == n, StatusCode::kInvalidArgument, "MatMul: the bias has ",
+                  args.in(2).numel(), " elements but the product has ", n, " columns");
+    const float* z = args.has(3) ? args.in(3).data<float>() : nullptr;
+    if (z)
+      KILN_EXPECT(args.in(3).dims() == y.dims(), StatusCode::kInvalidArgument,
+                  "MatMul: the residual Z does not have the output's shape");
+    const int64_t chunk = std::max<int64_t>(
+        1, ((int64_t{1} << 24) - 1) / (max_abs_shifted(a.dtype(), at.q_x_zero) * 127));
+    std::vector<float> at_buf, bt_buf, part(static_cast<size_t>(m * n));
+    std::vector<double> acc(static_cast<size_t>(m * n));
+    auto a_strides = broadcast_strides(ab, yb), b_strides = broadcast_strides(bb, yb);
+    std::vector<int64_t> idx(yb.size(), 0);
+    float* yd = y.data<float>();
+    for (int64_t bi = 0; bi < dims_volume(yb); ++bi) {
+      int64_t ao = 0, bo = 0;
+      for (size_t d = 0; d < yb.size(); ++d) {
+        ao += idx[d] * a_strides[d];
+        bo += idx[d] * b_strides[d];
+      }
+      const float* ap = af.data() + ao * m * k;
+      const float* bp = bf.data() + bo * k * n;
+      if (at.trans_a) { transpose(ap, k, m, at_buf); ap = at_buf.data(); }
+      if (at.trans_b) { transpose(bp, n, k, bt_buf); bp = bt_buf.data(); }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t k0 = 0; k0 < k; k0 += chunk) {
+        const int64_t kc = std::min(chunk, k - k0);
+        cpu::sgemm(m, n, kc, ap + k0, k, bp + k0 * n, n, part.data(), n, false, blocking_);
+        for (int64_t i = 0; i < m * n; ++i) acc[i] += part[i];
+      }
+      float* yp = yd + bi * m * n;
+      const float* zp = z ? z + bi * m * n : nullptr;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double v = acc[i * n + j] * scale[j];
+          if (bias) v += bias[j];
+          if (zp) v += zp[i * n + j];
+          if (!at.activation.empty()) v = apply_activation(at.activation, v);
+          yp[i * n + j] = static_cast<float>(v);
+        }
+      for (int64_t d = static_cast<int64_t>(yb.size()) - 1; d >= 0; --d) {
+        if (++idx[d] < yb[d]) break;
+        idx[d] = 0;
+      }
+    }
+    if (has_epilogue_program(at.epilogue)) apply_epilogue_program(at.epilogue, y);
+  }
+
  private:
   cpu::GemmBlocking blocking_;
   static std::vector<int64_t> broadcast_strides(const Dims& in, const Dims& out) {
@@ -336,7 +403,18 @@ class MatMulTactic : public Tactic {
   std::string_view op() const override { return "MatMul"; }
   Status supports(const Node& n) const override {
     if (n.op() != "MatMul") return Status(StatusCode::kUnsupported, "not a MatMul");
-    if (!all_float32(n)) return Status(StatusCode::kUnsupported, "not float32");
+    const auto& ma = n.a<MatMulAttrs>();
+    if (ma.quantized()) {
+      // int8/uint8 A, int8 B, float32 everything else.
+      if (!is_quantized_int(n.inputs[0]->dtype) || n.inputs[1]->dtype != DataType::kInt8 ||
+          ma.q_out != DataType::kFloat || n.outputs[0]->dtype != DataType::kFloat)
+        return Status(StatusCode::kUnsupported, "quantized with other than float32 results");
+      for (size_t i = 2; i < n.inputs.size(); ++i)
+        if (n.in(i) && n.in(i)->dtype != DataType::kFloat)
+          return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
+    } else if (!all_float32(n)) {
+      return Status(StatusCode::kUnsupported, "not float32");
+    }
     if (!is_matmul_activation(n.a<MatMulAttrs>().activation))
       return Status(StatusCode::kUnsupported, "activation " + n.a<MatMulAttrs>().activation);
     for (int i = 0; i < 2; ++i) {
