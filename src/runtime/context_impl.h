@@ -58,6 +58,11 @@ struct ContextImpl {
   std::vector<void*> graph_key;                 // the addresses the graph was captured with
   std::vector<void*> last_key;                  // the addresses of the previous enqueue
   bool graph_failed = false;
+  // Failed captures so far: a capture can fail for a reason outside this context (another
+  // thread's work on the device while this one captures), so graphs are given up only after
+  // kMaxCaptureFailures attempts.
+  int capture_failures = 0;
+  static constexpr int kMaxCaptureFailures = 3;
 
   ~ContextImpl();
   void init_device();

@@ -296,10 +296,13 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
         dev->launch_graph(graph_exec, s);
         return;
       } catch (const Error& e) {
-        // A step that cannot be captured: run without graphs from now on.
-        log(LogLevel::kWarning, "runtime: CUDA graph capture failed, running step by step: ",
+        // Retried on the next run with these buffers; after kMaxCaptureFailures, a step that
+        // cannot be captured: run without graphs from now on. This run goes step by step.
+        graph_failed = ++capture_failures >= kMaxCaptureFailures;
+        log(LogLevel::kWarning, "runtime: CUDA graph capture failed (attempt ", capture_failures,
+            " of ", kMaxCaptureFailures, "), ",
+            graph_failed ? "running step by step from now on: " : "running this run step by step: ",
             e.message());
-        graph_failed = true;
         graph_exec = nullptr;
       }
     }
