@@ -39,6 +39,9 @@ struct StepTiming {
   std::string op;
   std::string tactic;
   double ms = 0;
+  // When the step began, in ms after the run's first step began (device: CUDA events on the
+  // context's stream; host: the host clock): a timeline (`kiln bench --trace`).
+  double start_ms = 0;
 };
 
 // How a context lays out memory for its current input shapes (see ExecutionContext::memory_report).

@@ -260,7 +260,8 @@ void ContextImpl::execute_static(void* s, std::vector<void*>& ptrs) {
     for (size_t st = 0; st < n_steps; ++st) {
       const Node& n = *graph->nodes()[st];
       profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[st]->id()),
-                         dev->elapsed_ms(events[2 * st], events[2 * st + 1])});
+                         dev->elapsed_ms(events[2 * st], events[2 * st + 1]),
+                         st ? dev->elapsed_ms(events[0], events[2 * st]) : 0.0});
     }
     return;
   }
@@ -322,6 +323,7 @@ void ContextImpl::execute_dynamic(void* s, std::vector<void*>& ptrs) {
   }
   for (const Value* v : g.inputs) shape_plan.dims[index.at(v)] = v->shape.concrete();
   profile.clear();
+  const auto run_t0 = std::chrono::steady_clock::now();
   const auto& nodes = g.nodes();
   for (size_t st = 0; st < nodes.size(); ++st) {
     Node& n = *nodes[st];
@@ -390,7 +392,8 @@ void ContextImpl::execute_dynamic(void* s, std::vector<void*>& ptrs) {
       dev->synchronize(s);
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                       .count();
-      profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[st]->id()), ms});
+      profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[st]->id()), ms,
+                         std::chrono::duration<double, std::milli>(t0 - run_t0).count()});
     }
   }
 }

@@ -298,6 +298,7 @@ void ContextImpl::run_host(const std::map<std::string, Tensor>& inputs,
     if (v->is_constant()) slots[index[v.get()]] = v->data;
 
   profile.clear();
+  const auto run_t0 = std::chrono::steady_clock::now();
   const auto& nodes = g.nodes();
   for (size_t s = 0; s < nodes.size(); ++s) {
     Node& n = *nodes[s];
@@ -342,7 +343,8 @@ void ContextImpl::run_host(const std::map<std::string, Tensor>& inputs,
     if (profiling) {
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                       .count();
-      profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[s]->id()), ms});
+      profile.push_back({n.name, std::string(n.op()), std::string(engine->tactics[s]->id()), ms,
+                         std::chrono::duration<double, std::milli>(t0 - run_t0).count()});
     }
   }
   outputs.clear();

@@ -156,6 +156,36 @@ void export_profile(const Args& a, const std::vector<kiln::StepTiming>& prof) {
   std::printf("wrote %s (%zu steps)\n", a.export_profile.c_str(), prof.size());
 }
 
+// --trace FILE: one profiled run as a timeline in the Chrome trace event format (Perfetto,
+// chrome://tracing): one complete ("X") event per step at its measured start and duration, on
+// one track per context stream, with the op and tactic as arguments.
+void export_trace(const Args& a, const std::string& device,
+                  const std::vector<std::vector<kiln::StepTiming>>& streams) {
+  if (a.trace.empty()) return;
+  std::string j = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  size_t events = 0;
+  j += kiln::cat("  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": \"kiln ",
+                 json_escape(device), "\"}}");
+  for (size_t t = 0; t < streams.size(); ++t) {
+    j += kiln::cat(",\n  {\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": ", t,
+                   ", \"args\": {\"name\": \"", device == "cpu" ? "host" : "stream", " ", t, "\"}}");
+    for (const auto& s : streams[t]) {
+      char ts[64], dur[64];
+      std::snprintf(ts, sizeof ts, "%.3f", s.start_ms * 1e3);
+      std::snprintf(dur, sizeof dur, "%.3f", s.ms * 1e3);
+      j += kiln::cat(",\n  {\"name\": \"", json_escape(s.step), "\", \"cat\": \"", json_escape(s.op),
+                     "\", \"ph\": \"X\", \"pid\": 1, \"tid\": ", t, ", \"ts\": ", ts,
+                     ", \"dur\": ", dur, ", \"args\": {\"op\": \"", json_escape(s.op),
+                     "\", \"tactic\": \"", json_escape(s.tactic), "\"}}");
+      ++events;
+    }
+  }
+  j += "\n]}\n";
+  kiln::write_file(a.trace, j);
+  std::printf("wrote %s (%zu step events on %zu track%s)\n", a.trace.c_str(), events,
+              streams.size(), streams.size() == 1 ? "" : "s");
+}
+
 // trtexec's --exportOutput: one run's outputs, with their dims and values.
 void export_output(const Args& a, Session& session) {
   if (a.export_output.empty()) return;
@@ -218,6 +248,11 @@ int bench_host(const Args& a, Session& session, int64_t batch) {
   }
   export_times(a, {{"latencyMs", &lat}});
   export_profile(a, prof_sum);
+  if (!a.trace.empty()) {
+    ctx->set_profiling(true);
+    check(ctx->run(inputs, outputs));
+    export_trace(a, engine->device(), {ctx->last_profile()});
+  }
   export_output(a, session);
   return 0;
 }
@@ -341,6 +376,14 @@ int bench_device(const Args& a, Session& session, int64_t batch) {
     print_profile(prof_sum, runs, engine->impl().plan->steps());
     export_profile(a, prof_sum);
   }
+  if (!a.trace.empty()) {
+    // One more run, profiled: its steps' CUDA-event times on the context's stream.
+    ctx->set_profiling(true);
+    check(ctx->enqueue(stream));
+    dev.synchronize(stream);
+    export_trace(a, engine->device(), {ctx->last_profile()});
+    ctx->set_profiling(false);
+  }
   export_times(a, {{"latencyMs", &lat}, {"h2dMs", &h2d}, {"computeMs", &compute},
                    {"d2hMs", &d2h}, {"enqueueMs", &enq}});
   export_output(a, session);
@@ -374,6 +417,7 @@ int bench_contexts(const Args& a, Session& session, int64_t batch) {
     std::vector<void*> buffers;
     std::string error;
     double ms = 0;
+    std::vector<kiln::StepTiming> trace;  // --trace: one profiled run, on the common clock
   };
   std::vector<Lane> lanes(n);
   // Device lanes: buffers with the inputs copied once, and the addresses set.
@@ -399,8 +443,9 @@ int bench_contexts(const Args& a, Session& session, int64_t batch) {
       dev->synchronize(l.stream);
     }
   }
-  std::atomic<int> ready{0};
+  std::atomic<int> ready{0}, timed{0};
   std::atomic<bool> go{false};
+  const auto trace_origin = std::chrono::steady_clock::now();
   auto lane = [&](int i) {
     Lane& l = lanes[i];
     kiln::ExecutionContext& ctx = *ctxs[i];
@@ -418,6 +463,20 @@ int bench_contexts(const Args& a, Session& session, int64_t batch) {
     auto t0 = std::chrono::steady_clock::now();
     for (int it = 0; it < a.iterations && ok; ++it) ok = once();
     l.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!a.trace.empty()) {
+      // --trace: once every lane has finished timing, one profiled run each, at the same time;
+      // each step placed at its run's host start plus its offset within the run.
+      ++timed;
+      while (timed < n) std::this_thread::yield();
+      ctx.set_profiling(true);
+      const double at = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - trace_origin).count();
+      if (ok && once()) {
+        l.trace = ctx.last_profile();
+        for (auto& st : l.trace) st.start_ms += at;
+      }
+      ctx.set_profiling(false);
+    }
   };
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) threads.emplace_back(lane, i);
@@ -442,6 +501,11 @@ int bench_contexts(const Args& a, Session& session, int64_t batch) {
   for (int i = 0; i < n; ++i)
     std::printf("  context %d: %.4f ms per inference\n", i, lanes[i].ms / a.iterations);
   std::printf("%s\n", host_steps_line(engine->device(), engine->impl().plan->steps()).c_str());
+  if (!a.trace.empty()) {
+    std::vector<std::vector<kiln::StepTiming>> tracks;
+    for (const auto& l : lanes) tracks.push_back(l.trace);
+    export_trace(a, engine->device(), tracks);
+  }
   write_json(a, kiln::cat("{\"device\": \"", engine->device(), "\", \"batch\": ", batch,
                           ", \"contexts\": ", n, ", \"iterations_per_context\": ", a.iterations,
                           ", \"wall_ms\": ", wall_ms, ", \"throughput_samples_per_s\": ",

@@ -48,6 +48,7 @@ struct Args {
   bool all_tensors = false;                // compare: every intermediate tensor too
   // trtexec's exports (bench): per-iteration times, the outputs, the per-step profile, as JSON.
   std::string export_times, export_output, export_profile;
+  std::string trace;  // bench --trace FILE: a Chrome trace of one profiled run
   std::vector<std::string> mark_outputs;   // BuildOptions::mark_outputs
   double warmup_ms = 0;  // trtexec's --warmUp: warm up for this long (ms) before timing
   std::string json;

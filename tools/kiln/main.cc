@@ -106,6 +106,8 @@ const char* kHelp =
       "  --exportTimes FILE         bench: every timed iteration's times as JSON\n"
       "  --exportOutput FILE        bench: the outputs of one run as JSON\n"
       "  --exportProfile FILE       bench: each step's mean time and share as JSON\n"
+      "  --trace FILE               bench: one run's steps as a timeline in the Chrome trace\n"
+      "                             format (open in Perfetto or chrome://tracing)\n"
       "\n"
       "trtexec's spellings work too, as --name=value or --name value: --onnx, --saveEngine,\n"
       "--loadEngine, --minShapes/--optShapes/--maxShapes, --dumpProfile; with no command,\n"
@@ -204,7 +206,7 @@ const std::vector<std::string>& known_options() {
       "--min-shapes", "--opt-shapes", "--max-shapes", "--optimization-profile", "--input",
       "--onnx", "--saveEngine", "--loadEngine", "--verbose", "--warmUp", "--dumpProfile",
       "--minShapes", "--optShapes", "--maxShapes", "--help", "--markdown", "--all-tensors",
-      "--exportTimes", "--exportOutput", "--exportProfile"};
+      "--exportTimes", "--exportOutput", "--exportProfile", "--trace"};
   return v;
 }
 
@@ -317,6 +319,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--all-tensors") a.all_tensors = true;
     else if (s == "--exportTimes") a.export_times = value();
     else if (s == "--exportOutput") a.export_output = value();
+    else if (s == "--trace") a.trace = value();
     else if (s == "--exportProfile") {
       a.export_profile = value();
       a.profile = true;
