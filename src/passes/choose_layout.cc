@@ -119,10 +119,7 @@ void pad_stem_channels(Graph& g, Node& t, PassContext& ctx) {
   if (conv.op() != "Conv" || conv.in(0) != y) return;
   const auto& ca = conv.a<ConvAttrs>();
   if (!ca.channels_last || ca.group != 1 || ca.transposed) return;
-  // 16-bit data for the tensor cores; int8 for a quantized conv (cuDNN's int8 kernels read
-  // channels four at a time). A padded channel's zeros meet zero weights either way.
-  const bool int8 = ca.quantized() && y->dtype == DataType::kInt8;
-  if (y->dtype != DataType::kFloat16 && y->dtype != DataType::kBFloat16 && !int8) return;
+  if (y->dtype != DataType::kFloat16 && y->dtype != DataType::kBFloat16) return;
   Value* w = conv.in(1);
   int64_t c = y->shape[3].value;
   if (c >= kMinChannels || !w || !w->is_constant() || w->data.rank() != kRank || w->data.dim(1) != c)

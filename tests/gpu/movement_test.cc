@@ -881,6 +881,16 @@ TEST(GpuQuantize, PerTensorTiesAndSaturation) {
   expect_exact("QuantizeLinear", qattrs(1, DataType::kUInt16),
                {in(rand_t(DataType::kInt32, {11}, 171)), cin(f32({}, {0.3f}))},
                "cuda.quantize_linear");
+  // float16 to int8 per tensor: the eight-at-a-time path, its ties, saturation and NaN, and a
+  // tail of n % 8 elements through the generic kernel.
+  Tensor h(DataType::kFloat16, {static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) h.set_f64(static_cast<int64_t>(i), v[i]);
+  ASSERT_NE(h.numel() % 8, 0);
+  expect_exact("QuantizeLinear", qattrs(1, DataType::kInt8),
+               {in(h), cin(f32({}, {0.5f})), cin(s8({}, {-2}))}, "cuda.quantize_linear");
+  expect_exact("QuantizeLinear", qattrs(1, DataType::kInt8),
+               {in(rand_t(DataType::kFloat16, {3, 8, 8, 16}, 174)), cin(f32({}, {0.013f}))},
+               "cuda.quantize_linear");
 }
 
 TEST(GpuQuantize, PerAxis) {

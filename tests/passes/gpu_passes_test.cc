@@ -132,7 +132,9 @@ TEST(FuseEpilogue, LeavesWhatItMustNotFuse) {
 // A small ResNet through the Network API: conv 7x7/2 + relu, max pool, a basic block, a
 // downsampling block, global average pool, flatten, fully connected.
 
-void resnet_like_into(Network& net, std::mt19937& rng) {
+// w: the first block's width (8; the INT8 tests take 16, the fewest channels kiln quantizes on
+// CUDA).
+void resnet_like_into(Network& net, std::mt19937& rng, int64_t w = 8) {
   auto conv = [&](Network::Ref x, int64_t c, int64_t m, int64_t k, int64_t s) {
     ConvParams p;
     p.strides = {s, s};
@@ -142,25 +144,25 @@ void resnet_like_into(Network& net, std::mt19937& rng) {
   };
   auto relu = [&](Network::Ref x) { return net.add_activation(x, Activation::kRelu); };
   auto x = net.add_input("image", DataType::kFloat, {2, 3, 32, 32});
-  auto y = relu(conv(x, 3, 8, 7, 2));
+  auto y = relu(conv(x, 3, w, 7, 2));
   y = net.add_pool(y, {PoolKind::kMax, {3, 3}, {2, 2}, {1, 1, 1, 1}});
   // Basic block.
-  auto t = relu(conv(y, 8, 8, 3, 1));
-  y = relu(net.add_elementwise(conv(t, 8, 8, 3, 1), y, ElementwiseOp::kAdd));
+  auto t = relu(conv(y, w, w, 3, 1));
+  y = relu(net.add_elementwise(conv(t, w, w, 3, 1), y, ElementwiseOp::kAdd));
   // Downsampling block.
-  t = relu(conv(y, 8, 16, 3, 2));
-  auto shortcut = conv(y, 8, 16, 1, 2);
-  y = relu(net.add_elementwise(conv(t, 16, 16, 3, 1), shortcut, ElementwiseOp::kAdd));
+  t = relu(conv(y, w, 2 * w, 3, 2));
+  auto shortcut = conv(y, w, 2 * w, 1, 2);
+  y = relu(net.add_elementwise(conv(t, 2 * w, 2 * w, 3, 1), shortcut, ElementwiseOp::kAdd));
   y = net.add_pool(y, {PoolKind::kAverage, {}});
   y = net.add_reshape(y, {0, -1});
-  y = net.add_fully_connected(y, random({10, 16}, rng, 0.25), random({10}, rng, 0.1));
+  y = net.add_fully_connected(y, random({10, 2 * w}, rng, 0.25), random({10}, rng, 0.1));
   net.mark_output(y, "logits");
   EXPECT_EQ(net.first_error(), "");
 }
 
-std::unique_ptr<Graph> resnet_like(std::mt19937& rng) {
+std::unique_ptr<Graph> resnet_like(std::mt19937& rng, int64_t w = 8) {
   Network net;
-  resnet_like_into(net, rng);
+  resnet_like_into(net, rng, w);
   return net.graph().clone();
 }
 
@@ -624,6 +626,13 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // INT8 on CUDA: quantized convolutions channels-last with float16 between them
 
+std::vector<std::string> conv_names(const Graph& g) {
+  std::vector<std::string> v;
+  for (auto& n : g.nodes())
+    if (n->op() == "Conv") v.push_back(n->name);
+  return v;
+}
+
 // The scale of every tensor InsertQuantization would quantize in g (6/127: the harness's
 // activations stay within a few units).
 std::map<std::string, double> uniform_scales(const Graph& g, const BackendTraits& target) {
@@ -639,9 +648,11 @@ std::map<std::string, double> uniform_scales(const Graph& g, const BackendTraits
 
 TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
   std::mt19937 rng(21);
-  auto g = resnet_like(rng);
+  auto g = resnet_like(rng, 16);
   const auto scales = uniform_scales(*g, backend_traits("cuda"));
-  EXPECT_EQ(scales.size(), 5u);  // the stem's input, the pool's, two block inputs, one inner
+  // The pool's output, two block inputs, one inner: the stem (3 input channels) stays in float
+  // on CUDA, where cuDNN's int8 engines run it far slower than float16.
+  EXPECT_EQ(scales.size(), 4u);
   // The reference: the same quantization on the CPU (float32, NCHW).
   auto ref = g->clone();
   PassContext rc;
@@ -653,8 +664,12 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
   ctx.activation_scales = &scales;
   run_pipeline(*g, ctx);
   int quantized = 0, requantized = 0;
+  const std::string stem = conv_names(*ref).at(0);
   for (auto& n : g->nodes()) {
-    if (n->op() == "Conv") {
+    if (n->op() == "Conv" && n->name == stem) {
+      EXPECT_FALSE(n->a<ConvAttrs>().quantized());
+      EXPECT_EQ(n->outputs[0]->dtype, DataType::kFloat16);
+    } else if (n->op() == "Conv") {
       const auto& a = n->a<ConvAttrs>();
       EXPECT_TRUE(a.quantized()) << n->label();
       EXPECT_TRUE(a.channels_last) << n->label();
@@ -668,23 +683,22 @@ TEST(Int8OnGpu, ConvolutionsRunInt8ChannelsLastWithFloat16Between) {
     }
     // The classifier (N = 10, not a multiple of 4) has no int8 device tactic: it stays float.
     if (n->op() == "MatMul") EXPECT_FALSE(n->a<MatMulAttrs>().quantized());
-    // Every QuantizeLinear but the stem's reads float16 NHWC inside the region: no Cast back to
-    // float32 and no Transpose around it.
-    if (n->op() == "QuantizeLinear" && n->in(0) != g->inputs[0])
-      EXPECT_EQ(n->in(0)->dtype, DataType::kFloat16) << n->label();
+    // The QuantizeLinear reads float16 NHWC inside the region: no Cast back to float32 and no
+    // Transpose around it.
+    if (n->op() == "QuantizeLinear") EXPECT_EQ(n->in(0)->dtype, DataType::kFloat16) << n->label();
   }
-  EXPECT_EQ(quantized, 6);
+  EXPECT_EQ(quantized, 5);
   // The first block's two, and the downsampling block's first (the shortcut and the last Conv
   // feed a residual and the pool, the stem the max pool).
   EXPECT_EQ(requantized, 3);
-  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 2);  // the image's and the max pool's
-  // One Transpose: the stem's int8 input into NHWC, its 3 channels padded to 4 (with W).
+  EXPECT_EQ(count_op(*g, "QuantizeLinear"), 1);  // the max pool's
+  // One Transpose: the image into float16 NHWC, its 3 channels padded to 4 (with W).
   EXPECT_EQ(count_op(*g, "Transpose"), 1);
   const Node* t = first(*g, "Transpose");
   ASSERT_TRUE(t);
-  EXPECT_EQ(t->outputs[0]->dtype, DataType::kInt8);
+  EXPECT_EQ(t->outputs[0]->dtype, DataType::kFloat16);
   EXPECT_EQ(t->outputs[0]->shape.str(), "[2,32,32,4]");
-  EXPECT_EQ(t->outputs[0]->consumers.at(0)->in(1)->shape.str(), "[8,4,7,7]");
+  EXPECT_EQ(t->outputs[0]->consumers.at(0)->in(1)->shape.str(), "[16,4,7,7]");
   EXPECT_EQ(count_casts(*g), 0);
   // Against the CPU's quantized graph: float16 rounding before a quantizer can move a value by
   // one int8 step, so the bound is a few steps of the logits' scale.
@@ -730,13 +744,6 @@ TEST(FoldRequantization, ConvsReadOnlyByAQuantizerWriteInt8AndComputeWhatTheyDid
 
 // ---------------------------------------------------------------------------------------------
 // --layer-precision and --precision-constraints
-
-std::vector<std::string> conv_names(const Graph& g) {
-  std::vector<std::string> v;
-  for (auto& n : g.nodes())
-    if (n->op() == "Conv") v.push_back(n->name);
-  return v;
-}
 
 TEST(LayerPrecision, Fp32KeepsALayerOutOfFloat16AndFp16PutsOneIn) {
   std::mt19937 rng(24);
@@ -815,7 +822,7 @@ TEST(Int8OnGpu, PlanRunsEveryConvolutionOnTheInt8TacticAndMatchesTheCpuPlan) {
   if (!find_backend("cuda")) GTEST_SKIP() << "no usable GPU: " << cuda_unavailable_reason();
   std::mt19937 rng(22);
   Network net;
-  resnet_like_into(net, rng);
+  resnet_like_into(net, rng, 16);
   const std::string cache = ::testing::TempDir() + "kiln_int8_cuda.calib";
   std::remove(cache.c_str());
   auto build = [&](const std::string& device) {
@@ -837,12 +844,9 @@ TEST(Int8OnGpu, PlanRunsEveryConvolutionOnTheInt8TacticAndMatchesTheCpuPlan) {
   for (const PlanStep& st : gpu->steps()) {
     EXPECT_FALSE(st.on_host) << st.op << " '" << st.name << "' ran on the host (" << st.tactic
                              << ")";
-    if (st.op == "Conv") {
-      EXPECT_EQ(st.tactic, "cuda.cudnn_conv_int8") << st.name;
-      int8_steps += st.tactic == "cuda.cudnn_conv_int8";
-    }
+    if (st.op == "Conv") int8_steps += st.tactic == "cuda.cudnn_conv_int8";
   }
-  EXPECT_EQ(int8_steps, 6);
+  EXPECT_EQ(int8_steps, 5);  // all but the stem
   Tensor x = random({2, 3, 32, 32}, rng);
   auto run_plan = [&](const std::shared_ptr<Plan>& p) {
     std::shared_ptr<Engine> e;

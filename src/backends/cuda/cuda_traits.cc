@@ -28,6 +28,8 @@ bool pointwise_device_type(DataType t) {
 
 bool half_type(DataType t) { return t == DataType::kFloat16 || t == DataType::kBFloat16; }
 
+constexpr int64_t kMinInt8Channels = 16;
+
 class CudaTraits : public BackendTraits {
  public:
   std::string_view name() const override { return "cuda"; }
@@ -65,8 +67,10 @@ class CudaTraits : public BackendTraits {
   }
 
   // cuda.cudnn_conv_int8 runs 2-D, ungrouped, forward convolutions of symmetric int8 X with
-  // channels in multiples of 4 (a stem's 1 to 3 input channels are padded to 4 by the layout
-  // pass); cuda.int8_matmul products of symmetric int8 A and a constant [K, N] (or [N, K]) W with
+  // channels in multiples of 4, of which kiln quantizes those with at least 16 input channels: a
+  // network's stem (3 channels, padded to 4) took 5.6 ms in cuDNN's int8 engines against about
+  // 0.3 ms in float16 (ResNet-50 at batch 128 on the H100, bench/RESULTS.md), so it stays in
+  // float. cuda.int8_matmul products of symmetric int8 A and a constant [K, N] (or [N, K]) W with
   // K and N multiples of 4.
   bool runs_quantized(const Node& p, int64_t x_zero) const override {
     if (x_zero != 0) return false;
@@ -87,7 +91,8 @@ class CudaTraits : public BackendTraits {
         x->shape.rank() != 4)
       return false;
     const Dim k = w->shape[0], c = w->shape[1];
-    return k.known() && c.known() && k.value % 4 == 0 && (c.value % 4 == 0 || c.value < 4);
+    return k.known() && c.known() && k.value % 4 == 0 && c.value % 4 == 0 &&
+           c.value >= kMinInt8Channels;
   }
 
   // cuda.cudnn_conv reads a strided X through cuDNN graph-API plans: ungrouped, not transposed,

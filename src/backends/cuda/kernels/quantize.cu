@@ -92,8 +92,59 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The element quantize_kernel computes for a float scale and int8 output, on one value.
+__device__ __forceinline__ int8_t quantize_one(float v, float s, int64_t z) {
+  const float q = rintf(__fdiv_rn(v, s));
+  int64_t r;
+  if (isnan(q))
+    r = z;
+  else if (q <= static_cast<float>(-128 - z))
+    r = -128;
+  else if (q >= static_cast<float>(127 - z))
+    r = 127;
+  else
+    r = static_cast<int64_t>(q) + z;
+  return static_cast<int8_t>(r);
+}
+
+// The common INT8 case, per tensor, float16 in, int8 out (a quantized layer's input in a float16
+// build): eight elements per thread, one 16-byte load and one 8-byte store, the same arithmetic
+// as quantize_kernel. The generic kernel ran ResNet-50's largest such step at 0.85 TB/s on the
+// H100 (0.36 ms for 102M elements at batch 128).
+__global__ void __launch_bounds__(kThreads)
+    quantize_half_int8_x8(const uint4* __restrict__ x, uint2* __restrict__ y, int64_t groups,
+                          QuantArgs a) {
+  const float s = load_scale<float>(a.scale, a.scale_type, 0);
+  const int64_t z = a.zero_point ? static_cast<int64_t>(*static_cast<const int8_t*>(a.zero_point)) : 0;
+  for (int64_t g = global_thread(); g < groups; g += grid_threads()) {
+    const uint4 v = x[g];
+    const __half* h = reinterpret_cast<const __half*>(&v);
+    alignas(8) int8_t o[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) o[k] = quantize_one(__half2float(h[k]), s, z);
+    y[g] = *reinterpret_cast<const uint2*>(o);
+  }
+}
+
 template <class X, class O>
 void launch_quantize(const void* x, void* y, const QuantArgs& a, cudaStream_t s) {
+  if constexpr (std::is_same<X, __half>::value && std::is_same<O, int8_t>::value) {
+    const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(y) % 8 == 0;
+    if (a.channels == 1 && a.scale_type != ElemType::kDouble && aligned && a.n >= 8) {
+      const int64_t groups = a.n / 8;
+      quantize_half_int8_x8<<<grid_for(groups), kThreads, 0, s>>>(
+          static_cast<const uint4*>(x), static_cast<uint2*>(y), groups, a);
+      const int64_t done = groups * 8;
+      if (done == a.n) return;
+      // The tail: the generic kernel over the last n % 8 elements, as its own problem.
+      QuantArgs t = a;
+      t.n = a.n - done;
+      quantize_kernel<X, O, float><<<1, kThreads, 0, s>>>(static_cast<const X*>(x) + done,
+                                                          static_cast<O*>(y) + done, t);
+      return;
+    }
+  }
   unsigned g = grid_for(a.n);
   if (a.scale_type == ElemType::kDouble)
     quantize_kernel<X, O, double>

@@ -16,7 +16,6 @@ __device__ float load(const void* p, int64_t i, FloatType t) {
   switch (t) {
     case FloatType::kFloat16: return __half2float(static_cast<const __half*>(p)[i]);
     case FloatType::kBFloat16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case FloatType::kInt8: return static_cast<float>(static_cast<const int8_t*>(p)[i]);
     default: return static_cast<const float*>(p)[i];
   }
 }
@@ -25,7 +24,6 @@ __device__ void store(void* p, int64_t i, FloatType t, float v) {
   switch (t) {
     case FloatType::kFloat16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
     case FloatType::kBFloat16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    case FloatType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); break;
     default: static_cast<float*>(p)[i] = v;
   }
 }
@@ -65,9 +63,7 @@ __global__ void pack_channels_last_kernel(const From* __restrict__ src, To* __re
     for (int c = 0; c < COUT; ++c) v[c] = c < cin ? static_cast<To>(static_cast<float>(s[c * hw]))
                                                   : static_cast<To>(0.f);
     To* d = dst + i * COUT;
-    if constexpr (COUT * sizeof(To) == 4) {
-      *reinterpret_cast<uint32_t*>(d) = *reinterpret_cast<const uint32_t*>(v);
-    } else if constexpr (COUT * sizeof(To) == 8) {
+    if constexpr (COUT * sizeof(To) == 8) {
       *reinterpret_cast<uint2*>(d) = *reinterpret_cast<const uint2*>(v);
     } else if constexpr (COUT * sizeof(To) == 16) {
       *reinterpret_cast<uint4*>(d) = *reinterpret_cast<const uint4*>(v);
@@ -104,7 +100,6 @@ bool pack_from(FloatType to, const void* src, void* dst, int cin, int cout, int6
     case FloatType::kFloat16: return pack_typed<From, __half>(src, dst, cin, cout, hw, sn, pixels, s);
     case FloatType::kBFloat16:
       return pack_typed<From, __nv_bfloat16>(src, dst, cin, cout, hw, sn, pixels, s);
-    case FloatType::kInt8: return pack_typed<From, int8_t>(src, dst, cin, cout, hw, sn, pixels, s);
     default: return pack_typed<From, float>(src, dst, cin, cout, hw, sn, pixels, s);
   }
 }
@@ -125,9 +120,6 @@ bool pack_channels_last(const void* src, FloatType from, void* dst, FloatType to
     case FloatType::kBFloat16:
       return pack_from<__nv_bfloat16>(to, src, dst, int(cin), int(cout), h * w, p.src_strides[0],
                                       pixels, s);
-    case FloatType::kInt8:
-      return pack_from<int8_t>(to, src, dst, int(cin), int(cout), h * w, p.src_strides[0], pixels,
-                               s);
     default:
       return pack_from<float>(to, src, dst, int(cin), int(cout), h * w, p.src_strides[0], pixels, s);
   }

@@ -5,8 +5,7 @@
 
 namespace kiln::cuda::rf {
 
-// kInt8 only to kInt8 (a quantized convolution's input, padded): values move as they are.
-enum class FloatType { kFloat, kFloat16, kBFloat16, kInt8 };
+enum class FloatType { kFloat, kFloat16, kBFloat16 };
 constexpr int kMaxDims = 8;
 
 // dst (dims out_dims, dense) element c = c inside `src_dims` ? src[sum c_k * src_strides[k]] : 0,

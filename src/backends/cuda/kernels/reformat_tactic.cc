@@ -1,4 +1,4 @@
-// cuda.reformat: the Transposes that also convert float types or pad (int8: pad only) (TransposeAttrs::reformats),
+// cuda.reformat: the Transposes that also convert float types or pad (TransposeAttrs::reformats),
 // which the layout pass makes at the edges of NHWC regions. Plain transposes stay with
 // cuda.transpose, whose tiled kernel is faster for them.
 #include "backends/cuda/kernels/movement_tactic_util.h"
@@ -14,7 +14,6 @@ bool float_type(DataType t, rf::FloatType& out) {
     case DataType::kFloat: out = rf::FloatType::kFloat; return true;
     case DataType::kFloat16: out = rf::FloatType::kFloat16; return true;
     case DataType::kBFloat16: out = rf::FloatType::kBFloat16; return true;
-    case DataType::kInt8: out = rf::FloatType::kInt8; return true;
     default: return false;
   }
 }
@@ -23,10 +22,9 @@ Status supports_reformat(const Node& n) {
   if (n.op() != "Transpose") return unsupported("not a Transpose");
   const auto& at = n.a<TransposeAttrs>();
   if (!at.reformats()) return unsupported("a plain transpose (cuda.transpose runs it)");
-  rf::FloatType t, u;
-  if (!n.in(0) || !float_type(n.in(0)->dtype, t) || !float_type(n.outputs[0]->dtype, u) ||
-      ((t == rf::FloatType::kInt8) != (u == rf::FloatType::kInt8)))
-    return unsupported("reformats float32/float16/bfloat16, and int8 to int8, only");
+  rf::FloatType t;
+  if (!n.in(0) || !float_type(n.in(0)->dtype, t) || !float_type(n.outputs[0]->dtype, t))
+    return unsupported("reformats float32/float16/bfloat16 only");
   if (n.in(0)->shape.rank_known && n.in(0)->shape.rank() > static_cast<size_t>(rf::kMaxDims))
     return unsupported("rank above 8");
   return Status::ok();
