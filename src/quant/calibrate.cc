@@ -1,6 +1,10 @@
 #include "quant/calibrate.h"
 
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "builder/build_plan.h"
 #include "common/error.h"
@@ -109,11 +113,35 @@ std::map<std::string, double> int8_scales(const Graph& g, const BuildOptions& o,
     std::map<std::string, Tensor> out;
     Status s = r.ctx->run(batch, out);
     if (!s) throw Error(s.code(), cat("calibration batch ", batches + 1, ": ", s.message()));
+    // Each tensor's histogram is its own: they are filled in parallel, one tensor per task,
+    // each in batch order, so the result does not depend on the threads. (ResNet-50 brings
+    // about 400 million values per batch of 32; one core took most of a 97 s calibration.)
+    std::vector<std::pair<AbsHistogram*, const Tensor*>> tasks;
     for (const std::string& name : r.targets) {
       const Tensor* t = out.count(name) ? &out[name] : batch.count(name) ? &batch[name] : nullptr;
       KILN_CHECK(t && t->dtype() == DataType::kFloat, "calibration: no float32 values for ", name);
-      hist[name].add(t->data<float>(), t->numel());
+      tasks.emplace_back(&hist[name], t);
     }
+    std::atomic<size_t> next{0};
+    std::mutex failed_mu;
+    std::exception_ptr failed;
+    auto work = [&] {
+      try {
+        for (size_t i; (i = next++) < tasks.size();)
+          tasks[i].first->add(tasks[i].second->data<float>(), tasks[i].second->numel());
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failed_mu);
+        if (!failed) failed = std::current_exception();
+        next = tasks.size();
+      }
+    };
+    const size_t n_threads =
+        std::min<size_t>(tasks.size(), std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < n_threads; ++i) pool.emplace_back(work);
+    work();
+    for (auto& th : pool) th.join();
+    if (failed) std::rethrow_exception(failed);
     ++batches;
     samples += batch.begin()->second.rank() > 0 ? batch.begin()->second.dim(0) : 1;
     const int64_t total = cal->batch_count();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "common/error.h"
 
@@ -36,12 +37,15 @@ void AbsHistogram::add(const float* x, int64_t n) {
     return;
   }
   const double per = kBins / range_;
+  // Counted in integers first (a double increment per value waits on the previous one to the
+  // same bin), then added to the bins once.
+  std::vector<int64_t> counts(kBins, 0);
   for (int64_t i = 0; i < n; ++i) {
     const double a = std::fabs(static_cast<double>(x[i]));
     if (!std::isfinite(a)) continue;  // NaN and infinity say nothing about a scale
-    const int b = std::min(kBins - 1, static_cast<int>(a * per));
-    bins_[b] += 1;
+    ++counts[std::min(kBins - 1, static_cast<int>(a * per))];
   }
+  for (int b = 0; b < kBins; ++b) bins_[b] += static_cast<double>(counts[b]);
 }
 
 CalibrationAlgo parse_calibration_algo(const std::string& s) {
