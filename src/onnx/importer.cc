@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "ops/infer.h"
 #include "ops/op.h"
 #include "ops/pointwise.h"
@@ -363,11 +364,19 @@ ImportResult import_model(const ModelProto& model) {
     seen_outputs.insert(v);
     g->outputs.push_back(v);
   }
-  // Keep ONNX output names on the values the user sees.
+  // Keep ONNX output names on the values the user sees. An output that is also a graph input
+  // (ONNX allows one tensor to be both) cannot share the input's name in kiln's one namespace:
+  // the input keeps it, since inputs are what --shapes, --input and set_input_shape name, and
+  // the output becomes NAME/output.
   if (res.problems.empty()) {
     for (size_t i = 0; i < gp.output.size(); ++i) {
       Value* v = g->outputs[i];
-      const std::string& want = gp.output[i].name;
+      std::string want = gp.output[i].name;
+      if (Value* other = g->find_value(want); other && other != v && g->is_graph_input(other)) {
+        want = g->unique_name(want + "/output");
+        log(LogLevel::kWarning, "graph output '", gp.output[i].name,
+            "' is also a graph input; its output copy is named '", want, "'");
+      }
       g->rename(v, want);
     }
     res.graph = std::move(g);

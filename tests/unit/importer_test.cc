@@ -236,3 +236,40 @@ TEST(ImporterOpsets, SplitOfOpset18TakesNumOutputs) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+using namespace kiln::test::proto;
+
+TEST(Importer, AnOutputThatIsAnInputLeavesTheInputItsName) {
+  // ONNX lets one tensor be both; the input keeps "x" (what --shapes and --input name), the
+  // output becomes "x/output", and both run.
+  auto g = graph("g", {node("Relu", {"x"}, {"y"}, {}, "relu")},
+                 {value_info("x", DataType::kFloat, {2, 3})},
+                 {value_info("y", DataType::kFloat, {2, 3}), value_info("x", DataType::kFloat, {2, 3})});
+  BuildOptions o;
+  o.device = "cpu";
+  std::shared_ptr<Plan> p;
+  Status s = Builder(o).build_from_onnx_bytes(model(g, 13).str(), p);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  std::shared_ptr<Engine> e;
+  ASSERT_TRUE(Engine::create(p, e).is_ok());
+  ASSERT_EQ(e->inputs().size(), 1u);
+  EXPECT_EQ(e->inputs()[0].name, "x");
+  ASSERT_EQ(e->outputs().size(), 2u);
+  EXPECT_EQ(e->outputs()[1].name, "x/output");
+  std::unique_ptr<ExecutionContext> c;
+  ASSERT_TRUE(e->create_context(c).is_ok());
+  Tensor x(DataType::kFloat, {2, 3});
+  for (int64_t i = 0; i < 6; ++i) x.set_f64(i, i - 2.5);
+  std::map<std::string, Tensor> out;
+  ASSERT_TRUE(c->run({{"x", x}}, out).is_ok());
+  for (int64_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(out.at("x/output").get_f64(i), i - 2.5);
+    EXPECT_EQ(out.at("y").get_f64(i), std::max(0.0, i - 2.5));
+  }
+}
+
+}  // namespace
+}  // namespace kiln
