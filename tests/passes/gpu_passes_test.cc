@@ -847,18 +847,8 @@ TEST(Int8OnGpu, PlanRunsEveryConvolutionOnTheInt8TacticAndMatchesTheCpuPlan) {
     if (st.op == "Conv") int8_steps += st.tactic == "cuda.cudnn_conv_int8";
   }
   EXPECT_EQ(int8_steps, 5);  // all but the stem
-  Tensor x = random({2, 3, 32, 32}, rng);
-  auto run_plan = [&](const std::shared_ptr<Plan>& p) {
-    std::shared_ptr<Engine> e;
-    EXPECT_TRUE(Engine::create(p, e).is_ok());
-    std::unique_ptr<ExecutionContext> c;
-    EXPECT_TRUE(e->create_context(c).is_ok());
-    std::map<std::string, Tensor> out;
-    Status s = c->run({{"image", x}}, out);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    return out["logits"];
-  };
-  Tensor want = run_plan(cpu), got = run_plan(gpu);
+  const std::map<std::string, Tensor> in{{"image", random({2, 3, 32, 32}, rng)}};
+  Tensor want = run_plan(cpu, in)["logits"], got = run_plan(gpu, in)["logits"];
   ASSERT_EQ(got.numel(), want.numel());
   const double m = max_magnitude(want);
   ASSERT_GT(m, 0);

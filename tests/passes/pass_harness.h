@@ -202,6 +202,21 @@ class G {
 };
 
 
+// One run of a plan in a fresh engine and context (the test fails where any step does not work).
+inline std::map<std::string, Tensor> run_plan(const std::shared_ptr<Plan>& p,
+                                              const std::map<std::string, Tensor>& inputs) {
+  std::map<std::string, Tensor> out;
+  std::shared_ptr<Engine> e;
+  EXPECT_TRUE(Engine::create(p, e).is_ok());
+  if (!e) return out;
+  std::unique_ptr<ExecutionContext> c;
+  EXPECT_TRUE(e->create_context(c).is_ok());
+  if (!c) return out;
+  Status s = c->run(inputs, out);
+  EXPECT_TRUE(s.is_ok()) << s.message();
+  return out;
+}
+
 // The GPU half of "fused and unfused give the same outputs": both graphs are built into plans
 // for the CUDA backend at opt level 0 (so that only the rewrite under test differs) and run on
 // the same random inputs; each must match the CPU reference of `before` element by element

@@ -566,15 +566,7 @@ TEST(Int8, LayerPrecisionKeepsLayersInFloatAndOutputsStayClose) {
   // INT8 logits against FP32's on the model's own sample images: close, and the same classes.
   auto fp32 = build_demo(BuildOptions{});
   Tensor x = read_npy(std::string(KILN_SOURCE_DIR) + "/models/fashion_cnn.sample_input.npy");
-  auto run1 = [&](const std::shared_ptr<Plan>& p) {
-    std::shared_ptr<Engine> e;
-    EXPECT_TRUE(Engine::create(p, e).is_ok());
-    std::unique_ptr<ExecutionContext> c;
-    EXPECT_TRUE(e->create_context(c).is_ok());
-    std::map<std::string, Tensor> out;
-    EXPECT_TRUE(c->run({{"image", x}}, out).is_ok());
-    return out["logits"];
-  };
+  auto run1 = [&](const std::shared_ptr<Plan>& p) { return run_plan(p, {{"image", x}})["logits"]; };
   Tensor want = run1(fp32), got = run1(all), got_some = run1(some);
   double worst = 0, scale = 0;
   for (int64_t i = 0; i < want.numel(); ++i) {

@@ -251,6 +251,18 @@ int64_t engine_index(ConvGraphPlan::Descs& d, Desc cfg) {
 
 }  // namespace
 
+ConvGraphSpec conv_graph_geometry(const CudnnConvMapping& m) {
+  ConvGraphSpec s;
+  s.channels_last = m.channels_last;
+  s.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
+  s.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
+  s.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
+  s.pad.assign(m.pad.begin(), m.pad.end());
+  s.stride.assign(m.stride.begin(), m.stride.end());
+  s.dilation.assign(m.dilation.begin(), m.dilation.end());
+  return s;
+}
+
 ConvGraphPlan::ConvGraphPlan() = default;
 
 ConvGraphPlan::~ConvGraphPlan() {

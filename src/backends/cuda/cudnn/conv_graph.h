@@ -10,6 +10,8 @@
 #pragma once
 #include <cudnn.h>
 
+#include "backends/cuda/cudnn/conv_mapping.h"
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -37,6 +39,10 @@ struct ConvGraphSpec {
   // ones: cuDNN's fusion engines may want all of an epilogue's tensors laid out alike.
   bool virtual_like_y = false;
 };
+
+// The spec's geometry (dims, pads, strides, dilations, layout) of a mapped convolution; the
+// types and the epilogue are the caller's to set.
+ConvGraphSpec conv_graph_geometry(const CudnnConvMapping& m);
 
 // One finalized execution plan and the descriptors it was made from.
 class ConvGraphPlan {

@@ -56,17 +56,10 @@ std::string dims_key(const Dims& x, const Dims& w, const Dims& y) {
 // The graph for one mapped convolution.
 ConvGraphSpec int8_spec(const CudnnConvMapping& m, DataType out, bool bias, bool z, bool relu,
                         bool requantize) {
-  ConvGraphSpec s;
+  ConvGraphSpec s = conv_graph_geometry(m);
   s.int8 = true;
   s.requantize = requantize;
   s.dtype = cudnn_out_type(out);
-  s.channels_last = true;
-  s.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
-  s.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
-  s.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
-  s.pad.assign(m.pad.begin(), m.pad.end());
-  s.stride.assign(m.stride.begin(), m.stride.end());
-  s.dilation.assign(m.dilation.begin(), m.dilation.end());
   s.bias = bias;
   s.residual = z;
   s.relu = relu;

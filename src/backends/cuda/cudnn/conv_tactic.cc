@@ -210,15 +210,8 @@ constexpr int kGraphCandidates = 4;
 // The graph-API description of a mapped convolution and a node's epilogue (packed).
 ConvGraphSpec graph_spec(const CudnnConvMapping& m, const Precision& p, bool bias, bool z,
                          bool relu) {
-  ConvGraphSpec spec;
+  ConvGraphSpec spec = conv_graph_geometry(m);
   spec.dtype = cudnn_type(p.dtype);
-  spec.channels_last = m.channels_last;
-  spec.x_dims.assign(m.x_dims.begin(), m.x_dims.end());
-  spec.w_dims.assign(m.w_dims.begin(), m.w_dims.end());
-  spec.y_dims.assign(m.y_dims.begin(), m.y_dims.end());
-  spec.pad.assign(m.pad.begin(), m.pad.end());
-  spec.stride.assign(m.stride.begin(), m.stride.end());
-  spec.dilation.assign(m.dilation.begin(), m.dilation.end());
   spec.bias = bias;
   spec.residual = z;
   spec.relu = relu;
