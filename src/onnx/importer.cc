@@ -167,6 +167,26 @@ struct Table {
 
 }  // namespace
 
+namespace {
+
+// The opset in which a default-domain op first appeared (tools/gen/first_opsets.py); 1 for ops
+// the table does not know and for other domains.
+int64_t first_opset(std::string_view domain, std::string_view op) {
+  if (!domain.empty()) return 1;
+  static const std::map<std::string_view, int64_t> table = {
+#include "onnx/first_opsets.inc"
+  };
+  auto it = table.find(op);
+  return it == table.end() ? 1 : it->second;
+}
+
+// The opsets an importer serves: its own range, from the op's first opset on.
+int64_t effective_min(const ImporterDef& d) {
+  return std::max(d.min_opset, first_opset(d.domain, d.op_type));
+}
+
+}  // namespace
+
 std::vector<ImporterRange> importer_ranges() {
   std::map<std::pair<std::string, std::string>, ImporterRange> merged;
   for (const ImporterList* l : generated_importers())
@@ -174,9 +194,9 @@ std::vector<ImporterRange> importer_ranges() {
       auto key = std::make_pair(std::string(d.domain), std::string(d.op_type));
       auto it = merged.find(key);
       if (it == merged.end()) {
-        merged[key] = {key.first, key.second, d.min_opset, d.max_opset};
+        merged[key] = {key.first, key.second, effective_min(d), d.max_opset};
       } else {
-        it->second.min_opset = std::min(it->second.min_opset, d.min_opset);
+        it->second.min_opset = std::min(it->second.min_opset, effective_min(d));
         it->second.max_opset = std::max(it->second.max_opset, d.max_opset);
       }
     }
@@ -300,7 +320,7 @@ ImportResult import_model(const ModelProto& model) {
     const ImporterDef* def = nullptr;
     if (it != table().by_op.end())
       for (const ImporterDef* d : it->second)
-        if (dver >= d->min_opset && dver <= d->max_opset) def = d;
+        if (dver >= effective_min(*d) && dver <= d->max_opset) def = d;
     if (domain.empty() && dver <= 0) {
       res.problems.push_back(
           {label, np.op_type, 0, "the model imports no version of the default ONNX opset", false});
@@ -308,8 +328,11 @@ ImportResult import_model(const ModelProto& model) {
       continue;
     }
     if (!def) {
-      std::string why = it == table().by_op.end()
-                            ? std::string("no importer for this op")
+      const int64_t first = first_opset(domain, np.op_type);
+      std::string why = it == table().by_op.end() ? std::string("no importer for this op")
+                        : dver < first
+                            ? cat("the op does not exist before opset ", first,
+                                  " (the model imports opset ", dver, ")")
                             : cat("opset ", dver, " of this op is not supported");
       res.problems.push_back({label, np.op_type, dver, why, false});
       bind_unknown_outputs();

@@ -197,6 +197,22 @@ TEST(ImporterOpsets, GemmOfOpset6) {
   EXPECT_EQ(y.data<float>()[1], 8.0f);
 }
 
+TEST(ImporterOpsets, AnOpIsNotImportedBeforeTheOpsetItAppearedIn) {
+  // Trilu appeared in opset 14 and Gelu in 20: a model that declares an older opset and uses
+  // them is invalid, and the error says from when the op exists.
+  auto trilu = graph("g", {node("Trilu", {"x"}, {"y"}, {}, "tri")}, {x_in()}, {y_out()});
+  EXPECT_THAT(import_error(trilu, 13), HasSubstr("does not exist before opset 14"));
+  EXPECT_EQ(import_error(trilu, 14), "");
+  auto gelu = graph("g", {node("Gelu", {"x"}, {"y"}, {}, "gelu")}, {x_in()}, {y_out()});
+  EXPECT_THAT(import_error(gelu, 19), HasSubstr("does not exist before opset 20"));
+  EXPECT_EQ(import_error(gelu, 20), "");
+  // kiln ops / kiln info print the ranges from the first opset on.
+  for (const onnx::ImporterRange& r : onnx::importer_ranges()) {
+    if (r.domain.empty() && r.op_type == "Trilu") EXPECT_EQ(r.min_opset, 14);
+    if (r.domain.empty() && r.op_type == "Relu") EXPECT_EQ(r.min_opset, 1);
+  }
+}
+
 TEST(ImporterOpsets, OpsUnchangedSinceAnOlderVersionServeNewerOpsets) {
   // BatchNormalization's last version is 15: a model of opset 17 or 22 imports it (it failed
   // with "opset 17 of this op is not supported").
