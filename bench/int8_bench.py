@@ -9,6 +9,8 @@
      its steps ran on the host.
   2. The Fashion-MNIST residual model (models/fashion_resnet.onnx) in INT8 on the GPU: the demo's
      INT8 and FP32 accuracy lines, to set beside the CPU's (ctest demo_fashion_mnist_int8).
+  3. BERT-base (bench/peers.py's, sequence 128, batch 128): FP16 against INT8 (+FP16), calibrated
+     on 4 batches of 32 random token ids; GPU compute and the outputs' error against PyTorch FP32.
 
 Weights are torchvision's own initialisation (random, He-scaled), the images random normal: the
 agreement figures say how far INT8 moves this network's decisions, not its ImageNet accuracy.
@@ -39,7 +41,7 @@ def main():
     ap.add_argument("--kiln", required=True)
     ap.add_argument("--work", default="int8_work")
     ap.add_argument("--json")
-    ap.add_argument("--parts", default="1,2")
+    ap.add_argument("--parts", default="1,2,3")
     ap.add_argument("--demo")
     ap.add_argument("--data")
     ap.add_argument("--calib-batches", type=int, default=16, help="batches of 32 images (16: 512)")
@@ -122,6 +124,46 @@ def main():
                          "--plan", os.path.join(w, "fashion_int8.plan"), "--int8"], log)
         res["fashion_int8_gpu"] = [l for l in out.splitlines() if l.startswith("demo:")]
         print("fashion:", json.dumps(res["fashion_int8_gpu"]), flush=True)
+
+    if "3" in parts:
+        import peers
+
+        torch.manual_seed(0)
+        bert, desc = peers.make_bert()
+        bert = bert.eval().to(dev)
+        onnx_path = os.path.join(w, "bert.onnx")
+        ids = torch.randint(0, 30522, (128, peers.SEQ), generator=torch.Generator().manual_seed(3))
+        if not os.path.exists(onnx_path):
+            torch.onnx.export(bert, (ids[:2].to(dev),), onnx_path, input_names=["input"],
+                              output_names=["output"], opset_version=17,
+                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                              dynamo=False)
+        calib = os.path.join(w, "bert_calib")
+        os.makedirs(calib, exist_ok=True)
+        g = torch.Generator().manual_seed(4)
+        for i in range(4):
+            np.save(os.path.join(calib, f"batch{i}.npy"),
+                    torch.randint(0, 30522, (32, peers.SEQ), generator=g).numpy())
+        xpath = os.path.join(w, "bert_ids.npy")
+        np.save(xpath, ids.numpy())
+        with torch.no_grad():
+            ref = bert(ids.to(dev)).float().cpu().numpy()
+        shapes = ["--shapes", f"input:128x{peers.SEQ}"]
+        row = {"model": desc}
+        for tag, extra in (("fp16", []), ("int8", ["--int8", "--calib", calib])):
+            plan = os.path.join(w, f"bert_{tag}.plan")
+            _, build_s = tb.run([k, "build", onnx_path, "-o", plan, "--fp16"] + extra + shapes, log)
+            j = tb.bench_json(k, plan, w, f"bert_{tag}", log)
+            got, _ = kiln_out(k, plan, xpath, w, f"bert_{tag}", log)
+            info, _ = tb.run([k, "inspect", plan], log)
+            host = re.search(r"host steps: .*", info)
+            row[tag] = {"build_s": round(build_s, 2), "gpu_compute_ms": j["gpu_compute_ms"]["median"],
+                        "rel_err_vs_torch_fp32": tb.rel_err(got, ref),
+                        "int8_steps": len(re.findall(r"int8->", info)),
+                        "host_steps": host.group(0) if host else None}
+        row["int8_over_fp16"] = row["fp16"]["gpu_compute_ms"] / row["int8"]["gpu_compute_ms"]
+        res["bert_b128"] = row
+        print("bert b128:", json.dumps(row), flush=True)
 
     if args.json:
         with open(args.json, "w") as f:
