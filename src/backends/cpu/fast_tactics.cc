@@ -63,6 +63,19 @@ std::vector<float> ints_as_floats(const Tensor& t, int64_t zero) {
   return out;
 }
 
+// A quantized Conv/MatMul the fast tactics run: int8/uint8 X, int8 W, float32 results (q_out) and
+// bias and residual, and Y of type `y` (float32, or int8 when requantized).
+Status quantized_operands_ok(const Node& n, DataType q_out, DataType y) {
+  if (!is_quantized_int(n.inputs[0]->dtype) || n.inputs[1]->dtype != DataType::kInt8)
+    return Status(StatusCode::kUnsupported, "quantized without int8/uint8 X and int8 W");
+  if (q_out != DataType::kFloat || n.outputs[0]->dtype != y)
+    return Status(StatusCode::kUnsupported, "quantized with a non-float32 output");
+  for (size_t i = 2; i < n.inputs.size(); ++i)
+    if (n.in(i) && n.in(i)->dtype != DataType::kFloat)
+      return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
+  return Status::ok();
+}
+
 // The largest |x - zero| an int8/uint8 X can give.
 int64_t max_abs_shifted(DataType t, int64_t zero) {
   const int64_t lo = t == DataType::kUInt8 ? 0 : -128, hi = t == DataType::kUInt8 ? 255 : 127;
@@ -213,12 +226,9 @@ class ConvIm2colTactic : public Tactic {
       return Status(StatusCode::kUnsupported, "activation " + a.activation);
     // Float32, or quantized with int8/uint8 X, int8 W and float32 everything else.
     if (a.quantized()) {
-      if (a.q_out != DataType::kFloat ||
-          n.outputs[0]->dtype != (a.requantized() ? DataType::kInt8 : DataType::kFloat))
-        return Status(StatusCode::kUnsupported, "quantized with a non-float32 output");
-      for (size_t i = 2; i < n.inputs.size(); ++i)
-        if (n.in(i) && n.in(i)->dtype != DataType::kFloat)
-          return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
+      Status q = quantized_operands_ok(n, a.q_out,
+                                       a.requantized() ? DataType::kInt8 : DataType::kFloat);
+      if (!q) return q;
     } else if (!all_float32(n)) {
       return Status(StatusCode::kUnsupported, "not float32");
     }
@@ -405,13 +415,8 @@ class MatMulTactic : public Tactic {
     if (n.op() != "MatMul") return Status(StatusCode::kUnsupported, "not a MatMul");
     const auto& ma = n.a<MatMulAttrs>();
     if (ma.quantized()) {
-      // int8/uint8 A, int8 B, float32 everything else.
-      if (!is_quantized_int(n.inputs[0]->dtype) || n.inputs[1]->dtype != DataType::kInt8 ||
-          ma.q_out != DataType::kFloat || n.outputs[0]->dtype != DataType::kFloat)
-        return Status(StatusCode::kUnsupported, "quantized with other than float32 results");
-      for (size_t i = 2; i < n.inputs.size(); ++i)
-        if (n.in(i) && n.in(i)->dtype != DataType::kFloat)
-          return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
+      Status q = quantized_operands_ok(n, ma.q_out, DataType::kFloat);
+      if (!q) return q;
     } else if (!all_float32(n)) {
       return Status(StatusCode::kUnsupported, "not float32");
     }
