@@ -112,9 +112,11 @@ def main():
                         "host_steps": host.group(0) if host else None}
         if "1" in parts:
             row["int8_over_fp16"] = row["fp16"]["gpu_compute_ms"] / row["int8"]["gpu_compute_ms"]
-            prof, _ = tb.run([k, "bench", int8_plan, "--iterations", "20", "--profile"], log)
-            with open(os.path.join(w, "r50_int8_profile.txt"), "w") as f:
-                f.write(prof)
+            # Per-step times of both plans, to set each int8 step beside its float16 twin.
+            for tag, plan in (("int8", int8_plan), ("fp16", fp16_plan)):
+                prof, _ = tb.run([k, "bench", plan, "--iterations", "20", "--profile"], log)
+                with open(os.path.join(w, f"r50_{tag}_profile.txt"), "w") as f:
+                    f.write(prof)
             res["resnet50_b128"] = row
             print("resnet50 b128:", json.dumps(row), flush=True)
 

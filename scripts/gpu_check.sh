@@ -117,7 +117,7 @@ if [[ -n "$int8" ]]; then
     --parts "$int8" --json "$out/int8.json" --demo build-gpu/tools/demo/kiln_fashion_demo \
     --data build-gpu/data/fashion-mnist 2>&1 | tee "$out/int8_bench.log" | tail -8
   cp build-gpu/int8/int8_bench.log "$out/int8_commands.log" 2>/dev/null
-  cp build-gpu/int8/r50_int8_profile.txt "$out/" 2>/dev/null
+  cp build-gpu/int8/r50_*_profile.txt "$out/" 2>/dev/null
   int8_line="see int8.json"
 fi
 tuning_line=-
