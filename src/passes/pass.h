@@ -66,6 +66,17 @@ struct EliminateIdentity {
   void run(Graph& g, PassContext& ctx) const;
 };
 
+struct GatherToSlice {
+  // Expects: shapes inferred, constants folded. Guarantees: a Gather whose constant indices (a
+  // scalar or a 1-D list) name one increasing run of consecutive positions along its axis becomes
+  // a Slice of that run (and, for a scalar index, a Reshape that drops the axis): both are views
+  // where the run is contiguous in memory (runtime/memory_plan.h), where the Gather copied. The
+  // q/k/v split of a fused attention projection (qkv[0], qkv[1], qkv[2]) and a class token x[:, 0]
+  // are such Gathers.
+  std::string_view name() const { return "gather_to_slice"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
 struct EliminateDead {
   // Guarantees: no node whose outputs are all unused (and not graph outputs) remains; values
   // nothing refers to are dropped.

@@ -37,6 +37,9 @@ void run_pipeline(Graph& g, PassContext& ctx) {
     // Identity removal after folding, because folding turns computed shapes into constants and
     // can leave copies behind.
     run_pass(EliminateIdentity{}, g, ctx);
+    // Gathers of constant consecutive indices become Slice (and Reshape) views; indices are
+    // constants only once shape subgraphs are folded.
+    run_pass(GatherToSlice{}, g, ctx);
     // BatchNorm folding after identity removal (a copy between a Conv and its BatchNorm would
     // hide the pair) and before epilogue fusion, which then fuses the bias it produces.
     run_pass(FoldBatchNorm{}, g, ctx);

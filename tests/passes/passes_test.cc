@@ -91,8 +91,9 @@ TEST(Passes, SymbolicBatchLeavesShapeChainToRunTime) {
   auto g = shape_chain_graph();
   PassContext ctx;
   run_pipeline(*g, ctx);
-  // Shape of a symbolic input cannot fold; the identity copy and the dead branch still go.
-  EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Shape", "Gather", "Concat", "Reshape", "Pointwise"}));
+  // Shape of a symbolic input cannot fold; the identity copy and the dead branch still go, and
+  // the Gather of dim 0 is a Slice (GatherToSlice).
+  EXPECT_EQ(ops_of(*g), (std::vector<std::string>{"Shape", "Slice", "Concat", "Reshape", "Pointwise"}));
   EXPECT_EQ(g->outputs[0]->name, "y");
 }
 
@@ -144,6 +145,45 @@ TEST(PassHarness, ToleranceIsPerElementNotScaledByTheLargest) {
   Tensor got = Tensor::from_vector<float>(DataType::kFloat, {2}, {1000.0f, -0.001f});
   EXPECT_NONFATAL_FAILURE(passtest::count_mismatches(got, want, 1e-5, 1e-5), "element 1");
   EXPECT_EQ(passtest::count_mismatches(want, want, 1e-5, 1e-5), 0);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+using namespace passtest;
+
+Tensor int64s(Dims d, std::vector<int64_t> v) {
+  Tensor t(DataType::kInt64, std::move(d));
+  for (size_t i = 0; i < v.size(); ++i) t.set_i64(static_cast<int64_t>(i), v[i]);
+  return t;
+}
+
+TEST(GatherToSlice, ConsecutiveConstantIndicesBecomeSlices) {
+  G b;
+  Value* x = b.input("x", {3, 2, 5});
+  auto gather = [&](int64_t axis, Tensor idx, const std::string& out) {
+    auto a = std::make_unique<GatherAttrs>();
+    a->axis = axis;
+    b.output(b.node("Gather", {x, b.constant("idx", std::move(idx))}, std::move(a), "gather"), out);
+  };
+  gather(0, int64s({}, {1}), "first");          // qkv[1]: a scalar index drops the axis
+  gather(2, int64s({3}, {1, 2, 3}), "run");     // a run along the last axis
+  gather(1, int64s({1}, {-1}), "negative");     // from the end
+  gather(-1, int64s({2}, {0, 2}), "gapped");    // not consecutive: stays a Gather
+  gather(0, int64s({2}, {2, 1}), "backwards");  // decreasing: stays a Gather
+  auto before = b.g->clone();
+  PassContext ctx;
+  run_pipeline(*b.g, ctx);
+  EXPECT_EQ(ctx.stats["gather_to_slice.gathers"], 3);
+  EXPECT_EQ(count_op(*b.g, "Gather"), 2);
+  EXPECT_EQ(count_op(*b.g, "Slice"), 3);
+  EXPECT_EQ(b.g->find_value("first")->shape.str(), "[2,5]");
+  EXPECT_EQ(b.g->find_value("run")->shape.str(), "[3,2,3]");
+  EXPECT_EQ(b.g->find_value("negative")->shape.str(), "[3,1,5]");
+  expect_same_outputs(*before, *b.g, 0, b.rng, 0);
 }
 
 }  // namespace
