@@ -273,26 +273,22 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void*
                                      const void* bias, const void* z, void* y,
                                      void* workspace, const void* scale,
                                      const void* y_scale) const {
-  int64_t uids[7] = {kUidX, kUidW, kUidY, 0, 0, 0, 0};
-  void* ptrs[7] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr,
-                   nullptr};
-  int64_t n = 3;
-  if (y_scale_) {
-    uids[n] = kUidYScale;
-    ptrs[n++] = const_cast<void*>(y_scale);
-  }
-  if (scale_) {
-    uids[n] = kUidScale;
-    ptrs[n++] = const_cast<void*>(scale);
-  }
-  if (bias_) {
-    uids[n] = kUidBias;
-    ptrs[n++] = const_cast<void*>(bias);
-  }
-  if (residual_) {
-    uids[n] = kUidZ;
-    ptrs[n++] = const_cast<void*>(z);
-  }
+  int64_t uids[7];
+  void* ptrs[7];
+  int64_t n = 0;
+  // The tensors the graph has, each by its unique id.
+  auto add = [&](bool has, int64_t uid, const void* p) {
+    if (!has) return;
+    uids[n] = uid;
+    ptrs[n++] = const_cast<void*>(p);
+  };
+  add(true, kUidX, x);
+  add(true, kUidW, w);
+  add(true, kUidY, y);
+  add(y_scale_, kUidYScale, y_scale);
+  add(scale_, kUidScale, scale);
+  add(bias_, kUidBias, bias);
+  add(residual_, kUidZ, z);
   Desc vp = nullptr;
   cudnnStatus_t st = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp);
   if (st != CUDNN_STATUS_SUCCESS) return st;
