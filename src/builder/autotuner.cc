@@ -105,7 +105,7 @@ std::string Autotuner::device_identity(const Backend& backend) {
 }
 
 std::string Autotuner::signature(const Tactic& tactic, const Node& node) {
-  std::string s = cat(tactic.id(), "|", node.op(), "|", node.attrs ? node.attrs->str() : "", "|in");
+  std::string s = cat(tactic.id(), "|", node.op(), "|", node.attrs ? node.attrs->structure() : "", "|in");
   for (const Value* v : node.inputs) {
     if (!v) {
       s += "|-";

@@ -48,8 +48,10 @@ class Autotuner {
   // What identifies the machine a cache belongs to: the backend, and for a device its GPU,
   // compute capability and CUDA/cuDNN/cuBLASLt versions.
   static std::string device_identity(const Backend& backend);
-  // The step's signature: tactic, op, attributes, and each input's and output's dtype and dims
-  // (and whether an input is a constant, whose values the candidates may specialise on).
+  // The step's signature: tactic, op, attributes (their structure: real values such as scales do
+  // not change how a step runs, so steps that differ only there share one result), and each
+  // input's and output's dtype and dims (and whether an input is a constant, whose values the
+  // candidates may specialise on).
   static std::string signature(const Tactic& tactic, const Node& node);
 
   int64_t timed() const { return timed_; }

@@ -9,18 +9,26 @@ namespace kiln {
 
 namespace {
 
+// Prints every attribute; `structure` prints real numbers only as zero ("0") or not ("x") and
+// lists of them by their length, which is all that decides how a kernel runs (Attrs::structure).
 class Printer : public AttrVisitor {
  public:
+  explicit Printer(bool structure = false) : structure_(structure) {}
   std::ostringstream os;
   void sep(const char* n) { os << (first_ ? "" : " ") << n << "="; first_ = false; }
   void operator()(const char* n, int64_t& v) override { sep(n); os << v; }
-  void operator()(const char* n, double& v) override { sep(n); os << v; }
+  void operator()(const char* n, double& v) override {
+    sep(n);
+    if (structure_) os << (v == 0 ? "0" : "x");
+    else os << v;
+  }
   void operator()(const char* n, bool& v) override { sep(n); os << (v ? "true" : "false"); }
   void operator()(const char* n, std::string& v) override { sep(n); os << '"' << v << '"'; }
   void operator()(const char* n, Ints& v) override {
     sep(n); os << "["; for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i]; os << "]";
   }
   void operator()(const char* n, Floats& v) override {
+    if (structure_) { sep(n); os << "[" << v.size() << " reals]"; return; }
     sep(n); os << "["; for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i]; os << "]";
   }
   void operator()(const char* n, DataType& v) override { sep(n); os << dtype_name(v); }
@@ -28,11 +36,12 @@ class Printer : public AttrVisitor {
     sep(n);
     if (!v.defined()) { os << "none"; return; }
     os << dtype_name(v.dtype()) << dims_to_string(v.dims());
-    if (v.numel() == 1) os << "(" << v.get_f64(0) << ")";
+    if (v.numel() == 1 && !structure_) os << "(" << v.get_f64(0) << ")";
   }
   void operator()(const char* n, expr::Program& v) override { sep(n); os << "{" << v.str() << "}"; }
 
  private:
+  bool structure_;
   bool first_ = true;
 };
 
@@ -67,6 +76,12 @@ class Hasher : public AttrVisitor {
 
 std::string Attrs::str() const {
   Printer p;
+  const_cast<Attrs*>(this)->accept(p);
+  return p.os.str();
+}
+
+std::string Attrs::structure() const {
+  Printer p(true);
   const_cast<Attrs*>(this)->accept(p);
   return p.os.str();
 }

@@ -44,6 +44,10 @@ class Attrs {
 
   // Derived from accept(); see attrs.cc.
   std::string str() const;        // "strides=[1,1] group=1"
+  // str() with real numbers as "0" or "x" (non-zero) and lists of them as their length: what a
+  // timing signature keys on, so that layers differing only in scales (quantization), epsilons
+  // or slopes share one tuning result.
+  std::string structure() const;
   uint64_t hash() const;
   bool equals(const Attrs& o) const;
 };

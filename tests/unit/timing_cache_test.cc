@@ -15,6 +15,7 @@
 
 #include "common/file.h"
 #include "kiln/kiln.h"
+#include "ops/conv.h"
 
 namespace kiln {
 namespace {
@@ -127,6 +128,30 @@ TEST(TimingCache, NotACacheAndOtherVersions) {
 
 namespace kiln {
 namespace {
+
+// Steps that differ only in real-valued attributes (quantization scales) share one tuning
+// result; a geometric difference (strides) or another shape does not.
+TEST(Autotuner, SignatureKeysOnStructureNotOnScales) {
+  auto conv_sig = [](double x_scale, Floats w_scale, Ints strides, int64_t width) {
+    Graph g;
+    Value* x = g.add_value("x", DataType::kInt8, Shape::from(Dims{2, 16, width, width}));
+    Value* w = g.add_value("w", DataType::kInt8, Shape::from(Dims{16, 16, 3, 3}));
+    Value* y = g.add_value("y", DataType::kFloat16, Shape::from(Dims{2, 16, width, width}));
+    auto a = std::make_unique<ConvAttrs>();
+    a->strides = strides;
+    a->q_x_scale = x_scale;
+    a->q_w_scale = w_scale;
+    a->q_out = DataType::kFloat16;
+    Node* n = g.add_node("Conv", {x, w}, {y}, std::move(a), "conv");
+    return Autotuner::signature(*cpu_backend().tactics().front(), *n);
+  };
+  const std::string base = conv_sig(0.5, {0.1, 0.2}, {1, 1}, 9);
+  EXPECT_EQ(base, conv_sig(0.25, {0.3, 0.7}, {1, 1}, 9));
+  EXPECT_NE(base, conv_sig(0.5, {0.1}, {1, 1}, 9)) << "per-tensor against per-channel scales";
+  EXPECT_NE(base, conv_sig(0, {0.1, 0.2}, {1, 1}, 9)) << "quantized against not";
+  EXPECT_NE(base, conv_sig(0.5, {0.1, 0.2}, {2, 2}, 9));
+  EXPECT_NE(base, conv_sig(0.5, {0.1, 0.2}, {1, 1}, 11));
+}
 
 struct Built {
   std::string bytes;

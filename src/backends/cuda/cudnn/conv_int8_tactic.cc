@@ -281,18 +281,35 @@ class Int8ConvTactic : public Tactic {
   }
 
   // Whether cuDNN finalizes a plan for the graph, so that what it lacks falls back at build time.
-  // Without a usable device the question is left to run time.
+  // Without a usable device the question is left to run time. Finalizing takes cuDNN tens of
+  // milliseconds and the builder asks about every step more than once (and ResNet-50 has 53
+  // convolutions of 20 geometries), so answers are kept per structure and shape.
   static Status probe(const CudnnConvMapping& m, DataType out, const Node& n) {
+    std::string key = cat(n.attrs->structure(), "|", dtype_name(out));
+    for (const Value* v : n.inputs) key += v ? "|" + v->shape.str() : "|-";
+    key += "|" + n.outputs[0]->shape.str();
+    static std::mutex mu;
+    static std::map<std::string, bool> known;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto it = known.find(key); it != known.end())
+        return it->second ? Status::ok()
+                          : unsupported("cuDNN has no int8 engine for this convolution");
+    }
     std::optional<TuningHandle> th;
     try {
       th.emplace(cudnn_tuning_handle());
     } catch (const Error&) {
       return Status::ok();
     }
-    if (conv_graph_plans(th->handle, spec_of(m, n), 1, static_cast<int64_t>(kMaxWorkspace))
-            .empty())
-      return unsupported("cuDNN has no int8 engine for this convolution");
-    return Status::ok();
+    const bool ok =
+        !conv_graph_plans(th->handle, spec_of(m, n), 1, static_cast<int64_t>(kMaxWorkspace))
+             .empty();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      known[key] = ok;
+    }
+    return ok ? Status::ok() : unsupported("cuDNN has no int8 engine for this convolution");
   }
 };
 
