@@ -193,6 +193,8 @@ def main():
             xpath, ref = ref_of(model, 1, 5)
             got, _ = kiln_out(plan, xpath, f"{name}_b1")
             j = bench_json(k, plan, w, f"{name}_b1", log)
+            # Where batch-1 time goes (each step's GPU time), for tuning_commands.log.
+            run([k, "bench", plan, "--iterations", "50", "--profile"], log)
             row = {"kiln_ms": j["gpu_compute_ms"]["median"], "kiln_err": rel_err(got, ref)}
             mh = model.half().to(memory_format=torch.channels_last)
             xh = torch.randn(1, 3, 224, 224, device=dev).half().contiguous(memory_format=torch.channels_last)
