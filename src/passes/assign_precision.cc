@@ -68,6 +68,8 @@ Rule rule_for(const Node& n) {
                                                                  : std::vector<size_t>{0, 1}};
   if (op == "QuantizeLinear") return {Kind::kAnyType, {}, false};
   if (op == "Pool" || op == "Softmax" || op == "Resize") return {Kind::kCompute, {0}};
+  // Q, K and V switch together; a float mask stays float32 (the op reads any float type).
+  if (op == "Attention") return {Kind::kCompute, {0, 1, 2}};
   // Scale, bias, mean and var stay float32 (the op takes any float type for them), as cuDNN's
   // normalization wants them for float16 data.
   if (op == "Normalization") return {Kind::kCompute, {0}};

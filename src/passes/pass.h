@@ -160,6 +160,26 @@ struct FuseEpilogue {
 // The pass's name before it fused MatMul epilogues too; kept for tests written against it.
 using FuseConvEpilogue = FuseEpilogue;
 
+struct FuseAttention {
+  // Expects: shapes inferred, constants folded, identities removed. Guarantees: the core of
+  // scaled dot-product attention, MatMul(Q, Kᵀ) -> scalar scales -> at most one mask step (an Add
+  // of a tensor, or a Where(bool, scores, c <= -1e4) that keeps the scores where true) -> scalar
+  // scales (only before an additive mask) -> Softmax(last axis) -> MatMul(., V), with scalar
+  // scales (Mul/Div by a positive constant) also on Q, on Kᵀ and on K before its Transpose, becomes
+  // one Attention node (ops/attention.h) when every intermediate value has its one reader and is
+  // no graph output, all of one float type, rank 4 (or rank 3, bmm form: unsqueezed to batch 1 and
+  // squeezed back by Reshape views). Kᵀ may come from a Transpose (any perm; one swapping the last
+  // two dims is dropped, another becomes a Transpose of its input) or trans_b; otherwise a
+  // Transpose of B is inserted. K and V repeated to the query heads by Reshape(Expand(Unsqueeze))
+  // (Llama's repeat_kv) are read before the repetition (grouped-query). The scale attribute is
+  // the product of every factor absorbed. The Attention node writes the value MatMul's output
+  // (same name). The Reshape/Transpose head splits around it stay. A Where mask differs from the
+  // unfused graph only in rows that mask every key (zeros instead of an average of V).
+  // stats["fuse_attention.fused"], ["fuse_attention.grouped"].
+  std::string_view name() const { return "fuse_attention"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
 struct AssignPrecision {
   // Runs when ctx.fp16 or ctx.tf32, on any device (the CPU reference runs the result) and at every
   // opt level (precision is what the caller asked for). Expects: shapes inferred.

@@ -60,6 +60,15 @@ void run_pipeline(Graph& g, PassContext& ctx) {
     // After the epilogues (ReLU is then part of the Conv): a quantized Conv read only by the next
     // layer's QuantizeLinear writes int8 itself.
     run_pass(FoldRequantization{}, g, ctx);
+    // Attention after the clean-up passes: folding makes the scale and the causal mask
+    // constants, identity removal drops the Identity/Dropout/same-type Cast copies that sit
+    // between a Softmax and its MatMul, and GatherToSlice has turned qkv[i] splits into views.
+    // After the quantization passes, so that calibration measures the unfused graph's tensors and
+    // Q/DQ propagation sees plain MatMuls. Before AssignPrecision, so that the Attention node
+    // switches to float16 as one compute op (casts only at its edges, the softmax in float32
+    // inside it), and before FusePointwise, which would merge the scale and mask steps into other
+    // programs and hide the pattern.
+    run_pass(FuseAttention{}, g, ctx);
   }
   // Precision is what the caller asked for, not an optimisation: it runs at every level. Before
   // the layout choice, because NHWC pays only for float16/bfloat16 convolutions (the layout pass
