@@ -129,6 +129,15 @@ Value* peel_scales(const Graph& g, Value* v, const Node* reader, double* scale) 
   return v;
 }
 
+// n casts its one input to the type it already has (torch's softmax(dtype=float32) on float32).
+bool is_same_type_cast(const Node& n) {
+  const expr::Program* p = program_of(n);
+  if (!p || n.inputs.size() != 1 || !n.in(0) || p->code.size() != 2) return false;
+  const expr::Instr& out = p->code[p->outputs[0]];
+  return out.op == Op::kCast && p->code[out.a].op == Op::kInput && p->code[out.a].a == 0 &&
+         out.dtype == n.in(0)->dtype && n.outputs[0]->dtype == out.dtype;
+}
+
 bool is_plain_matmul(const Node& n) {
   if (n.op() != "MatMul" || n.inputs.size() != 2 || !n.in(0) || !n.in(1)) return false;
   const auto& a = n.a<MatMulAttrs>();
@@ -233,8 +242,13 @@ class Fuser {
   bool fuse(Node* pv) {
     if (!is_plain_matmul(*pv) || pv->a<MatMulAttrs>().alpha != 1.0) return false;
     Value* probs = pv->in(0);
+    const Node* probs_reader = pv;
+    if (probs->producer && is_same_type_cast(*probs->producer) && private_to(g_, probs, pv)) {
+      probs_reader = probs->producer;
+      probs = probs->producer->in(0);
+    }
     Node* sm = probs->producer;
-    if (!sm || !is_last_axis_softmax(*sm) || !private_to(g_, probs, pv)) return false;
+    if (!sm || !is_last_axis_softmax(*sm) || !private_to(g_, probs, probs_reader)) return false;
     const DataType t = probs->dtype;
     // Back from the softmax: scales, at most one mask step, scales, the score product.
     double post_scale = 1.0;  // scales after the mask scale it too: only before it

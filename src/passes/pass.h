@@ -164,7 +164,7 @@ struct FuseAttention {
   // Expects: shapes inferred, constants folded, identities removed. Guarantees: the core of
   // scaled dot-product attention, MatMul(Q, Kᵀ) -> scalar scales -> at most one mask step (an Add
   // of a tensor, or a Where(bool, scores, c <= -1e4) that keeps the scores where true) -> scalar
-  // scales (only before an additive mask) -> Softmax(last axis) -> MatMul(., V), with scalar
+  // scales (only before an additive mask) -> Softmax(last axis) -> [same-type Cast] -> MatMul(., V), with scalar
   // scales (Mul/Div by a positive constant) also on Q, on Kᵀ and on K before its Transpose, becomes
   // one Attention node (ops/attention.h) when every intermediate value has its one reader and is
   // no graph output, all of one float type, rank 4 (or rank 3, bmm form: unsqueezed to batch 1 and
