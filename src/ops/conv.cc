@@ -93,8 +93,11 @@ void check_epilogue(InferContext& ctx, const ConvAttrs& a, DataType t, const Sha
   }
   if (ctx.num_inputs() > 4) ctx.error(cat("Conv takes at most 4 inputs (X, W, B, Z), got ",
                                           ctx.num_inputs()));
+  if (a.quantized_residual() && (!a.quantized() || !std::isfinite(a.q_z_scale) ||
+                                 !ctx.has_input(3) || ctx.dtype(3) != DataType::kInt8))
+    ctx.error("a quantized residual needs a quantized Conv, a finite scale and an int8 Z");
   if (!ctx.has_input(3)) return;
-  if (ctx.dtype(3) != t)
+  if (ctx.dtype(3) != t && !a.quantized_residual())
     ctx.error(cat("the residual Z is ", dtype_name(ctx.dtype(3)), " but X is ", dtype_name(t)));
   if (shapes_conflict(ctx.shape(3), y))
     ctx.error(cat("the residual Z ", ctx.shape(3).str(), " does not have the output's shape ",
@@ -355,7 +358,8 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
           for (int64_t o = 0; o < out_vol; ++o) yv[j * out_vol + o] += bias[j];
       if (z.defined()) {
         load_acc(z, b * m * out_vol, m * out_vol, zv.data());
-        for (int64_t i = 0; i < m * out_vol; ++i) yv[i] += zv[i];
+        const Acc zs = a.quantized_residual() ? static_cast<Acc>(a.q_z_scale) : Acc(1);
+        for (int64_t i = 0; i < m * out_vol; ++i) yv[i] += zv[i] * zs;
       }
       if (act)
         for (Acc& v : yv) v = relu(v);

@@ -44,8 +44,13 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
   // only reader of Y): Y is int8, saturate(round_half_even(v / q_y_scale)) of the epilogue's
   // value v, computed before any rounding to q_out (which B and Z keep). 0: Y is of type q_out.
   Float q_y_scale = 0;
+  // Quantized residual (set by FoldRequantization when Z is a per-tensor int8 DequantizeLinear's
+  // output with zero point 0): Z is int8 and enters the sum as Z * q_z_scale. 0: Z, if any, is of
+  // type q_out.
+  Float q_z_scale = 0;
   bool quantized() const { return q_x_scale > 0; }
   bool requantized() const { return q_y_scale > 0; }
+  bool quantized_residual() const { return q_z_scale > 0; }
 
   template <class V>
   void reflect(V& v) {
@@ -66,6 +71,7 @@ struct ConvAttrs : AttrsOf<ConvAttrs> {
     v("q_w_scale", q_w_scale);
     v("q_out", q_out);
     v("q_y_scale", q_y_scale);
+    v("q_z_scale", q_z_scale);
   }
 };
 

@@ -59,8 +59,12 @@ Rule rule_for(const Node& n) {
   // reads float16 as it reads float32 (the division is in the scale's type): no Cast back.
   if (op == "Conv") {
     const auto& a = n.a<ConvAttrs>();
-    // A requantized Conv's output is int8 already (ConvAttrs::q_y_scale).
-    if (a.quantized()) return Rule{Kind::kCompute, {2, 3}, !a.requantized()};
+    // A requantized Conv's output is int8 already (ConvAttrs::q_y_scale), as is a quantized
+    // residual (q_z_scale).
+    if (a.quantized())
+      return Rule{Kind::kCompute,
+                  a.quantized_residual() ? std::vector<size_t>{2} : std::vector<size_t>{2, 3},
+                  !a.requantized()};
     return Rule{Kind::kCompute, {0, 1, 2, 3}};
   }
   if (op == "MatMul")

@@ -43,8 +43,8 @@ bool is_relu(const Node& n) {
          out.dtype == p->input_types[0] && out.dtype == n.inputs[0]->dtype;
 }
 
-// The node computes input 0 + input 1 in their common type; returns the slot of the operand that
-// is not `v` (-1 when the node is no such Add, or adds v to itself).
+}  // namespace
+
 int add_other_operand(const Node& n, const Value* v) {
   const expr::Program* p = program_of(n);
   if (!p || n.inputs.size() != 2 || !n.inputs[0] || !n.inputs[1]) return -1;
@@ -58,6 +58,8 @@ int add_other_operand(const Node& n, const Value* v) {
   if (n.inputs[1] == v) return 0;
   return -1;
 }
+
+namespace {
 
 // Every dim provably equal: equal known sizes or the same named symbol.
 bool same_shape(const Shape& a, const Shape& b) {

@@ -103,11 +103,19 @@ struct FoldBatchNorm {
 // input 0 and a float32 constant W, whose name no --layer-precision pattern keeps in float.
 std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx);
 
+// The node computes input 0 + input 1 in their common type (a Pointwise Add that FuseEpilogue
+// can fuse as a residual); returns the slot of the operand that is not `v`, or -1 when the node
+// is no such Add or adds v to itself.
+int add_other_operand(const Node& n, const Value* v);
+
 struct InsertQuantization {
   // Runs when ctx.activation_scales is set (post-training INT8). Expects: shapes inferred,
   // BatchNorm folded (the weights are final). Guarantees: each target's input 0 x with a scale
   // is replaced by DequantizeLinear(QuantizeLinear(x, s, 0), s, 0) (int8, symmetric; one pair per
-  // tensor); targets without a scale stay in float and are reported.
+  // tensor); targets without a scale stay in float and are reported. A residual Add of a target
+  // Conv's only output and such an x (a ResNet block's identity path) reads the same
+  // DequantizeLinear where the target says it reads an int8 residual (as TensorRT's implicit
+  // INT8 quantizes residuals): FoldRequantization then folds it into the Conv.
   std::string_view name() const { return "insert_quantization"; }
   void run(Graph& g, PassContext& ctx) const;
 };
@@ -136,10 +144,13 @@ struct FoldQuantization {
 };
 
 struct FoldRequantization {
-  // Expects: shapes inferred, epilogues fused. Guarantees: a quantized Conv (no epilogue program,
-  // Y not a graph output) whose only reader is a per-tensor QuantizeLinear to int8 with a constant
-  // positive scale and zero point 0 writes that int8 tensor itself (ConvAttrs::q_y_scale): the
-  // next layer's input never exists in floating point. The QuantizeLinear is removed.
+  // Expects: shapes inferred, epilogues fused. Guarantees: a quantized Conv whose residual Z is a
+  // per-tensor DequantizeLinear of int8 with a constant positive scale and zero point 0 reads the
+  // int8 tensor (ConvAttrs::q_z_scale), where the target runs such a residual. Then a quantized
+  // Conv (no epilogue program, Y not a graph output) whose only reader is a per-tensor
+  // QuantizeLinear to int8 with a constant positive scale and zero point 0 writes that int8
+  // tensor itself (ConvAttrs::q_y_scale): the next layer's input never exists in floating point.
+  // The QuantizeLinear is removed.
   std::string_view name() const { return "fold_requantization"; }
   void run(Graph& g, PassContext& ctx) const;
 };

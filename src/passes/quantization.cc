@@ -155,9 +155,10 @@ std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx) {
 
 void InsertQuantization::run(Graph& g, PassContext& ctx) const {
   if (!ctx.activation_scales) return;
-  int64_t inserted = 0, missing = 0;
+  int64_t inserted = 0, missing = 0, residuals = 0;
   std::map<Value*, Value*> dequantized;  // x -> DQ(Q(x)), one pair per tensor
-  for (Node* n : quantization_targets(g, ctx)) {
+  const std::vector<Node*> targets = quantization_targets(g, ctx);
+  for (Node* n : targets) {
     Value* x = n->in(0);
     auto it = ctx.activation_scales->find(x->name);
     if (it == ctx.activation_scales->end()) {
@@ -183,9 +184,28 @@ void InsertQuantization::run(Graph& g, PassContext& ctx) const {
     }
     g.set_input(n, 0, dq);
   }
+  // Residual paths: a quantized Conv's only reader adds a tensor quantized above (a ResNet block's
+  // input, which its first Conv reads as int8); the Add reads it dequantized too, so that the
+  // fused Conv takes an int8 Z and the block's output has int8 readers only.
+  for (Node* n : targets) {
+    Value* y = n->outputs[0];
+    if (n->op() != "Conv" || n->in(0)->producer == nullptr ||
+        n->in(0)->producer->op() != "DequantizeLinear" || y->consumers.size() != 1 ||
+        g.is_graph_output(y) || !ctx.target->runs_quantized_residual(*n))
+      continue;
+    Node* add = y->consumers[0];
+    const int other = add_other_operand(*add, y);
+    if (other < 0) continue;
+    auto it = dequantized.find(add->inputs[other]);
+    if (it == dequantized.end() || !it->second) continue;
+    g.set_input(add, other, it->second);
+    ++residuals;
+  }
   g.toposort();
   ctx.stats["insert_quantization.tensors"] += inserted;
+  ctx.stats["insert_quantization.residuals"] += residuals;
   ctx.report(cat("insert_quantization: ", inserted, " tensor(s) quantized to int8",
+                 residuals ? cat(", ", residuals, " residual(s) read as int8") : "",
                  missing ? cat(", ", missing, " product(s) without a scale left in float") : ""));
 }
 
@@ -230,9 +250,24 @@ void FoldQuantization::run(Graph& g, PassContext& ctx) const {
 }
 
 void FoldRequantization::run(Graph& g, PassContext& ctx) const {
-  int64_t folded = 0;
+  int64_t folded = 0, residuals = 0;
   std::vector<Node*> nodes;
   for (auto& np : g.nodes()) nodes.push_back(np.get());
+  // Int8 residuals first: a Z that is a per-tensor DequantizeLinear of int8 with zero point 0.
+  for (Node* n : nodes) {
+    if (n->op() != "Conv" || n->outputs.size() != 1 || !n->in(3)) continue;
+    auto& a = n->a<ConvAttrs>();
+    double s = 0;
+    int64_t z = 0;
+    const Node* dz = per_tensor_dq(n->in(3), &s, &z);
+    if (!a.quantized() || a.quantized_residual() || !dz || z != 0 ||
+        dz->in(0)->dtype != DataType::kInt8 || !ctx.target->runs_quantized_residual(*n))
+      continue;
+    a.q_z_scale = s;
+    g.set_input(n, 3, dz->in(0));
+    infer_node(*n);
+    ++residuals;
+  }
   for (Node* n : nodes) {
     if (n->op() != "Conv" || n->outputs.size() != 1) continue;
     auto& a = n->a<ConvAttrs>();
@@ -258,8 +293,10 @@ void FoldRequantization::run(Graph& g, PassContext& ctx) const {
     ++folded;
   }
   ctx.stats["fold_requantization.folded"] += folded;
-  if (folded)
-    ctx.report(cat("fold_requantization: ", folded, " convolution(s) write int8 for the next layer"));
+  ctx.stats["fold_requantization.residuals"] += residuals;
+  if (folded || residuals)
+    ctx.report(cat("fold_requantization: ", folded, " convolution(s) write int8 for the next layer, ",
+                   residuals, " read an int8 residual"));
 }
 
 namespace {

@@ -25,9 +25,10 @@ namespace kiln {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 5;  // 2: nodes carry their origins; 3: profiles;
+constexpr uint32_t kFormatVersion = 6;  // 2: nodes carry their origins; 3: profiles;
                                         // 4: library tactics store their tuned choice;
                                         // 5: Conv q_y_scale (requantized outputs)
+                                        // 6: Conv q_z_scale (int8 residuals)
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kAlign = 64;
 enum SectionId : uint32_t { kInfo = 1, kGraph = 2, kSteps = 3, kWeights = 4, kProfiles = 5 };

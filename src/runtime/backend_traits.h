@@ -31,6 +31,10 @@ class BackendTraits {
   // MatMul about to be quantized, with int8 X of zero point `x_zero` and constant int8 W) as a
   // quantized product on the device. A product it would run on the host stays in float.
   virtual bool runs_quantized(const Node& product, int64_t x_zero) const { return true; }
+  // InsertQuantization / FoldRequantization: whether this backend runs a quantized `conv` whose
+  // residual Z is int8 (ConvAttrs::q_z_scale) as fast as one whose Z is in float. Where it says
+  // no, residuals stay in float (TensorRT's trade too: an int8 residual is one more rounding).
+  virtual bool runs_quantized_residual(const Node& conv) const { return true; }
 };
 
 // The traits of the backend named `device` ("cpu", "cuda"), in every build; throws

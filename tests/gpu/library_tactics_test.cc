@@ -645,12 +645,17 @@ TEST(GpuInt8, QuantizedConvMatchesTheReference) {
   // Channels-last int8 X (zero point 0), per-channel weight scales, awkward spatial sizes and
   // strides; float16 and float32 results, bias, residual and ReLU fused, and a requantized int8
   // output (one step of rounding apart at most: cuDNN multiplies by 1/scale).
-  struct Case { Dims x; int64_t m, k, stride; DataType out; bool bias, z, relu; double y_scale; };
+  // z_scale > 0: an int8 residual (ConvAttrs::q_z_scale, a ResNet block's identity path).
+  struct Case { Dims x; int64_t m, k, stride; DataType out; bool bias, z, relu; double y_scale;
+                double z_scale = 0; };
   const Case cases[] = {
       {{2, 9, 7, 12}, 20, 3, 1, DataType::kFloat16, true, true, true, 0},
       {{1, 13, 11, 16}, 8, 3, 2, DataType::kFloat, true, false, false, 0},
       {{3, 5, 6, 4}, 12, 1, 1, DataType::kFloat16, false, false, true, 0},
       {{2, 9, 7, 12}, 16, 3, 1, DataType::kFloat16, true, false, true, 0.05},
+      {{2, 9, 7, 12}, 16, 1, 1, DataType::kFloat16, true, true, true, 0.05, 0.04},
+      {{1, 6, 5, 16}, 20, 3, 1, DataType::kFloat16, true, true, false, 0, 0.03},
+      {{2, 7, 7, 8}, 8, 3, 1, DataType::kFloat, false, true, true, 0, 0.02},
   };
   uint32_t seed = 1;
   for (const Case& c : cases) {
@@ -663,6 +668,7 @@ TEST(GpuInt8, QuantizedConvMatchesTheReference) {
     for (int64_t j = 0; j < c.m; ++j) a->q_w_scale.push_back(0.0007 + 0.00005 * j);
     a->q_out = c.out;
     a->q_y_scale = c.y_scale;
+    a->q_z_scale = c.z_scale;
     if (c.relu) a->activation = "relu";
     const int64_t ch = c.x[3];
     const int64_t oh = (c.x[1] + 2 * (c.k / 2) - c.k) / c.stride + 1;
@@ -671,7 +677,9 @@ TEST(GpuInt8, QuantizedConvMatchesTheReference) {
                               NodeInput::constant_of(int8_values({c.m, ch, c.k, c.k}, seed++, -127))};
     in.push_back(c.bias ? NodeInput::constant_of(random_values(c.out, {c.m}, seed++))
                         : NodeInput::none());
-    if (c.z) in.push_back(NodeInput::of(random_values(c.out, {c.x[0], oh, ow, c.m}, seed++)));
+    if (c.z)
+      in.push_back(NodeInput::of(c.z_scale > 0 ? int8_values({c.x[0], oh, ow, c.m}, seed++)
+                                               : random_values(c.out, {c.x[0], oh, ow, c.m}, seed++)));
     DeviceRun r = run_on_device("Conv", std::move(a), std::move(in));
     EXPECT_EQ(r.tactic, "cuda.cudnn_conv_int8");
     ASSERT_EQ(r.device.size(), 1u);

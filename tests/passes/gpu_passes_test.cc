@@ -713,17 +713,21 @@ TEST(FoldRequantization, ConvsReadOnlyByAQuantizerWriteInt8AndComputeWhatTheyDid
   std::mt19937 rng(23);
   auto g = resnet_like(rng);
   const auto scales = uniform_scales(*g, backend_traits("cpu"));
-  // Unfolded: the float graph with its QuantizeLinear/DequantizeLinear pairs inserted.
+  // Unfolded: the graph with its QuantizeLinear/DequantizeLinear pairs inserted and its products
+  // quantized (the same int8 weights), each quantizer still a node of its own.
   auto before = g->clone();
   PassContext c0;
   c0.stop_before_quantization = true;
   run_pipeline(*before, c0);
   c0.activation_scales = &scales;
   apply(InsertQuantization{}, *before, c0);
+  apply(FoldQuantization{}, *before, c0);
   PassContext ctx;
   ctx.activation_scales = &scales;
   run_pipeline(*g, ctx);
   EXPECT_EQ(ctx.stats["fold_requantization.folded"], 3);
+  // The first block's identity path: its last Conv reads the block input as int8.
+  EXPECT_EQ(ctx.stats["fold_requantization.residuals"], 1);
   int requantized = 0;
   for (auto& n : g->nodes())
     if (n->op() == "Conv" && n->a<ConvAttrs>().requantized()) {

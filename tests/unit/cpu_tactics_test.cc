@@ -81,9 +81,12 @@ TEST(CpuTactics, QuantizedConvIm2colMatchesTheReferenceExactly) {
       {{2, 130, 5, 5}, {3, 130, 3, 3}, 1, DataType::kUInt8, 0, true, false, false, false},
   };
   for (const auto& c : cases)
-  for (double y_scale : {0.0, 0.037}) {
+  for (double y_scale : {0.0, 0.037})
+  for (double z_scale : {0.0, 0.011}) {
+    if (z_scale > 0 && !c.z) continue;
     auto a = std::make_unique<ConvAttrs>();
     a->q_y_scale = y_scale;  // > 0: int8 Y, requantized
+    a->q_z_scale = z_scale;  // > 0: int8 Z
     a->pads = {1, 1, 1, 1};
     a->group = c.group;
     a->q_x_scale = 0.0173;
@@ -100,7 +103,13 @@ TEST(CpuTactics, QuantizedConvIm2colMatchesTheReferenceExactly) {
     if (c.bias || c.z) ins.push_back(c.bias ? random_tensor({c.w[0]}, rng) : Tensor());
     if (c.z) {
       const int64_t oh = c.x[2], ow = c.x[3];
-      ins.push_back(random_tensor({c.x[0], c.w[0], oh, ow}, rng));
+      Tensor z = random_tensor({c.x[0], c.w[0], oh, ow}, rng);
+      if (z_scale > 0) {
+        Tensor zq(DataType::kInt8, z.dims());
+        for (int64_t i = 0; i < z.numel(); ++i) zq.set_i64(i, static_cast<int64_t>(z.get_f64(i) * 127));
+        z = zq;
+      }
+      ins.push_back(z);
     }
     double err = compare("Conv", std::move(a), ins, "cpu.conv_im2col");
     // Without a residual both round the same double (acc * scale + bias) once: equal. The

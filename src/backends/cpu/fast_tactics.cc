@@ -65,13 +65,14 @@ std::vector<float> ints_as_floats(const Tensor& t, int64_t zero) {
 
 // A quantized Conv/MatMul the fast tactics run: int8/uint8 X, int8 W, float32 results (q_out) and
 // bias and residual, and Y of type `y` (float32, or int8 when requantized).
-Status quantized_operands_ok(const Node& n, DataType q_out, DataType y) {
+// `int8_z`: the residual (input 3) is int8 (ConvAttrs::q_z_scale).
+Status quantized_operands_ok(const Node& n, DataType q_out, DataType y, bool int8_z = false) {
   if (!is_quantized_int(n.inputs[0]->dtype) || n.inputs[1]->dtype != DataType::kInt8)
     return Status(StatusCode::kUnsupported, "quantized without int8/uint8 X and int8 W");
   if (q_out != DataType::kFloat || n.outputs[0]->dtype != y)
     return Status(StatusCode::kUnsupported, "quantized with a non-float32 output");
   for (size_t i = 2; i < n.inputs.size(); ++i)
-    if (n.in(i) && n.in(i)->dtype != DataType::kFloat)
+    if (n.in(i) && n.in(i)->dtype != (i == 3 && int8_z ? DataType::kInt8 : DataType::kFloat))
       return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
   return Status::ok();
 }
@@ -173,8 +174,15 @@ class ConvKernel : public Kernel {
       const Tensor& z = args.in(3);
       KILN_EXPECT(z.numel() == total, StatusCode::kInvalidArgument, "Conv: the residual Z ",
                   dims_to_string(z.dims()), " does not have the output's shape");
-      const float* zd = z.data<float>();
-      for (int64_t i = 0; i < total; ++i) yd[i] += zd[i];
+      if (a.quantized_residual()) {
+        const int8_t* zq = z.data<int8_t>();
+        const double zs = a.q_z_scale;
+        for (int64_t i = 0; i < total; ++i)
+          yd[i] = static_cast<float>(yd[i] + zq[i] * zs);
+      } else {
+        const float* zd = z.data<float>();
+        for (int64_t i = 0; i < total; ++i) yd[i] += zd[i];
+      }
     }
     if (a.activation == "relu")
       for (int64_t i = 0; i < total; ++i) yd[i] = yd[i] > 0 || std::isnan(yd[i]) ? yd[i] : 0.0f;
@@ -227,7 +235,8 @@ class ConvIm2colTactic : public Tactic {
     // Float32, or quantized with int8/uint8 X, int8 W and float32 everything else.
     if (a.quantized()) {
       Status q = quantized_operands_ok(n, a.q_out,
-                                       a.requantized() ? DataType::kInt8 : DataType::kFloat);
+                                       a.requantized() ? DataType::kInt8 : DataType::kFloat,
+                                       a.quantized_residual());
       if (!q) return q;
     } else if (!all_float32(n)) {
       return Status(StatusCode::kUnsupported, "not float32");

@@ -11,7 +11,7 @@ namespace kiln::cuda {
 namespace {
 
 enum : int64_t {
-  kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidScale = 6, kUidYScale = 7,
+  kUidX = 1, kUidW = 2, kUidY = 3, kUidBias = 4, kUidZ = 5, kUidScale = 6, kUidYScale = 7, kUidZPre = 8,
   kUidVirtual = 100
 };
 
@@ -173,15 +173,21 @@ Desc build_graph(ConvGraphPlan::Descs& d, cudnnHandle_t h, const ConvGraphSpec& 
     if (!b) return nullptr;
     steps.push_back({CUDNN_POINTWISE_ADD, b});
   }
+  const bool int8_z = s.int8 && s.residual && s.int8_residual;
+  const std::vector<int64_t> scalar_dims(s.y_dims.size(), 1);
+  if (int8_z) {
+    Desc pre = d.tensor(kUidZPre, CUDNN_DATA_FLOAT, scalar_dims, cl, false);
+    if (!pre) return nullptr;
+    steps.push_back({CUDNN_POINTWISE_MUL, pre});
+  }
   if (s.residual) {
-    Desc z = d.tensor(kUidZ, s.dtype, s.y_dims, cl, false);
+    Desc z = d.tensor(kUidZ, int8_z ? CUDNN_DATA_INT8 : s.dtype, s.y_dims, cl, false);
     if (!z) return nullptr;
     steps.push_back({CUDNN_POINTWISE_ADD, z});
   }
   if (s.relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
-  if (requantize) {
-    Desc ys = d.tensor(kUidYScale, CUDNN_DATA_FLOAT, std::vector<int64_t>(s.y_dims.size(), 1), cl,
-                       false);
+  if (requantize || int8_z) {
+    Desc ys = d.tensor(kUidYScale, CUDNN_DATA_FLOAT, scalar_dims, cl, false);
     if (!ys) return nullptr;
     steps.push_back({CUDNN_POINTWISE_MUL, ys});
   }
@@ -272,9 +278,9 @@ ConvGraphPlan::~ConvGraphPlan() {
 cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void* w,
                                      const void* bias, const void* z, void* y,
                                      void* workspace, const void* scale,
-                                     const void* y_scale) const {
-  int64_t uids[7];
-  void* ptrs[7];
+                                     const void* y_scale, const void* z_pre) const {
+  int64_t uids[8];
+  void* ptrs[8];
   int64_t n = 0;
   // The tensors the graph has, each by its unique id.
   auto add = [&](bool has, int64_t uid, const void* p) {
@@ -289,6 +295,7 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t h, const void* x, const void*
   add(scale_, kUidScale, scale);
   add(bias_, kUidBias, bias);
   add(residual_, kUidZ, z);
+  add(z_pre_, kUidZPre, z_pre);
   Desc vp = nullptr;
   cudnnStatus_t st = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp);
   if (st != CUDNN_STATUS_SUCCESS) return st;
@@ -335,7 +342,8 @@ std::unique_ptr<ConvGraphPlan> finalize_plan(cudnnHandle_t h, const ConvGraphSpe
   p->bias_ = spec.bias;
   p->residual_ = spec.residual;
   p->scale_ = spec.int8;
-  p->y_scale_ = spec.int8 && spec.requantize;
+  p->z_pre_ = spec.int8 && spec.residual && spec.int8_residual;
+  p->y_scale_ = spec.int8 && (spec.requantize || p->z_pre_);
   return p;
 }
 

@@ -27,6 +27,12 @@ struct ConvGraphSpec {
   // With int8: y is int8, the epilogue's value times a float32 scalar (the y_scale input, 1/the
   // next layer's input scale), rounded to nearest and saturated by cuDNN's conversion.
   bool requantize = false;
+  // With int8 and residual: z is int8 too (a quantized residual, ConvAttrs::q_z_scale). The
+  // epilogue keeps one linear chain: before z is added, the value is multiplied by the z_pre
+  // input (1 / z's scale), and after the ReLU by the y_scale input (z's scale, divided by the
+  // requantization scale when requantizing): y = relu((v / zs + z)) * zs, as relu commutes with
+  // a positive scale.
+  bool int8_residual = false;
   bool channels_last = false;
   // cuDNN's NCHW-order view (conv_mapping.h): x [N, C, spatial], w [K, C, kernel], y [N, K, out].
   std::vector<int64_t> x_dims, w_dims, y_dims;
@@ -59,7 +65,8 @@ class ConvGraphPlan {
   // Runs the plan on the handle's stream; bias / z / scale are ignored when the spec has none.
   cudnnStatus_t execute(cudnnHandle_t h, const void* x, const void* w, const void* bias,
                         const void* z, void* y, void* workspace,
-                        const void* scale = nullptr, const void* y_scale = nullptr) const;
+                        const void* scale = nullptr, const void* y_scale = nullptr,
+                        const void* z_pre = nullptr) const;
 
  public:
   struct Descs;  // defined in conv_graph.cc only
@@ -74,7 +81,7 @@ class ConvGraphPlan {
   int64_t workspace_ = 0;
   int64_t engine_ = -1;
   int config_ = -1;
-  bool bias_ = false, residual_ = false, scale_ = false, y_scale_ = false;
+  bool bias_ = false, residual_ = false, scale_ = false, y_scale_ = false, z_pre_ = false;
 };
 
 // The execution plans for up to `max_plans` of the heuristics' engine configs (mode A, in their

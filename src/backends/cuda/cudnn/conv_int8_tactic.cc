@@ -2,7 +2,7 @@
 // int8 tensor-core engines through the graph API (conv_graph.h): X int8 NHWC, W int8 (reordered
 // once to KRSC), products accumulated in int32, and one fused epilogue in float32,
 //   Y = relu?(acc * q_x_scale * q_w_scale[k] + B + Z),
-// stored in the node's output type (q_out: float16 in a float16 build, float32 or bfloat16), or,
+// where Z is of the output type, or int8 read as Z * q_z_scale (a quantized residual), stored in the node's output type (q_out: float16 in a float16 build, float32 or bfloat16), or,
 // requantized (ConvAttrs::q_y_scale), as the next layer's int8 input: the value times
 // 1 / q_y_scale, rounded and saturated by cuDNN.
 // The per-channel scales are folded into one float32 vector at instantiate.
@@ -55,10 +55,11 @@ std::string dims_key(const Dims& x, const Dims& w, const Dims& y) {
 
 // The graph for one mapped convolution.
 ConvGraphSpec int8_spec(const CudnnConvMapping& m, DataType out, bool bias, bool z, bool relu,
-                        bool requantize) {
+                        bool requantize, bool int8_z) {
   ConvGraphSpec s = conv_graph_geometry(m);
   s.int8 = true;
   s.requantize = requantize;
+  s.int8_residual = z && int8_z;
   s.dtype = cudnn_out_type(out);
   s.bias = bias;
   s.residual = z;
@@ -132,9 +133,17 @@ class Int8ConvKernel : public Kernel {
       scale[i] = static_cast<float>(
           attrs_.q_x_scale * attrs_.q_w_scale[attrs_.q_w_scale.size() == 1 ? 0 : i]);
     scale_ = std::make_unique<DeviceBuffer>(scale.data(), scale.size() * sizeof(float));
-    if (attrs_.requantized()) {
-      const float inv = static_cast<float>(1.0 / attrs_.q_y_scale);
-      y_scale_ = std::make_unique<DeviceBuffer>(&inv, sizeof(float));
+    // The epilogue's last multiplier: 1 / q_y_scale when requantizing, times Z's scale for an
+    // int8 Z, which the value is divided by before Z is added (conv_graph.h).
+    const bool int8_z = has_z_ && attrs_.quantized_residual();
+    if (attrs_.requantized() || int8_z) {
+      const float post = static_cast<float>((int8_z ? attrs_.q_z_scale : 1.0) /
+                                            (attrs_.requantized() ? attrs_.q_y_scale : 1.0));
+      y_scale_ = std::make_unique<DeviceBuffer>(&post, sizeof(float));
+    }
+    if (int8_z) {
+      const float pre = static_cast<float>(1.0 / attrs_.q_z_scale);
+      z_pre_ = std::make_unique<DeviceBuffer>(&pre, sizeof(float));
     }
   }
 
@@ -157,7 +166,8 @@ class Int8ConvKernel : public Kernel {
     cudnnHandle_t h = resources_of(a).cudnn(s);
     KILN_CUDNN_CHECK(p.execute(h, a.in(0).data, filter_->get(), has_bias_ ? a.in(2).data : nullptr,
                                has_z_ ? a.in(3).data : nullptr, y.data, a.workspace,
-                               scale_->get(), y_scale_ ? y_scale_->get() : nullptr));
+                               scale_->get(), y_scale_ ? y_scale_->get() : nullptr,
+                               z_pre_ ? z_pre_->get() : nullptr));
   }
 
  private:
@@ -173,7 +183,8 @@ class Int8ConvKernel : public Kernel {
                 dims_to_string(a.in(0).dims), " W ", dims_to_string(a.in(1).dims),
                 m.ok ? "" : ": ", m.why);
     const ConvGraphSpec spec =
-        int8_spec(m, out_, has_bias_, has_z_, relu_, attrs_.requantized());
+        int8_spec(m, out_, has_bias_, has_z_, relu_, attrs_.requantized(),
+                  attrs_.quantized_residual());
     TuningHandle th = cudnn_tuning_handle();
     std::unique_ptr<ConvGraphPlan> p;
     if (!choice_.empty() && choice_.dims == key)
@@ -195,7 +206,8 @@ class Int8ConvKernel : public Kernel {
   bool has_bias_ = false, has_z_ = false, relu_ = false;
   std::unique_ptr<DeviceBuffer> filter_;  // KRSC int8
   std::unique_ptr<DeviceBuffer> scale_;   // float32 [K]
-  std::unique_ptr<DeviceBuffer> y_scale_; // float32 1 / q_y_scale, when requantized
+  std::unique_ptr<DeviceBuffer> y_scale_; // float32 multiplier after the ReLU (see above)
+  std::unique_ptr<DeviceBuffer> z_pre_;   // float32 1 / q_z_scale, for an int8 Z
   mutable std::mutex mu_;
   mutable std::map<std::string, std::unique_ptr<ConvGraphPlan>> plans_;
 };
@@ -220,7 +232,9 @@ class Int8ConvTactic : public Tactic {
         n.outputs[0]->dtype != (a.requantized() ? DataType::kInt8 : a.q_out))
       return unsupported(cat("output type ", dtype_name(n.outputs[0]->dtype)));
     for (size_t i = 2; i < n.inputs.size(); ++i)
-      if (n.in(i) && n.in(i)->dtype != out) return unsupported("B or Z not of the output type");
+      if (n.in(i) &&
+          n.in(i)->dtype != (i == 3 && a.quantized_residual() ? DataType::kInt8 : out))
+        return unsupported("B or Z not of the output type (or an int8 Z without its scale)");
     if (!a.channels_last) return unsupported("channels-first (cuDNN's int8 engines want NHWC)");
     if (a.transposed || a.group != 1) return unsupported("transposed or grouped");
     if (!a.activation.empty() && a.activation != "relu")
@@ -277,7 +291,7 @@ class Int8ConvTactic : public Tactic {
   static ConvGraphSpec spec_of(const CudnnConvMapping& m, const Node& n) {
     const auto& a = n.a<ConvAttrs>();
     return int8_spec(m, a.q_out, n.in(2) != nullptr, n.in(3) != nullptr, a.activation == "relu",
-                     a.requantized());
+                     a.requantized(), a.quantized_residual());
   }
 
   // Whether cuDNN finalizes a plan for the graph, so that what it lacks falls back at build time.
