@@ -68,12 +68,17 @@ struct BuildOptions {
   // made for this model and algorithm, else from calibrating on `calibrator` (or the folder
   // `calib_dir`), after which the cache is written.
   bool int8 = false;
+  // FP8 (trtexec's --fp8): as int8, with float8 E4M3 activations and weights (scale amax / 448,
+  // products accumulated in float32 on the GPU; compute capability 8.9 or newer). Calibrates
+  // with min-max (amax) unless calib_algo asks for percentile; its cache is not an int8 one.
+  // With int8 as well, fp8 wins for the layers both could quantize.
+  bool fp8 = false;
   std::shared_ptr<Calibrator> calibrator;
   std::string calib_dir;        // `--calib DIR`: .npy (one input) or .npz batches
   std::string calib_algo = "entropy";  // entropy (TensorRT's default) | percentile | minmax
   double calib_percentile = 99.99;     // for percentile
   std::string calib_cache;      // `--calib-cache FILE`
-  // Per-layer precision (`--layer-precision NAME:fp32|fp16|int8`): the Conv/MatMul layers whose
+  // Per-layer precision (`--layer-precision NAME:fp32|fp16|int8|fp8`): the Conv/MatMul layers whose
   // name matches the glob take that precision; with int8, a layer given fp32 or fp16 stays in
   // floating point. The last matching pattern wins.
   std::vector<std::pair<std::string, std::string>> layer_precisions;

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -160,7 +161,15 @@ std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildO
     report(cat("no GPU to build for (", cuda_unavailable_reason(), "); building for the CPU"));
   // INT8 scales (calibrated, or from the calibration cache) of the model as imported.
   std::map<std::string, double> scales;
-  if (o.int8 && !calibration_targets) scales = int8_scales(*g, o, report);
+  if (o.fp8 && backend.device()) {
+    // Hopper's and Ada's tensor cores read float8; older cards have no FP8 tactic.
+    const std::string cc = backend.device()->info().compute_capability;
+    const double v = std::atof(cc.c_str());
+    KILN_EXPECT(v >= 8.9, StatusCode::kUnsupported, "FP8 needs compute capability 8.9 or newer (",
+                backend.device()->info().gpu_name, " has ", cc, ")");
+  }
+  const bool quantize = o.int8 || o.fp8;
+  if (quantize && !calibration_targets) scales = int8_scales(*g, o, report);
   // Marked outputs after calibration, whose cache belongs to the model as imported.
   if (!o.mark_outputs.empty()) {
     const bool all = std::find(o.mark_outputs.begin(), o.mark_outputs.end(), "*") != o.mark_outputs.end();
@@ -209,7 +218,8 @@ std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildO
       if (!g->is_graph_input(x) && !g->is_graph_output(x)) g->outputs.push_back(x);
     }
   }
-  if (o.int8 && !calibration_targets) pc.activation_scales = &scales;
+  if (quantize && !calibration_targets) pc.activation_scales = &scales;
+  if (o.fp8) pc.quantized_type = DataType::kFloat8E4M3FN;
   run_pipeline(*g, pc);
   verify_graph(*g);
   report(cat("optimized: ", before, " -> ", g->nodes().size(), " nodes"));

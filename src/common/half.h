@@ -54,6 +54,45 @@ inline uint16_t float_to_bf16_bits(float f) {
 }
 inline float bf16_bits_to_float(uint16_t b) { return bits_f32(static_cast<uint32_t>(b) << 16); }
 
+// float8 E4M3FN (1 sign, 4 exponent bits of bias 7, 3 mantissa bits; no infinities; 0x7f/0xff
+// NaN; largest finite 448; subnormals down to 2^-9), as ONNX and Hopper's tensor cores define
+// it. Rounds to nearest even; out of range saturates to +-448 (`saturate`, ONNX's default for
+// Cast and QuantizeLinear, also for infinities) or becomes NaN.
+constexpr double kFloat8E4M3Max = 448.0;
+
+inline uint8_t float_to_e4m3fn_bits(double v, bool saturate = true) {
+  const uint8_t sign = std::signbit(v) ? 0x80 : 0x00;
+  if (std::isnan(v)) return 0x7f;
+  const double a = std::fabs(v);
+  if (std::isinf(a)) return saturate ? static_cast<uint8_t>(sign | 0x7e) : 0x7f;
+  if (a == 0) return sign;
+  int e = 0;
+  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1): the leading bit is 2^(e-1)
+  const int exp = e - 1;
+  if (exp < -6) {
+    // Subnormal: units of 2^-9 (a result of 8 units is the smallest normal, whose bits are 8).
+    const double q = std::nearbyint(std::ldexp(a, 9));
+    return static_cast<uint8_t>(sign | static_cast<uint8_t>(q));
+  }
+  double q = std::nearbyint((std::ldexp(a, -exp) - 1.0) * 8.0);  // mantissa in eighths
+  int biased = exp + 7;
+  if (q >= 8) {
+    q = 0;
+    ++biased;
+  }
+  if (biased > 15 || (biased == 15 && q > 6))
+    return saturate ? static_cast<uint8_t>(sign | 0x7e) : 0x7f;
+  return static_cast<uint8_t>(sign | (biased << 3) | static_cast<int>(q));
+}
+
+inline float e4m3fn_bits_to_float(uint8_t b) {
+  const int exp = (b >> 3) & 0xf, mant = b & 0x7;
+  if (exp == 15 && mant == 7) return std::nanf("");
+  const float mag = exp == 0 ? std::ldexp(static_cast<float>(mant), -9)
+                             : std::ldexp(1.0f + mant / 8.0f, exp - 7);
+  return (b & 0x80) ? -mag : mag;
+}
+
 // Storage types, so templates can dispatch on them.
 struct Half { uint16_t bits; };
 struct BFloat16 { uint16_t bits; };

@@ -144,6 +144,7 @@ double Tensor::get_f64(int64_t i) const {
     case DataType::kDouble: return data<double>()[i];
     case DataType::kFloat16: return half_bits_to_float(data<uint16_t>()[i]);
     case DataType::kBFloat16: return bf16_bits_to_float(data<uint16_t>()[i]);
+    case DataType::kFloat8E4M3FN: return e4m3fn_bits_to_float(data<uint8_t>()[i]);
     case DataType::kUInt64: return static_cast<double>(data<uint64_t>()[i]);
     default: return static_cast<double>(get_i64(i));
   }
@@ -161,7 +162,8 @@ int64_t Tensor::get_i64(int64_t i) const {
     case DataType::kInt64: return data<int64_t>()[i];
     case DataType::kUInt64: return static_cast<int64_t>(data<uint64_t>()[i]);
     case DataType::kFloat: case DataType::kDouble: case DataType::kFloat16:
-    case DataType::kBFloat16: return static_cast<int64_t>(get_f64(i));
+    case DataType::kBFloat16: case DataType::kFloat8E4M3FN:
+      return static_cast<int64_t>(get_f64(i));
     default: fail(StatusCode::kUnsupported, "cannot read elements of type ", dtype_name(dtype_));
   }
 }
@@ -172,6 +174,7 @@ void Tensor::set_f64(int64_t i, double v) {
     case DataType::kDouble: data<double>()[i] = v; return;
     case DataType::kFloat16: data<uint16_t>()[i] = float_to_half_bits(static_cast<float>(v)); return;
     case DataType::kBFloat16: data<uint16_t>()[i] = float_to_bf16_bits(static_cast<float>(v)); return;
+    case DataType::kFloat8E4M3FN: data<uint8_t>()[i] = float_to_e4m3fn_bits(v); return;
     case DataType::kBool: data<uint8_t>()[i] = v != 0; return;
     case DataType::kUInt64: data<uint64_t>()[i] = static_cast<uint64_t>(v); return;
     default: set_i64(i, static_cast<int64_t>(v)); return;
@@ -190,7 +193,9 @@ void Tensor::set_i64(int64_t i, int64_t v) {
     case DataType::kInt64: data<int64_t>()[i] = v; return;
     case DataType::kUInt64: data<uint64_t>()[i] = static_cast<uint64_t>(v); return;
     case DataType::kFloat: case DataType::kDouble: case DataType::kFloat16:
-    case DataType::kBFloat16: set_f64(i, static_cast<double>(v)); return;
+    case DataType::kBFloat16: case DataType::kFloat8E4M3FN:
+      set_f64(i, static_cast<double>(v));
+      return;
     default: fail(StatusCode::kUnsupported, "cannot write elements of type ", dtype_name(dtype_));
   }
 }

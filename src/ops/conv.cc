@@ -93,9 +93,11 @@ void check_epilogue(InferContext& ctx, const ConvAttrs& a, DataType t, const Sha
   }
   if (ctx.num_inputs() > 4) ctx.error(cat("Conv takes at most 4 inputs (X, W, B, Z), got ",
                                           ctx.num_inputs()));
-  if (a.quantized_residual() && (!a.quantized() || !std::isfinite(a.q_z_scale) ||
-                                 !ctx.has_input(3) || ctx.dtype(3) != DataType::kInt8))
-    ctx.error("a quantized residual needs a quantized Conv, a finite scale and an int8 Z");
+  if (a.quantized_residual() &&
+      (!a.quantized() || !std::isfinite(a.q_z_scale) || !ctx.has_input(3) ||
+       ctx.dtype(3) != requantized_type(ctx.dtype(0))))
+    ctx.error("a quantized residual needs a quantized Conv, a finite scale and a Z of the "
+              "requantized type (int8, or float8 for float8 products)");
   if (!ctx.has_input(3)) return;
   if (ctx.dtype(3) != t && !a.quantized_residual())
     ctx.error(cat("the residual Z is ", dtype_name(ctx.dtype(3)), " but X is ", dtype_name(t)));
@@ -137,7 +139,7 @@ void infer(InferContext& ctx) {
                   "; W must have one kernel axis per spatial axis of X"));
   if (!xs.rank_known && !ws.rank_known) {
     check_epilogue(ctx, a, t, Shape::unknown_rank());
-    ctx.set_output(0, a.requantized() ? DataType::kInt8 : t, Shape::unknown_rank());
+    ctx.set_output(0, a.requantized() ? requantized_type(ctx.dtype(0)) : t, Shape::unknown_rank());
     return;
   }
   size_t rank = xs.rank_known ? xs.rank() : ws.rank();
@@ -190,7 +192,7 @@ void infer(InferContext& ctx) {
   }
   if (a.channels_last) out = channels_last_shape(out);
   check_epilogue(ctx, a, t, out);
-  ctx.set_output(0, a.requantized() ? DataType::kInt8 : t, std::move(out));
+  ctx.set_output(0, a.requantized() ? requantized_type(ctx.dtype(0)) : t, std::move(out));
 }
 
 // Per kernel tap, the loop bounds of one image: the loop runs over the positions of `from` (rows
@@ -364,9 +366,8 @@ void conv_channels_first(const ConvAttrs& a, const Tensor& x, const Tensor& w, c
       if (act)
         for (Acc& v : yv) v = relu(v);
       if (a.requantized()) {
-        int8_t* yq = y.data<int8_t>() + b * m * out_vol;
         for (int64_t i = 0; i < m * out_vol; ++i)
-          yq[i] = requantize_int8(static_cast<double>(yv[i]), a.q_y_scale);
+          requantize_into(y, b * m * out_vol + i, static_cast<double>(yv[i]), a.q_y_scale);
       } else {
         store_acc(yv.data(), y, b * m * out_vol, m * out_vol);
       }
@@ -399,11 +400,12 @@ void conv_channels_last(const ConvAttrs& a, const Tensor& x, const Tensor& w, co
 
 void compute(const ComputeArgs& args) {
   const auto& a = args.node.a<ConvAttrs>();
-  const Tensor& x = args.in(0);
-  const Tensor& w = args.in(1);
+  // float8 operands (and residual) are read as the float32 values they hold.
+  const Tensor x = widen_float8(args.in(0));
+  const Tensor w = widen_float8(args.in(1));
   Tensor none;
   const Tensor& b = args.has(2) ? args.in(2) : none;
-  const Tensor& z = args.has(3) ? args.in(3) : none;
+  const Tensor z = args.has(3) ? widen_float8(args.in(3)) : none;
   Tensor& y = args.out(0);
   if (!a.channels_last) {
     conv_channels_first(a, x, w, b, z, y);

@@ -1,4 +1,5 @@
-// DequantizeLinear: y = (x - zero_point) * scale, per tensor or per axis, in scale's type.
+// DequantizeLinear: y = (x - zero_point) * scale, per tensor or per axis, in scale's type; x may
+// be float8e4m3fn.
 #include "ops/dequantize_linear.h"
 
 #include "ops/quant_util.h"
@@ -11,8 +12,9 @@ void infer(InferContext& ctx) {
   const auto& a = ctx.node().a<DequantizeLinearAttrs>();
   DataType xt = ctx.dtype(0), st = ctx.dtype(1);
   int64_t lo, hi;
-  if (!quant_range(xt, lo, hi))
-    ctx.error(cat("x must be int8, uint8, int16, uint16 or int32, got ", dtype_name(xt)));
+  if (!quant_range(xt, lo, hi) && !is_float8(xt))
+    ctx.error(cat("x must be int8, uint8, int16, uint16, int32 or float8e4m3fn, got ",
+                  dtype_name(xt)));
   if (!dtype_is_float(st)) ctx.error(cat("scale must be a float tensor, got ", dtype_name(st)));
   check_scale_and_zero_point(ctx, a.axis, xt, "x");
   ctx.set_output(0, st, ctx.shape(0));
@@ -24,7 +26,9 @@ void compute(const ComputeArgs& args) {
   Tensor& y = args.out(0);
   for_each_quant_element(args, a.axis, "DequantizeLinear",
                          [&]<class F>(int64_t i, F scale, int64_t zero) {
-                           y.set_f64(i, static_cast<F>(x.get_i64(i) - zero) * scale);
+                           const F q = is_float8(x.dtype()) ? static_cast<F>(x.get_f64(i))
+                                                            : static_cast<F>(x.get_i64(i));
+                           y.set_f64(i, (q - static_cast<F>(zero)) * scale);
                          });
 }
 

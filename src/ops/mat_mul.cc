@@ -143,8 +143,9 @@ void load_matrix(const Tensor& x, int64_t offset, int64_t rows, int64_t cols, bo
 
 void compute(const ComputeArgs& args) {
   const auto& attrs = args.node.a<MatMulAttrs>();
-  const Tensor& a = args.in(0);
-  const Tensor& b = args.in(1);
+  // float8 operands are read as the float32 values they hold.
+  const Tensor a = widen_float8(args.in(0));
+  const Tensor b = widen_float8(args.in(1));
   Tensor& y = args.out(0);
   KILN_EXPECT(a.rank() >= 1 && b.rank() >= 1, StatusCode::kInvalidArgument,
               "MatMul: operands must be at least 1-D");

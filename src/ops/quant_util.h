@@ -94,6 +94,11 @@ void for_each_quant_element(const ComputeArgs& args, int64_t axis, const char* o
     run.template operator()<float>();
 }
 
+// The float8 type kiln quantizes to: E4M3FN, what Hopper's FP8 tensor cores read (common/half.h).
+// Quantizing to it divides by the scale and rounds to the nearest float8 (saturating at +-448);
+// its zero point is 0.
+inline bool is_float8(DataType t) { return t == DataType::kFloat8E4M3FN; }
+
 // Inclusive range of a quantized integer type.
 inline bool quant_range(DataType t, int64_t& lo, int64_t& hi) {
   switch (t) {

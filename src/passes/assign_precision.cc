@@ -315,11 +315,12 @@ class Rewriter {
   int64_t switched_ = 0, casts_ = 0, saturated_ = 0;
 };
 
-// The precision a built layer runs in: int8 (quantized), fp16 (float16 result, or a quantized
-// product's float16 epilogue counts as int8), else fp32.
+// The precision a built layer runs in: int8 or fp8 (quantized), fp16 (float16 result, or a
+// quantized product's float16 epilogue counts as int8/fp8), else fp32.
 std::string actual_precision(const Node& n) {
-  if (n.op() == "Conv" && n.a<ConvAttrs>().quantized()) return "int8";
-  if (n.op() == "MatMul" && n.a<MatMulAttrs>().quantized()) return "int8";
+  const bool quantized = (n.op() == "Conv" && n.a<ConvAttrs>().quantized()) ||
+                         (n.op() == "MatMul" && n.a<MatMulAttrs>().quantized());
+  if (quantized) return n.in(0)->dtype == DataType::kFloat8E4M3FN ? "fp8" : "int8";
   for (const Value* o : n.outputs)
     if (o && o->dtype == kF16) return "fp16";
   return "fp32";
@@ -352,6 +353,8 @@ std::vector<std::string> unmet_layer_precisions(const Graph& g, const PassContex
       out.push_back(cat(n->label(), " runs in ", got, ", not ", *want,
                         *want == "int8" ? " (int8 needs --int8 and a quantizable product the "
                                           "target has an int8 tactic for)"
+                        : *want == "fp8" ? " (fp8 needs --fp8 and a quantizable product the "
+                                           "target has an fp8 tactic for)"
                         : *want == "fp16" ? " (the op has no float16 form here)"
                                           : ""));
   }

@@ -26,6 +26,9 @@ struct PassContext {
   // (null: nothing inserted; explicit Q/DQ in the model still folds), and layer name globs with
   // the precision asked for them (--layer-precision; a layer not "int8" stays in float).
   const std::map<std::string, double>* activation_scales = nullptr;
+  // The type InsertQuantization quantizes to: int8 (--int8), or float8e4m3fn (--fp8: scales
+  // are amax / 448, weights float8 per output channel).
+  DataType quantized_type = DataType::kInt8;
   std::vector<std::pair<std::string, std::string>> layer_precisions;
   // Calibration: run_pipeline stops where InsertQuantization would run, so that the graph's
   // tensors are the ones scales are wanted for.
@@ -35,7 +38,7 @@ struct PassContext {
   void report(const std::string& line) const;  // to the progress callback and the info log
 };
 
-// The precision --layer-precision asks for `n` ("fp32", "fp16", "int8"): the last pattern (a
+// The precision --layer-precision asks for `n` ("fp32", "fp16", "int8", "fp8"): the last pattern (a
 // shell glob) that matches its name; null when none does.
 const std::string* layer_precision(const Node& n, const PassContext& ctx);
 

@@ -15,6 +15,7 @@
 #include "ops/mat_mul.h"
 #include "ops/pad.h"
 #include "ops/pool.h"
+#include "ops/quant_util.h"
 #include "ops/quantize_linear.h"
 #include "ops/quantized.h"
 #include "passes/pass.h"
@@ -44,7 +45,7 @@ bool const_scalar(const Value* v, double* out) {
 // constant scale and zero point.
 const Node* per_tensor_dq(const Value* v, double* scale, int64_t* zero) {
   const Node* d = v ? v->producer : nullptr;
-  if (!d || d->op() != "DequantizeLinear" || !d->in(0) || !is_quantized_int(d->in(0)->dtype))
+  if (!d || d->op() != "DequantizeLinear" || !d->in(0) || !is_quantized_operand(d->in(0)->dtype))
     return nullptr;
   double s = 0, z = 0;
   if (!const_scalar(d->in(1), &s) || !(s > 0) || !std::isfinite(s)) return nullptr;
@@ -59,15 +60,17 @@ struct Weights {
   std::vector<double> scale; // per channel along `axis`, or one
 };
 
-// W as int8 with per-channel scales along `axis` (Conv: 0, output channels; MatMul's [K, N] B:
-// 1, or 0 when transposed). From a DequantizeLinear of a constant int8 tensor with zero points
-// all 0 (a QAT model's weights, kept as they are), or from a float constant (post-training:
-// symmetric, scale max|w| / 127 per channel, rounded to nearest even).
-bool quantize_weights(const Value* w, int64_t axis, Weights& out) {
+// W as `type` (int8, or float8e4m3fn for float8 products) with per-channel scales along `axis`
+// (Conv: 0, output channels; MatMul's [K, N] B: 1, or 0 when transposed). From a
+// DequantizeLinear of a constant tensor of that type with zero points all 0 (a QAT model's
+// weights, kept as they are), or from a float constant (post-training: symmetric, scale
+// max|w| / 127 per channel, rounded to nearest even; float8: max|w| / 448, rounded to the
+// nearest float8).
+bool quantize_weights(const Value* w, int64_t axis, DataType type, Weights& out) {
   if (!w) return false;
   if (const Node* d = w->producer) {
     if (d->op() != "DequantizeLinear" || !d->in(0) || !d->in(0)->is_constant() ||
-        d->in(0)->dtype != DataType::kInt8 || !d->in(1) || !d->in(1)->is_constant())
+        d->in(0)->dtype != type || !d->in(1) || !d->in(1)->is_constant())
       return false;
     const Tensor& q = d->in(0)->data;
     const Tensor& s = d->in(1)->data;
@@ -106,13 +109,18 @@ bool quantize_weights(const Value* w, int64_t axis, Weights& out) {
     double& m = amax[(i / inner) % channels];
     m = std::max(m, std::fabs(v));
   }
+  const bool f8 = is_float8(type);
+  const double qmax = f8 ? kFloat8E4M3Max : 127.0;
   out.scale.assign(channels, 1.0);
   for (int64_t c = 0; c < channels; ++c)
-    if (amax[c] > 0) out.scale[c] = static_cast<double>(static_cast<float>(amax[c] / 127.0));
-  out.q = Tensor(DataType::kInt8, f.dims());
+    if (amax[c] > 0) out.scale[c] = static_cast<double>(static_cast<float>(amax[c] / qmax));
+  out.q = Tensor(type, f.dims());
   for (int64_t i = 0; i < f.numel(); ++i) {
-    const double q = std::nearbyint(f.get_f64(i) / out.scale[(i / inner) % channels]);
-    out.q.set_i64(i, static_cast<int64_t>(std::clamp(q, -127.0, 127.0)));
+    const double v = f.get_f64(i) / out.scale[(i / inner) % channels];
+    if (f8)
+      out.q.data<uint8_t>()[i] = float_to_e4m3fn_bits(v);
+    else
+      out.q.set_i64(i, static_cast<int64_t>(std::clamp(std::nearbyint(v), -127.0, 127.0)));
   }
   return true;
 }
@@ -146,8 +154,8 @@ std::vector<Node*> quantization_targets(Graph& g, const PassContext& ctx) {
         n.in(1)->dtype != DataType::kFloat)
       continue;
     const std::string* pinned = layer_precision(n, ctx);
-    const bool keep_float = pinned && *pinned != "int8";
-    if (keep_float || !ctx.target->runs_quantized(n, 0)) continue;
+    const bool keep_float = pinned && *pinned != (is_float8(ctx.quantized_type) ? "fp8" : "int8");
+    if (keep_float || !ctx.target->runs_quantized(n, 0, ctx.quantized_type)) continue;
     out.push_back(&n);
   }
   return out;
@@ -170,11 +178,12 @@ void InsertQuantization::run(Graph& g, PassContext& ctx) const {
     Value*& dq = dequantized[x];
     if (!dq) {
       Value* s = g.add_constant(x->name + "/scale", scalar(DataType::kFloat, it->second));
-      Value* z = g.add_constant(x->name + "/zero_point", scalar(DataType::kInt8, 0));
-      Value* xq = g.add_value(x->name + "/int8", DataType::kInt8, x->shape);
+      const DataType qt = ctx.quantized_type;
+      Value* z = g.add_constant(x->name + "/zero_point", scalar(qt, 0));
+      Value* xq = g.add_value(x->name + (is_float8(qt) ? "/fp8" : "/int8"), qt, x->shape);
       auto qa = std::make_unique<QuantizeLinearAttrs>();
       qa->axis = 1;
-      qa->output_dtype = DataType::kInt8;
+      qa->output_dtype = qt;
       g.add_node("QuantizeLinear", {x, s, z}, {xq}, std::move(qa),
                  g.unique_name(x->name + "/quantize"));
       dq = g.add_value(x->name + "/dequantized", x->dtype, x->shape);
@@ -204,8 +213,9 @@ void InsertQuantization::run(Graph& g, PassContext& ctx) const {
   g.toposort();
   ctx.stats["insert_quantization.tensors"] += inserted;
   ctx.stats["insert_quantization.residuals"] += residuals;
-  ctx.report(cat("insert_quantization: ", inserted, " tensor(s) quantized to int8",
-                 residuals ? cat(", ", residuals, " residual(s) read as int8") : "",
+  ctx.report(cat("insert_quantization: ", inserted, " tensor(s) quantized to ",
+                 dtype_name(ctx.quantized_type),
+                 residuals ? cat(", ", residuals, " residual(s) read quantized") : "",
                  missing ? cat(", ", missing, " product(s) without a scale left in float") : ""));
 }
 
@@ -220,10 +230,11 @@ void FoldQuantization::run(Graph& g, PassContext& ctx) const {
     int64_t zx = 0;
     const Node* dx = per_tensor_dq(n->in(0), &sx, &zx);
     if (!dx || dx->outputs[0]->dtype != DataType::kFloat) continue;
-    if (!ctx.target->runs_quantized(*n, zx)) continue;
+    const DataType xt = dx->in(0)->dtype;
+    if (!ctx.target->runs_quantized(*n, zx, xt)) continue;
     // A quantized weight's scales are per output channel; anything else stays as it is.
     Weights w;
-    if (!quantize_weights(n->in(1), axis, w)) continue;
+    if (!quantize_weights(n->in(1), axis, is_float8(xt) ? xt : DataType::kInt8, w)) continue;
     if (w.scale.size() != 1 && static_cast<int64_t>(w.scale.size()) != w.q.dim(axis)) continue;
     Value* xq = dx->in(0);
     Value* wq = g.add_constant(n->in(1)->name + "/int8", std::move(w.q));
@@ -246,7 +257,8 @@ void FoldQuantization::run(Graph& g, PassContext& ctx) const {
     ++folded;
   }
   ctx.stats["fold_quantization.folded"] += folded;
-  if (folded) ctx.report(cat("fold_quantization: ", folded, " product(s) quantized to int8"));
+  if (folded)
+    ctx.report(cat("fold_quantization: ", folded, " product(s) quantized (int8 or float8)"));
 }
 
 void FoldRequantization::run(Graph& g, PassContext& ctx) const {
@@ -261,7 +273,8 @@ void FoldRequantization::run(Graph& g, PassContext& ctx) const {
     int64_t z = 0;
     const Node* dz = per_tensor_dq(n->in(3), &s, &z);
     if (!a.quantized() || a.quantized_residual() || !dz || z != 0 ||
-        dz->in(0)->dtype != DataType::kInt8 || !ctx.target->runs_quantized_residual(*n))
+        dz->in(0)->dtype != requantized_type(n->in(0)->dtype) ||
+        !ctx.target->runs_quantized_residual(*n))
       continue;
     a.q_z_scale = s;
     g.set_input(n, 3, dz->in(0));
@@ -278,7 +291,7 @@ void FoldRequantization::run(Graph& g, PassContext& ctx) const {
     Node* q = y->consumers[0];
     double s = 0, z = 0;
     if (q->op() != "QuantizeLinear" || q->in(0) != y || q->outputs.size() != 1 ||
-        q->a<QuantizeLinearAttrs>().output_dtype != DataType::kInt8 ||
+        q->a<QuantizeLinearAttrs>().output_dtype != requantized_type(n->in(0)->dtype) ||
         !const_scalar(q->in(1), &s) || !(s > 0) || !std::isfinite(s) ||
         (q->in(2) && (!const_scalar(q->in(2), &z) || z != 0)))
       continue;
@@ -295,8 +308,9 @@ void FoldRequantization::run(Graph& g, PassContext& ctx) const {
   ctx.stats["fold_requantization.folded"] += folded;
   ctx.stats["fold_requantization.residuals"] += residuals;
   if (folded || residuals)
-    ctx.report(cat("fold_requantization: ", folded, " convolution(s) write int8 for the next layer, ",
-                   residuals, " read an int8 residual"));
+    ctx.report(cat("fold_requantization: ", folded,
+                   " convolution(s) write the next layer's quantized input, ", residuals,
+                   " read a quantized residual"));
 }
 
 namespace {

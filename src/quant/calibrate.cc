@@ -9,6 +9,7 @@
 #include "builder/build_plan.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/half.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "kiln/engine.h"
@@ -60,15 +61,20 @@ Runner make_runner(const Graph& g, const BuildOptions& o,
 
 std::map<std::string, double> int8_scales(const Graph& g, const BuildOptions& o,
                                           const std::function<void(const std::string&)>& report) {
-  const CalibrationAlgo algo = parse_calibration_algo(o.calib_algo);
+  // FP8 scales map amax (or a percentile) to float8's largest value, 448: entropy's search is
+  // over int8's 128 levels and means nothing for float8's grid, so FP8 uses min-max in its place.
+  // The cache's algorithm names the type, so that an int8 cache is never read as an FP8 one.
+  CalibrationAlgo algo = parse_calibration_algo(o.calib_algo);
+  if (o.fp8 && algo == parse_calibration_algo("entropy")) algo = parse_calibration_algo("minmax");
+  const double levels = o.fp8 ? kFloat8E4M3Max : 127.0;
+  const std::string algo_name = cat(calibration_algo_name(algo), o.fp8 ? " fp8" : "");
   const std::string model = calibration_model_hash(g, o);
   std::string cache_problem;
   if (!o.calib_cache.empty() && file_exists(o.calib_cache)) {
     CalibrationTable t;
-    CalibrationLoad l = parse_calibration(read_file(o.calib_cache), calibration_algo_name(algo),
-                                          model, t);
+    CalibrationLoad l = parse_calibration(read_file(o.calib_cache), algo_name, model, t);
     if (l.ok) {
-      report(cat("int8: ", t.scales.size(), " scales from calibration cache ", o.calib_cache,
+      report(cat(o.fp8 ? "fp8: " : "int8: ", t.scales.size(), " scales from calibration cache ", o.calib_cache,
                  " (no calibration)"));
       return t.scales;
     }
@@ -84,7 +90,7 @@ std::map<std::string, double> int8_scales(const Graph& g, const BuildOptions& o,
     cal = std::move(d);
   }
   KILN_EXPECT(cal != nullptr, StatusCode::kInvalidArgument,
-              "INT8 needs calibration data (--calib DIR, BuildOptions::calibrator) or a "
+              o.fp8 ? "FP8" : "INT8", " needs calibration data (--calib DIR, BuildOptions::calibrator) or a "
               "calibration cache made for this model (--calib-cache FILE)",
               cache_problem.empty() ? std::string() : "; " + cache_problem);
   if (!cache_problem.empty()) report(cache_problem + ": calibrating again");
@@ -152,12 +158,12 @@ std::map<std::string, double> int8_scales(const Graph& g, const BuildOptions& o,
               cal->error());
   KILN_EXPECT(batches > 0, StatusCode::kInvalidArgument, "the calibration data holds no batch");
   CalibrationTable table;
-  table.algorithm = calibration_algo_name(algo);
+  table.algorithm = algo_name;
   table.model = model;
   for (const auto& [name, h] : hist) {
     const double threshold = calibration_threshold(h, algo, o.calib_percentile);
-    // An all-zero tensor: any scale represents it; 1/127 keeps the grid finite and harmless.
-    const double scale = threshold > 0 ? threshold / 127.0 : 1.0 / 127.0;
+    // An all-zero tensor: any scale represents it; 1/levels keeps the grid finite and harmless.
+    const double scale = threshold > 0 ? threshold / levels : 1.0 / levels;
     table.scales[name] = static_cast<double>(static_cast<float>(scale));
   }
   const double s =

@@ -28,9 +28,12 @@ class BackendTraits {
   // has the last word when a context plans its memory.
   virtual bool reads_strided_channel_slice(const Node& reader, size_t slot) const { return false; }
   // InsertQuantization / FoldQuantization: whether this backend runs `product` (a float Conv or
-  // MatMul about to be quantized, with int8 X of zero point `x_zero` and constant int8 W) as a
-  // quantized product on the device. A product it would run on the host stays in float.
-  virtual bool runs_quantized(const Node& product, int64_t x_zero) const { return true; }
+  // MatMul about to be quantized, with X of type `type` (int8/uint8, or float8e4m3fn with
+  // float8 W) and zero point `x_zero`, and constant int8 W) as a quantized product on the device.
+  // A product it would run on the host stays in float.
+  virtual bool runs_quantized(const Node& product, int64_t x_zero, DataType type) const {
+    return true;
+  }
   // InsertQuantization / FoldRequantization: whether this backend runs a quantized `conv` whose
   // residual Z is int8 (ConvAttrs::q_z_scale) as fast as one whose Z is in float. Where it says
   // no, residuals stay in float (TensorRT's trade too: an int8 residual is one more rounding).

@@ -746,6 +746,48 @@ TEST(FoldRequantization, ConvsReadOnlyByAQuantizerWriteInt8AndComputeWhatTheyDid
   count_mismatches(got, want, 0, 0.03 * m);
 }
 
+// FP8 post-training quantization (PassContext::quantized_type): every Conv and the classifier
+// take float8 X and W, the convolutions read only by the next layer write float8, the identity
+// path's residual is read as float8, and the result stays near the float graph's (float8 keeps
+// 4 significant bits: a few percent per layer).
+TEST(Fp8, ProductsRunInFloat8AndStayNearTheFloatGraph) {
+  std::mt19937 rng(31);
+  auto g = resnet_like(rng);
+  auto ref = g->clone();
+  std::map<std::string, double> scales;
+  for (const auto& [name, s] : uniform_scales(*g, backend_traits("cpu"))) scales[name] = 6.0 / 448;
+  PassContext ctx;
+  ctx.activation_scales = &scales;
+  ctx.quantized_type = DataType::kFloat8E4M3FN;
+  run_pipeline(*g, ctx);
+  int convs = 0, requantized = 0;
+  for (auto& n : g->nodes()) {
+    if (n->op() != "Conv" && n->op() != "MatMul") continue;
+    EXPECT_EQ(n->in(0)->dtype, DataType::kFloat8E4M3FN) << n->label();
+    EXPECT_EQ(n->in(1)->dtype, DataType::kFloat8E4M3FN) << n->label();
+    if (n->op() == "Conv") {
+      ++convs;
+      const auto& a = n->a<ConvAttrs>();
+      EXPECT_TRUE(a.quantized()) << n->label();
+      requantized += a.requantized();
+      if (a.requantized()) EXPECT_EQ(n->outputs[0]->dtype, DataType::kFloat8E4M3FN);
+      if (a.quantized_residual()) EXPECT_EQ(n->in(3)->dtype, DataType::kFloat8E4M3FN);
+    }
+  }
+  EXPECT_EQ(convs, 6);
+  EXPECT_EQ(requantized, 3);
+  EXPECT_EQ(ctx.stats["fold_requantization.residuals"], 1);
+  std::map<std::string, Tensor> in{{"image", random({2, 3, 32, 32}, rng)}};
+  Tensor want = run(*ref, in)[0], got = run(*g, in)[0];
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    num += (got.get_f64(i) - want.get_f64(i)) * (got.get_f64(i) - want.get_f64(i));
+    den += want.get_f64(i) * want.get_f64(i);
+  }
+  ASSERT_GT(den, 0);
+  EXPECT_LT(std::sqrt(num / den), 0.1) << "relative L2 error of the logits";
+}
+
 // ---------------------------------------------------------------------------------------------
 // --layer-precision and --precision-constraints
 

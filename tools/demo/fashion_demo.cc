@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   std::string model = "models/fashion_cnn.onnx", data, reference = "models/fashion_cnn.reference.json";
   std::string plan_path = "fashion_cnn.plan", device;
   int64_t batch = 250;
-  bool int8 = false;
+  bool int8 = false, fp8 = false;
   int64_t calib_images = 500;
   std::string calib_cache, calib_algo = "entropy";
   double max_int8_loss = 0.3;  // points of top-1 INT8 may lose against FP32 (exit 3 beyond)
@@ -105,11 +105,12 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = std::max<int64_t>(1, std::atoll(next().c_str()));
     else if (a == "--threads") threads = std::max(1, std::atoi(next().c_str()));
     else if (a == "--int8") int8 = true;
+    else if (a == "--fp8") fp8 = int8 = true;  // the INT8 path, in float8
     else if (a == "--calib-images") calib_images = std::max<int64_t>(1, std::atoll(next().c_str()));
     else if (a == "--calib-cache") calib_cache = next();
     else if (a == "--calib-algo") calib_algo = next();
     else if (a == "--max-int8-loss") max_int8_loss = std::atof(next().c_str());
-    else die("unknown option " + a + " (options: --model --data --reference --plan --device --batch --threads --int8 --calib-images --calib-cache --calib-algo --max-int8-loss)");
+    else die("unknown option " + a + " (options: --model --data --reference --plan --device --batch --threads --int8 --fp8 --calib-images --calib-cache --calib-algo --max-int8-loss)");
   }
   if (data.empty()) die("--data DIR is required (the unpacked Fashion-MNIST test set)");
 
@@ -189,6 +190,7 @@ int main(int argc, char** argv) {
               "(%d contexts, batch %lld)%s\n",
               acc, (long long)correct, (long long)n, n / fp32.secs, fp32.device.c_str(), threads,
               (long long)batch, int8 ? ", FP32" : "");
+  const char* low = fp8 ? "FP8" : "INT8";
 
   if (int8) {
     // Post-training INT8: calibrated on training images, judged on the same test images.
@@ -198,32 +200,34 @@ int main(int argc, char** argv) {
     load_idx(data, train, train_labels, tn, th, tw, "train");
     if (th != h || tw != w) die("training and test images differ in size");
     kiln::BuildOptions q;
-    q.int8 = true;
+    q.int8 = !fp8;
+    q.fp8 = fp8;
     q.calibrator = std::make_shared<TrainImages>(std::move(train), std::min(calib_images, tn), h, w);
     q.calib_cache = calib_cache;
     q.calib_algo = calib_algo;
     const std::string q_path = plan_path.size() > 5 && plan_path.substr(plan_path.size() - 5) == ".plan"
-                                   ? plan_path.substr(0, plan_path.size() - 5) + ".int8.plan"
-                                   : plan_path + ".int8";
+                                   ? plan_path.substr(0, plan_path.size() - 5) + (fp8 ? ".fp8.plan" : ".int8.plan")
+                                   : plan_path + (fp8 ? ".fp8" : ".int8");
     const Result i8 = build_and_classify(q, q_path);
     const double acc8 = static_cast<double>(i8.correct) / static_cast<double>(n);
     int64_t agree = 0;
     for (int64_t i = 0; i < n; ++i) agree += i8.predictions[i] == fp32.predictions[i];
     std::printf("demo: FP32 accuracy %.4f (%lld/%lld correct)\n", acc, (long long)correct,
                 (long long)n);
-    std::printf("demo: INT8 accuracy %.4f (%lld/%lld correct), %.0f images/s on %s; calibrated on "
+    std::printf("demo: %s accuracy %.4f (%lld/%lld correct), %.0f images/s on %s; calibrated on "
                 "%lld training images (%s)\n",
-                acc8, (long long)i8.correct, (long long)n, n / i8.secs, i8.device.c_str(),
-                (long long)std::min(calib_images, tn), calib_algo.c_str());
-    std::printf("demo: INT8 against FP32: %+.2f points of top-1, the same class for %.2f%% of "
+                low, acc8, (long long)i8.correct, (long long)n, n / i8.secs, i8.device.c_str(),
+                (long long)std::min(calib_images, tn),
+                fp8 && calib_algo == "entropy" ? "minmax" : calib_algo.c_str());
+    std::printf("demo: %s against FP32: %+.2f points of top-1, the same class for %.2f%% of "
                 "the images\n",
-                100.0 * (acc8 - acc), 100.0 * agree / n);
+                low, 100.0 * (acc8 - acc), 100.0 * agree / n);
     if (100.0 * (acc - acc8) > max_int8_loss) {
-      std::printf("demo: ACCURACY CHECK FAILED: INT8 loses more than %.2f points of top-1\n",
+      std::printf("demo: ACCURACY CHECK FAILED: %s loses more than %.2f points of top-1\n", low,
                   max_int8_loss);
       return 3;
     }
-    std::printf("demo: INT8 loses at most %.2f points of top-1 against FP32\n", max_int8_loss);
+    std::printf("demo: %s loses at most %.2f points of top-1 against FP32\n", low, max_int8_loss);
   }
 
   std::ifstream rf(reference);

@@ -29,7 +29,7 @@ struct Args {
   double duration = 0;
   bool profile = false, quiet = false;
   bool fp16 = false, tf32 = false, cuda_graph = true;
-  bool int8 = false;
+  bool int8 = false, fp8 = false;
   // compare: the reference ("cpu": the CPU's reference tactics, accumulating in double;
   // "fp32": a float32 plan on the same device) and the thresholds that fail it (exit 3).
   std::string reference = "cpu";

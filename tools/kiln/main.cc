@@ -82,12 +82,14 @@ const char* kHelp =
       "                             error jumps (marking them outputs keeps them from fusing)\n"
       "  --int8                     build: quantize convolutions and linear layers to int8\n"
       "                             (post-training; needs --calib or a valid --calib-cache)\n"
+      "  --fp8                      build: the same in float8 E4M3 (scales amax / 448; GPUs of\n"
+      "                             compute capability 8.9 or newer, and the CPU)\n"
       "  --calib DIR                build: calibration batches, .npy (one input) or .npz files\n"
       "  --calib-cache FILE         build: read calibration scales from FILE when it was made\n"
       "                             for this model and algorithm, else calibrate and write it\n"
       "  --calib-algo ALGO          build: entropy (default, TensorRT's), percentile or minmax\n"
       "  --calib-percentile P       build: the percentile for --calib-algo percentile (99.99)\n"
-      "  --layer-precision NAME:P   build: P (fp32, fp16, int8) for the layers matching the glob\n"
+      "  --layer-precision NAME:P   build: P (fp32, fp16, int8, fp8) for the layers matching the glob\n"
       "                             NAME (repeatable, or comma-separated; the last match wins):\n"
       "                             fp32 keeps a layer strict float32, fp16 puts it in float16\n"
       "                             even without --fp16, int8 needs --int8\n"
@@ -198,7 +200,7 @@ void check(const Status& s) {
 const std::vector<std::string>& known_options() {
   static const std::vector<std::string> v = {
       "--output", "--device", "--output-dir", "--opt-level", "--workspace", "--seed", "--warmup",
-      "--iterations", "--batch", "--duration", "--profile", "--fp16", "--tf32", "--int8",
+      "--iterations", "--batch", "--duration", "--profile", "--fp16", "--tf32", "--int8", "--fp8",
       "--best", "--reference", "--atol", "--rtol", "--top1", "--calib", "--calib-cache",
       "--calib-algo", "--calib-percentile", "--layer-precision", "--precision-constraints",
       "--precisionConstraints", "--layerPrecisions", "--exclude-tactic",
@@ -348,6 +350,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--fp16") a.fp16 = true;
     else if (s == "--tf32") a.tf32 = true;
     else if (s == "--int8") a.int8 = true;
+    else if (s == "--fp8") a.fp8 = true;
     else if (s == "--reference") {
       a.reference = value();
       if (a.reference != "cpu" && a.reference != "fp32") bad_usage("--reference takes cpu or fp32");
@@ -383,8 +386,8 @@ Args parse(int argc, char** argv) {
         size_t colon = v.rfind(':');
         std::string prec = colon == std::string::npos ? "" : v.substr(colon + 1);
         if (colon == std::string::npos || colon == 0 ||
-            (prec != "fp32" && prec != "fp16" && prec != "int8"))
-          bad_usage("--layer-precision takes NAME:fp32|fp16|int8 (NAME may be a glob), got '" + v +
+            (prec != "fp32" && prec != "fp16" && prec != "int8" && prec != "fp8"))
+          bad_usage("--layer-precision takes NAME:fp32|fp16|int8|fp8 (NAME may be a glob), got '" + v +
                     "'");
         a.layer_precisions.emplace_back(v.substr(0, colon), prec);
       }
@@ -459,6 +462,7 @@ std::shared_ptr<kiln::Plan> obtain_plan(const Args& a, const std::string& path,
   // --best: int8 as well when there is something to calibrate with (trtexec calibrates with
   // made-up ranges; kiln does not make up accuracy).
   o.int8 = a.int8 || (a.best && (!a.calib_dir.empty() || !a.calib_cache.empty()));
+  o.fp8 = a.fp8;
   o.calib_dir = a.calib_dir;
   o.calib_algo = a.calib_algo;
   o.calib_percentile = a.calib_percentile;

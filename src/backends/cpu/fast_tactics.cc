@@ -51,7 +51,10 @@ std::string checked_choice(std::string_view choice) {
 // An int8/uint8 (or int8 weight) tensor minus its zero point, as floats (exact: |v| <= 510).
 std::vector<float> ints_as_floats(const Tensor& t, int64_t zero) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DataType::kUInt8) {
+  if (is_quantized_float8(t.dtype())) {  // float8 (zero point 0): the values it holds, exactly
+    const uint8_t* p = t.data<uint8_t>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = e4m3fn_bits_to_float(p[i]);
+  } else if (t.dtype() == DataType::kUInt8) {
     const uint8_t* p = t.data<uint8_t>();
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(int64_t{p[i]} - zero);
   } else {
@@ -65,14 +68,21 @@ std::vector<float> ints_as_floats(const Tensor& t, int64_t zero) {
 
 // A quantized Conv/MatMul the fast tactics run: int8/uint8 X, int8 W, float32 results (q_out) and
 // bias and residual, and Y of type `y` (float32, or int8 when requantized).
-// `int8_z`: the residual (input 3) is int8 (ConvAttrs::q_z_scale).
-Status quantized_operands_ok(const Node& n, DataType q_out, DataType y, bool int8_z = false) {
-  if (!is_quantized_int(n.inputs[0]->dtype) || n.inputs[1]->dtype != DataType::kInt8)
+// `quantized_z`: the residual (input 3) is quantized (ConvAttrs::q_z_scale). `float8`: the
+// tactic takes float8 X and W (and Z) too.
+Status quantized_operands_ok(const Node& n, DataType q_out, DataType y, bool quantized_z = false,
+                             bool float8 = false) {
+  const DataType xt = n.inputs[0]->dtype;
+  const bool f8 = float8 && is_quantized_float8(xt);
+  if (!f8 && (!is_quantized_int(xt) || n.inputs[1]->dtype != DataType::kInt8))
     return Status(StatusCode::kUnsupported, "quantized without int8/uint8 X and int8 W");
+  if (f8 && n.inputs[1]->dtype != xt)
+    return Status(StatusCode::kUnsupported, "float8 X without float8 W");
   if (q_out != DataType::kFloat || n.outputs[0]->dtype != y)
     return Status(StatusCode::kUnsupported, "quantized with a non-float32 output");
   for (size_t i = 2; i < n.inputs.size(); ++i)
-    if (n.in(i) && n.in(i)->dtype != (i == 3 && int8_z ? DataType::kInt8 : DataType::kFloat))
+    if (n.in(i) &&
+        n.in(i)->dtype != (i == 3 && quantized_z ? requantized_type(xt) : DataType::kFloat))
       return Status(StatusCode::kUnsupported, "quantized with non-float32 bias or residual");
   return Status::ok();
 }
@@ -122,9 +132,11 @@ class ConvKernel : public Kernel {
     // The longest run of the inner dimension whose float32 sums stay exact integers (below 2^24):
     // a quantized product is summed in such chunks, each added to a double accumulator, so it is
     // exact for any size, as the reference's integer semantics require.
-    const int64_t chunk = quantized ? std::max<int64_t>(1, ((int64_t{1} << 24) - 1) /
-                                                               (max_abs_shifted(x.dtype(), a.q_x_zero) * 127))
-                                    : kdim;
+    // float8 products are not integers: one float32 sum over the whole inner dimension.
+    const int64_t chunk = quantized && !is_quantized_float8(x.dtype())
+                              ? std::max<int64_t>(1, ((int64_t{1} << 24) - 1) /
+                                                         (max_abs_shifted(x.dtype(), a.q_x_zero) * 127))
+                              : kdim;
     std::vector<float> part(quantized ? static_cast<size_t>(mg * ohw) : 0);
     std::vector<double> acc(quantized ? static_cast<size_t>(mg * ohw) : 0);
     for (int64_t b = 0; b < n; ++b)
@@ -175,7 +187,7 @@ class ConvKernel : public Kernel {
       KILN_EXPECT(z.numel() == total, StatusCode::kInvalidArgument, "Conv: the residual Z ",
                   dims_to_string(z.dims()), " does not have the output's shape");
       if (a.quantized_residual()) {
-        const int8_t* zq = z.data<int8_t>();
+        const std::vector<float> zq = ints_as_floats(z, 0);
         const double zs = a.q_z_scale;
         for (int64_t i = 0; i < total; ++i)
           yd[i] = static_cast<float>(yd[i] + zq[i] * zs);
@@ -186,10 +198,8 @@ class ConvKernel : public Kernel {
     }
     if (a.activation == "relu")
       for (int64_t i = 0; i < total; ++i) yd[i] = yd[i] > 0 || std::isnan(yd[i]) ? yd[i] : 0.0f;
-    if (a.requantized()) {
-      int8_t* yq = y.data<int8_t>();
-      for (int64_t i = 0; i < total; ++i) yq[i] = requantize_int8(yd[i], a.q_y_scale);
-    }
+    if (a.requantized())
+      for (int64_t i = 0; i < total; ++i) requantize_into(y, i, yd[i], a.q_y_scale);
     if (has_epilogue_program(a.epilogue)) apply_epilogue_program(a.epilogue, y);
   }
 
@@ -234,9 +244,9 @@ class ConvIm2colTactic : public Tactic {
       return Status(StatusCode::kUnsupported, "activation " + a.activation);
     // Float32, or quantized with int8/uint8 X, int8 W and float32 everything else.
     if (a.quantized()) {
-      Status q = quantized_operands_ok(n, a.q_out,
-                                       a.requantized() ? DataType::kInt8 : DataType::kFloat,
-                                       a.quantized_residual());
+      Status q = quantized_operands_ok(
+          n, a.q_out, a.requantized() ? requantized_type(n.inputs[0]->dtype) : DataType::kFloat,
+          a.quantized_residual(), /*float8=*/true);
       if (!q) return q;
     } else if (!all_float32(n)) {
       return Status(StatusCode::kUnsupported, "not float32");

@@ -42,7 +42,8 @@ class CudaTraits : public BackendTraits {
     if (!x) return false;
     const auto& a = conv.a<ConvAttrs>();
     if (a.quantized())
-      return x->dtype == DataType::kInt8 && a.q_x_zero == 0 && a.group == 1 && !a.transposed;
+      return (x->dtype == DataType::kInt8 || x->dtype == DataType::kFloat8E4M3FN) &&
+             a.q_x_zero == 0 && a.group == 1 && !a.transposed;
     return half_type(x->dtype);
   }
 
@@ -72,15 +73,18 @@ class CudaTraits : public BackendTraits {
   // 0.3 ms in float16 (ResNet-50 at batch 128 on the H100, bench/RESULTS.md), so it stays in
   // float. cuda.int8_matmul products of symmetric int8 A and a constant [K, N] (or [N, K]) W with
   // K and N multiples of 4.
-  bool runs_quantized(const Node& p, int64_t x_zero) const override {
+  // float8 (FP8 E4M3, Hopper and Ada): cuda.cudnn_conv_int8's float8 graphs and
+  // cuda.int8_matmul's float8 cuBLASLt products, whose dims must be multiples of 16.
+  bool runs_quantized(const Node& p, int64_t x_zero, DataType type) const override {
     if (x_zero != 0) return false;
+    const int64_t align = type == DataType::kFloat8E4M3FN ? 16 : 4;
     if (p.op() == "MatMul") {
       const auto& m = p.a<MatMulAttrs>();
       const Value* w = p.in(1);
       if (m.trans_a || has_epilogue_program(m.epilogue) || !w || !w->is_constant() ||
           w->data.rank() != 2)
         return false;
-      return w->data.dim(0) % 4 == 0 && w->data.dim(1) % 4 == 0;
+      return w->data.dim(0) % align == 0 && w->data.dim(1) % align == 0;
     }
     if (p.op() != "Conv") return false;
     const auto& a = p.a<ConvAttrs>();
@@ -91,7 +95,7 @@ class CudaTraits : public BackendTraits {
         x->shape.rank() != 4)
       return false;
     const Dim k = w->shape[0], c = w->shape[1];
-    return k.known() && c.known() && k.value % 4 == 0 && c.value % 4 == 0 &&
+    return k.known() && c.known() && k.value % align == 0 && c.value % align == 0 &&
            c.value >= kMinInt8Channels;
   }
 

@@ -1,4 +1,5 @@
-// QuantizeLinear, DequantizeLinear (opsets 10..17; per-axis from 13) and DynamicQuantizeLinear.
+// QuantizeLinear, DequantizeLinear (per-axis from 13; float8e4m3fn and saturate from 19) and
+// DynamicQuantizeLinear.
 #include "onnx/importer.h"
 #include "ops/dequantize_linear.h"
 #include "ops/op.h"
@@ -11,14 +12,17 @@ namespace kiln::onnx {
 namespace {
 
 void check_supported(ImportContext& c, size_t i) {
+  if (c.has_input(i) && c.input(i)->dtype == DataType::kFloat8E4M3FN && c.opset() >= 19) return;
   if (c.has_input(i) && !dtype_is_supported(c.input(i)->dtype))
     c.unsupported(cat("input ", i, " has unsupported type ", dtype_name(c.input(i)->dtype)));
 }
 
 void imp_QuantizeLinear(ImportContext& c) {
   for (size_t i = 0; i < 3; ++i) check_supported(c, i);
-  if (c.has_attr("saturate")) c.unsupported("the saturate attribute (float8) needs opset 19");
+  if (c.has_attr("saturate") && c.opset() < 19)
+    c.unsupported("the saturate attribute (float8) needs opset 19");
   auto a = std::make_unique<QuantizeLinearAttrs>();
+  a->saturate = c.opset() >= 19 ? c.attr_int("saturate", 1) : 1;
   a->axis = c.opset() >= 13 ? c.attr_int("axis", 1) : 1;
   a->output_dtype = c.has_input(2) ? c.input(2)->dtype : DataType::kUInt8;
   std::vector<Value*> ins = {c.input(0), c.input(1)};
