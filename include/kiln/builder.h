@@ -68,10 +68,11 @@ struct BuildOptions {
   // made for this model and algorithm, else from calibrating on `calibrator` (or the folder
   // `calib_dir`), after which the cache is written.
   bool int8 = false;
-  // FP8 (trtexec's --fp8): as int8, with float8 E4M3 activations and weights (scale amax / 448,
-  // products accumulated in float32 on the GPU; compute capability 8.9 or newer). Calibrates
-  // with min-max (amax) unless calib_algo asks for percentile; its cache is not an int8 one.
-  // With int8 as well, fp8 wins for the layers both could quantize.
+  // FP8 (trtexec's --fp8): as int8, with float8 E4M3 activations and weights (scale amax / 448).
+  // Calibrates with min-max (amax) unless calib_algo asks for percentile; its cache is not an
+  // int8 one. With int8 as well, fp8 wins for the layers both could quantize. CPU plans only in
+  // this version: a GPU build is refused (no CUDA float8 tactic yet; compute capability 8.9 or
+  // newer will be needed).
   bool fp8 = false;
   std::shared_ptr<Calibrator> calibrator;
   std::string calib_dir;        // `--calib DIR`: .npy (one input) or .npz batches

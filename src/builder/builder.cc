@@ -162,11 +162,16 @@ std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildO
   // INT8 scales (calibrated, or from the calibration cache) of the model as imported.
   std::map<std::string, double> scales;
   if (o.fp8 && backend.device()) {
-    // Hopper's and Ada's tensor cores read float8; older cards have no FP8 tactic.
+    // Hopper's and Ada's tensor cores read float8; older cards have no FP8 tactic. And this
+    // version has no CUDA tactic for float8 products at all: said plainly, rather than building
+    // a plan whose float8 layers would run on the host.
     const std::string cc = backend.device()->info().compute_capability;
     const double v = std::atof(cc.c_str());
     KILN_EXPECT(v >= 8.9, StatusCode::kUnsupported, "FP8 needs compute capability 8.9 or newer (",
                 backend.device()->info().gpu_name, " has ", cc, ")");
+    KILN_EXPECT(false, StatusCode::kUnsupported,
+                "FP8 plans build for the CPU only in this version (--device cpu): the CUDA "
+                "backend has no float8 convolution or matrix-product tactic yet");
   }
   const bool quantize = o.int8 || o.fp8;
   if (quantize && !calibration_targets) scales = int8_scales(*g, o, report);
