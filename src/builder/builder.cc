@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -287,38 +288,71 @@ std::unique_ptr<PlanData> build_plan_impl(std::unique_ptr<Graph> g, const BuildO
   const size_t total = g->nodes().size();
   int64_t tuned_steps = 0;
   auto last_report = std::chrono::steady_clock::now();
+  // One step per node: the heuristic's tactic, or the tuned one. `tn` is the node at the
+  // tuning shapes (null: not tuned).
+  auto choose_step = [&](const Node& n, const Node* tn, size_t idx) -> Step {
+    const Tactic* t = &backend.choose(n, o.excluded_tactics);
+    std::string choice;
+    if (tn) {
+      // The heuristic's tactic, or (level 3) the fastest of every tactic that supports the
+      // node; a tactic without candidates is timed as it is.
+      std::vector<const Tactic*> tactics = {t};
+      if (every_tactic) {
+        tactics.clear();
+        for (const Tactic* c : backend.tactics())
+          if (Backend::considers(*c, n, o.excluded_tactics) && !c->computes_on_host() &&
+              c->supports(n).is_ok())
+            tactics.push_back(c);
+        if (tactics.empty()) tactics = {t};
+      }
+      double best = 0;
+      bool any = false;
+      for (const Tactic* c : tactics) {
+        TuneResult r = tuner.tune(*c, *tn, every_tactic);
+        if (r.timed == 0 && !r.cached) continue;  // nothing to choose
+        if (!any || r.ms < best) {
+          best = r.ms;
+          t = c;
+          choice = r.choice;
+          any = true;
+        }
+      }
+      tuned_steps += any;
+    }
+    return {idx, std::string(t->id()), t->prepare_choice(n, choice, limits)};
+  };
+  // Control flow: each sub-graph gets its own step sequence, chosen like the plan's (tuned where
+  // its shapes are fully known at build time).
+  std::function<std::vector<std::vector<Step>>(const Node&)> body_steps =
+      [&](const Node& n) {
+        std::vector<std::vector<Step>> bodies;
+        for (const auto& sg : n.subgraphs) {
+          std::vector<Step> steps;
+          size_t k = 0;
+          for (const auto& sn : sg->nodes()) {
+            bool known = tune && !sn->def->data_dependent_shape;
+            for (const Value* v : sn->inputs)
+              if (v && !v->shape.fully_known()) known = false;
+            for (const Value* v : sn->outputs)
+              if (!v->shape.fully_known()) known = false;
+            try {
+              Step st = choose_step(*sn, known ? sn.get() : nullptr, k++);
+              st.bodies = body_steps(*sn);
+              steps.push_back(std::move(st));
+            } catch (const Error& e) {
+              if (!e.node().empty()) throw;
+              throw Error(e.code(), e.message(), cat(sn->label(), " in a sub-graph of ", n.label()));
+            }
+          }
+          bodies.push_back(std::move(steps));
+        }
+        return bodies;
+      };
   for (auto& n : g->nodes()) {
     try {
-      const Tactic* t = &backend.choose(*n, o.excluded_tactics);
-      std::string choice;
-      const Node* tn = tune ? tuning_node(i) : nullptr;
-      if (tn) {
-        // The heuristic's tactic, or (level 3) the fastest of every tactic that supports the
-        // node; a tactic without candidates is timed as it is.
-        std::vector<const Tactic*> tactics = {t};
-        if (every_tactic) {
-          tactics.clear();
-          for (const Tactic* c : backend.tactics())
-            if (Backend::considers(*c, *n, o.excluded_tactics) && !c->computes_on_host() &&
-                c->supports(*n).is_ok())
-              tactics.push_back(c);
-          if (tactics.empty()) tactics = {t};
-        }
-        double best = 0;
-        bool any = false;
-        for (const Tactic* c : tactics) {
-          TuneResult r = tuner.tune(*c, *tn, every_tactic);
-          if (r.timed == 0 && !r.cached) continue;  // nothing to choose
-          if (!any || r.ms < best) {
-            best = r.ms;
-            t = c;
-            choice = r.choice;
-            any = true;
-          }
-        }
-        tuned_steps += any;
-      }
-      plan->steps.push_back({i, std::string(t->id()), t->prepare_choice(*n, choice, limits)});
+      Step st = choose_step(*n, tune ? tuning_node(i) : nullptr, i);
+      st.bodies = body_steps(*n);
+      plan->steps.push_back(std::move(st));
     } catch (const Error& e) {
       if (!e.node().empty()) throw;
       throw Error(e.code(), e.message(), n->label());

@@ -13,6 +13,9 @@ std::string Value::str() const {
   return name + ":" + dtype_name(dtype) + shape.str() + (is_constant() ? "=const" : "");
 }
 
+Node::Node() = default;
+Node::~Node() = default;
+
 std::string_view Node::op() const { return def ? def->name : std::string_view("?"); }
 std::string Node::label() const { return "'" + name + "' (" + std::string(op()) + ")"; }
 
@@ -201,6 +204,7 @@ std::unique_ptr<Graph> Graph::clone() const {
     nn->def = n->def;
     nn->attrs = n->attrs->clone();
     nn->origins = n->origins;
+    for (const auto& sg : n->subgraphs) nn->subgraphs.push_back(sg->clone());
     for (Value* v : n->inputs) {
       Value* m = v ? vm.at(v) : nullptr;
       nn->inputs.push_back(m);
@@ -218,6 +222,12 @@ std::unique_ptr<Graph> Graph::clone() const {
   return g;
 }
 
+void for_each_graph(Graph& g, const std::function<void(Graph&)>& f) {
+  f(g);
+  for (const auto& n : g.nodes())
+    for (const auto& sg : n->subgraphs) for_each_graph(*sg, f);
+}
+
 std::vector<std::string> node_origins(const Node& n) {
   if (n.origins.empty()) return {n.name};
   return n.origins;
@@ -229,6 +239,20 @@ void absorb_origins(Node& into, const Node& from) {
     if (std::find(merged.begin(), merged.end(), o) == merged.end()) merged.push_back(o);
   into.origins = std::move(merged);
 }
+
+namespace {
+std::string indent(const std::string& text, const std::string& pad) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size() - 1;
+    out += pad + text.substr(start, end - start + 1);
+    start = end + 1;
+  }
+  return out;
+}
+}  // namespace
 
 std::string print_graph(const Graph& g) {
   std::ostringstream os;
@@ -247,6 +271,8 @@ std::string print_graph(const Graph& g) {
     std::string a = n->attrs->str();
     if (!a.empty()) os << " {" << a << "}";
     os << "  # " << n->name << "\n";
+    for (size_t k = 0; k < n->subgraphs.size(); ++k)
+      os << indent(print_graph(*n->subgraphs[k]), "    ");
   }
   os << "  outputs:";
   for (Value* v : g.outputs) os << " " << v->str();
@@ -267,6 +293,14 @@ void verify_graph(const Graph& g, bool user_input) {
     if (v->is_constant()) available.insert(v.get());
   for (auto& n : g.nodes()) {
     KILN_EXPECT(n->def && n->attrs, code, "node ", n->label(), " has no op definition");
+    for (const auto& sg : n->subgraphs) {
+      KILN_EXPECT(sg != nullptr, code, "node ", n->label(), " has an empty sub-graph");
+      try {
+        verify_graph(*sg, user_input);
+      } catch (const Error& e) {
+        throw Error(e.code(), cat("in a sub-graph of ", n->label(), ": ", e.message()));
+      }
+    }
     for (Value* v : n->inputs) {
       if (!v) continue;
       KILN_EXPECT(owned.count(v), code, "node ", n->label(), " reads a value not in the graph");

@@ -14,6 +14,7 @@ namespace kiln {
 
 struct OpDef;
 class Node;
+class Graph;
 
 class Value {
  public:
@@ -39,7 +40,13 @@ class Node {
   // that fuse or merge nodes add the absorbed nodes' origins (absorb_origins), so that
   // `kiln inspect` can say which original nodes each step covers.
   std::vector<std::string> origins;
+  // Control flow (If: then, else; Loop and Scan: the body). A sub-graph reads nothing of the
+  // graph around it implicitly: every outer value it uses is one of the node's inputs and one of
+  // the sub-graph's inputs (ops/control_flow.h says which). Empty for every other op.
+  std::vector<std::unique_ptr<Graph>> subgraphs;
 
+  Node();
+  ~Node();
   std::string_view op() const;
   template <class T> const T& a() const { return static_cast<const T&>(*attrs); }
   template <class T> T& a() { return static_cast<T&>(*attrs); }
@@ -88,6 +95,9 @@ class Graph {
   std::unordered_map<std::string, Value*> by_name_;
   uint64_t name_counter_ = 0;
 };
+
+// Calls f on g and on every sub-graph inside it, outermost first.
+void for_each_graph(Graph& g, const std::function<void(Graph&)>& f);
 
 // n's origins (its own name when it has none recorded).
 std::vector<std::string> node_origins(const Node& n);

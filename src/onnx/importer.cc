@@ -15,8 +15,8 @@
 namespace kiln::onnx {
 
 ImportContext::ImportContext(Graph& g, const NodeProto& node, int64_t opset,
-                             std::vector<Value*> inputs)
-    : graph_(g), node_(node), opset_(opset), inputs_(std::move(inputs)) {
+                             std::vector<Value*> inputs, GraphImporter* importer)
+    : graph_(g), node_(node), opset_(opset), inputs_(std::move(inputs)), importer_(importer) {
   outputs_.resize(node.output.size(), nullptr);
 }
 
@@ -233,6 +233,252 @@ Shape shape_from_type(const TypeProto& t) {
 
 }  // namespace
 
+// Imports one graph: the model's, or a sub-graph whose unknown names resolve in its parent.
+class GraphImporter {
+ public:
+  GraphImporter(Graph& g, const std::map<std::string, int64_t>& versions, int64_t opset,
+                GraphImporter* parent)
+      : g_(g), versions_(versions), opset_(opset), parent_(parent) {}
+
+  std::vector<ImportProblem> problems;
+  std::vector<Value*> captured;   // sub-graphs: the outer values behind the extra inputs
+
+  // The value `name` names here; in a sub-graph, an outer value becomes a captured input (an
+  // outer constant a constant of the sub-graph). nullptr when no graph defines it.
+  Value* lookup(const std::string& name) {
+    auto it = scope_.find(name);
+    if (it != scope_.end()) return it->second;
+    if (!parent_) return nullptr;
+    Value* outer = parent_->lookup(name);
+    if (!outer) return nullptr;
+    Value* v = nullptr;
+    if (outer->is_constant()) {
+      v = g_.add_constant(name, outer->data);
+    } else {
+      v = g_.add_value(name, outer->dtype, outer->shape);
+      g_.inputs.push_back(v);
+      captured.push_back(outer);
+    }
+    scope_[name] = v;
+    return v;
+  }
+
+  void add_initializers(const GraphProto& gp) {
+    for (const auto& init : gp.initializer) {
+      KILN_EXPECT(!init->name.empty(), StatusCode::kInvalidModel, "an initializer has no name");
+      if (!init->value.defined()) {
+        problems.push_back({init->name, "initializer", opset_,
+                            cat("initializer '", init->name, "' has unsupported type ",
+                                dtype_name(init->data_type)), false});
+        continue;
+      }
+      scope_[init->name] = g_.add_constant(init->name, init->value);
+    }
+  }
+
+  void add_inputs(const GraphProto& gp) {
+    for (const auto& in : gp.input) {
+      if (scope_.count(in.name)) continue;  // initializer listed as input (old IR): a constant
+      if (in.type.kind != TypeProto::Kind::kTensor) {
+        problems.push_back({in.name, "graph input", opset_,
+                            "graph input '" + in.name + "' is not a tensor", true});
+        scope_[in.name] = g_.add_value(in.name);
+        continue;
+      }
+      if (!dtype_is_supported(in.type.elem_type)) {
+        // Strings and complex numbers are deliberately unsupported.
+        problems.push_back({in.name, "graph input", opset_,
+                            cat("graph input '", in.name, "' has unsupported type ",
+                                dtype_name(in.type.elem_type)),
+                            true});
+        scope_[in.name] = g_.add_value(in.name);
+        continue;
+      }
+      Value* v = g_.add_value(in.name, in.type.elem_type, shape_from_type(in.type));
+      g_.inputs.push_back(v);
+      scope_[in.name] = v;
+    }
+  }
+
+  void import_nodes(const GraphProto& gp) {
+    for (size_t ni = 0; ni < gp.node.size(); ++ni) import_node(gp.node[ni], ni);
+  }
+
+  // The graph's outputs. An output that is an input, a constant, or listed twice gets its own
+  // copy so that output names stay unique and outputs are distinct buffers.
+  void bind_outputs(const GraphProto& gp, bool sub) {
+    std::set<Value*> seen_outputs;
+    for (const auto& out : gp.output) {
+      if (sub && out.type.kind != TypeProto::Kind::kTensor &&
+          out.type.kind != TypeProto::Kind::kUnknown)
+        fail(StatusCode::kUnsupported, kDeliberately, "sub-graph output '", out.name,
+             "' is not a tensor (sequence and optional types)");
+      Value* v = lookup(out.name);
+      KILN_EXPECT(v != nullptr, StatusCode::kInvalidModel, "graph output '", out.name,
+                  "' is not produced by any node");
+      if (g_.is_graph_input(v) || v->is_constant() || seen_outputs.count(v)) {
+        expr::Program p;
+        p.input_types = {v->dtype};
+        p.outputs = {p.input(0)};
+        auto attrs = std::make_unique<PointwiseAttrs>();
+        attrs->program = p;
+        Value* copy = g_.add_value(out.name + "/copy", v->dtype, v->shape);
+        g_.add_node("Pointwise", {v}, {copy}, std::move(attrs), g_.unique_name(out.name + "/copy"));
+        v = copy;
+      }
+      seen_outputs.insert(v);
+      g_.outputs.push_back(v);
+    }
+  }
+
+  // Imports a graph attribute of a node of this graph.
+  Subgraph import_subgraph(const GraphProto& gp) {
+    Subgraph s;
+    s.graph = std::make_unique<Graph>();
+    s.graph->name = gp.name;
+    GraphImporter sub(*s.graph, versions_, opset_, this);
+    sub.add_initializers(gp);
+    for (const auto& in : gp.input)
+      if (in.type.kind != TypeProto::Kind::kTensor)
+        fail(StatusCode::kUnsupported, kDeliberately, "sub-graph input '", in.name,
+             "' is not a tensor (sequence and optional types)");
+    sub.add_inputs(gp);
+    sub.import_nodes(gp);
+    if (sub.problems.empty()) sub.bind_outputs(gp, true);
+    if (!sub.problems.empty()) {
+      bool all_skipped = true;
+      StatusCode code = StatusCode::kUnsupported;
+      for (const auto& p : sub.problems) {
+        all_skipped &= p.skipped;
+        if (p.code == StatusCode::kInvalidModel) code = StatusCode::kInvalidModel;
+      }
+      fail(code, all_skipped ? kDeliberately : "", "sub-graph '", gp.name, "': ",
+           format_problems(sub.problems));
+    }
+    s.captured = std::move(sub.captured);
+    return s;
+  }
+
+ private:
+  void import_node(const NodeProto& np, size_t ni) {
+    std::string label = np.name.empty() ? cat("#", ni) : np.name;
+    std::vector<Value*> ins;
+    for (const auto& name : np.input) {
+      if (name.empty()) { ins.push_back(nullptr); continue; }
+      Value* v = lookup(name);
+      KILN_EXPECT(v != nullptr, StatusCode::kInvalidModel, "node '", label, "' (", np.op_type,
+                  ") reads '", name,
+                  "', which is not a graph input, an initializer, or an output of an earlier node"
+                  " (dangling input, or the nodes are not in topological order / form a cycle)");
+      ins.push_back(v);
+    }
+    auto bind_unknown_outputs = [&] {
+      for (const auto& o : np.output)
+        if (!o.empty() && !scope_.count(o)) scope_[o] = g_.add_value(o);
+    };
+    std::string domain = np.domain == "ai.onnx" ? "" : np.domain;
+    auto vit = versions_.find(domain);
+    int64_t dver = vit != versions_.end() ? vit->second : 0;
+    if (is_deliberately_unsupported(np.op_type)) {
+      problems.push_back({label, np.op_type, dver, "deliberately unsupported op family", true});
+      bind_unknown_outputs();
+      return;
+    }
+    bool broken_input = false;
+    for (Value* v : ins)
+      if (v && v->dtype == DataType::kUndefined && !v->producer && !v->is_constant() &&
+          !g_.is_graph_input(v))
+        broken_input = true;
+    if (broken_input) {  // downstream of a node that already failed: its problem was reported
+      bind_unknown_outputs();
+      return;
+    }
+    auto it = table().by_op.find(domain + "::" + np.op_type);
+    const ImporterDef* def = nullptr;
+    if (it != table().by_op.end())
+      for (const ImporterDef* d : it->second)
+        if (dver >= effective_min(*d) && dver <= d->max_opset) def = d;
+    if (domain.empty() && dver <= 0) {
+      problems.push_back(
+          {label, np.op_type, 0, "the model imports no version of the default ONNX opset", false});
+      bind_unknown_outputs();
+      return;
+    }
+    if (!def) {
+      const int64_t first = first_opset(domain, np.op_type);
+      std::string why = it == table().by_op.end() ? std::string("no importer for this op")
+                        : dver < first
+                            ? cat("the op does not exist before opset ", first,
+                                  " (the model imports opset ", dver, ")")
+                            : cat("opset ", dver, " of this op is not supported");
+      problems.push_back({label, np.op_type, dver, why, false});
+      bind_unknown_outputs();
+      return;
+    }
+    ImportContext ctx(g_, np, dver, ins, this);
+    try {
+      def->import(ctx);
+      for (size_t i = 0; i < np.output.size(); ++i) {
+        if (np.output[i].empty()) continue;
+        // A model naming more outputs than the op has.
+        if (ctx.outputs()[i] == nullptr)
+          ctx.invalid(cat("output ", i, " ('", np.output[i], "') is not an output of ", np.op_type,
+                          " (opset ", dver, ")"));
+      }
+    } catch (const Error& e) {
+      if (e.code() == StatusCode::kInternal) throw;
+      std::string msg = e.node().empty() ? e.message() : e.node() + ": " + e.message();
+      bool skipped = e.message().rfind(kDeliberately, 0) == 0;
+      problems.push_back({label, np.op_type, dver, msg, skipped, e.code()});
+      bind_unknown_outputs();
+      return;
+    }
+    for (size_t i = 0; i < np.output.size(); ++i) {
+      const std::string& oname = np.output[i];
+      if (oname.empty()) continue;
+      KILN_EXPECT(!scope_.count(oname) || scope_[oname] == ctx.outputs()[i],
+                  StatusCode::kInvalidModel, "value '", oname, "' is produced twice (node '",
+                  label, "')");
+      scope_[oname] = ctx.outputs()[i];
+    }
+  }
+
+  Graph& g_;
+  const std::map<std::string, int64_t>& versions_;
+  int64_t opset_;
+  GraphImporter* parent_;
+  std::unordered_map<std::string, Value*> scope_;
+};
+
+Subgraph ImportContext::import_subgraph(const std::string& n) const {
+  auto* a = typed_attr(*this, n, AttributeProto::Type::kGraph, "GRAPH");
+  if (!a || !a->g) invalid(cat("graph attribute '", n, "' is required"));
+  KILN_CHECK(importer_ != nullptr, "import_subgraph outside an import");
+  return importer_->import_subgraph(*a->g);
+}
+
+std::vector<Value*> unify_captures(const std::vector<Subgraph*>& subs) {
+  std::vector<Value*> all;
+  for (const Subgraph* s : subs)
+    for (Value* v : s->captured)
+      if (std::find(all.begin(), all.end(), v) == all.end()) all.push_back(v);
+  for (Subgraph* s : subs) {
+    Graph& g = *s->graph;
+    const size_t formal = g.inputs.size() - s->captured.size();
+    std::vector<Value*> inputs(g.inputs.begin(), g.inputs.begin() + formal);
+    for (Value* outer : all) {
+      auto it = std::find(s->captured.begin(), s->captured.end(), outer);
+      if (it != s->captured.end())
+        inputs.push_back(g.inputs[formal + (it - s->captured.begin())]);
+      else
+        inputs.push_back(g.add_value(outer->name, outer->dtype, outer->shape));
+    }
+    g.inputs = std::move(inputs);
+    s->captured = all;
+  }
+  return all;
+}
+
 ImportResult import_model(const ModelProto& model) {
   ImportResult res;
   KILN_EXPECT(model.graph != nullptr, StatusCode::kInvalidModel, "the model has no graph");
@@ -247,146 +493,12 @@ ImportResult import_model(const ModelProto& model) {
   const GraphProto& gp = *model.graph;
   auto g = std::make_unique<Graph>();
   g->name = gp.name;
-  std::unordered_map<std::string, Value*> scope;
-
-  for (const auto& init : gp.initializer) {
-    KILN_EXPECT(!init->name.empty(), StatusCode::kInvalidModel, "an initializer has no name");
-    if (!init->value.defined()) {
-      res.problems.push_back({init->name, "initializer", opset,
-                              cat("initializer '", init->name, "' has unsupported type ",
-                                  dtype_name(init->data_type)), false});
-      continue;
-    }
-    Value* v = g->add_constant(init->name, init->value);
-    scope[init->name] = v;
-  }
-  for (const auto& in : gp.input) {
-    if (scope.count(in.name)) continue;  // initializer listed as input (old IR): a constant
-    if (in.type.kind != TypeProto::Kind::kTensor) {
-      res.problems.push_back({in.name, "graph input", opset,
-                              "graph input '" + in.name + "' is not a tensor", true});
-      Value* v = g->add_value(in.name);
-      scope[in.name] = v;
-      continue;
-    }
-    if (!dtype_is_supported(in.type.elem_type)) {
-      // Strings and complex numbers are deliberately unsupported.
-      res.problems.push_back({in.name, "graph input", opset,
-                              cat("graph input '", in.name, "' has unsupported type ",
-                                  dtype_name(in.type.elem_type)),
-                              true});
-      scope[in.name] = g->add_value(in.name);
-      continue;
-    }
-    Value* v = g->add_value(in.name, in.type.elem_type, shape_from_type(in.type));
-    g->inputs.push_back(v);
-    scope[in.name] = v;
-  }
-
-  for (size_t ni = 0; ni < gp.node.size(); ++ni) {
-    const NodeProto& np = gp.node[ni];
-    std::string label = np.name.empty() ? cat("#", ni) : np.name;
-    std::vector<Value*> ins;
-    for (const auto& name : np.input) {
-      if (name.empty()) { ins.push_back(nullptr); continue; }
-      auto it = scope.find(name);
-      KILN_EXPECT(it != scope.end(), StatusCode::kInvalidModel, "node '", label, "' (", np.op_type,
-                  ") reads '", name,
-                  "', which is not a graph input, an initializer, or an output of an earlier node"
-                  " (dangling input, or the nodes are not in topological order / form a cycle)");
-      ins.push_back(it->second);
-    }
-    auto bind_unknown_outputs = [&] {
-      for (const auto& o : np.output)
-        if (!o.empty() && !scope.count(o)) scope[o] = g->add_value(o);
-    };
-    std::string domain = np.domain == "ai.onnx" ? "" : np.domain;
-    int64_t dver = domain_versions.count(domain) ? domain_versions[domain] : 0;
-    if (is_deliberately_unsupported(np.op_type)) {
-      res.problems.push_back({label, np.op_type, dver, "deliberately unsupported op family", true});
-      bind_unknown_outputs();
-      continue;
-    }
-    bool broken_input = false;
-    for (Value* v : ins)
-      if (v && v->dtype == DataType::kUndefined && !v->producer && !v->is_constant() &&
-          !g->is_graph_input(v))
-        broken_input = true;
-    if (broken_input) {  // downstream of a node that already failed: its problem was reported
-      bind_unknown_outputs();
-      continue;
-    }
-    auto it = table().by_op.find(domain + "::" + np.op_type);
-    const ImporterDef* def = nullptr;
-    if (it != table().by_op.end())
-      for (const ImporterDef* d : it->second)
-        if (dver >= effective_min(*d) && dver <= d->max_opset) def = d;
-    if (domain.empty() && dver <= 0) {
-      res.problems.push_back(
-          {label, np.op_type, 0, "the model imports no version of the default ONNX opset", false});
-      bind_unknown_outputs();
-      continue;
-    }
-    if (!def) {
-      const int64_t first = first_opset(domain, np.op_type);
-      std::string why = it == table().by_op.end() ? std::string("no importer for this op")
-                        : dver < first
-                            ? cat("the op does not exist before opset ", first,
-                                  " (the model imports opset ", dver, ")")
-                            : cat("opset ", dver, " of this op is not supported");
-      res.problems.push_back({label, np.op_type, dver, why, false});
-      bind_unknown_outputs();
-      continue;
-    }
-    ImportContext ctx(*g, np, dver, ins);
-    try {
-      def->import(ctx);
-      for (size_t i = 0; i < np.output.size(); ++i) {
-        if (np.output[i].empty()) continue;
-        // A model naming more outputs than the op has.
-        if (ctx.outputs()[i] == nullptr)
-          ctx.invalid(cat("output ", i, " ('", np.output[i], "') is not an output of ", np.op_type,
-                          " (opset ", dver, ")"));
-      }
-    } catch (const Error& e) {
-      if (e.code() == StatusCode::kInternal) throw;
-      std::string msg = e.node().empty() ? e.message() : e.node() + ": " + e.message();
-      bool skipped = e.message().rfind(kDeliberately, 0) == 0;
-      res.problems.push_back({label, np.op_type, dver, msg, skipped, e.code()});
-      bind_unknown_outputs();
-      continue;
-    }
-    for (size_t i = 0; i < np.output.size(); ++i) {
-      const std::string& oname = np.output[i];
-      if (oname.empty()) continue;
-      KILN_EXPECT(!scope.count(oname) || scope[oname] == ctx.outputs()[i],
-                  StatusCode::kInvalidModel, "value '", oname, "' is produced twice (node '",
-                  label, "')");
-      scope[oname] = ctx.outputs()[i];
-    }
-  }
-
-  std::set<Value*> seen_outputs;
-  for (const auto& out : gp.output) {
-    auto it = scope.find(out.name);
-    KILN_EXPECT(it != scope.end(), StatusCode::kInvalidModel, "graph output '", out.name,
-                "' is not produced by any node");
-    Value* v = it->second;
-    // An output that is an input, a constant, or listed twice gets its own copy so that output
-    // names stay unique and outputs are distinct buffers.
-    if (g->is_graph_input(v) || v->is_constant() || seen_outputs.count(v)) {
-      expr::Program p;
-      p.input_types = {v->dtype};
-      p.outputs = {p.input(0)};
-      auto attrs = std::make_unique<PointwiseAttrs>();
-      attrs->program = p;
-      Value* copy = g->add_value(out.name + "/copy", v->dtype, v->shape);
-      g->add_node("Pointwise", {v}, {copy}, std::move(attrs), out.name + "/copy");
-      v = copy;
-    }
-    seen_outputs.insert(v);
-    g->outputs.push_back(v);
-  }
+  GraphImporter imp(*g, domain_versions, opset, nullptr);
+  imp.add_initializers(gp);
+  imp.add_inputs(gp);
+  imp.import_nodes(gp);
+  imp.bind_outputs(gp, false);
+  res.problems = std::move(imp.problems);
   // Keep ONNX output names on the values the user sees. An output that is also a graph input
   // (ONNX allows one tensor to be both) cannot share the input's name in kiln's one namespace:
   // the input keeps it, since inputs are what --shapes, --input and set_input_shape name, and

@@ -12,9 +12,25 @@
 
 namespace kiln::onnx {
 
+class GraphImporter;
+
+// A sub-graph as imported (If branches, Loop and Scan bodies): its inputs are its own, then one
+// per outer value it reads (`captured`, in that order). An outer constant it reads is copied in
+// as a constant instead.
+struct Subgraph {
+  std::unique_ptr<Graph> graph;
+  std::vector<Value*> captured;   // values of the graph around it
+};
+
+// Gives every sub-graph of one node the same captured inputs in the same order, and returns
+// those outer values (the node's extra inputs): a sub-graph that does not read one of them gets
+// an input it does not use.
+std::vector<Value*> unify_captures(const std::vector<Subgraph*>& subs);
+
 class ImportContext {
  public:
-  ImportContext(Graph& g, const NodeProto& node, int64_t opset, std::vector<Value*> inputs);
+  ImportContext(Graph& g, const NodeProto& node, int64_t opset, std::vector<Value*> inputs,
+                GraphImporter* importer = nullptr);
 
   Graph& graph() const { return graph_; }
   const NodeProto& proto() const { return node_; }
@@ -44,6 +60,9 @@ class ImportContext {
   std::vector<int64_t> attr_ints(const std::string& n, std::vector<int64_t> def = {}) const;
   std::vector<double> attr_floats(const std::string& n, std::vector<double> def = {}) const;
   const Tensor* attr_tensor(const std::string& n) const;
+  // Imports graph attribute `n` (see Subgraph). Throws kUnsupported (or kInvalidModel) listing
+  // every node of the sub-graph that cannot be imported.
+  Subgraph import_subgraph(const std::string& n) const;
 
   // Adds a canonical node with shape inference. Returns its outputs (n_outputs of them).
   std::vector<Value*> add(const std::string& op, std::vector<Value*> inputs,
@@ -79,6 +98,7 @@ class ImportContext {
   int64_t opset_;
   std::vector<Value*> inputs_;
   std::vector<Value*> outputs_;
+  GraphImporter* importer_ = nullptr;
 };
 
 inline constexpr const char* kDeliberately = "deliberately unsupported: ";

@@ -30,6 +30,11 @@ void PassContext::report(const std::string& line) const {
 
 void run_pipeline(Graph& g, PassContext& ctx) {
   infer_graph(g);
+  // Control flow: each sub-graph (If branch, Loop or Scan body) is a graph of its own and goes
+  // through this same pipeline, after the inference above has given its inputs the shapes of the
+  // values they capture. The passes below treat a control-flow node as an opaque op.
+  for (const auto& n : g.nodes())
+    for (const auto& sg : n->subgraphs) run_pipeline(*sg, ctx);
   if (ctx.opt_level >= 1) {
     // Folding first: it resolves shape subgraphs, which every later pass wants to see as
     // constants.

@@ -4,7 +4,7 @@
 //            u32 crc32 of the section table | u32 crc32 of the header's first 28 bytes
 //   table    per section: u32 id | u32 crc32 of the payload | u64 offset | u64 size
 //   payloads INFO (string map), GRAPH (values, nodes with reflected attributes, I/O),
-//            STEPS (node index, tactic id, tactic state), WEIGHTS (64-byte aligned blob),
+//            STEPS (node index, tactic id, tactic state, the steps of each sub-graph), WEIGHTS (64-byte aligned blob),
 //            PROFILES (per optimization profile, per input: name, rank, then min/opt/max
 //            per dim)
 //
@@ -25,10 +25,14 @@ namespace kiln {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 6;  // 2: nodes carry their origins; 3: profiles;
+constexpr uint32_t kFormatVersion = 7;  // 2: nodes carry their origins; 3: profiles;
                                         // 4: library tactics store their tuned choice;
-                                        // 5: Conv q_y_scale (requantized outputs)
-                                        // 6: Conv q_z_scale (int8 residuals)
+                                        // 5: Conv q_y_scale (requantized outputs);
+                                        // 6: Conv q_z_scale (int8 residuals);
+                                        // 7: sub-graphs of nodes and their steps (If, Loop,
+                                        // Scan)
+// Sub-graphs nest at most this deep in a plan (a bound for the untrusted reader's recursion).
+constexpr int kMaxGraphDepth = 32;
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kAlign = 64;
 enum SectionId : uint32_t { kInfo = 1, kGraph = 2, kSteps = 3, kWeights = 4, kProfiles = 5 };
@@ -206,8 +210,7 @@ Shape read_shape(ByteReader& r) {
   return s;
 }
 
-std::string write_graph(const Graph& g, std::string& weights) {
-  ByteWriter w;
+void write_graph_to(ByteWriter& w, const Graph& g, std::string& weights) {
   std::unordered_map<const Value*, int64_t> index;
   w.str(g.name);
   w.u64(g.values().size());
@@ -240,16 +243,24 @@ std::string write_graph(const Graph& g, std::string& weights) {
     for (Value* v : n->outputs) w.i64(index.at(v));
     w.u64(n->origins.size());
     for (const auto& o : n->origins) w.str(o);
+    w.u64(n->subgraphs.size());
+    for (const auto& sg : n->subgraphs) write_graph_to(w, *sg, weights);
   }
   w.u64(g.inputs.size());
   for (Value* v : g.inputs) w.i64(index.at(v));
   w.u64(g.outputs.size());
   for (Value* v : g.outputs) w.i64(index.at(v));
+}
+
+std::string write_graph(const Graph& g, std::string& weights) {
+  ByteWriter w;
+  write_graph_to(w, g, weights);
   return w.buf;
 }
 
-std::unique_ptr<Graph> read_graph(ByteReader& r, const uint8_t* weights, size_t weights_size,
-                                  const std::shared_ptr<const void>& keepalive) {
+std::unique_ptr<Graph> read_graph_from(ByteReader& r, const uint8_t* weights, size_t weights_size,
+                                       const std::shared_ptr<const void>& keepalive, int depth) {
+  if (depth > kMaxGraphDepth) r.corrupt(cat("sub-graphs nest deeper than ", kMaxGraphDepth));
   auto g = std::make_unique<Graph>();
   g->name = r.str("graph name");
   uint64_t nv = r.count("value count", 16);
@@ -314,11 +325,20 @@ std::unique_ptr<Graph> read_graph(ByteReader& r, const uint8_t* weights, size_t 
     Node* node = g->add_node(op, ins, outs, std::move(attrs), name);
     uint64_t no_origins = r.count("node origins", 8);
     for (uint64_t k = 0; k < no_origins; ++k) node->origins.push_back(r.str("node origin"));
+    uint64_t n_sub = r.count("node sub-graphs", 8);
+    for (uint64_t k = 0; k < n_sub; ++k)
+      node->subgraphs.push_back(read_graph_from(r, weights, weights_size, keepalive, depth + 1));
   }
   uint64_t gi = r.count("graph inputs", 8);
   for (uint64_t k = 0; k < gi; ++k) g->inputs.push_back(value_at(r.i64("graph input"), false));
   uint64_t go = r.count("graph outputs", 8);
   for (uint64_t k = 0; k < go; ++k) g->outputs.push_back(value_at(r.i64("graph output"), false));
+  return g;
+}
+
+std::unique_ptr<Graph> read_graph(ByteReader& r, const uint8_t* weights, size_t weights_size,
+                                  const std::shared_ptr<const void>& keepalive) {
+  std::unique_ptr<Graph> g = read_graph_from(r, weights, weights_size, keepalive, 0);
   if (!r.done()) r.corrupt("trailing bytes after the graph");
   try {
     verify_graph(*g, true);
@@ -326,6 +346,43 @@ std::unique_ptr<Graph> read_graph(ByteReader& r, const uint8_t* weights, size_t 
     r.corrupt(cat("graph is inconsistent: ", e.message()));
   }
   return g;
+}
+
+void write_steps(ByteWriter& w, const std::vector<Step>& steps) {
+  w.u64(steps.size());
+  for (const auto& s : steps) {
+    w.u64(s.node);
+    w.str(s.tactic);
+    w.str(s.state);
+    w.u64(s.bodies.size());
+    for (const auto& b : s.bodies) write_steps(w, b);
+  }
+}
+
+// The steps of graph g (and, inside control-flow steps, of its sub-graphs): one per node, in
+// the graph's (execution) order, and one step sequence per sub-graph.
+std::vector<Step> read_steps(ByteReader& rs, const Graph& g) {
+  std::vector<Step> steps;
+  uint64_t ns = rs.count("step count", 32);
+  for (uint64_t i = 0; i < ns; ++i) {
+    Step s;
+    s.node = rs.u64("step node");
+    if (s.node >= g.nodes().size()) rs.corrupt(cat("step ", i, " names node ", s.node));
+    // A repeated or permuted index would run a node twice, or before its inputs exist.
+    if (s.node != i) rs.corrupt(cat("step ", i, " names node ", s.node, ", not node ", i));
+    s.tactic = rs.str("step tactic");
+    s.state = rs.str("step state");
+    const Node& n = *g.nodes()[s.node];
+    uint64_t nb = rs.count("step bodies", 8);
+    if (nb != n.subgraphs.size())
+      rs.corrupt(cat("step ", i, " has ", nb, " step sequences for the ", n.subgraphs.size(),
+                     " sub-graphs of ", n.label()));
+    for (uint64_t k = 0; k < nb; ++k) s.bodies.push_back(read_steps(rs, *n.subgraphs[k]));
+    steps.push_back(std::move(s));
+  }
+  if (steps.size() != g.nodes().size())
+    rs.corrupt(cat(steps.size(), " steps for ", g.nodes().size(), " nodes"));
+  return steps;
 }
 
 void write_info(ByteWriter& w, const BuildInfo& b) {
@@ -438,12 +495,7 @@ std::string serialize_plan(const PlanData& p) {
   ByteWriter info;
   write_info(info, p.info);
   ByteWriter steps;
-  steps.u64(p.steps.size());
-  for (const auto& s : p.steps) {
-    steps.u64(s.node);
-    steps.str(s.tactic);
-    steps.str(s.state);
-  }
+  write_steps(steps, p.steps);
   ByteWriter profiles;
   write_profiles(profiles, p.profiles);
   std::vector<std::pair<uint32_t, const std::string*>> sections = {
@@ -521,20 +573,8 @@ std::unique_ptr<PlanData> deserialize_plan(const uint8_t* data, size_t size,
   ByteReader rg(secs[kGraph].p, secs[kGraph].n, "graph section");
   p->graph = read_graph(rg, secs[kWeights].p, secs[kWeights].n, keepalive);
   ByteReader rs(secs[kSteps].p, secs[kSteps].n, "steps section");
-  uint64_t ns = rs.count("step count", 24);
-  for (uint64_t i = 0; i < ns; ++i) {
-    Step s;
-    s.node = rs.u64("step node");
-    if (s.node >= p->graph->nodes().size()) rs.corrupt(cat("step ", i, " names node ", s.node));
-    // One step per node, in the graph's (execution) order: a repeated or permuted index would run
-    // a node twice, or before its inputs exist.
-    if (s.node != i) rs.corrupt(cat("step ", i, " names node ", s.node, ", not node ", i));
-    s.tactic = rs.str("step tactic");
-    s.state = rs.str("step state");
-    p->steps.push_back(std::move(s));
-  }
-  if (p->steps.size() != p->graph->nodes().size())
-    rs.corrupt(cat(p->steps.size(), " steps for ", p->graph->nodes().size(), " nodes"));
+  p->steps = read_steps(rs, *p->graph);
+  if (!rs.done()) rs.corrupt("trailing bytes");
   ByteReader rp(secs[kProfiles].p, secs[kProfiles].n, "profiles section");
   p->profiles = read_profiles(rp, *p->graph);
   if (!rp.done()) rp.corrupt("trailing bytes");

@@ -24,6 +24,9 @@ struct Step {
   size_t node = 0;               // index into graph->nodes()
   std::string tactic;            // stable tactic id, e.g. "cpu.reference", "cpu.conv_im2col"
   std::string state;             // tactic's serialised prepared state (may be empty)
+  // Control-flow steps (If, Loop, Scan): one step sequence per sub-graph of the node, in the
+  // order of Node::subgraphs, each built like a plan's own. Empty for every other step.
+  std::vector<std::vector<Step>> bodies;
 };
 
 struct PlanData {

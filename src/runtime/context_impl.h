@@ -64,6 +64,9 @@ struct ContextImpl {
   int capture_failures = 0;
   static constexpr int kMaxCaptureFailures = 3;
 
+  // Control-flow steps: per step, one context per sub-graph, made at the step's first run.
+  std::vector<std::vector<std::unique_ptr<ContextImpl>>> bodies;
+
   ~ContextImpl();
   void init_device();
   Value* find_input(const std::string& name) const;
@@ -97,6 +100,14 @@ struct ContextImpl {
   bool step_accepts_strided(size_t step, const std::vector<Dims>& dims,
                             const std::vector<Dims>& strides) const;
   void release_run_allocations();
+  // Control flow (runtime/control_flow.cc): runs step s's If, Loop or Scan on host tensors, each
+  // sub-graph run by its own context (on this context's device), and, on a device, the step
+  // with its inputs brought to the host and its outputs written back.
+  void run_control_flow_step(size_t s, const ComputeArgs& args);
+  std::vector<Tensor> run_body(size_t s, size_t k, std::vector<Tensor> inputs);
+  void launch_control_flow(size_t s, void* stream, std::vector<void*>& ptrs);
 };
+
+std::unique_ptr<ContextImpl> make_context_impl(std::shared_ptr<const EngineImpl> engine);
 
 }  // namespace kiln

@@ -193,6 +193,14 @@ size_t ContextImpl::step_workspace(size_t s, const std::vector<Dims>& dims,
 
 void ContextImpl::launch_step(size_t s, void* strm, std::vector<void*>& ptrs) {
   const Node& n = *graph->nodes()[s];
+  if (!n.subgraphs.empty()) {
+    try {
+      launch_control_flow(s, strm, ptrs);
+    } catch (const Error& e) {
+      rethrow_with_node(e, n);
+    }
+    return;
+  }
   std::vector<DeviceTensor> ins(n.inputs.size()), outs(n.outputs.size());
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const Value* v = n.inputs[i];

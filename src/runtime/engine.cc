@@ -57,59 +57,77 @@ void check_device_matches(const BuildInfo& b, const DeviceInfo& d) {
 
 }  // namespace
 
+std::shared_ptr<EngineImpl> make_engine_impl(std::shared_ptr<const Plan> plan) {
+  const PlanData& pd = plan->data();
+  const Backend* b = find_backend(pd.info.device);
+  if (!b && pd.info.device == "cuda")
+    fail(StatusCode::kIncompatible, "the plan targets the GPU, which is not available: ",
+         cuda_unavailable_reason());
+  KILN_EXPECT(b != nullptr, StatusCode::kIncompatible, "the plan targets device '",
+              pd.info.device, "', which this build of kiln or this machine does not provide");
+  auto impl = std::make_shared<EngineImpl>();
+  impl->plan = plan;
+  impl->backend = b;
+  impl->device = b->device();
+  if (impl->device) check_device_matches(pd.info, impl->device->info());
+  const Graph& g = *pd.graph;
+  if (impl->device) {
+    // Weights: every constant a step reads, uploaded once, shared by all contexts.
+    std::unordered_map<const Value*, size_t> index;
+    for (size_t i = 0; i < g.values().size(); ++i) index[g.values()[i].get()] = i;
+    impl->weights.assign(g.values().size(), nullptr);
+    auto upload = [&](const Value* v) {
+      size_t i = index.at(v);
+      if (impl->weights[i] || !v->is_constant() || v->data.nbytes() == 0) return;
+      impl->weights[i] = impl->device->alloc(v->data.nbytes());
+      impl->device->copy_to_device(impl->weights[i], v->data.raw(), v->data.nbytes(), nullptr);
+      impl->weight_bytes += v->data.nbytes();
+    };
+    for (const auto& n : g.nodes())
+      for (const Value* v : n->inputs)
+        if (v) upload(v);
+    for (const Value* v : g.outputs) upload(v);
+    impl->device->synchronize(nullptr);
+  }
+  for (const Step& s : pd.steps) {
+    const Node& n = *g.nodes()[s.node];
+    const Tactic* t = b->find_tactic(s.tactic);
+    KILN_EXPECT(t != nullptr, StatusCode::kIncompatible, "step ", n.label(), " uses tactic '",
+                s.tactic, "', which this build of kiln does not have; rebuild the plan");
+    // A tactic reads its node's attributes as its op's: one of another op would misread them.
+    KILN_EXPECT(t->op().empty() || t->op() == n.op(), StatusCode::kCorruptPlan, "step ",
+                n.label(), " names tactic '", s.tactic, "', which implements ", t->op(),
+                ", not ", n.op());
+    impl->tactics.push_back(t);
+    try {
+      impl->kernels.push_back(t->instantiate(n, s.state));
+    } catch (const Error& e) {
+      if (!e.node().empty()) throw;
+      throw Error(e.code(), e.message(), n.label());
+    }
+    // Control flow: each sub-graph is a plan of its own (same device, its own steps).
+    std::vector<std::shared_ptr<const EngineImpl>> bodies;
+    KILN_EXPECT(s.bodies.size() == n.subgraphs.size(), StatusCode::kCorruptPlan, "step ",
+                n.label(), " has ", s.bodies.size(), " step sequences for ",
+                n.subgraphs.size(), " sub-graphs");
+    for (size_t k = 0; k < n.subgraphs.size(); ++k) {
+      auto sub = std::make_unique<PlanData>();
+      sub->info = pd.info;
+      sub->graph = n.subgraphs[k]->clone();
+      sub->steps = s.bodies[k];
+      sub->keepalive = pd.keepalive;
+      bodies.push_back(make_engine_impl(PlanAccess::make(std::move(sub))));
+    }
+    impl->bodies.push_back(std::move(bodies));
+  }
+  return impl;
+}
+
 Status Engine::create(std::shared_ptr<const Plan> plan, std::shared_ptr<Engine>& out) {
   return guard([&] {
     KILN_EXPECT(plan != nullptr, StatusCode::kInvalidArgument, "Engine::create: plan is null");
-    const PlanData& pd = plan->data();
-    const Backend* b = find_backend(pd.info.device);
-    if (!b && pd.info.device == "cuda")
-      fail(StatusCode::kIncompatible, "the plan targets the GPU, which is not available: ",
-           cuda_unavailable_reason());
-    KILN_EXPECT(b != nullptr, StatusCode::kIncompatible, "the plan targets device '",
-                pd.info.device, "', which this build of kiln or this machine does not provide");
-    auto impl = std::make_shared<EngineImpl>();
-    impl->plan = plan;
-    impl->backend = b;
-    impl->device = b->device();
-    if (impl->device) check_device_matches(pd.info, impl->device->info());
-    const Graph& g = *pd.graph;
-    if (impl->device) {
-      // Weights: every constant a step reads, uploaded once, shared by all contexts.
-      std::unordered_map<const Value*, size_t> index;
-      for (size_t i = 0; i < g.values().size(); ++i) index[g.values()[i].get()] = i;
-      impl->weights.assign(g.values().size(), nullptr);
-      auto upload = [&](const Value* v) {
-        size_t i = index.at(v);
-        if (impl->weights[i] || !v->is_constant() || v->data.nbytes() == 0) return;
-        impl->weights[i] = impl->device->alloc(v->data.nbytes());
-        impl->device->copy_to_device(impl->weights[i], v->data.raw(), v->data.nbytes(), nullptr);
-        impl->weight_bytes += v->data.nbytes();
-      };
-      for (const auto& n : g.nodes())
-        for (const Value* v : n->inputs)
-          if (v) upload(v);
-      for (const Value* v : g.outputs) upload(v);
-      impl->device->synchronize(nullptr);
-    }
-    for (const Step& s : pd.steps) {
-      const Node& n = *g.nodes()[s.node];
-      const Tactic* t = b->find_tactic(s.tactic);
-      KILN_EXPECT(t != nullptr, StatusCode::kIncompatible, "step ", n.label(), " uses tactic '",
-                  s.tactic, "', which this build of kiln does not have; rebuild the plan");
-      // A tactic reads its node's attributes as its op's: one of another op would misread them.
-      KILN_EXPECT(t->op().empty() || t->op() == n.op(), StatusCode::kCorruptPlan, "step ",
-                  n.label(), " names tactic '", s.tactic, "', which implements ", t->op(),
-                  ", not ", n.op());
-      impl->tactics.push_back(t);
-      try {
-        impl->kernels.push_back(t->instantiate(n, s.state));
-      } catch (const Error& e) {
-        if (!e.node().empty()) throw;
-        throw Error(e.code(), e.message(), n.label());
-      }
-    }
     std::shared_ptr<Engine> e(new Engine());
-    e->impl_ = std::move(impl);
+    e->impl_ = make_engine_impl(std::move(plan));
     out = std::move(e);
   });
 }
@@ -118,22 +136,29 @@ std::vector<TensorDesc> Engine::inputs() const { return impl_->plan->inputs(); }
 std::vector<TensorDesc> Engine::outputs() const { return impl_->plan->outputs(); }
 std::string Engine::device() const { return impl_->plan->device(); }
 
+std::unique_ptr<ContextImpl> make_context_impl(std::shared_ptr<const EngineImpl> engine) {
+  auto c = std::make_unique<ContextImpl>();
+  c->engine = engine;
+  const auto& impl_ = c->engine;
+  c->graph = impl_->plan->data().graph->clone();
+  const Graph& g = *c->graph;
+  for (size_t i = 0; i < g.values().size(); ++i) c->index[g.values()[i].get()] = i;
+  c->last_use.assign(g.values().size(), 0);
+  for (size_t s = 0; s < g.nodes().size(); ++s)
+    for (Value* v : g.nodes()[s]->inputs)
+      if (v) c->last_use[c->index[v]] = s;
+  for (Value* v : g.outputs) c->last_use[c->index[v]] = SIZE_MAX;
+  if (impl_->device) c->init_device();
+  if (!impl_->plan->data().profiles.empty()) c->select_profile(0);
+  c->bodies.resize(impl_->bodies.size());
+  for (size_t s = 0; s < impl_->bodies.size(); ++s) c->bodies[s].resize(impl_->bodies[s].size());
+  return c;
+}
+
 Status Engine::create_context(std::unique_ptr<ExecutionContext>& out) const {
   return guard([&] {
-    auto c = std::make_unique<ContextImpl>();
-    c->engine = impl_;
-    c->graph = impl_->plan->data().graph->clone();
-    const Graph& g = *c->graph;
-    for (size_t i = 0; i < g.values().size(); ++i) c->index[g.values()[i].get()] = i;
-    c->last_use.assign(g.values().size(), 0);
-    for (size_t s = 0; s < g.nodes().size(); ++s)
-      for (Value* v : g.nodes()[s]->inputs)
-        if (v) c->last_use[c->index[v]] = s;
-    for (Value* v : g.outputs) c->last_use[c->index[v]] = SIZE_MAX;
-    if (impl_->device) c->init_device();
-    if (!impl_->plan->data().profiles.empty()) c->select_profile(0);
     std::unique_ptr<ExecutionContext> ctx(new ExecutionContext());
-    ctx->impl_ = std::move(c);
+    ctx->impl_ = make_context_impl(impl_);
     out = std::move(ctx);
   });
 }
@@ -326,7 +351,10 @@ void ContextImpl::run_host(const std::map<std::string, Tensor>& inputs,
     }
     ComputeArgs args{n, ins, outs};
     try {
-      engine->kernels[s]->run(args);
+      if (!n.subgraphs.empty())
+        run_control_flow_step(s, args);
+      else
+        engine->kernels[s]->run(args);
     } catch (const Error& e) {
       if (!e.node().empty()) throw;
       throw Error(e.code(), e.message(), n.name + " (" + std::string(n.op()) + ")");

@@ -3,6 +3,7 @@
 #include "backends/cpu/cpu_tactics.h"
 #include "runtime/backend.h"
 #include "runtime/backend_traits.h"
+#include "runtime/control_flow.h"
 
 namespace kiln {
 
@@ -29,6 +30,7 @@ class ReferenceTactic : public Tactic {
 class CpuBackend : public Backend {
  public:
   CpuBackend() {
+    tactics_.push_back(&control_flow_);
     for (const Tactic* t : fast_cpu_tactics()) tactics_.push_back(t);
     tactics_.push_back(&reference_);
   }
@@ -36,6 +38,8 @@ class CpuBackend : public Backend {
   const std::vector<const Tactic*>& tactics() const override { return tactics_; }
 
  private:
+  // If, Loop and Scan: their sub-graphs run through their own steps (runtime/control_flow.h).
+  ControlFlowTactic control_flow_{"cpu.control_flow"};
   ReferenceTactic reference_;
   std::vector<const Tactic*> tactics_;
 };
