@@ -222,12 +222,6 @@ std::unique_ptr<Graph> Graph::clone() const {
   return g;
 }
 
-void for_each_graph(Graph& g, const std::function<void(Graph&)>& f) {
-  f(g);
-  for (const auto& n : g.nodes())
-    for (const auto& sg : n->subgraphs) for_each_graph(*sg, f);
-}
-
 std::vector<std::string> node_origins(const Node& n) {
   if (n.origins.empty()) return {n.name};
   return n.origins;

@@ -96,9 +96,6 @@ class Graph {
   uint64_t name_counter_ = 0;
 };
 
-// Calls f on g and on every sub-graph inside it, outermost first.
-void for_each_graph(Graph& g, const std::function<void(Graph&)>& f);
-
 // n's origins (its own name when it has none recorded).
 std::vector<std::string> node_origins(const Node& n);
 // Adds `from`'s origins to `into`'s (keeping `into`'s own first, no repeats).

@@ -332,17 +332,38 @@ class GraphImporter {
   }
 
   // Imports a graph attribute of a node of this graph.
-  Subgraph import_subgraph(const GraphProto& gp) {
+  Subgraph import_subgraph(const GraphProto& gp,
+                           const std::vector<std::pair<DataType, Shape>>& input_types) {
     Subgraph s;
     s.graph = std::make_unique<Graph>();
     s.graph->name = gp.name;
     GraphImporter sub(*s.graph, versions_, opset_, this);
     sub.add_initializers(gp);
-    for (const auto& in : gp.input)
-      if (in.type.kind != TypeProto::Kind::kTensor)
-        fail(StatusCode::kUnsupported, kDeliberately, "sub-graph input '", in.name,
+    GraphProto typed;   // the inputs, with the types the node gives where the body has none
+    typed.input = gp.input;
+    for (size_t i = 0; i < typed.input.size(); ++i) {
+      TypeProto& t = typed.input[i].type;
+      const bool untyped = t.kind == TypeProto::Kind::kUnknown ||
+                           (t.kind == TypeProto::Kind::kTensor && t.elem_type == DataType::kUndefined);
+      if (untyped && i < input_types.size() && input_types[i].first != DataType::kUndefined) {
+        t.kind = TypeProto::Kind::kTensor;
+        t.elem_type = input_types[i].first;
+        const Shape& sh = input_types[i].second;
+        t.has_shape = sh.rank_known;
+        t.shape.clear();
+        for (const Dim& d : sh.dims) {
+          DimProto dp;
+          dp.has_value = d.known();
+          dp.value = d.value;
+          dp.param = d.symbol;
+          t.shape.push_back(dp);
+        }
+      }
+      if (t.kind != TypeProto::Kind::kTensor)
+        fail(StatusCode::kUnsupported, kDeliberately, "sub-graph input '", typed.input[i].name,
              "' is not a tensor (sequence and optional types)");
-    sub.add_inputs(gp);
+    }
+    sub.add_inputs(typed);
     sub.import_nodes(gp);
     if (sub.problems.empty()) sub.bind_outputs(gp, true);
     if (!sub.problems.empty()) {
@@ -450,11 +471,12 @@ class GraphImporter {
   std::unordered_map<std::string, Value*> scope_;
 };
 
-Subgraph ImportContext::import_subgraph(const std::string& n) const {
+Subgraph ImportContext::import_subgraph(
+    const std::string& n, const std::vector<std::pair<DataType, Shape>>& input_types) const {
   auto* a = typed_attr(*this, n, AttributeProto::Type::kGraph, "GRAPH");
   if (!a || !a->g) invalid(cat("graph attribute '", n, "' is required"));
   KILN_CHECK(importer_ != nullptr, "import_subgraph outside an import");
-  return importer_->import_subgraph(*a->g);
+  return importer_->import_subgraph(*a->g, input_types);
 }
 
 std::vector<Value*> unify_captures(const std::vector<Subgraph*>& subs) {

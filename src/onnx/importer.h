@@ -61,8 +61,11 @@ class ImportContext {
   std::vector<double> attr_floats(const std::string& n, std::vector<double> def = {}) const;
   const Tensor* attr_tensor(const std::string& n) const;
   // Imports graph attribute `n` (see Subgraph). Throws kUnsupported (or kInvalidModel) listing
-  // every node of the sub-graph that cannot be imported.
-  Subgraph import_subgraph(const std::string& n) const;
+  // every node of the sub-graph that cannot be imported. ONNX lets a body's inputs leave out
+  // their types (the node's inputs give them): `input_types` holds, per input, the type to
+  // assume then (kUndefined: none).
+  Subgraph import_subgraph(const std::string& n,
+                           const std::vector<std::pair<DataType, Shape>>& input_types = {}) const;
 
   // Adds a canonical node with shape inference. Returns its outputs (n_outputs of them).
   std::vector<Value*> add(const std::string& op, std::vector<Value*> inputs,

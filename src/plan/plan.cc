@@ -154,10 +154,21 @@ std::string Plan::describe() const {
 
 const std::vector<OptimizationProfile>& Plan::profiles() const { return data_->profiles; }
 
-size_t Plan::num_host_steps() const {
+namespace {
+// Host steps of a step sequence and of the sub-graphs' step sequences inside it.
+size_t host_steps(const std::string& device, const std::vector<Step>& steps) {
   size_t n = 0;
-  for (const Step& st : data_->steps) n += step_computes_on_host(data_->info.device, st.tactic);
+  for (const Step& st : steps) {
+    n += step_computes_on_host(device, st.tactic);
+    for (const auto& b : st.bodies) n += host_steps(device, b);
+  }
   return n;
+}
+}  // namespace
+
+size_t Plan::num_host_steps() const {
+  // Sub-graph steps count too: a GPU result must not come from the host unnoticed.
+  return host_steps(data_->info.device, data_->steps);
 }
 
 std::vector<PlanStep> Plan::steps() const {

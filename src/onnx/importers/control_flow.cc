@@ -55,8 +55,11 @@ void imp_If(ImportContext& c) {
 void imp_Loop(ImportContext& c) {
   check_tensor_io(c);
   if (c.num_inputs() < 2) c.invalid("Loop has the inputs M, cond and the carried values");
-  Subgraph b = c.import_subgraph("body");
   const size_t nc = c.num_inputs() - 2;
+  std::vector<std::pair<DataType, Shape>> types = {{DataType::kInt64, Shape(std::vector<Dim>{})},
+                                                   {DataType::kBool, Shape(std::vector<Dim>{})}};
+  for (size_t i = 0; i < nc; ++i) types.push_back({c.input(2 + i)->dtype, c.input(2 + i)->shape});
+  Subgraph b = c.import_subgraph("body", types);
   if (b.graph->inputs.size() - b.captured.size() != 2 + nc)
     c.invalid(cat("the body takes ", b.graph->inputs.size() - b.captured.size(),
                   " inputs; with ", nc, " carried values it should take ", 2 + nc));
@@ -106,7 +109,12 @@ void import_scan(ImportContext& c, bool batched) {
     if (d != 0 && d != 1) c.invalid("scan directions are 0 or 1");
   for (int64_t d : a->scan_output_directions)
     if (d != 0 && d != 1) c.invalid("scan directions are 0 or 1");
-  Subgraph b = c.import_subgraph("body");
+  std::vector<std::pair<DataType, Shape>> types;   // the scan slices' shapes: inference's
+  for (size_t i = first; i < c.num_inputs(); ++i)
+    types.push_back({c.input(i)->dtype, !batched && i - first < static_cast<size_t>(total) - m
+                                            ? c.input(i)->shape
+                                            : Shape::unknown_rank()});
+  Subgraph b = c.import_subgraph("body", types);
   if (b.graph->inputs.size() - b.captured.size() != static_cast<size_t>(total))
     c.invalid(cat("the body takes ", b.graph->inputs.size() - b.captured.size(), " inputs for ",
                   total, " states and scan inputs"));
