@@ -13,24 +13,32 @@ namespace {
 void infer(InferContext& c) {
   Node& n = c.node();
   if (n.subgraphs.size() != 2) c.error("If needs a then and an else branch");
-  for (auto& b : n.subgraphs) {
-    bind_subgraph_inputs(*b, 0, n, 1, n.inputs.size() - 1);
-    infer_graph(*b);
-    if (b->outputs.size() != n.outputs.size())
-      c.error(cat("a branch has ", b->outputs.size(), " outputs for the node's ", n.outputs.size()));
+  // A known condition (at run time) infers only the branch taken: the other one may not even
+  // fit these shapes.
+  const Tensor* cond = c.value(0);
+  const int taken = cond && cond->numel() == 1 ? (cond->get_f64(0) != 0 ? 0 : 1) : -1;
+  for (int k = 0; k < 2; ++k) {
+    Graph& b = *n.subgraphs[k];
+    if (b.outputs.size() != n.outputs.size())
+      c.error(cat("a branch has ", b.outputs.size(), " outputs for the node's ", n.outputs.size()));
+    if (taken >= 0 && taken != k) continue;
+    bind_subgraph_inputs(b, 0, n, 1, n.inputs.size() - 1);
+    infer_graph(b);
   }
   const Graph& t = *n.subgraphs[0];
   const Graph& e = *n.subgraphs[1];
-  const Tensor* cond = c.value(0);
   for (size_t k = 0; k < n.outputs.size(); ++k) {
     const Value* a = t.outputs[k];
     const Value* b = e.outputs[k];
+    if (taken >= 0) {
+      const Value* o = taken == 0 ? a : b;
+      c.set_output(k, o->dtype, o->shape);
+      continue;
+    }
     if (a->dtype != b->dtype)
       c.error(cat("output ", k, " is ", dtype_name(a->dtype), " in the then branch and ",
                   dtype_name(b->dtype), " in the else branch"));
-    Shape s = merge_shapes(a->shape, b->shape);
-    if (cond && cond->numel() == 1) s = cond->get_f64(0) != 0 ? a->shape : b->shape;
-    c.set_output(k, a->dtype, s);
+    c.set_output(k, a->dtype, merge_shapes(a->shape, b->shape));
   }
 }
 

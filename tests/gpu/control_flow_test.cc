@@ -1,9 +1,11 @@
 // If, Loop and Scan in CUDA plans against the same models in CPU plans (the models of
-// tests/data/make_control_flow_models.py): each control-flow step is cuda.control_flow, its
+// tests/data/make_control_flow_models.py): each control-flow step is cuda.if, cuda.loop or
+// cuda.scan, its
 // sub-graphs' steps run on the GPU (none on the host fallback), and outputs match the CPU's.
 // Skipped, saying why, without a GPU.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 
 #include "common/npy.h"
@@ -21,7 +23,7 @@ BuildOptions on(const std::string& device) {
   return o;
 }
 
-// Every step (sub-graph steps included) of a CUDA plan: control flow is cuda.control_flow, and
+// Every step (sub-graph steps included) of a CUDA plan: control flow is cuda.if/loop/scan, and
 // nothing runs on the host fallback.
 void expect_device_steps(const std::vector<Step>& steps, const Graph& g, int& control_flow) {
   ASSERT_EQ(steps.size(), g.nodes().size());
@@ -29,7 +31,9 @@ void expect_device_steps(const std::vector<Step>& steps, const Graph& g, int& co
     const Node& n = *g.nodes()[i];
     EXPECT_FALSE(step_computes_on_host("cuda", steps[i].tactic)) << n.label();
     if (!n.subgraphs.empty()) {
-      EXPECT_EQ(steps[i].tactic, "cuda.control_flow");
+      std::string op(n.op());
+      for (char& ch : op) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      EXPECT_EQ(steps[i].tactic, "cuda." + op);
       ++control_flow;
       ASSERT_EQ(steps[i].bodies.size(), n.subgraphs.size());
       for (size_t k = 0; k < n.subgraphs.size(); ++k)

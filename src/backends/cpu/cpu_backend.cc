@@ -30,7 +30,7 @@ class ReferenceTactic : public Tactic {
 class CpuBackend : public Backend {
  public:
   CpuBackend() {
-    tactics_.push_back(&control_flow_);
+    for (const Tactic* t : {&if_, &loop_, &scan_}) tactics_.push_back(t);
     for (const Tactic* t : fast_cpu_tactics()) tactics_.push_back(t);
     tactics_.push_back(&reference_);
   }
@@ -39,7 +39,7 @@ class CpuBackend : public Backend {
 
  private:
   // If, Loop and Scan: their sub-graphs run through their own steps (runtime/control_flow.h).
-  ControlFlowTactic control_flow_{"cpu.control_flow"};
+  ControlFlowTactic if_{"cpu.if", "If"}, loop_{"cpu.loop", "Loop"}, scan_{"cpu.scan", "Scan"};
   ReferenceTactic reference_;
   std::vector<const Tactic*> tactics_;
 };
