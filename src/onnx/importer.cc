@@ -281,7 +281,8 @@ class GraphImporter {
       if (scope_.count(in.name)) continue;  // initializer listed as input (old IR): a constant
       if (in.type.kind != TypeProto::Kind::kTensor) {
         problems.push_back({in.name, "graph input", opset_,
-                            "graph input '" + in.name + "' is not a tensor", true});
+                            cat("graph input '", in.name, "' is not a tensor (", kDeliberately,
+                                "sequence and optional types)"), true});
         scope_[in.name] = g_.add_value(in.name);
         continue;
       }
