@@ -324,7 +324,7 @@ class GraphImporter {
         auto attrs = std::make_unique<PointwiseAttrs>();
         attrs->program = p;
         Value* copy = g_.add_value(out.name + "/copy", v->dtype, v->shape);
-        g_.add_node("Pointwise", {v}, {copy}, std::move(attrs), g_.unique_name(out.name + "/copy"));
+        g_.add_node("Pointwise", {v}, {copy}, std::move(attrs), out.name + "/copy");
         v = copy;
       }
       seen_outputs.insert(v);
