@@ -37,6 +37,18 @@ std::optional<int64_t> Shape::volume() const {
   return n;
 }
 
+bool same_dim(const Dim& a, const Dim& b) {
+  if (a.known() || b.known()) return a.known() && b.known() && a.value == b.value;
+  return !a.symbol.empty() && a.symbol == b.symbol;
+}
+
+bool same_shape(const Shape& a, const Shape& b) {
+  if (!a.rank_known || !b.rank_known || a.rank() != b.rank()) return false;
+  for (size_t i = 0; i < a.rank(); ++i)
+    if (!same_dim(a[i], b[i])) return false;
+  return true;
+}
+
 std::string Shape::str() const {
   if (!rank_known) return "[*]";
   std::string s = "[";

@@ -46,6 +46,11 @@ struct Shape {
   std::string str() const;
 };
 
+// Provably equal: equal known sizes, or the same named symbol (two unknown or differently named
+// dims may differ at run time). Shapes: known ranks, equal, and every dim provably equal.
+bool same_dim(const Dim& a, const Dim& b);
+bool same_shape(const Shape& a, const Shape& b);
+
 // Normalises a possibly negative axis against rank; throws kInvalidModel when out of range.
 int64_t normalize_axis(int64_t axis, int64_t rank, const char* what = "axis");
 

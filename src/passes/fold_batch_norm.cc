@@ -40,18 +40,6 @@ bool loads_input(const expr::Program& p, int32_t r, int32_t* index) {
   return true;
 }
 
-// Every dim provably equal: equal known sizes or the same named symbol.
-bool same_shape(const Shape& a, const Shape& b) {
-  if (!a.rank_known || !b.rank_known || a.rank() != b.rank()) return false;
-  for (size_t i = 0; i < a.rank(); ++i) {
-    if (a[i].known() != b[i].known()) return false;
-    if (a[i].known() ? a[i].value != b[i].value
-                     : (a[i].symbol.empty() || a[i].symbol != b[i].symbol))
-      return false;
-  }
-  return true;
-}
-
 // A constant that, numpy-broadcast against y, varies at most along axis 1 (m values or one).
 bool is_per_channel(const Value& c, const Shape& y, int64_t m) {
   if (!c.is_constant() || !y.rank_known || c.data.rank() > y.rank()) return false;

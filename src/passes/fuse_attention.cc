@@ -74,18 +74,6 @@ std::optional<Operand> operand(const Node& n, const expr::Program& p, int32_t r)
   return o;
 }
 
-// Every dim provably equal: equal known sizes or the same named symbol.
-bool same_dim(const Dim& a, const Dim& b) {
-  if (a.known() || b.known()) return a.value == b.value;
-  return !a.symbol.empty() && a.symbol == b.symbol;
-}
-bool same_shape(const Shape& a, const Shape& b) {
-  if (!a.rank_known || !b.rank_known || a.rank() != b.rank()) return false;
-  for (size_t i = 0; i < a.rank(); ++i)
-    if (!same_dim(a[i], b[i])) return false;
-  return true;
-}
-
 // The value has exactly this one reader and is no graph output: it may disappear.
 bool private_to(const Graph& g, const Value* v, const Node* reader) {
   return v->consumers.size() == 1 && v->consumers[0] == reader && !g.is_graph_output(v);

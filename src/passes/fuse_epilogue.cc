@@ -61,18 +61,6 @@ int add_other_operand(const Node& n, const Value* v) {
 
 namespace {
 
-// Every dim provably equal: equal known sizes or the same named symbol.
-bool same_shape(const Shape& a, const Shape& b) {
-  if (!a.rank_known || !b.rank_known || a.rank() != b.rank()) return false;
-  for (size_t i = 0; i < a.rank(); ++i) {
-    if (a[i].known() != b[i].known()) return false;
-    if (a[i].known() ? a[i].value != b[i].value
-                     : (a[i].symbol.empty() || a[i].symbol != b[i].symbol))
-      return false;
-  }
-  return true;
-}
-
 // A constant that adds one value per index of `axis` of an output of shape y (or one value to
 // all): numpy-broadcast, it varies at most along that axis, which has m entries.
 bool is_per_axis(const Value& c, const Shape& y, size_t axis, int64_t m) {

@@ -184,19 +184,6 @@ bool exact(const Program& p, int32_t r, int depth = 0) {
 // ---------------------------------------------------------------------------------------------
 // Shapes
 
-bool same_dim(const Dim& a, const Dim& b) {
-  if (a.known() || b.known()) return a.known() && b.known() && a.value == b.value;
-  return !a.symbol.empty() && a.symbol == b.symbol;
-}
-
-// Every dim provably equal: equal known sizes or the same named symbol.
-bool same_shape(const Shape& a, const Shape& b) {
-  if (!a.rank_known || !b.rank_known || a.rank() != b.rank()) return false;
-  for (size_t i = 0; i < a.rank(); ++i)
-    if (!same_dim(a[i], b[i])) return false;
-  return true;
-}
-
 bool is_one(const Dim& d) { return d.known() && d.value == 1; }
 
 // `from` provably numpy-broadcasts (right-aligned) to `to`; *repeats: some element of `from` is
