@@ -4,5 +4,6 @@
 #include "kiln/calibrator.h"
 #include "kiln/engine.h"
 #include "kiln/network.h"
+#include "kiln/plugin.h"
 #include "kiln/status.h"
 #include "kiln/types.h"

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/plugin.h"
 #include "kiln/types.h"
 
 namespace kiln {
@@ -65,6 +66,14 @@ class Network {
   Ref add_reshape(Ref x, const std::vector<int64_t>& shape);  // ONNX semantics: 0 copies, -1 infers
   Ref add_transpose(Ref x, const std::vector<int64_t>& perm);
   Ref add_concat(const std::vector<Ref>& xs, int64_t axis);
+  // A plugin layer (kiln/plugin.h): a clone of `plugin` reading `inputs` (an invalid Ref, id -1,
+  // leaves an optional input out). Returns one Ref per plugin output.
+  std::vector<Ref> add_plugin(const std::vector<Ref>& inputs, const Plugin& plugin);
+  // The same, with the plugin made from `fields` by the registered creator of that name, version
+  // ("" for the newest) and namespace.
+  std::vector<Ref> add_plugin(const std::vector<Ref>& inputs, const std::string& name,
+                              const std::string& version, const std::string& plugin_namespace,
+                              const PluginFields& fields);
   void mark_output(Ref x, const std::string& name);
 
   // Internal: the graph being built. Errors in add_* are thrown as kiln::Error inside the

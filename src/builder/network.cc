@@ -10,6 +10,7 @@
 #include "ops/conv.h"
 #include "ops/mat_mul.h"
 #include "ops/normalization.h"
+#include "ops/plugin.h"
 #include "ops/pointwise.h"
 #include "ops/pool.h"
 #include "ops/reduce.h"
@@ -287,6 +288,59 @@ Network::Ref Network::add_concat(const std::vector<Ref>& xs, int64_t axis) {
 }
 
 #undef KILN_NET_INPUT
+
+std::vector<Network::Ref> Network::add_plugin(const std::vector<Ref>& inputs, const Plugin& plugin) {
+  std::vector<Ref> refs;
+  if (!error_.empty()) return refs;
+  std::unique_ptr<Plugin> p = plugin.clone();
+  if (!p) {
+    error_ = "add_plugin: the plugin returned no clone";
+    return refs;
+  }
+  std::shared_ptr<const Plugin> shared(std::move(p));
+  const int32_t nout = shared->build().num_outputs();
+  guarded(*graph_, error_, "add_plugin", [&]() -> Value* {
+    KILN_EXPECT(nout > 0, StatusCode::kInvalidArgument, "the plugin has no outputs");
+    std::vector<Value*> ins;
+    for (Ref r : inputs) {
+      if (r.id == -1) { ins.push_back(nullptr); continue; }
+      Value* v = value_of(*graph_, r, error_, "add_plugin");
+      KILN_EXPECT(v != nullptr, StatusCode::kInvalidArgument, "invalid input tensor");
+      ins.push_back(v);
+    }
+    std::string hint = shared->core().name();
+    std::vector<Value*> outs;
+    for (int32_t k = 0; k < nout; ++k) outs.push_back(graph_->add_value(hint));
+    Node* n = graph_->add_node("Plugin", std::move(ins), outs, plugin_attrs(shared),
+                               graph_->unique_name(hint));
+    infer_node(*n);
+    for (Value* o : outs) refs.push_back(ref_of(*graph_, o));
+    return outs[0];
+  });
+  if (!error_.empty()) refs.clear();
+  return refs;
+}
+
+std::vector<Network::Ref> Network::add_plugin(const std::vector<Ref>& inputs,
+                                              const std::string& name, const std::string& version,
+                                              const std::string& plugin_namespace,
+                                              const PluginFields& fields) {
+  if (!error_.empty()) return {};
+  auto creator = plugin_registry().find(name, version, plugin_namespace);
+  if (!creator) {
+    error_ = cat("add_plugin: plugin ", plugin_label(name, version, plugin_namespace),
+                 " is not registered");
+    return {};
+  }
+  std::unique_ptr<Plugin> p;
+  Status st = creator->create(fields, p);
+  if (!st.is_ok() || !p) {
+    error_ = cat("add_plugin: plugin ", plugin_label(name, version, plugin_namespace),
+                 " refused its fields: ", st.is_ok() ? "no object returned" : st.message());
+    return {};
+  }
+  return add_plugin(inputs, *p);
+}
 
 void Network::mark_output(Ref x, const std::string& name) {
   if (!error_.empty()) return;

@@ -1,4 +1,5 @@
 #include "onnx/importer.h"
+#include "onnx/plugin_import.h"
 
 #include <algorithm>
 #include <map>
@@ -420,15 +421,20 @@ class GraphImporter {
     if (it != table().by_op.end())
       for (const ImporterDef* d : it->second)
         if (dver >= effective_min(*d) && dver <= d->max_opset) def = d;
-    if (domain.empty() && dver <= 0) {
+    std::shared_ptr<const PluginCreator> plugin = plugin_for(domain, np);
+    if (domain.empty() && dver <= 0 && !plugin) {
       problems.push_back(
           {label, np.op_type, 0, "the model imports no version of the default ONNX opset", false});
       bind_unknown_outputs();
       return;
     }
-    if (!def) {
+    if (!def && !plugin) {
       const int64_t first = first_opset(domain, np.op_type);
-      std::string why = it == table().by_op.end() ? std::string("no importer for this op")
+      std::string why = it == table().by_op.end()
+                            ? (domain.empty() ? std::string("no importer for this op")
+                                              : cat("no importer for this op, and no plugin '", np.op_type,
+                                                    "' of namespace '", domain,
+                                                    "' is registered (load its library with --plugin LIB.so)"))
                         : dver < first
                             ? cat("the op does not exist before opset ", first,
                                   " (the model imports opset ", dver, ")")
@@ -439,7 +445,10 @@ class GraphImporter {
     }
     ImportContext ctx(g_, np, dver, ins, this);
     try {
-      def->import(ctx);
+      if (plugin)
+        import_plugin(ctx, *plugin);
+      else
+        def->import(ctx);
       for (size_t i = 0; i < np.output.size(); ++i) {
         if (np.output[i].empty()) continue;
         // A model naming more outputs than the op has.

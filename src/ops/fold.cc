@@ -8,6 +8,7 @@
 namespace kiln {
 
 bool fold_node(Node& n, size_t max_bytes) {
+  if (!n.def->compute) return false;  // no reference (Plugin): it runs in the plan
   std::vector<Tensor> ins(n.inputs.size());
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     Value* v = n.inputs[i];

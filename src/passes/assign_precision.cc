@@ -54,6 +54,9 @@ Rule rule_for(const Node& n) {
   std::string_view op = n.op();
   if (op == "Pointwise") return {Kind::kPointwise, {}, false};
   if (n.def && n.def->reads_only_dims) return {Kind::kAnyType, {}, false};
+  // A plugin reads whatever its producers write: NegotiatePluginFormats asks it which types it
+  // takes and inserts the Casts.
+  if (op == "Plugin") return {Kind::kAnyType, {}, false};
   // Quantized products keep their int8 operands; their results (q_out), bias and residual switch
   // to float16 like any compute op's, so that the next layer reads half the bytes. QuantizeLinear
   // reads float16 as it reads float32 (the division is in the scale's type): no Cast back.

@@ -212,6 +212,18 @@ struct AssignPrecision {
   void run(Graph& g, PassContext& ctx) const;
 };
 
+struct NegotiatePluginFormats {
+  // Runs at every opt level, after AssignPrecision (which leaves Plugin nodes' operands in the
+  // types their producers write). Expects: shapes inferred, every plugin registered. Guarantees:
+  // each Plugin node's formats are ones its plugin accepts on the target's plugin device
+  // (BackendTraits::plugin_device), with Casts and Transposes inserted in front of inputs and
+  // behind outputs where they differ (readers keep their values, types and names);
+  // PluginAttrs::layouts records channels-last positions. A plugin without an implementation for
+  // that device, or accepting no format, is a kUnsupported error naming the layer and the plugin.
+  std::string_view name() const { return "negotiate_plugin_formats"; }
+  void run(Graph& g, PassContext& ctx) const;
+};
+
 struct ChooseLayout {
   // Expects: shapes inferred; runs after AssignPrecision (it keys on the final dtypes).
   // Guarantees: 2-D convolutions that prefer NHWC (conv_prefers_channels_last) become

@@ -80,6 +80,10 @@ void run_pipeline(Graph& g, PassContext& ctx) {
   // keys on the final dtypes), and the transposes it inserts then move half the bytes.
   // It also runs without either flag: --layer-precision may pin layers to fp16.
   run_pass(AssignPrecision{}, g, ctx);
+  // Plugins after precision: they are offered the types their neighbours now write first, so a
+  // plugin that accepts float16 keeps a float16 region unbroken. Before the layout choice, whose
+  // regions then see the plugins' own Casts and Transposes as ordinary nodes.
+  run_pass(NegotiatePluginFormats{}, g, ctx);
   if (ctx.opt_level >= 1) {
     run_pass(ChooseLayout{}, g, ctx);
     // Sibling merging after precision and layout: which ops may merge (same dtype) and on which

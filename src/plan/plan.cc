@@ -6,6 +6,7 @@
 #include "common/file.h"
 #include "ops/conv.h"
 #include "ops/mat_mul.h"
+#include "ops/plugin.h"
 #include "ops/transpose.h"
 #include "plan/plan_data.h"
 #include "runtime/engine_impl.h"
@@ -90,6 +91,16 @@ Plan::Plan(std::unique_ptr<PlanData> d) : data_(std::move(d)) {}
 Plan::~Plan() = default;
 
 std::shared_ptr<Plan> PlanAccess::make(std::unique_ptr<PlanData> d) {
+  // Every plugin layer's object, from the registry and the state the plan stores: a plan whose
+  // plugin is not registered fails here, naming it, rather than at its first run.
+  for (const auto& n : d->graph->nodes())
+    if (n->op() == "Plugin") {
+      try {
+        plugin_of(*n);
+      } catch (const Error& e) {
+        throw Error(e.code(), cat("plugin layer '", n->name, "': ", e.message()));
+      }
+    }
   return std::shared_ptr<Plan>(new Plan(std::move(d)));
 }
 

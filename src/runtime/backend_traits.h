@@ -9,6 +9,7 @@
 
 #include "expr/program.h"
 #include "ir/graph.h"
+#include "kiln/plugin.h"
 
 namespace kiln {
 
@@ -38,6 +39,9 @@ class BackendTraits {
   // residual Z is int8 (ConvAttrs::q_z_scale) as fast as one whose Z is in float. Where it says
   // no, residuals stay in float (TensorRT's trade too: an int8 residual is one more rounding).
   virtual bool runs_quantized_residual(const Node& conv) const { return true; }
+  // NegotiatePluginFormats: which of a plugin's implementations (PluginRuntime::runs_on) a plan
+  // for this backend runs, and whose formats (PluginBuild::supports_format) it asks about.
+  virtual PluginDevice plugin_device() const { return PluginDevice::kCpu; }
 };
 
 // The traits of the backend named `device` ("cpu", "cuda"), in every build; throws

@@ -39,6 +39,7 @@ struct Args {
   std::vector<std::pair<std::string, std::string>> layer_precisions;
   std::string precision_constraints = "prefer";
   std::vector<std::string> excluded_tactics;
+  std::vector<std::string> plugins;     // --plugin LIB.so, loaded before the command runs
   std::vector<kiln::OptimizationProfile> profiles;
   int min_count = 0, opt_count = 0, max_count = 0;
   size_t opt_profile = 0;

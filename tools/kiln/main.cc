@@ -95,6 +95,8 @@ const char* kHelp =
       "                             even without --fp16, int8 needs --int8\n"
       "  --precision-constraints C  build: prefer (default: a layer that cannot run as asked\n"
       "                             runs otherwise, with a warning) or obey (a build error)\n"
+      "  --plugin LIB.so            load a plugin library (kiln/plugin.h; repeatable) before\n"
+      "                             reading the model or plan: build, run, bench, inspect\n"
       "  --exclude-tactic ID        build: never choose tactic ID (repeatable), e.g. to time a\n"
       "                             device kernel against the host fallback\n"
       "  --json FILE                bench, inspect: also write the results as JSON\n"
@@ -203,7 +205,7 @@ const std::vector<std::string>& known_options() {
       "--iterations", "--batch", "--duration", "--profile", "--fp16", "--tf32", "--int8", "--fp8",
       "--best", "--reference", "--atol", "--rtol", "--top1", "--calib", "--calib-cache",
       "--calib-algo", "--calib-percentile", "--layer-precision", "--precision-constraints",
-      "--precisionConstraints", "--layerPrecisions", "--exclude-tactic",
+      "--precisionConstraints", "--layerPrecisions", "--exclude-tactic", "--plugin",
       "--timing-cache", "--contexts", "--no-cuda-graph", "--json", "--quiet", "--shapes",
       "--min-shapes", "--opt-shapes", "--max-shapes", "--optimization-profile", "--input",
       "--onnx", "--saveEngine", "--loadEngine", "--verbose", "--warmUp", "--dumpProfile",
@@ -400,6 +402,7 @@ Args parse(int argc, char** argv) {
                   "'");
     }
     else if (s == "--exclude-tactic") a.excluded_tactics.push_back(value());
+    else if (s == "--plugin") a.plugins.push_back(value());
     else if (s == "--timing-cache") a.timing_cache = value();
     else if (s == "--contexts") {
       a.contexts = static_cast<int>(number(value()));
@@ -1170,6 +1173,7 @@ int main(int argc, char** argv) {
     Args a = parse(argc, argv);
     if (a.help) return command_help(a.command == "bench" && a.trtexec ? "bench" : a.command);
     if (a.verbose) setenv("KILN_LOG_LEVEL", "verbose", 1);
+    for (const std::string& lib : a.plugins) check(kiln::load_plugin_library(lib));
     if (a.command == "info") return cmd_info(a);
     if (a.command == "build") return cmd_build(a);
     if (a.command == "run") return cmd_run(a);

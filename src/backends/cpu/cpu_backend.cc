@@ -32,6 +32,7 @@ class CpuBackend : public Backend {
   CpuBackend() {
     for (const Tactic* t : {&if_, &loop_, &scan_}) tactics_.push_back(t);
     for (const Tactic* t : fast_cpu_tactics()) tactics_.push_back(t);
+    tactics_.push_back(&cpu_plugin_tactic());
     tactics_.push_back(&reference_);
   }
   std::string_view name() const override { return "cpu"; }

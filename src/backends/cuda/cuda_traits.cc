@@ -33,6 +33,7 @@ constexpr int64_t kMinInt8Channels = 16;
 class CudaTraits : public BackendTraits {
  public:
   std::string_view name() const override { return "cuda"; }
+  PluginDevice plugin_device() const override { return PluginDevice::kGpu; }
 
   // Tensor-core convolutions in cuDNN want NHWC for 16-bit data; float32 convolutions gain
   // nothing from it and would pay for the transposes. cuDNN's int8 engines take NHWC only
