@@ -44,7 +44,7 @@ class Negotiator {
   void negotiate(Node* n) {
     const Plugin& p = plugin_of(*n);
     auto& a = n->a<PluginAttrs>();
-    const std::string label = cat("plugin layer '", n->name, "' (plugin ", plugin_label(a), ")");
+    const std::string label = cat("plugin layer '", n->name, "': plugin ", plugin_label(a));
     const char* dev = device_ == PluginDevice::kGpu ? "GPU" : "CPU";
     KILN_EXPECT(p.runtime().runs_on(device_), StatusCode::kUnsupported, label, " has no ", dev,
                 " implementation, and the plan is for '", ctx_.target->name(),
