@@ -348,6 +348,10 @@ PYBIND11_MODULE(_kiln, m) {
       .def_property_readonly("inputs", [](const kiln::Engine& e) { return desc_list(e.inputs()); })
       .def_property_readonly("outputs", [](const kiln::Engine& e) { return desc_list(e.outputs()); });
 
+  m.def(
+      "load_plugin_library", [](const std::string& path) { check(kiln::load_plugin_library(path)); },
+      py::arg("path"),
+      "Loads a plugin library (kiln/plugin.h) so that models and plans may use its plugins.");
   m.def("dtype_typestr", [](const std::string& name) {
     for (int i = 1; i <= 13; ++i)
       if (name == kiln::dtype_name(static_cast<kiln::DataType>(i)))

@@ -8,7 +8,7 @@
 Errors are raised as kiln.Error, whose `code` names the kind ("kInvalidArgument", ...).
 """
 from ._kiln import (BuildOptions, Builder, Engine, Error, ExecutionContext, Plan,  # noqa: F401
-                    __version__)
+                    __version__, load_plugin_library)
 
 
 def build(model, device="", fp16=False, int8=False, input_shapes=None, **options):

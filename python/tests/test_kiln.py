@@ -86,3 +86,19 @@ def test_gpu_enqueue_with_torch_tensors_zero_copy():
     ctx.enqueue({"image": x}, {"logits": y}, stream.cuda_stream)
     stream.synchronize()
     np.testing.assert_allclose(y.cpu().numpy(), LOGITS, rtol=1e-3, atol=1e-3)
+
+
+def test_plugin_library_and_model():
+    lib = os.environ.get("KILN_EXAMPLE_PLUGINS")
+    if not lib:
+        pytest.skip("KILN_EXAMPLE_PLUGINS is not set (the ctest python_tests sets it)")
+    with pytest.raises(kiln.Error):
+        kiln.load_plugin_library("/nonexistent/libnope.so")
+    kiln.load_plugin_library(lib)
+    data = os.path.join(ROOT, "tests", "data")
+    plan = kiln.build(os.path.join(data, "plugin_detect.onnx"), device="cpu")
+    x = np.load(os.path.join(data, "plugin_detect_input.npy"))
+    out = kiln.Engine(plan).create_context().run({"head": x})
+    np.testing.assert_array_equal(out["det_classes"], np.load(os.path.join(data, "plugin_detect_det_classes.npy")))
+    np.testing.assert_allclose(out["det_boxes"], np.load(os.path.join(data, "plugin_detect_det_boxes.npy")),
+                               rtol=1e-5, atol=1e-4)

@@ -800,10 +800,15 @@ int cmd_ops(const Args& a) {
     return s.empty() ? std::string("-") : s;
   };
   const bool cuda = !kiln::compiled_tactics("cuda").empty();
+  std::vector<std::string> no_reference;  // ops those tactics cannot take (Plugin)
+  for (const kiln::OpDef* def : kiln::generated_op_defs())
+    if (!def->compute) no_reference.emplace_back(def->name);
   if (md)
-    std::printf("\n## Canonical ops and their tactics\n\nEvery op also runs on `%s` (CPU)%s, "
-                "which take any op.%s\n\n| op | CPU tactics | CUDA tactics |\n|---|---|---|\n",
-                join(any_op["cpu"]).c_str(),
+    std::printf("\nAn ONNX node of another domain imports as a plugin (include/kiln/plugin.h) when "
+                "a plugin of that namespace and name is registered (`kiln --plugin LIB.so`).\n"
+                "\n## Canonical ops and their tactics\n\nEvery op but %s also runs on `%s` (CPU)%s, "
+                "which take any op with a reference compute.%s\n\n| op | CPU tactics | CUDA tactics |\n|---|---|---|\n",
+                join(no_reference).c_str(), join(any_op["cpu"]).c_str(),
                 cuda ? (" and `" + join(any_op["cuda"]) + "` (CUDA, computing on the host)").c_str() : "",
                 cuda ? "" : " This build has no CUDA backend.");
   else
