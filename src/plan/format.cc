@@ -25,12 +25,12 @@ namespace kiln {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 7;  // 2: nodes carry their origins; 3: profiles;
+constexpr uint32_t kFormatVersion = 8;  // 2: nodes carry their origins; 3: profiles;
                                         // 4: library tactics store their tuned choice;
                                         // 5: Conv q_y_scale (requantized outputs);
                                         // 6: Conv q_z_scale (int8 residuals);
                                         // 7: sub-graphs of nodes and their steps (If, Loop,
-                                        // Scan)
+                                        // Scan); 8: Plugin nodes (plugin identity and state)
 // Sub-graphs nest at most this deep in a plan (a bound for the untrusted reader's recursion).
 constexpr int kMaxGraphDepth = 32;
 constexpr size_t kHeaderSize = 32;

@@ -90,10 +90,13 @@ std::string TensorDesc::str() const {
 Plan::Plan(std::unique_ptr<PlanData> d) : data_(std::move(d)) {}
 Plan::~Plan() = default;
 
-std::shared_ptr<Plan> PlanAccess::make(std::unique_ptr<PlanData> d) {
-  // Every plugin layer's object, from the registry and the state the plan stores: a plan whose
-  // plugin is not registered fails here, naming it, rather than at its first run.
-  for (const auto& n : d->graph->nodes())
+namespace {
+
+// Every plugin layer's object (sub-graphs included), from the registry and the state the plan
+// stores: a plan whose plugin is not registered fails on loading, naming it, rather than at its
+// first run.
+void restore_plugins(const Graph& g) {
+  for (const auto& n : g.nodes()) {
     if (n->op() == "Plugin") {
       try {
         plugin_of(*n);
@@ -101,6 +104,14 @@ std::shared_ptr<Plan> PlanAccess::make(std::unique_ptr<PlanData> d) {
         throw Error(e.code(), cat("plugin layer '", n->name, "': ", e.message()));
       }
     }
+    for (const auto& sg : n->subgraphs) restore_plugins(*sg);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<Plan> PlanAccess::make(std::unique_ptr<PlanData> d) {
+  restore_plugins(*d->graph);
   return std::shared_ptr<Plan>(new Plan(std::move(d)));
 }
 
