@@ -18,6 +18,13 @@ std::string plugin_label(const PluginAttrs& a) {
   return plugin_label(a.plugin_name, a.plugin_version, a.plugin_namespace);
 }
 
+std::unique_ptr<Plugin> clone_plugin_of(const Node& n) {
+  std::unique_ptr<Plugin> p = plugin_of(n).clone();
+  KILN_EXPECT(p != nullptr, StatusCode::kInternal, "plugin ", plugin_label(n.a<PluginAttrs>()),
+              " returned no clone");
+  return p;
+}
+
 const Plugin& plugin_of(const Node& n) {
   // The object is a cache of what the reflected attributes say: filling it in does not change the
   // node's meaning.

@@ -45,6 +45,8 @@ std::string plugin_label(const PluginAttrs& a);
 // Throws kIncompatible naming the plugin (and how to load its library) when no creator is
 // registered, or the creator's error when deserialize fails.
 const Plugin& plugin_of(const Node& n);
+// A clone of plugin_of(n) for one kernel of a step; throws kInternal when the plugin returns none.
+std::unique_ptr<Plugin> clone_plugin_of(const Node& n);
 
 // Attributes for a freshly created plugin: its identity, its serialized state, and the object.
 std::unique_ptr<PluginAttrs> plugin_attrs(std::shared_ptr<const Plugin> p);

@@ -54,10 +54,7 @@ class CpuPluginTactic : public Tactic {
     return plugin_supports(node, PluginDevice::kCpu);
   }
   std::unique_ptr<Kernel> instantiate(const Node& node, std::string_view) const override {
-    std::unique_ptr<Plugin> p = plugin_of(node).clone();
-    KILN_EXPECT(p != nullptr, StatusCode::kInternal, "plugin ",
-                plugin_label(node.a<PluginAttrs>()), " returned no clone");
-    return std::make_unique<CpuPluginKernel>(std::move(p));
+    return std::make_unique<CpuPluginKernel>(clone_plugin_of(node));
   }
 };
 

@@ -58,10 +58,7 @@ class PluginTactic : public Tactic {
     return plugin_supports(node, PluginDevice::kGpu);
   }
   std::unique_ptr<Kernel> instantiate(const Node& node, std::string_view) const override {
-    std::unique_ptr<Plugin> p = plugin_of(node).clone();
-    KILN_EXPECT(p != nullptr, StatusCode::kInternal, "plugin ",
-                plugin_label(node.a<PluginAttrs>()), " returned no clone");
-    return std::make_unique<PluginKernel>(std::move(p));
+    return std::make_unique<PluginKernel>(clone_plugin_of(node));
   }
 };
 
